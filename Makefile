@@ -1,0 +1,109 @@
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
+# Makefile - builds ember, its BPF object and tests; everything lands in .output/
+OUTPUT := .output
+CLANG ?= clang
+BPFTOOL ?= bpftool
+CC ?= cc
+ARCH := x86
+
+DEBS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev \
+	libsqlite3-dev libmicrohttpd-dev pkg-config make gcc python3 binutils \
+	linux-perf procps util-linux
+
+PKGS := libbpf libelf libdw zlib
+CFLAGS ?= -g -O2
+WARN := -Wall -Wextra -Werror -Wmissing-field-initializers -Werror=undef
+INCLUDES := -I$(OUTPUT) -Ibpf -Icollector -Isymbolizer
+ALL_CFLAGS = $(CFLAGS) $(WARN) $(INCLUDES) -MMD -MP -D_GNU_SOURCE \
+	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+ifeq ($(SANITIZE),1)
+ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+BPF_SRC := bpf/profile.bpf.c
+LIB_SRCS := $(wildcard symbolizer/*.c) $(filter-out collector/main.c,$(wildcard collector/*.c))
+LIB_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(LIB_SRCS))
+WORKLOADS := $(patsubst tests/workloads/%.c,$(OUTPUT)/workloads/%,$(wildcard tests/workloads/*.c))
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+
+.DELETE_ON_ERROR:
+.PHONY: all deps test run bench clean
+
+all: $(OUTPUT)/ember
+
+# Installs only what is missing, so a fully provisioned machine does nothing.
+deps:
+	@missing=""; for p in $(DEBS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+$(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/collector $(OUTPUT)/symbolizer $(OUTPUT)/workloads $(OUTPUT)/tests:
+	$(Q)mkdir -p $@
+
+$(OUTPUT)/vmlinux.h: | $(OUTPUT)
+	$(call msg,GEN,$@)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
+
+$(OUTPUT)/profile.bpf.o: $(BPF_SRC) bpf/profile.h $(OUTPUT)/vmlinux.h | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) -g -O2 -Wall -target bpf -D__TARGET_ARCH_$(ARCH) -I$(OUTPUT) -Ibpf \
+		-c $< -o $@.tmp
+	$(Q)$(BPFTOOL) gen object $@ $@.tmp && rm -f $@.tmp
+
+$(OUTPUT)/profile.skel.h: $(OUTPUT)/profile.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name profile_bpf > $@
+
+$(OUTPUT)/%.o: %.c | $(OUTPUT)/collector $(OUTPUT)/symbolizer $(OUTPUT)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/collector/main.o $(OUTPUT)/collector/collector.o: $(OUTPUT)/profile.skel.h
+
+$(OUTPUT)/ember: $(OUTPUT)/collector/main.o $(LIB_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# Workloads keep frame pointers even in leaves so FP walks see every caller.
+$(OUTPUT)/workloads/%: tests/workloads/%.c | $(OUTPUT)/workloads
+	$(call msg,CC,$@)
+	$(Q)$(CC) -g -O0 -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer $< -o $@ -lpthread
+
+$(OUTPUT)/unit_tests: $(patsubst %.c,$(OUTPUT)/%.o,$(UNIT_SRCS)) $(LIB_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory all $(OUTPUT)/unit_tests $(WORKLOADS) $(FIXTURES)
+	$(Q)bash tests/run.sh
+
+run: deps
+	$(Q)$(MAKE) --no-print-directory all
+	@echo "recording 10 s of every CPU at 99 Hz into $(OUTPUT)/run.folded"
+	$(Q)$(OUTPUT)/ember record -d 10 -o $(OUTPUT)/run.folded
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all $(WORKLOADS)
+	$(Q)bash bench/run.sh
+
+clean:
+	rm -rf $(OUTPUT)
+
+# Symbolizer test fixtures (binaries built by the suite): defines FIXTURES.
+-include tests/unit/fixtures.mk
+
+-include $(shell find $(OUTPUT) -name '*.d' 2>/dev/null)

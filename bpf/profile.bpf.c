@@ -1,0 +1,206 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
+/*
+ * profile.bpf.c - ember's sampler: on every cpu-clock tick, record the
+ * thread's kernel and user stacks and count them in the kernel.
+ *
+ * Maps come in pairs so the collector can drain one half while samples keep
+ * landing in the other: user space flips `active`, waits for programs in
+ * flight to finish, then reads and clears the idle half.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include "profile.h"
+
+#define EEXIST 17
+#define ENOMEM 12
+
+#define PF_KTHREAD 0x00200000
+#define STACK_VALUE_SIZE (MAX_STACK_DEPTH * sizeof(__u64))
+
+const volatile bool kernel_stacks = true;
+const volatile bool user_stacks = true;
+const volatile bool include_idle = false;
+const volatile bool filter_pids = false;
+
+/* Which half of each map pair samples go to; written by user space. */
+volatile __u32 active;
+
+#define STACK_MAP(name)							\
+	struct {							\
+		__uint(type, BPF_MAP_TYPE_STACK_TRACE);			\
+		__uint(key_size, sizeof(__u32));			\
+		__uint(value_size, STACK_VALUE_SIZE);			\
+		__uint(max_entries, MAX_STACKS);			\
+	} name SEC(".maps")
+
+#define COUNTS_MAP(name)						\
+	struct {							\
+		__uint(type, BPF_MAP_TYPE_HASH);			\
+		__type(key, struct sample_key);				\
+		__type(value, __u64);					\
+		__uint(max_entries, MAX_COUNTS);			\
+	} name SEC(".maps")
+
+STACK_MAP(kstacks0);
+STACK_MAP(kstacks1);
+STACK_MAP(ustacks0);
+STACK_MAP(ustacks1);
+COUNTS_MAP(counts0);
+COUNTS_MAP(counts1);
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, CNT_MAX);
+} counters SEC(".maps");
+
+/* Processes to sample when filter_pids is set; filled before attach. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, __u8);
+	__uint(max_entries, MAX_TARGET_PIDS);
+} targets SEC(".maps");
+
+/* tgids already announced to user space. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, __u32);
+	__type(value, __u8);
+	__uint(max_entries, 65536);
+} seen SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 256 * 1024);
+} events SEC(".maps");
+
+static __always_inline void count(__u32 id)
+{
+	__u64 *val = bpf_map_lookup_elem(&counters, &id);
+
+	if (val)
+		*val += 1;
+}
+
+static __always_inline void send_event(__u32 type, __u32 tgid)
+{
+	struct ember_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		count(CNT_EVENTS_LOST);
+		return;
+	}
+	e->type = type;
+	e->tgid = tgid;
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* Maps a bpf_get_stackid() error to the counter that explains it. */
+static __always_inline void count_stack_error(long err, __u32 base)
+{
+	if (err == -EEXIST)
+		count(base + 1);
+	else if (err == -ENOMEM)
+		count(base + 2);
+	else
+		count(base);
+}
+
+static __always_inline void add_sample(void *counts, struct sample_key *key)
+{
+	__u64 one = 1, *val;
+	long err;
+
+	val = bpf_map_lookup_elem(counts, key);
+	if (val) {
+		__sync_fetch_and_add(val, 1);
+		return;
+	}
+	err = bpf_map_update_elem(counts, key, &one, BPF_NOEXIST);
+	if (err == -EEXIST) {
+		val = bpf_map_lookup_elem(counts, key);
+		if (val)
+			__sync_fetch_and_add(val, 1);
+		return;
+	}
+	if (err)
+		count(CNT_COUNTS_FULL);
+}
+
+SEC("perf_event")
+int do_sample(struct bpf_perf_event_data *ctx)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, pid = (__u32)id;
+	struct sample_key key = {};
+	/* the verifier only allows full-width loads of ctx->regs */
+	bool in_user = (*(volatile __u64 *)&ctx->regs.cs & 3) == 3;
+	__u32 half = active & 1;
+	__u8 one = 1;
+	long ret;
+
+	if (pid == 0 && !include_idle)
+		return 0;
+	if (filter_pids && !bpf_map_lookup_elem(&targets, &tgid))
+		return 0;
+	count(CNT_SAMPLES);
+
+	key.tgid = tgid;
+	key.pid = pid;
+	key.kstack_id = -1;
+	key.ustack_id = -1;
+	bpf_get_current_comm(&key.comm, sizeof(key.comm));
+
+	if (kernel_stacks && !in_user) {
+		ret = bpf_get_stackid(ctx, half ? (void *)&kstacks1 : (void *)&kstacks0, 0);
+		if (ret < 0)
+			count_stack_error(ret, CNT_KSTACK_FAULT);
+		else
+			key.kstack_id = ret;
+	}
+	if (user_stacks && !(BPF_CORE_READ(task, flags) & PF_KTHREAD) && pid != 0) {
+		ret = bpf_get_stackid(ctx, half ? (void *)&ustacks1 : (void *)&ustacks0,
+				      BPF_F_USER_STACK);
+		if (ret < 0)
+			count_stack_error(ret, CNT_USTACK_FAULT);
+		else
+			key.ustack_id = ret;
+		if (!bpf_map_lookup_elem(&seen, &tgid)) {
+			bpf_map_update_elem(&seen, &tgid, &one, BPF_ANY);
+			send_event(EVENT_NEW_PROCESS, tgid);
+		}
+	}
+	add_sample(half ? (void *)&counts1 : (void *)&counts0, &key);
+	return 0;
+}
+
+/*
+ * After exec the old mappings are gone: forget the process so its next
+ * sample announces it again, once the new image is running.
+ */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	bpf_map_delete_elem(&seen, &tgid);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(on_exit, struct task_struct *p)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+
+	if (tgid == (__u32)id)
+		bpf_map_delete_elem(&seen, &tgid);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0 */
+/* commands.h - ember's subcommands; each parses its own arguments. */
+#ifndef EMBER_COMMANDS_H
+#define EMBER_COMMANDS_H
+
+#include <signal.h>
+
+/*
+ * Each returns the process exit code: 0 success, 1 runtime failure, 2 usage
+ * error.  *exiting becomes non-zero on SIGINT/SIGTERM.
+ */
+int cmd_record(int argc, char **argv, volatile sig_atomic_t *exiting);
+
+#endif /* EMBER_COMMANDS_H */

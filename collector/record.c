@@ -1,0 +1,295 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
+/*
+ * record.c - `ember record`: sample for a while, then write folded stacks
+ * and a one-line summary of everything sampled and lost.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "commands.h"
+#include "folded.h"
+#include "log.h"
+#include "sampler.h"
+#include "symbolizer.h"
+
+#define MAX_FREQ 10000
+#define DRAIN_INTERVAL_MS 1000
+
+struct record_opts {
+	struct sampler_opts s;
+	double duration;	/* seconds; 0 = until a signal */
+	const char *output;	/* NULL or "-" = stdout */
+	int pids[MAX_TARGET_PIDS];
+};
+
+struct record_state {
+	struct symbolizer *sym;
+	struct folded *folded;
+	uint64_t maps_failed;
+};
+
+static const char usage[] =
+"usage: ember record [-F HZ] [-d SECONDS] [-p PID[,PID...]] [--kernel-only|--user-only]\n"
+"                    [--idle] [-o FILE] [-v]\n"
+"  -F, --freq HZ        samples per second on each CPU (1-10000, default 99)\n"
+"  -d, --duration SEC   stop after SEC seconds (default: at SIGINT/SIGTERM)\n"
+"  -p, --pid PIDS       only these processes (comma-separated tgids)\n"
+"      --kernel-only    kernel stacks only\n"
+"      --user-only      user stacks only\n"
+"      --idle           include the idle task\n"
+"  -o, --output FILE    folded stacks to FILE (default or '-': stdout)\n"
+"  -v, --verbose        more logging (twice for debug)\n";
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "ember record: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, " (see ember record --help)\n");
+	return 2;
+}
+
+static int parse_pids(struct record_opts *o, const char *arg)
+{
+	char *copy = strdup(arg), *tok, *save = NULL, *end;
+	int err = 0;
+	long pid;
+
+	if (!copy)
+		return -ENOMEM;
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		errno = 0;
+		pid = strtol(tok, &end, 10);
+		if (errno || *end || pid <= 0 || pid > INT_MAX || o->s.npids >= MAX_TARGET_PIDS) {
+			err = -EINVAL;
+			break;
+		}
+		if (kill(pid, 0) && errno == ESRCH) {
+			err = -ESRCH;
+			break;
+		}
+		o->pids[o->s.npids++] = pid;
+	}
+	free(copy);
+	return err ? err : (o->s.npids ? 0 : -EINVAL);
+}
+
+/* Returns 0 to run, 1 after --help, or 2 (the exit code) on a usage error. */
+static int parse_args(struct record_opts *o, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "freq", required_argument, NULL, 'F' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "pid", required_argument, NULL, 'p' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "kernel-only", no_argument, NULL, 'K' },
+		{ "user-only", no_argument, NULL, 'U' },
+		{ "idle", no_argument, NULL, 'I' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	char *end;
+	long freq;
+	int c, err;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":F:d:p:o:vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'F':
+			errno = 0;
+			freq = strtol(optarg, &end, 10);
+			if (errno || *end || freq < 1 || freq > MAX_FREQ)
+				return usage_error("invalid frequency '%s': expected 1-10000 Hz",
+						   optarg);
+			o->s.freq = freq;
+			break;
+		case 'd':
+			errno = 0;
+			o->duration = strtod(optarg, &end);
+			if (errno || *end || end == optarg || !isfinite(o->duration) ||
+			    o->duration <= 0 || o->duration > 1e9)
+				return usage_error("invalid duration '%s': expected seconds > 0",
+						   optarg);
+			break;
+		case 'p':
+			err = parse_pids(o, optarg);
+			if (err == -ESRCH)
+				return usage_error("no such process in '%s'", optarg);
+			if (err)
+				return usage_error("invalid pid list '%s'", optarg);
+			break;
+		case 'o':
+			o->output = optarg;
+			break;
+		case 'K':
+			o->s.user_stacks = false;
+			break;
+		case 'U':
+			o->s.kernel_stacks = false;
+			break;
+		case 'I':
+			o->s.include_idle = true;
+			break;
+		case 'v':
+			log_set_level(log_get_level() + 1);
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 1;
+		case ':':
+			return usage_error("option '%s' needs a value", argv[optind - 1]);
+		default:
+			return usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (!o->s.user_stacks && !o->s.kernel_stacks)
+		return usage_error("%s", "--kernel-only and --user-only exclude each other");
+	return 0;
+}
+
+static void on_new_process(void *ctx, uint32_t tgid)
+{
+	struct record_state *st = ctx;
+	int err = symbolizer__add_process(st->sym, tgid);
+
+	if (err) {
+		st->maps_failed++;
+		log_debug("cannot read mappings of pid %u: %s", tgid, strerror(-err));
+	}
+}
+
+static int add_row(void *ctx, const struct sampler_row *row)
+{
+	return folded__add(((struct record_state *)ctx)->folded, row);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Samples until the duration ends or a signal arrives, draining each second. */
+static int sample_loop(struct sampler *smp, struct record_state *st, double duration,
+		       volatile sig_atomic_t *exiting)
+{
+	double start = now(), next_drain = start + DRAIN_INTERVAL_MS / 1000.0, t;
+	int err, timeout;
+
+	while (!*exiting) {
+		t = now();
+		if (duration > 0 && t >= start + duration)
+			break;
+		timeout = (int)((next_drain - t) * 1000);
+		if (duration > 0 && start + duration < next_drain)
+			timeout = (int)((start + duration - t) * 1000);
+		err = sampler__poll(smp, timeout > 0 ? timeout : 0, on_new_process, st);
+		if (err < 0 && err != -EINTR)
+			return err;
+		if (now() >= next_drain) {
+			err = sampler__drain(smp, add_row, st);
+			if (err)
+				return err;
+			next_drain += DRAIN_INTERVAL_MS / 1000.0;
+		}
+	}
+	/* announcements still queued belong to samples in the last drain */
+	sampler__poll(smp, 0, on_new_process, st);
+	return sampler__drain(smp, add_row, st);
+}
+
+static void print_summary(struct sampler *smp, struct record_state *st)
+{
+	uint64_t cnt[CNT_MAX] = {}, run_ns, run_cnt;
+	struct symbolizer_stats ss;
+	struct folded_stats fs;
+	int i;
+
+	folded__stats(st->folded, &fs);
+	symbolizer__stats(st->sym, &ss);
+	if (sampler__counters(smp, cnt))
+		log_warn("cannot read the BPF counters");
+	sampler__prog_stats(smp, &run_ns, &run_cnt);
+	fprintf(stderr, "ember: record: samples=%llu written=%llu processes=%llu stacks=%llu",
+		(unsigned long long)cnt[CNT_SAMPLES], (unsigned long long)fs.samples,
+		(unsigned long long)fs.processes, (unsigned long long)fs.stacks);
+	for (i = CNT_SAMPLES + 1; i < CNT_MAX; i++)
+		fprintf(stderr, " %s=%llu", sampler_counter_names[i], (unsigned long long)cnt[i]);
+	fprintf(stderr, " unknown_frames=%llu maps_unreadable=%llu elf_errors=%llu"
+		" bpf_ns_per_sample=%llu\n",
+		(unsigned long long)fs.unknown_frames, (unsigned long long)st->maps_failed,
+		(unsigned long long)ss.elf_errors,
+		(unsigned long long)(run_cnt ? run_ns / run_cnt : 0));
+}
+
+static FILE *open_output(const char *path)
+{
+	if (!path || !strcmp(path, "-"))
+		return stdout;
+	return fopen(path, "w");
+}
+
+int cmd_record(int argc, char **argv, volatile sig_atomic_t *exiting)
+{
+	struct record_opts o = {
+		.s = { .freq = 99, .kernel_stacks = true, .user_stacks = true },
+	};
+	struct record_state st = {};
+	struct sampler *smp = NULL;
+	FILE *out = NULL;
+	int err, ret = 1;
+
+	o.s.pids = o.pids;
+	err = parse_args(&o, argc, argv);
+	if (err)
+		return err == 1 ? 0 : err;
+	out = open_output(o.output);
+	if (!out) {
+		fprintf(stderr, "ember record: cannot write '%s': %s\n", o.output, strerror(errno));
+		return 1;
+	}
+	st.sym = symbolizer__new();
+	st.folded = st.sym ? folded__new(st.sym) : NULL;
+	if (!st.folded) {
+		log_error("out of memory");
+		goto out;
+	}
+	smp = sampler__new(&o.s);
+	if (!smp)
+		goto out;
+	log_info("sampling at %u Hz on every CPU", o.s.freq);
+	err = sample_loop(smp, &st, o.duration, exiting);
+	if (err) {
+		log_error("sampling failed: %s", strerror(-err));
+		goto out;
+	}
+	err = folded__write(st.folded, out);
+	if (err) {
+		log_error("cannot write '%s': %s", o.output ? o.output : "-", strerror(-err));
+		goto out;
+	}
+	print_summary(smp, &st);
+	ret = 0;
+out:
+	sampler__free(smp);
+	folded__free(st.folded);
+	symbolizer__free(st.sym);
+	if (out && out != stdout && fclose(out) && ret == 0) {
+		log_error("cannot write '%s': %s", o.output, strerror(errno));
+		ret = 1;
+	}
+	if (ret && out && out != stdout)
+		unlink(o.output);
+	return ret;
+}

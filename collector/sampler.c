@@ -1,0 +1,389 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
+/*
+ * sampler.c - loads profile.bpf.c, attaches it to a cpu-clock perf event on
+ * every online CPU, and drains its double-buffered maps.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/membarrier.h>
+#include <linux/perf_event.h>
+#include <sys/syscall.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "log.h"
+#include "sampler.h"
+#include "profile.skel.h"
+
+#define NSEC_PER_SEC 1000000000ULL
+
+#define X(id, name) name,
+const char *const sampler_counter_names[CNT_MAX] = { EMBER_BPF_COUNTERS(X) };
+#undef X
+
+struct sampler {
+	struct profile_bpf *skel;
+	struct ring_buffer *rb;
+	struct bpf_link **links;
+	int *pefds;
+	int ncpus;
+	int stats_fd;
+	/* drain scratch space, sized for a full counts map */
+	struct sample_key *keys;
+	uint64_t *vals;
+	uint64_t *kips;
+	uint64_t *uips;
+	/* set by the ring buffer callback for the duration of one poll */
+	sampler_proc_fn proc_fn;
+	void *proc_ctx;
+	int handled;
+};
+
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char buf[4096];
+	size_t n;
+
+	if (level == LIBBPF_DEBUG && log_get_level() < LOG_DEBUG)
+		return 0;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	if (n && buf[n - 1] == '\n')
+		buf[n - 1] = '\0';
+	log_msg(level == LIBBPF_WARN ? LOG_WARN : LOG_DEBUG, "%s", buf);
+	return 0;
+}
+
+/* Parses a cpulist like "0-3,5" into a bitmap of @max entries. */
+static int online_cpus(bool *online, int max)
+{
+	FILE *f = fopen("/sys/devices/system/cpu/online", "r");
+	int a, b, n = 0;
+	char sep;
+
+	if (!f)
+		return -errno;
+	while (fscanf(f, "%d", &a) == 1) {
+		b = a;
+		if (fscanf(f, "%c", &sep) == 1 && sep == '-') {
+			if (fscanf(f, "%d", &b) != 1)
+				break;
+			if (fscanf(f, "%c", &sep) != 1)
+				sep = '\n';
+		}
+		for (; a <= b && a < max; a++, n++)
+			online[a] = true;
+		if (sep != ',')
+			break;
+	}
+	fclose(f);
+	return n ? 0 : -EINVAL;
+}
+
+static int open_events(struct sampler *s, unsigned int freq)
+{
+	struct perf_event_attr attr = {
+		.type = PERF_TYPE_SOFTWARE,
+		.size = sizeof(attr),
+		.config = PERF_COUNT_SW_CPU_CLOCK,
+		/* a fixed period in ns makes samples = CPU time x freq exactly */
+		.sample_period = NSEC_PER_SEC / freq,
+	};
+	bool *online;
+	int cpu, err = 0;
+
+	online = calloc(s->ncpus, sizeof(*online));
+	if (!online)
+		return -ENOMEM;
+	err = online_cpus(online, s->ncpus);
+	if (err) {
+		log_error("cannot read online CPUs: %s", strerror(-err));
+		goto out;
+	}
+	for (cpu = 0; cpu < s->ncpus; cpu++) {
+		if (!online[cpu])
+			continue;
+		s->pefds[cpu] = syscall(__NR_perf_event_open, &attr, -1, cpu, -1,
+					PERF_FLAG_FD_CLOEXEC);
+		if (s->pefds[cpu] < 0) {
+			err = -errno;
+			log_error("perf_event_open on CPU %d: %s", cpu, strerror(errno));
+			goto out;
+		}
+		s->links[cpu] = bpf_program__attach_perf_event(s->skel->progs.do_sample,
+							       s->pefds[cpu]);
+		if (!s->links[cpu]) {
+			err = -errno;
+			log_error("attach to CPU %d: %s", cpu, strerror(errno));
+			goto out;
+		}
+	}
+out:
+	free(online);
+	return err;
+}
+
+static int set_targets(struct sampler *s, const struct sampler_opts *opts)
+{
+	int fd = bpf_map__fd(s->skel->maps.targets);
+	__u8 one = 1;
+	int i;
+
+	for (i = 0; i < opts->npids; i++) {
+		__u32 pid = opts->pids[i];
+
+		if (bpf_map_update_elem(fd, &pid, &one, BPF_ANY))
+			return -errno;
+	}
+	return 0;
+}
+
+static int alloc_scratch(struct sampler *s)
+{
+	s->links = calloc(s->ncpus, sizeof(*s->links));
+	s->pefds = malloc(s->ncpus * sizeof(*s->pefds));
+	s->keys = calloc(MAX_COUNTS, sizeof(*s->keys));
+	s->vals = calloc(MAX_COUNTS, sizeof(*s->vals));
+	s->kips = calloc(MAX_STACK_DEPTH + 1, sizeof(*s->kips));
+	s->uips = calloc(MAX_STACK_DEPTH + 1, sizeof(*s->uips));
+	if (!s->links || !s->pefds || !s->keys || !s->vals || !s->kips || !s->uips)
+		return -ENOMEM;
+	memset(s->pefds, -1, s->ncpus * sizeof(*s->pefds));
+	return 0;
+}
+
+static int on_event(void *ctx, void *data, size_t size)
+{
+	struct sampler *s = ctx;
+	const struct ember_event *e = data;
+
+	if (size < sizeof(*e) || e->type != EVENT_NEW_PROCESS)
+		return 0;
+	s->proc_fn(s->proc_ctx, e->tgid);
+	s->handled++;
+	return 0;
+}
+
+static int load(struct sampler *s, const struct sampler_opts *opts)
+{
+	int err;
+
+	s->skel = profile_bpf__open();
+	if (!s->skel)
+		return -errno;
+	s->skel->rodata->kernel_stacks = opts->kernel_stacks;
+	s->skel->rodata->user_stacks = opts->user_stacks;
+	s->skel->rodata->include_idle = opts->include_idle;
+	s->skel->rodata->filter_pids = opts->npids > 0;
+	err = profile_bpf__load(s->skel);
+	if (err)
+		return err;
+	err = set_targets(s, opts);
+	if (err)
+		return err;
+	/* exec/exit tracking is best effort: sampling works without it */
+	if (profile_bpf__attach(s->skel))
+		log_warn("process exec/exit tracking unavailable: %s", strerror(errno));
+	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), on_event, s, NULL);
+	return s->rb ? 0 : -errno;
+}
+
+struct sampler *sampler__new(const struct sampler_opts *opts)
+{
+	struct sampler *s;
+	int err;
+
+	libbpf_set_print(libbpf_log);
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->stats_fd = -1;
+	s->ncpus = libbpf_num_possible_cpus();
+	if (s->ncpus <= 0) {
+		err = s->ncpus ? s->ncpus : -EINVAL;
+		goto fail;
+	}
+	err = alloc_scratch(s);
+	if (err)
+		goto fail;
+	err = load(s, opts);
+	if (err) {
+		log_error("cannot load the BPF program: %s%s", strerror(-err),
+			  err == -EPERM ? " (run as root)" : "");
+		goto fail;
+	}
+	s->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	err = open_events(s, opts->freq);
+	if (err)
+		goto fail;
+	return s;
+fail:
+	sampler__free(s);
+	errno = -err;
+	return NULL;
+}
+
+void sampler__free(struct sampler *s)
+{
+	int cpu;
+
+	if (!s)
+		return;
+	for (cpu = 0; cpu < s->ncpus && s->links; cpu++)
+		bpf_link__destroy(s->links[cpu]);
+	for (cpu = 0; cpu < s->ncpus && s->pefds; cpu++)
+		if (s->pefds[cpu] >= 0)
+			close(s->pefds[cpu]);
+	if (s->stats_fd >= 0)
+		close(s->stats_fd);
+	ring_buffer__free(s->rb);
+	profile_bpf__destroy(s->skel);
+	free(s->links);
+	free(s->pefds);
+	free(s->keys);
+	free(s->vals);
+	free(s->kips);
+	free(s->uips);
+	free(s);
+}
+
+int sampler__poll(struct sampler *s, int timeout_ms, sampler_proc_fn fn, void *ctx)
+{
+	int err;
+
+	s->proc_fn = fn;
+	s->proc_ctx = ctx;
+	s->handled = 0;
+	err = ring_buffer__poll(s->rb, timeout_ms);
+	return err < 0 ? err : s->handled;
+}
+
+/*
+ * Waits until every program run that may have seen the old `active` value
+ * has finished.  Perf-event programs run inside an RCU read-side section, so
+ * one RCU grace period (what MEMBARRIER_CMD_GLOBAL waits for) is enough.
+ */
+static void wait_for_programs(void)
+{
+	if (syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) < 0)
+		usleep(10000);
+}
+
+/* Reads every row of @fd into s->keys/s->vals, deleting as it goes. */
+static int take_counts(struct sampler *s, int fd, __u32 *total)
+{
+	__u32 n, out_batch = 0, *in = NULL;
+	struct sample_key key, next;
+	int err = 0;
+
+	*total = 0;
+	for (;;) {
+		n = MAX_COUNTS - *total;
+		err = bpf_map_lookup_and_delete_batch(fd, in, &out_batch, s->keys + *total,
+						      s->vals + *total, &n, NULL);
+		if (err && errno != ENOENT)
+			break;
+		*total += n;
+		if (err || *total >= MAX_COUNTS)
+			return 0;
+		in = &out_batch;
+	}
+	if (errno != EINVAL && errno != ENOTSUP && errno != EOPNOTSUPP)
+		return -errno;
+	/* kernels without batch ops: walk the keys one by one */
+	for (err = bpf_map_get_next_key(fd, NULL, &key); !err && *total < MAX_COUNTS;
+	     err = bpf_map_get_next_key(fd, &key, &next), key = next) {
+		if (bpf_map_lookup_elem(fd, &key, &s->vals[*total]))
+			continue;
+		s->keys[(*total)++] = key;
+	}
+	for (n = 0; n < *total; n++)
+		bpf_map_delete_elem(fd, &s->keys[n]);
+	return 0;
+}
+
+/* Empties a stack-trace map; ids are only meaningful within one drain. */
+static void clear_stacks(int fd)
+{
+	__u32 id, next;
+	int err;
+
+	for (err = bpf_map_get_next_key(fd, NULL, &id); !err; id = next) {
+		err = bpf_map_get_next_key(fd, &id, &next);
+		bpf_map_delete_elem(fd, &id);
+	}
+}
+
+static const uint64_t *read_stack(int fd, __s32 id, uint64_t *ips)
+{
+	if (id < 0)
+		return NULL;
+	memset(ips, 0, MAX_STACK_DEPTH * sizeof(*ips));
+	if (bpf_map_lookup_elem(fd, &id, ips))
+		return NULL;
+	return ips;
+}
+
+int sampler__drain(struct sampler *s, sampler_row_fn fn, void *ctx)
+{
+	struct profile_bpf *skel = s->skel;
+	__u32 half = skel->bss->active & 1, i, n;
+	struct bpf_map *counts = half ? skel->maps.counts1 : skel->maps.counts0;
+	int kfd = bpf_map__fd(half ? skel->maps.kstacks1 : skel->maps.kstacks0);
+	int ufd = bpf_map__fd(half ? skel->maps.ustacks1 : skel->maps.ustacks0);
+	int err;
+
+	skel->bss->active = !half;
+	wait_for_programs();
+	err = take_counts(s, bpf_map__fd(counts), &n);
+	for (i = 0; i < n && !err; i++) {
+		struct sampler_row row = {
+			.key = &s->keys[i],
+			.count = s->vals[i],
+			.kips = read_stack(kfd, s->keys[i].kstack_id, s->kips),
+			.uips = read_stack(ufd, s->keys[i].ustack_id, s->uips),
+		};
+
+		err = fn(ctx, &row);
+	}
+	clear_stacks(kfd);
+	clear_stacks(ufd);
+	return err;
+}
+
+int sampler__counters(struct sampler *s, uint64_t out[CNT_MAX])
+{
+	int fd = bpf_map__fd(s->skel->maps.counters);
+	uint64_t *percpu;
+	__u32 id;
+	int cpu, err = 0;
+
+	percpu = calloc(s->ncpus, sizeof(*percpu));
+	if (!percpu)
+		return -ENOMEM;
+	for (id = 0; id < CNT_MAX; id++) {
+		out[id] = 0;
+		if (bpf_map_lookup_elem(fd, &id, percpu)) {
+			err = -errno;
+			break;
+		}
+		for (cpu = 0; cpu < s->ncpus; cpu++)
+			out[id] += percpu[cpu];
+	}
+	free(percpu);
+	return err;
+}
+
+void sampler__prog_stats(struct sampler *s, uint64_t *run_ns, uint64_t *run_cnt)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+
+	*run_ns = *run_cnt = 0;
+	if (bpf_obj_get_info_by_fd(bpf_program__fd(s->skel->progs.do_sample), &info, &len))
+		return;
+	*run_ns = info.run_time_ns;
+	*run_cnt = info.run_cnt;
+}

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0 */
+/*
+ * sampler.h - owns the BPF side: perf events on every online CPU, the loaded
+ * profile program, and the double-buffered maps it is drained through.
+ */
+#ifndef EMBER_SAMPLER_H
+#define EMBER_SAMPLER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <linux/types.h>
+#include "profile.h"
+
+struct sampler;
+
+struct sampler_opts {
+	unsigned int freq;		/* samples per second per CPU */
+	bool kernel_stacks;
+	bool user_stacks;
+	bool include_idle;
+	const int *pids;		/* only these tgids, when npids > 0 */
+	int npids;
+};
+
+/* One aggregated row; ips arrays are 0-terminated, leaf first. */
+struct sampler_row {
+	const struct sample_key *key;
+	uint64_t count;
+	const uint64_t *kips;		/* NULL when there is no kernel stack */
+	const uint64_t *uips;		/* NULL when there is no user stack */
+};
+
+typedef int (*sampler_row_fn)(void *ctx, const struct sampler_row *row);
+typedef void (*sampler_proc_fn)(void *ctx, uint32_t tgid);
+
+/*
+ * Loads the program and starts sampling.  Returns NULL with errno set; the
+ * reason has been logged.
+ */
+struct sampler *sampler__new(const struct sampler_opts *opts);
+
+/* Stops sampling and frees everything; NULL is a no-op. */
+void sampler__free(struct sampler *s);
+
+/*
+ * Waits up to @timeout_ms for process announcements and calls @fn for each
+ * new tgid.  Returns the number handled or -errno (-EINTR on a signal).
+ */
+int sampler__poll(struct sampler *s, int timeout_ms, sampler_proc_fn fn, void *ctx);
+
+/*
+ * Switches sampling to the other half of the maps, then hands every row of
+ * the idle half to @fn and clears it.  No sample is lost or counted twice.
+ * Returns 0, the first negative result of @fn, or -errno.
+ */
+int sampler__drain(struct sampler *s, sampler_row_fn fn, void *ctx);
+
+/* Sums the per-CPU counters into @out (CNT_MAX slots).  Returns 0 or -errno. */
+int sampler__counters(struct sampler *s, uint64_t out[CNT_MAX]);
+
+/*
+ * Reports the sampling program's total run time and run count (kernel
+ * bpf_stats, enabled by sampler__new when possible; zeros otherwise).
+ */
+void sampler__prog_stats(struct sampler *s, uint64_t *run_ns, uint64_t *run_cnt);
+
+/* The counter names, in enum ember_counter order. */
+extern const char *const sampler_counter_names[CNT_MAX];
+
+#endif /* EMBER_SAMPLER_H */

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0 */
+/*
+ * symbolizer.h - turns sampled addresses into named frames.
+ *
+ * Kernel addresses are named from /proc/kallsyms, user addresses from the
+ * process's mappings and the mapped ELF files (symbol tables, DWARF names,
+ * inline chains, file:line, separate debug files).  Results are cached per
+ * ELF file, so a repeated address costs one lookup.
+ */
+#ifndef EMBER_SYMBOLIZER_H
+#define EMBER_SYMBOLIZER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct symbolizer;
+
+enum {
+	SYM_F_KERNEL = 1 << 0,	/* a kernel frame */
+	SYM_F_INLINE = 1 << 1,	/* inlined into the next (outer) frame */
+	SYM_F_UNKNOWN = 1 << 2,	/* no name: name is "module+0xOFFSET" or "[unknown]" */
+};
+
+/*
+ * One frame.  Strings are owned by the symbolizer and stay valid until
+ * symbolizer__free(); they are the raw, untrusted bytes from the ELF file
+ * (any byte but NUL may appear).
+ */
+struct sym_frame {
+	const char *name;
+	const char *module;	/* ELF basename, kernel module name or "vmlinux" */
+	const char *file;	/* source file, NULL when unknown */
+	uint32_t line;		/* 0 when unknown */
+	uint32_t flags;		/* SYM_F_* */
+};
+
+struct symbolizer_stats {
+	uint64_t cache_hits;
+	uint64_t cache_misses;
+	uint64_t unknown_frames;	/* frames returned with SYM_F_UNKNOWN */
+	uint64_t elf_errors;		/* ELF/DWARF files that could not be read */
+	uint64_t maps_errors;		/* /proc/PID/maps that could not be read */
+	uint64_t elf_files;		/* ELF files currently open */
+	uint64_t processes;		/* processes currently tracked */
+};
+
+/* Returns a new symbolizer, or NULL with errno set. */
+struct symbolizer *symbolizer__new(void);
+
+/* Frees everything, including every string handed out; NULL is a no-op. */
+void symbolizer__free(struct symbolizer *sym);
+
+/*
+ * Snapshots /proc/PID/maps and opens the ELF files it maps (kept open, so
+ * the process can be symbolized after it exits or its files are deleted).
+ * Replaces an earlier snapshot of the same pid.  Returns 0 or -errno
+ * (-ESRCH when the process is gone).
+ */
+int symbolizer__add_process(struct symbolizer *sym, int pid);
+
+/* Forgets a process's mappings (ELF caches stay); unknown pids are ignored. */
+void symbolizer__remove_process(struct symbolizer *sym, int pid);
+
+/*
+ * Names a user address of process @pid.  @is_return says the address is a
+ * return address (every frame but the first), looked up at addr - 1.
+ * Sets *frames to an array of frames, innermost (inlined callee) first,
+ * outermost (the real function) last, owned by the symbolizer.  Returns the
+ * number of frames (>= 1: an unnamed address still gets one SYM_F_UNKNOWN
+ * frame), or -errno on allocation failure only.
+ * A pid never added is added on first use; an address outside every known
+ * mapping triggers one re-read of the maps while the process is alive.
+ */
+int symbolizer__user(struct symbolizer *sym, int pid, uint64_t addr, bool is_return,
+		     const struct sym_frame **frames);
+
+/* Same for a kernel address (via /proc/kallsyms, loaded on first use). */
+int symbolizer__kernel(struct symbolizer *sym, uint64_t addr, bool is_return,
+		       const struct sym_frame **frames);
+
+/*
+ * Names @vaddr, an address in ELF file @path's own virtual address space
+ * (as `nm` prints it), with the same frame layout as symbolizer__user().
+ */
+int symbolizer__elf(struct symbolizer *sym, const char *path, uint64_t vaddr,
+		    const struct sym_frame **frames);
+
+/* Copies the running totals into *stats. */
+void symbolizer__stats(const struct symbolizer *sym, struct symbolizer_stats *stats);
+
+#endif /* EMBER_SYMBOLIZER_H */

@@ -10,10 +10,10 @@ DEBS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev \
 	libsqlite3-dev libmicrohttpd-dev pkg-config make gcc python3 binutils \
 	linux-perf procps util-linux
 
-PKGS := libbpf libelf libdw zlib
+PKGS := libbpf libelf libdw zlib sqlite3
 CFLAGS ?= -g -O2
 WARN := -Wall -Wextra -Werror -Wmissing-field-initializers -Werror=undef
-INCLUDES := -I$(OUTPUT) -Ibpf -Icollector -Isymbolizer
+INCLUDES := -I$(OUTPUT) -Ibpf -Icollector -Isymbolizer -Istore
 ALL_CFLAGS = $(CFLAGS) $(WARN) $(INCLUDES) -MMD -MP -D_GNU_SOURCE \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
@@ -31,7 +31,7 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 BPF_SRC := bpf/profile.bpf.c
-LIB_SRCS := $(wildcard symbolizer/*.c) $(filter-out collector/main.c,$(wildcard collector/*.c))
+LIB_SRCS := $(wildcard symbolizer/*.c store/*.c) $(filter-out collector/main.c,$(wildcard collector/*.c))
 LIB_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(LIB_SRCS))
 WORKLOADS := $(patsubst tests/workloads/%.c,$(OUTPUT)/workloads/%,$(wildcard tests/workloads/*.c))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
@@ -51,7 +51,7 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
-$(OUTPUT) $(OUTPUT)/bpf $(OUTPUT)/collector $(OUTPUT)/symbolizer $(OUTPUT)/workloads $(OUTPUT)/tests:
+$(OUTPUT) $(OUTPUT)/workloads:
 	$(Q)mkdir -p $@
 
 $(OUTPUT)/vmlinux.h: | $(OUTPUT)
@@ -68,8 +68,9 @@ $(OUTPUT)/profile.skel.h: $(OUTPUT)/profile.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name profile_bpf > $@
 
-$(OUTPUT)/%.o: %.c | $(OUTPUT)/collector $(OUTPUT)/symbolizer $(OUTPUT)/tests
+$(OUTPUT)/%.o: %.c
 	$(call msg,CC,$@)
+	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(OUTPUT)/collector/main.o $(OUTPUT)/collector/collector.o: $(OUTPUT)/profile.skel.h

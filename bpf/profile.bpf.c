@@ -65,7 +65,14 @@ struct {
 	__uint(max_entries, MAX_TARGET_PIDS);
 } targets SEC(".maps");
 
-/* tgids already announced to user space. */
+/*
+ * tgids announced to user space.  Exec marks the entry stale rather than
+ * deleting it, so the exit of a process never sampled since exec is still
+ * reported and user space can drop what it holds for it.
+ */
+#define SEEN_CURRENT 1
+#define SEEN_STALE 2
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__type(key, __u32);
@@ -141,7 +148,7 @@ int do_sample(struct bpf_perf_event_data *ctx)
 	/* the verifier only allows full-width loads of ctx->regs */
 	bool in_user = (*(volatile __u64 *)&ctx->regs.cs & 3) == 3;
 	__u32 half = active & 1;
-	__u8 one = 1;
+	__u8 current = SEEN_CURRENT, *state;
 	long ret;
 
 	if (pid == 0 && !include_idle)
@@ -170,8 +177,9 @@ int do_sample(struct bpf_perf_event_data *ctx)
 			count_stack_error(ret, CNT_USTACK_FAULT);
 		else
 			key.ustack_id = ret;
-		if (!bpf_map_lookup_elem(&seen, &tgid)) {
-			bpf_map_update_elem(&seen, &tgid, &one, BPF_ANY);
+		state = bpf_map_lookup_elem(&seen, &tgid);
+		if (!state || *state != SEEN_CURRENT) {
+			bpf_map_update_elem(&seen, &tgid, &current, BPF_ANY);
 			send_event(EVENT_NEW_PROCESS, tgid);
 		}
 	}
@@ -180,15 +188,17 @@ int do_sample(struct bpf_perf_event_data *ctx)
 }
 
 /*
- * After exec the old mappings are gone: forget the process so its next
- * sample announces it again, once the new image is running.
+ * After exec the old mappings are gone: the next sample announces the
+ * process again, once the new image is running.
  */
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u8 *state = bpf_map_lookup_elem(&seen, &tgid);
 
-	bpf_map_delete_elem(&seen, &tgid);
+	if (state)
+		*state = SEEN_STALE;
 	return 0;
 }
 
@@ -198,8 +208,8 @@ int BPF_PROG(on_exit, struct task_struct *p)
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
 
-	if (tgid == (__u32)id)
-		bpf_map_delete_elem(&seen, &tgid);
+	if (tgid == (__u32)id && bpf_map_delete_elem(&seen, &tgid) == 0)
+		send_event(EVENT_EXIT, tgid);
 	return 0;
 }
 

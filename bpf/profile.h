@@ -31,6 +31,7 @@ struct sample_key {
 /* Events sent to user space through the ring buffer. */
 enum ember_event_type {
 	EVENT_NEW_PROCESS = 1,	/* first sample of a tgid (or first since exec) */
+	EVENT_EXIT = 2,		/* a sampled tgid exited */
 };
 
 struct ember_event {

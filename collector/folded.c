@@ -16,7 +16,6 @@ struct line {
 };
 
 struct folded {
-	struct symbolizer *sym;
 	void *lines;		/* tree of struct line */
 	void *tgids;		/* tree of tgids (stored as pointers) */
 	struct folded_stats stats;
@@ -41,13 +40,12 @@ static int tgid_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-struct folded *folded__new(struct symbolizer *sym)
+struct folded *folded__new(void)
 {
 	struct folded *f = calloc(1, sizeof(*f));
 
 	if (!f)
 		return NULL;
-	f->sym = sym;
 	f->cap = 4096;
 	f->buf = malloc(f->cap);
 	if (!f->buf) {
@@ -118,38 +116,6 @@ static int append_name(struct folded *f, const char *name, const char *suffix)
 	return 0;
 }
 
-/* Appends a stack root first; ips come leaf first and are 0-terminated. */
-static int append_stack(struct folded *f, const struct sampler_row *row, bool kernel,
-			uint64_t *unknown)
-{
-	const uint64_t *ips = kernel ? row->kips : row->uips;
-	const struct sym_frame *fr;
-	int depth, i, j, n, err;
-
-	if (!ips)
-		return 0;
-	for (depth = 0; depth < MAX_STACK_DEPTH && ips[depth]; depth++)
-		;
-	for (i = depth - 1; i >= 0; i--) {
-		/* a user pc sampled inside a syscall is a return address too */
-		bool ret = i > 0 || (!kernel && row->kips);
-
-		n = kernel ? symbolizer__kernel(f->sym, ips[i], ret, &fr)
-			   : symbolizer__user(f->sym, row->key->tgid, ips[i], ret, &fr);
-		if (n < 0)
-			return n;
-		for (j = n - 1; j >= 0; j--) {
-			if (fr[j].flags & SYM_F_UNKNOWN)
-				*unknown += 1;
-			err = append_name(f, fr[j].name, kernel ? "_[k]" :
-					  (fr[j].flags & SYM_F_INLINE) ? "_[i]" : "");
-			if (err)
-				return err;
-		}
-	}
-	return 0;
-}
-
 static int add_line(struct folded *f, uint64_t count)
 {
 	struct line key = { .text = f->buf }, *l, **found;
@@ -184,28 +150,28 @@ static int note_tgid(struct folded *f, uint32_t tgid)
 	return 0;
 }
 
-int folded__add(struct folded *f, const struct sampler_row *row)
+int folded__add(struct folded *f, const struct collector_sample *s)
 {
-	char comm[sizeof(row->key->comm) + 1];
-	uint64_t unknown = 0;
-	int err;
+	char comm[sizeof(s->key->comm) + 1];
+	const struct sym_frame *fr;
+	int err, i;
 
-	memcpy(comm, row->key->comm, sizeof(row->key->comm));
-	comm[sizeof(row->key->comm)] = '\0';
+	memcpy(comm, s->key->comm, sizeof(s->key->comm));
+	comm[sizeof(s->key->comm)] = '\0';
 	f->len = 0;
 	err = append_name(f, comm[0] ? comm : "[unknown]", "");
+	for (i = 0; i < s->nframes && !err; i++) {
+		fr = &s->frames[i];
+		err = append_name(f, fr->name, (fr->flags & SYM_F_KERNEL) ? "_[k]" :
+				  (fr->flags & SYM_F_INLINE) ? "_[i]" : "");
+	}
 	if (!err)
-		err = append_stack(f, row, false, &unknown);
+		err = add_line(f, s->count);
 	if (!err)
-		err = append_stack(f, row, true, &unknown);
-	if (!err)
-		err = add_line(f, row->count);
-	if (!err)
-		err = note_tgid(f, row->key->tgid);
+		err = note_tgid(f, s->key->tgid);
 	if (err)
 		return err;
-	f->stats.samples += row->count;
-	f->stats.unknown_frames += unknown * row->count;
+	f->stats.samples += s->count;
 	return 0;
 }
 

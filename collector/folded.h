@@ -8,8 +8,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
-#include "sampler.h"
-#include "symbolizer.h"
+#include "collector.h"
 
 struct folded;
 
@@ -17,17 +16,16 @@ struct folded_stats {
 	uint64_t samples;		/* sum of all counts */
 	uint64_t stacks;		/* distinct folded lines */
 	uint64_t processes;		/* distinct tgids */
-	uint64_t unknown_frames;	/* sampled frames that could not be named */
 };
 
-/* Returns an empty profile naming frames through @sym, or NULL + errno. */
-struct folded *folded__new(struct symbolizer *sym);
+/* Returns an empty profile, or NULL with errno set. */
+struct folded *folded__new(void);
 
 /* NULL is a no-op. */
 void folded__free(struct folded *f);
 
-/* Symbolizes one sampler row and adds its count.  Returns 0 or -ENOMEM. */
-int folded__add(struct folded *f, const struct sampler_row *row);
+/* Adds one symbolized sample.  Returns 0 or -ENOMEM. */
+int folded__add(struct folded *f, const struct collector_sample *s);
 
 /* Writes every line, sorted.  Returns 0 or -errno (e.g. -ENOSPC). */
 int folded__write(struct folded *f, FILE *out);

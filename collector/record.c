@@ -16,8 +16,7 @@
 #include "commands.h"
 #include "folded.h"
 #include "log.h"
-#include "sampler.h"
-#include "symbolizer.h"
+#include "collector.h"
 
 #define MAX_FREQ 10000
 #define DRAIN_INTERVAL_MS 1000
@@ -27,12 +26,6 @@ struct record_opts {
 	double duration;	/* seconds; 0 = until a signal */
 	const char *output;	/* NULL or "-" = stdout */
 	int pids[MAX_TARGET_PIDS];
-};
-
-struct record_state {
-	struct symbolizer *sym;
-	struct folded *folded;
-	uint64_t maps_failed;
 };
 
 static const char usage[] =
@@ -156,20 +149,9 @@ static int parse_args(struct record_opts *o, int argc, char **argv)
 	return 0;
 }
 
-static void on_new_process(void *ctx, uint32_t tgid)
+static int add_sample(void *ctx, const struct collector_sample *s)
 {
-	struct record_state *st = ctx;
-	int err = symbolizer__add_process(st->sym, tgid);
-
-	if (err) {
-		st->maps_failed++;
-		log_debug("cannot read mappings of pid %u: %s", tgid, strerror(-err));
-	}
-}
-
-static int add_row(void *ctx, const struct sampler_row *row)
-{
-	return folded__add(((struct record_state *)ctx)->folded, row);
+	return folded__add(ctx, s);
 }
 
 static double now(void)
@@ -181,56 +163,56 @@ static double now(void)
 }
 
 /* Samples until the duration ends or a signal arrives, draining each second. */
-static int sample_loop(struct sampler *smp, struct record_state *st, double duration,
+static int sample_loop(struct collector *c, struct folded *f, double duration,
 		       volatile sig_atomic_t *exiting)
 {
-	double start = now(), next_drain = start + DRAIN_INTERVAL_MS / 1000.0, t;
-	int err, timeout;
+	double start = now(), next_drain = start + DRAIN_INTERVAL_MS / 1000.0, t, until;
+	int err;
 
 	while (!*exiting) {
 		t = now();
 		if (duration > 0 && t >= start + duration)
 			break;
-		timeout = (int)((next_drain - t) * 1000);
-		if (duration > 0 && start + duration < next_drain)
-			timeout = (int)((start + duration - t) * 1000);
-		err = sampler__poll(smp, timeout > 0 ? timeout : 0, on_new_process, st);
-		if (err < 0 && err != -EINTR)
+		until = duration > 0 && start + duration < next_drain ? start + duration
+								    : next_drain;
+		err = collector__poll(c, until > t ? (int)((until - t) * 1000) : 0);
+		if (err && err != -EINTR)
 			return err;
 		if (now() >= next_drain) {
-			err = sampler__drain(smp, add_row, st);
+			err = collector__drain(c, add_sample, f);
 			if (err)
 				return err;
 			next_drain += DRAIN_INTERVAL_MS / 1000.0;
 		}
 	}
-	/* announcements still queued belong to samples in the last drain */
-	sampler__poll(smp, 0, on_new_process, st);
-	return sampler__drain(smp, add_row, st);
+	err = collector__stop(c);
+	if (err)
+		log_warn("cannot stop sampling: %s", strerror(-err));
+	/* events still queued belong to samples in the last drain */
+	collector__poll(c, 0);
+	return collector__drain(c, add_sample, f);
 }
 
-static void print_summary(struct sampler *smp, struct record_state *st)
+static void print_summary(struct collector *c, struct folded *f)
 {
-	uint64_t cnt[CNT_MAX] = {}, run_ns, run_cnt;
-	struct symbolizer_stats ss;
+	struct collector_stats cs;
 	struct folded_stats fs;
 	int i;
 
-	folded__stats(st->folded, &fs);
-	symbolizer__stats(st->sym, &ss);
-	if (sampler__counters(smp, cnt))
+	folded__stats(f, &fs);
+	if (collector__stats(c, &cs))
 		log_warn("cannot read the BPF counters");
-	sampler__prog_stats(smp, &run_ns, &run_cnt);
 	fprintf(stderr, "ember: record: samples=%llu written=%llu processes=%llu stacks=%llu",
-		(unsigned long long)cnt[CNT_SAMPLES], (unsigned long long)fs.samples,
+		(unsigned long long)cs.bpf[CNT_SAMPLES], (unsigned long long)fs.samples,
 		(unsigned long long)fs.processes, (unsigned long long)fs.stacks);
 	for (i = CNT_SAMPLES + 1; i < CNT_MAX; i++)
-		fprintf(stderr, " %s=%llu", sampler_counter_names[i], (unsigned long long)cnt[i]);
+		fprintf(stderr, " %s=%llu", sampler_counter_names[i],
+			(unsigned long long)cs.bpf[i]);
 	fprintf(stderr, " unknown_frames=%llu maps_unreadable=%llu elf_errors=%llu"
 		" bpf_ns_per_sample=%llu\n",
-		(unsigned long long)fs.unknown_frames, (unsigned long long)st->maps_failed,
-		(unsigned long long)ss.elf_errors,
-		(unsigned long long)(run_cnt ? run_ns / run_cnt : 0));
+		(unsigned long long)cs.unknown_frames, (unsigned long long)cs.maps_unreadable,
+		(unsigned long long)cs.sym.elf_errors,
+		(unsigned long long)(cs.bpf_run_cnt ? cs.bpf_run_ns / cs.bpf_run_cnt : 0));
 }
 
 static FILE *open_output(const char *path)
@@ -245,8 +227,8 @@ int cmd_record(int argc, char **argv, volatile sig_atomic_t *exiting)
 	struct record_opts o = {
 		.s = { .freq = 99, .kernel_stacks = true, .user_stacks = true },
 	};
-	struct record_state st = {};
-	struct sampler *smp = NULL;
+	struct collector *c = NULL;
+	struct folded *f = NULL;
 	FILE *out = NULL;
 	int err, ret = 1;
 
@@ -259,32 +241,30 @@ int cmd_record(int argc, char **argv, volatile sig_atomic_t *exiting)
 		fprintf(stderr, "ember record: cannot write '%s': %s\n", o.output, strerror(errno));
 		return 1;
 	}
-	st.sym = symbolizer__new();
-	st.folded = st.sym ? folded__new(st.sym) : NULL;
-	if (!st.folded) {
+	f = folded__new();
+	if (!f) {
 		log_error("out of memory");
 		goto out;
 	}
-	smp = sampler__new(&o.s);
-	if (!smp)
+	c = collector__new(&o.s);
+	if (!c)
 		goto out;
 	log_info("sampling at %u Hz on every CPU", o.s.freq);
-	err = sample_loop(smp, &st, o.duration, exiting);
+	err = sample_loop(c, f, o.duration, exiting);
 	if (err) {
 		log_error("sampling failed: %s", strerror(-err));
 		goto out;
 	}
-	err = folded__write(st.folded, out);
+	err = folded__write(f, out);
 	if (err) {
 		log_error("cannot write '%s': %s", o.output ? o.output : "-", strerror(-err));
 		goto out;
 	}
-	print_summary(smp, &st);
+	print_summary(c, f);
 	ret = 0;
 out:
-	sampler__free(smp);
-	folded__free(st.folded);
-	symbolizer__free(st.sym);
+	collector__free(c);
+	folded__free(f);
 	if (out && out != stdout && fclose(out) && ret == 0) {
 		log_error("cannot write '%s': %s", o.output, strerror(errno));
 		ret = 1;

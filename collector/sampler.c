@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <linux/membarrier.h>
 #include <linux/perf_event.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -159,9 +160,9 @@ static int on_event(void *ctx, void *data, size_t size)
 	struct sampler *s = ctx;
 	const struct ember_event *e = data;
 
-	if (size < sizeof(*e) || e->type != EVENT_NEW_PROCESS)
+	if (size < sizeof(*e))
 		return 0;
-	s->proc_fn(s->proc_ctx, e->tgid);
+	s->proc_fn(s->proc_ctx, e->type, e->tgid);
 	s->handled++;
 	return 0;
 }
@@ -249,17 +250,6 @@ void sampler__free(struct sampler *s)
 	free(s);
 }
 
-int sampler__poll(struct sampler *s, int timeout_ms, sampler_proc_fn fn, void *ctx)
-{
-	int err;
-
-	s->proc_fn = fn;
-	s->proc_ctx = ctx;
-	s->handled = 0;
-	err = ring_buffer__poll(s->rb, timeout_ms);
-	return err < 0 ? err : s->handled;
-}
-
 /*
  * Waits until every program run that may have seen the old `active` value
  * has finished.  Perf-event programs run inside an RCU read-side section, so
@@ -269,6 +259,28 @@ static void wait_for_programs(void)
 {
 	if (syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) < 0)
 		usleep(10000);
+}
+
+int sampler__stop(struct sampler *s)
+{
+	int cpu, err = 0;
+
+	for (cpu = 0; cpu < s->ncpus; cpu++)
+		if (s->pefds[cpu] >= 0 && ioctl(s->pefds[cpu], PERF_EVENT_IOC_DISABLE, 0) && !err)
+			err = -errno;
+	wait_for_programs();
+	return err;
+}
+
+int sampler__poll(struct sampler *s, int timeout_ms, sampler_proc_fn fn, void *ctx)
+{
+	int err;
+
+	s->proc_fn = fn;
+	s->proc_ctx = ctx;
+	s->handled = 0;
+	err = ring_buffer__poll(s->rb, timeout_ms);
+	return err < 0 ? err : s->handled;
 }
 
 /* Reads every row of @fd into s->keys/s->vals, deleting as it goes. */

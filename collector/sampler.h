@@ -31,7 +31,7 @@ struct sampler_row {
 };
 
 typedef int (*sampler_row_fn)(void *ctx, const struct sampler_row *row);
-typedef void (*sampler_proc_fn)(void *ctx, uint32_t tgid);
+typedef void (*sampler_proc_fn)(void *ctx, uint32_t type, uint32_t tgid);
 
 /*
  * Loads the program and starts sampling.  Returns NULL with errno set; the
@@ -43,8 +43,15 @@ struct sampler *sampler__new(const struct sampler_opts *opts);
 void sampler__free(struct sampler *s);
 
 /*
- * Waits up to @timeout_ms for process announcements and calls @fn for each
- * new tgid.  Returns the number handled or -errno (-EINTR on a signal).
+ * Stops sampling on every CPU (maps stay readable), so a final drain and
+ * the counters agree exactly.  Returns 0 or -errno.
+ */
+int sampler__stop(struct sampler *s);
+
+/*
+ * Waits up to @timeout_ms for process events and calls @fn for each (type is
+ * an enum ember_event_type).  Returns the number handled or -errno (-EINTR
+ * on a signal).
  */
 int sampler__poll(struct sampler *s, int timeout_ms, sampler_proc_fn fn, void *ctx);
 

@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
+/*
+ * collector.c - ties the sampler to the symbolizer.  Mappings are read when a
+ * process is first sampled (it may exit before the drain), and dropped only
+ * after the drain that follows its exit, so memory stays bounded under
+ * process churn without losing the last samples of a process.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "collector.h"
+#include "log.h"
+
+struct collector {
+	struct sampler *sampler;
+	struct symbolizer *sym;
+	struct sym_frame *frames;	/* one sample's frames, root first */
+	int nframes, cap;
+	uint32_t *exited;		/* tgids to forget after the next drain */
+	int nexited, exited_cap;
+	uint64_t unknown_frames, maps_unreadable, seen, gone;
+	collector_sample_fn fn;
+	void *ctx;
+};
+
+struct collector *collector__new(const struct sampler_opts *opts)
+{
+	struct collector *c = calloc(1, sizeof(*c));
+	int err = -ENOMEM;
+
+	if (!c)
+		return NULL;
+	c->sym = symbolizer__new();
+	if (!c->sym)
+		goto fail;
+	c->sampler = sampler__new(opts);
+	if (!c->sampler) {
+		err = -errno;
+		goto fail;
+	}
+	return c;
+fail:
+	collector__free(c);
+	errno = -err;
+	return NULL;
+}
+
+void collector__free(struct collector *c)
+{
+	if (!c)
+		return;
+	sampler__free(c->sampler);
+	symbolizer__free(c->sym);
+	free(c->frames);
+	free(c->exited);
+	free(c);
+}
+
+static void on_process(void *ctx, uint32_t type, uint32_t tgid)
+{
+	struct collector *c = ctx;
+	uint32_t *p;
+	int err;
+
+	if (type == EVENT_NEW_PROCESS) {
+		c->seen++;
+		err = symbolizer__add_process(c->sym, tgid);
+		if (err) {
+			c->maps_unreadable++;
+			log_debug("cannot read mappings of pid %u: %s", tgid, strerror(-err));
+		}
+		return;
+	}
+	if (c->nexited == c->exited_cap) {
+		int cap = c->exited_cap ? c->exited_cap * 2 : 256;
+
+		p = realloc(c->exited, cap * sizeof(*p));
+		if (!p)
+			return;	/* kept until its pid is reused: bounded, not lost */
+		c->exited = p;
+		c->exited_cap = cap;
+	}
+	c->exited[c->nexited++] = tgid;
+}
+
+int collector__stop(struct collector *c)
+{
+	return sampler__stop(c->sampler);
+}
+
+int collector__poll(struct collector *c, int timeout_ms)
+{
+	int n = sampler__poll(c->sampler, timeout_ms, on_process, c);
+
+	return n < 0 ? n : 0;
+}
+
+static int push_frames(struct collector *c, const struct sym_frame *fr, int n)
+{
+	struct sym_frame *p;
+	int i;
+
+	if (c->nframes + n > c->cap) {
+		int cap = c->cap ? c->cap : 256;
+
+		while (cap < c->nframes + n)
+			cap *= 2;
+		p = realloc(c->frames, cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		c->frames = p;
+		c->cap = cap;
+	}
+	/* the symbolizer gives innermost first; we build root first */
+	for (i = n - 1; i >= 0; i--) {
+		if (fr[i].flags & SYM_F_UNKNOWN)
+			c->unknown_frames++;
+		c->frames[c->nframes++] = fr[i];
+	}
+	return 0;
+}
+
+/* Appends one stack (ips leaf first, 0-terminated) root first. */
+static int push_stack(struct collector *c, const struct sampler_row *row, bool kernel)
+{
+	const uint64_t *ips = kernel ? row->kips : row->uips;
+	const struct sym_frame *fr;
+	int depth, i, n;
+
+	if (!ips)
+		return 0;
+	for (depth = 0; depth < MAX_STACK_DEPTH && ips[depth]; depth++)
+		;
+	for (i = depth - 1; i >= 0; i--) {
+		/* a user pc sampled inside a syscall is a return address too */
+		bool ret = i > 0 || (!kernel && row->kips);
+
+		n = kernel ? symbolizer__kernel(c->sym, ips[i], ret, &fr)
+			   : symbolizer__user(c->sym, row->key->tgid, ips[i], ret, &fr);
+		if (n < 0)
+			return n;
+		n = push_frames(c, fr, n);
+		if (n < 0)
+			return n;
+	}
+	return 0;
+}
+
+static int on_row(void *ctx, const struct sampler_row *row)
+{
+	struct collector *c = ctx;
+	struct collector_sample s = { .key = row->key, .count = row->count };
+	uint64_t unknown = c->unknown_frames;
+	int err;
+
+	c->nframes = 0;
+	err = push_stack(c, row, false);
+	if (!err)
+		err = push_stack(c, row, true);
+	if (err)
+		return err;
+	/* weight unknown frames by how often they were sampled */
+	c->unknown_frames = unknown + (c->unknown_frames - unknown) * row->count;
+	s.frames = c->frames;
+	s.nframes = c->nframes;
+	return c->fn(c->ctx, &s);
+}
+
+int collector__drain(struct collector *c, collector_sample_fn fn, void *ctx)
+{
+	int n = c->nexited, i, err;
+
+	c->fn = fn;
+	c->ctx = ctx;
+	err = sampler__drain(c->sampler, on_row, c);
+	/* only exits seen before this drain: their samples are all in it */
+	for (i = 0; i < n; i++)
+		symbolizer__remove_process(c->sym, c->exited[i]);
+	c->gone += n;
+	memmove(c->exited, c->exited + n, (c->nexited - n) * sizeof(*c->exited));
+	c->nexited -= n;
+	return err;
+}
+
+int collector__stats(struct collector *c, struct collector_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->unknown_frames = c->unknown_frames;
+	st->maps_unreadable = c->maps_unreadable;
+	st->processes_seen = c->seen;
+	st->processes_exited = c->gone;
+	sampler__prog_stats(c->sampler, &st->bpf_run_ns, &st->bpf_run_cnt);
+	symbolizer__stats(c->sym, &st->sym);
+	return sampler__counters(c->sampler, st->bpf);
+}

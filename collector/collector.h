@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0 */
+/*
+ * collector.h - the sampling pipeline shared by `record` and `agent`:
+ * sampler + process tracking + symbolizer, delivering symbolized samples.
+ */
+#ifndef EMBER_COLLECTOR_H
+#define EMBER_COLLECTOR_H
+
+#include <stdint.h>
+#include "sampler.h"
+#include "symbolizer.h"
+
+struct collector;
+
+/* One aggregated, symbolized sample. */
+struct collector_sample {
+	const struct sample_key *key;
+	uint64_t count;
+	const struct sym_frame *frames;	/* root first: user frames, then kernel */
+	int nframes;
+};
+
+typedef int (*collector_sample_fn)(void *ctx, const struct collector_sample *s);
+
+struct collector_stats {
+	uint64_t bpf[CNT_MAX];		/* the BPF side's counters */
+	uint64_t unknown_frames;	/* sampled frames without a name, times their count */
+	uint64_t maps_unreadable;	/* processes whose mappings could not be read */
+	uint64_t processes_seen;
+	uint64_t processes_exited;
+	uint64_t bpf_run_ns, bpf_run_cnt;
+	struct symbolizer_stats sym;
+};
+
+/* Starts sampling.  Returns NULL with errno set; the reason was logged. */
+struct collector *collector__new(const struct sampler_opts *opts);
+
+/* NULL is a no-op. */
+void collector__free(struct collector *c);
+
+/*
+ * Handles process events for up to @timeout_ms (new processes have their
+ * mappings read at once).  Returns 0 or -errno; -EINTR on a signal.
+ */
+int collector__poll(struct collector *c, int timeout_ms);
+
+/* Stops sampling before the last drain.  Returns 0 or -errno. */
+int collector__stop(struct collector *c);
+
+/*
+ * Drains everything sampled so far, symbolizes it and hands each sample to
+ * @fn; then forgets processes that exited before the drain.  Returns 0, the
+ * first non-zero result of @fn, or -errno.
+ */
+int collector__drain(struct collector *c, collector_sample_fn fn, void *ctx);
+
+/* Fills @st with running totals.  Returns 0 or -errno. */
+int collector__stats(struct collector *c, struct collector_stats *st);
+
+#endif /* EMBER_COLLECTOR_H */

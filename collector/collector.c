@@ -6,13 +6,25 @@
  * process churn without losing the last samples of a process.
  */
 #include <errno.h>
+#include <limits.h>
+#include <search.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "collector.h"
 #include "log.h"
 
+/* Labels of a process, read when it is first sampled. */
+struct proc_info {
+	uint32_t tgid;
+	char *exe;
+	char *cgroup;
+};
+
 struct collector {
 	struct sampler *sampler;
+	void *procs;			/* tree of struct proc_info */
 	struct symbolizer *sym;
 	struct sym_frame *frames;	/* one sample's frames, root first */
 	int nframes, cap;
@@ -45,10 +57,91 @@ fail:
 	return NULL;
 }
 
+static int proc_cmp(const void *a, const void *b)
+{
+	uint32_t x = ((const struct proc_info *)a)->tgid, y = ((const struct proc_info *)b)->tgid;
+
+	return x < y ? -1 : x > y;
+}
+
+static void proc_free(void *node)
+{
+	struct proc_info *p = node;
+
+	if (!p)
+		return;
+	free(p->exe);
+	free(p->cgroup);
+	free(p);
+}
+
+static char *read_exe(uint32_t tgid)
+{
+	char path[64], buf[PATH_MAX];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%u/exe", tgid);
+	n = readlink(path, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	return strdup(buf);
+}
+
+/* The cgroup v2 path ("0::/system.slice/x.service"), which names containers. */
+static char *read_cgroup(uint32_t tgid)
+{
+	char path[64], *line = NULL, *res = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%u/cgroup", tgid);
+	f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	while (!res && (n = getline(&line, &cap, f)) > 0) {
+		if (strncmp(line, "0::", 3))
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		res = strdup(line + 3);
+	}
+	free(line);
+	fclose(f);
+	return res;
+}
+
+static void forget_proc(struct collector *c, uint32_t tgid)
+{
+	struct proc_info key = { .tgid = tgid }, **found, *p;
+
+	found = tfind(&key, &c->procs, proc_cmp);
+	if (!found)
+		return;
+	p = *found;
+	tdelete(&key, &c->procs, proc_cmp);
+	proc_free(p);
+}
+
+static void remember_proc(struct collector *c, uint32_t tgid)
+{
+	struct proc_info *p = calloc(1, sizeof(*p));
+
+	forget_proc(c, tgid);
+	if (!p)
+		return;
+	p->tgid = tgid;
+	p->exe = read_exe(tgid);
+	p->cgroup = read_cgroup(tgid);
+	if (!tsearch(p, &c->procs, proc_cmp))
+		proc_free(p);
+}
+
 void collector__free(struct collector *c)
 {
 	if (!c)
 		return;
+	tdestroy(c->procs, proc_free);
 	sampler__free(c->sampler);
 	symbolizer__free(c->sym);
 	free(c->frames);
@@ -64,6 +157,7 @@ static void on_process(void *ctx, uint32_t type, uint32_t tgid)
 
 	if (type == EVENT_NEW_PROCESS) {
 		c->seen++;
+		remember_proc(c, tgid);
 		err = symbolizer__add_process(c->sym, tgid);
 		if (err) {
 			c->maps_unreadable++;
@@ -150,6 +244,7 @@ static int on_row(void *ctx, const struct sampler_row *row)
 {
 	struct collector *c = ctx;
 	struct collector_sample s = { .key = row->key, .count = row->count };
+	struct proc_info key = { .tgid = row->key->tgid }, **p;
 	uint64_t unknown = c->unknown_frames;
 	int err;
 
@@ -163,6 +258,11 @@ static int on_row(void *ctx, const struct sampler_row *row)
 	c->unknown_frames = unknown + (c->unknown_frames - unknown) * row->count;
 	s.frames = c->frames;
 	s.nframes = c->nframes;
+	p = tfind(&key, &c->procs, proc_cmp);
+	if (p) {
+		s.exe = (*p)->exe;
+		s.cgroup = (*p)->cgroup;
+	}
 	return c->fn(c->ctx, &s);
 }
 
@@ -174,8 +274,10 @@ int collector__drain(struct collector *c, collector_sample_fn fn, void *ctx)
 	c->ctx = ctx;
 	err = sampler__drain(c->sampler, on_row, c);
 	/* only exits seen before this drain: their samples are all in it */
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		symbolizer__remove_process(c->sym, c->exited[i]);
+		forget_proc(c, c->exited[i]);
+	}
 	c->gone += n;
 	memmove(c->exited, c->exited + n, (c->nexited - n) * sizeof(*c->exited));
 	c->nexited -= n;

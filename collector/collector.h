@@ -18,6 +18,8 @@ struct collector_sample {
 	uint64_t count;
 	const struct sym_frame *frames;	/* root first: user frames, then kernel */
 	int nframes;
+	const char *exe;		/* executable path, NULL when unknown */
+	const char *cgroup;		/* cgroup v2 path, NULL when unknown */
 };
 
 typedef int (*collector_sample_fn)(void *ctx, const struct collector_sample *s);

@@ -1,0 +1,351 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
+/*
+ * pprof.c - a minimal profile.proto encoder.  Protobuf's wire format is a few
+ * varints and length prefixes, so it is written directly rather than pulling
+ * in a protobuf runtime.  Strings, functions, locations and mappings are
+ * interned through search trees keyed by their encoded identity.
+ */
+#include <errno.h>
+#include <search.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+#include "pprof.h"
+
+struct buf {
+	uint8_t *data;
+	size_t len, cap;
+	int err;
+};
+
+/* Maps a byte key to a 1-based id (string ids are 0-based: "" is 0). */
+struct intern {
+	char *key;
+	size_t len;
+	uint64_t id;
+};
+
+struct pprof {
+	void *strings, *functions, *locations, *mappings;
+	uint64_t nstrings, nfunctions, nlocations, nmappings;
+	struct buf body;	/* samples, functions, locations, mappings, strings */
+	struct buf scratch;
+	uint64_t period_ns;
+	int64_t start_ms, end_ms;
+	uint64_t *locs;		/* one sample's location ids, leaf first */
+	int nlocs_cap;
+};
+
+static void buf_put(struct buf *b, const void *p, size_t n)
+{
+	uint8_t *d;
+	size_t cap;
+
+	if (b->err || !n)
+		return;
+	if (b->len + n > b->cap) {
+		cap = b->cap ? b->cap : 4096;
+		while (cap < b->len + n)
+			cap *= 2;
+		d = realloc(b->data, cap);
+		if (!d) {
+			b->err = -ENOMEM;
+			return;
+		}
+		b->data = d;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+}
+
+static void put_varint(struct buf *b, uint64_t v)
+{
+	uint8_t tmp[10];
+	int n = 0;
+
+	do {
+		tmp[n++] = (v & 0x7f) | (v > 0x7f ? 0x80 : 0);
+		v >>= 7;
+	} while (v);
+	buf_put(b, tmp, n);
+}
+
+static void put_uint(struct buf *b, int field, uint64_t v)
+{
+	put_varint(b, (uint64_t)field << 3);
+	put_varint(b, v);
+}
+
+static void put_bytes(struct buf *b, int field, const void *p, size_t n)
+{
+	put_varint(b, (uint64_t)field << 3 | 2);
+	put_varint(b, n);
+	buf_put(b, p, n);
+}
+
+static int intern_cmp(const void *a, const void *b)
+{
+	const struct intern *x = a, *y = b;
+	int c = memcmp(x->key, y->key, x->len < y->len ? x->len : y->len);
+
+	return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+static void intern_free(void *node)
+{
+	struct intern *i = node;
+
+	free(i->key);
+	free(i);
+}
+
+/* Looks @key up in @tree; when new, gives it id *next and sets *is_new. */
+static uint64_t intern(void **tree, uint64_t *next, const void *key, size_t len, bool *is_new)
+{
+	struct intern probe = { .key = (char *)key, .len = len }, *n, **found;
+
+	*is_new = false;
+	found = tfind(&probe, tree, intern_cmp);
+	if (found)
+		return (*found)->id;
+	n = calloc(1, sizeof(*n));
+	if (!n || !(n->key = malloc(len ? len : 1)))
+		goto fail;
+	memcpy(n->key, key, len);
+	n->len = len;
+	n->id = (*next)++;
+	if (!tsearch(n, tree, intern_cmp))
+		goto fail;
+	*is_new = true;
+	return n->id;
+fail:
+	if (n)
+		free(n->key);
+	free(n);
+	return UINT64_MAX;
+}
+
+static uint64_t str_id(struct pprof *p, const char *s)
+{
+	size_t len = s ? strlen(s) : 0;
+	bool is_new;
+	uint64_t id = intern(&p->strings, &p->nstrings, s ? s : "", len, &is_new);
+
+	if (id == UINT64_MAX)
+		p->body.err = -ENOMEM;
+	else if (is_new)
+		put_bytes(&p->body, 6, s ? s : "", len);
+	return id;
+}
+
+static uint64_t mapping_id(struct pprof *p, const char *module)
+{
+	uint64_t name = str_id(p, module), id;
+	bool is_new;
+
+	id = intern(&p->mappings, &p->nmappings, &name, sizeof(name), &is_new);
+	if (id == UINT64_MAX) {
+		p->body.err = -ENOMEM;
+	} else if (is_new) {
+		p->scratch.len = 0;
+		put_uint(&p->scratch, 1, id);
+		put_uint(&p->scratch, 5, name);
+		put_uint(&p->scratch, 7, 1);	/* has_functions */
+		put_uint(&p->scratch, 8, 1);	/* has_filenames */
+		put_uint(&p->scratch, 9, 1);	/* has_line_numbers */
+		put_uint(&p->scratch, 10, 1);	/* has_inline_frames */
+		put_bytes(&p->body, 3, p->scratch.data, p->scratch.len);
+	}
+	return id;
+}
+
+static uint64_t function_id(struct pprof *p, const struct sym_frame *f)
+{
+	uint64_t key[2] = { str_id(p, f->name), str_id(p, f->file) }, id;
+	bool is_new;
+
+	id = intern(&p->functions, &p->nfunctions, key, sizeof(key), &is_new);
+	if (id == UINT64_MAX) {
+		p->body.err = -ENOMEM;
+	} else if (is_new) {
+		p->scratch.len = 0;
+		put_uint(&p->scratch, 1, id);
+		put_uint(&p->scratch, 2, key[0]);
+		put_uint(&p->scratch, 3, key[0]);
+		put_uint(&p->scratch, 4, key[1]);
+		put_bytes(&p->body, 5, p->scratch.data, p->scratch.len);
+	}
+	return id;
+}
+
+/*
+ * One Location for a real frame @fr[0] and the inline frames @fr[1..n-1]
+ * that follow it (root first); pprof wants its lines innermost first.
+ */
+static uint64_t location_id(struct pprof *p, const struct sym_frame *fr, int n)
+{
+	uint64_t key[1 + 3 * n], id;
+	struct buf lines = {};
+	bool is_new;
+	int i;
+
+	key[0] = mapping_id(p, fr[0].module);
+	for (i = 0; i < n; i++) {
+		key[1 + 3 * i] = function_id(p, &fr[n - 1 - i]);
+		key[2 + 3 * i] = fr[n - 1 - i].line;
+		key[3 + 3 * i] = fr[n - 1 - i].flags & SYM_F_KERNEL;
+	}
+	id = intern(&p->locations, &p->nlocations, key, sizeof(key), &is_new);
+	if (id == UINT64_MAX) {
+		p->body.err = -ENOMEM;
+		return 0;
+	}
+	if (!is_new)
+		return id;
+	p->scratch.len = 0;
+	put_uint(&p->scratch, 1, id);
+	put_uint(&p->scratch, 2, key[0]);
+	for (i = 0; i < n; i++) {
+		lines.len = 0;
+		put_uint(&lines, 1, key[1 + 3 * i]);
+		put_uint(&lines, 2, key[2 + 3 * i]);
+		put_bytes(&p->scratch, 4, lines.data, lines.len);
+	}
+	if (lines.err)
+		p->body.err = lines.err;
+	free(lines.data);
+	put_bytes(&p->body, 4, p->scratch.data, p->scratch.len);
+	return id;
+}
+
+struct pprof *pprof__new(uint64_t period_ns, int64_t start_ms, int64_t end_ms)
+{
+	struct pprof *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->period_ns = period_ns;
+	p->start_ms = start_ms;
+	p->end_ms = end_ms;
+	str_id(p, "");
+	if (p->body.err) {
+		pprof__free(p);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return p;
+}
+
+void pprof__free(struct pprof *p)
+{
+	if (!p)
+		return;
+	tdestroy(p->strings, intern_free);
+	tdestroy(p->functions, intern_free);
+	tdestroy(p->locations, intern_free);
+	tdestroy(p->mappings, intern_free);
+	free(p->body.data);
+	free(p->scratch.data);
+	free(p->locs);
+	free(p);
+}
+
+static void put_label(struct buf *b, uint64_t key, int field, uint64_t v)
+{
+	struct buf l = {};
+
+	put_uint(&l, 1, key);
+	put_uint(&l, field, v);
+	if (l.err)
+		b->err = l.err;
+	put_bytes(b, 3, l.data, l.len);
+	free(l.data);
+}
+
+int pprof__add(struct pprof *p, const char *comm, uint32_t pid,
+	       const struct sym_frame *frames, int nframes, uint64_t count)
+{
+	struct buf sample = {}, ids = {};
+	int i, j;
+
+	/* group each real frame with the inline frames that follow it */
+	for (i = nframes - 1; i >= 0; i = j - 1) {
+		for (j = i; j > 0 && (frames[j].flags & SYM_F_INLINE); j--)
+			;
+		put_varint(&ids, location_id(p, &frames[j], i - j + 1));
+	}
+	put_bytes(&sample, 1, ids.data, ids.len);
+	ids.len = 0;
+	put_varint(&ids, count);
+	put_varint(&ids, count * p->period_ns);
+	put_bytes(&sample, 2, ids.data, ids.len);
+	put_label(&sample, str_id(p, "comm"), 2, str_id(p, comm));
+	put_label(&sample, str_id(p, "pid"), 3, pid);
+	put_bytes(&p->body, 2, sample.data, sample.len);
+	if (sample.err || ids.err)
+		p->body.err = -ENOMEM;
+	free(sample.data);
+	free(ids.data);
+	return p->body.err;
+}
+
+static void put_value_type(struct pprof *p, struct buf *b, int field, const char *type,
+			   const char *unit)
+{
+	struct buf vt = {};
+
+	put_uint(&vt, 1, str_id(p, type));
+	put_uint(&vt, 2, str_id(p, unit));
+	put_bytes(b, field, vt.data, vt.len);
+	if (vt.err)
+		b->err = vt.err;
+	free(vt.data);
+}
+
+static int gzip_write(const struct buf *b, FILE *out)
+{
+	z_stream zs = {};
+	uint8_t chunk[65536];
+	int zerr, err = 0;
+
+	if (deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return -ENOMEM;
+	zs.next_in = b->data;
+	zs.avail_in = b->len;
+	do {
+		zs.next_out = chunk;
+		zs.avail_out = sizeof(chunk);
+		zerr = deflate(&zs, Z_FINISH);
+		if (fwrite(chunk, 1, sizeof(chunk) - zs.avail_out, out) !=
+		    sizeof(chunk) - zs.avail_out) {
+			err = -errno;
+			break;
+		}
+	} while (zerr == Z_OK);
+	deflateEnd(&zs);
+	if (!err && zerr != Z_STREAM_END)
+		err = -EIO;
+	return err;
+}
+
+int pprof__write(struct pprof *p, FILE *out)
+{
+	struct buf head = {};
+	int err;
+
+	put_value_type(p, &head, 1, "samples", "count");
+	put_value_type(p, &head, 1, "cpu", "nanoseconds");
+	put_uint(&head, 9, (uint64_t)p->start_ms * 1000000);
+	put_uint(&head, 10, (uint64_t)(p->end_ms - p->start_ms) * 1000000);
+	put_value_type(p, &head, 11, "cpu", "nanoseconds");
+	put_uint(&head, 12, p->period_ns);
+	buf_put(&head, p->body.data, p->body.len);
+	err = head.err ? head.err : p->body.err;
+	if (!err)
+		err = gzip_write(&head, out);
+	if (!err && fflush(out))
+		err = -errno;
+	free(head.data);
+	return err;
+}

@@ -1,0 +1,267 @@
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
+"""test_record.py - end-to-end tests of `ember record` under real BPF: stacks, sample counts, filters and output format."""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.dont_write_bytecode = True  # keep the work tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ember_e2e import (EMBER, Recording, Runner, Skip, bpf_unavailable_reason, by_comm,  # noqa: E402
+                       contains_run, is_kernel, kernel_frames, parse_folded, parse_summary,
+                       start_workload, total, user_frames)
+
+HZ = 99
+CHAIN = ["main", "chain_a", "chain_b", "spin"]
+
+TESTS = [
+    "record_exits_cleanly", "output_well_formed", "summary_line", "cpu_chain_stack",
+    "cpu_chain_sample_count", "cpu_chain_symbolized", "syscall_kernel_frames",
+    "user_before_kernel", "short_lived_symbolized", "pid_filter_stdout",
+    "kernel_only", "user_only", "flamegraph_reads_output",
+]
+
+TMP = tempfile.mkdtemp(prefix="ember-e2e-")
+results = {}  # recording name -> dict(rc, folded, stderr, stacks, workload info)
+
+
+def record(name, args, workloads, delay=0.0):
+    """Starts ember with args, starts each (name, args) workload once ember is sampling, waits for all.
+
+    Stores rc, stdout/stderr, parsed stacks and each workload's output in results[name].
+    """
+    if name in results:
+        return results[name]
+    res = {"error": None}
+    results[name] = res
+    to_stdout = "-o" in args and args[args.index("-o") + 1] == "-"
+    out_path = None
+    if not to_stdout:
+        out_path = os.path.join(TMP, name + ".folded")
+        args = args + ["-o", out_path]
+    rec = Recording(args, out_path)
+    procs = []
+    try:
+        rec.wait_ready()
+        time.sleep(delay)
+        for wname, wargs in workloads:
+            procs.append((wname, start_workload(wname, *wargs)))
+        res["pids"] = {wname: p.pid for wname, p in procs}
+        for wname, p in procs:
+            out, err = p.communicate(timeout=60)
+            assert p.returncode == 0, f"workload {wname} exited with {p.returncode}: {err.strip()}"
+            res[wname] = dict(kv.split("=", 1) for kv in out.split() if "=" in kv)
+        assert rec.proc.poll() is None, "ember finished before the workloads did: the window is too short"
+        rc, out, err = rec.result(timeout=60)
+        res.update(rc=rc, stdout=out, stderr=err, folded=rec.folded, out_path=out_path)
+        assert rc == 0, f"ember record {' '.join(args)} exited with {rc}: {err.strip()[-400:]}"
+        res["stacks"] = parse_folded(rec.folded)
+    except AssertionError as e:
+        res["error"] = str(e)
+    finally:
+        rec.kill()
+        for _, p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+    return res
+
+
+def get(name):
+    res = results[name]
+    assert not res["error"], f"recording '{name}' failed: {res['error']}"
+    return res
+
+
+# --- recordings -----------------------------------------------------------
+
+def rec_main():
+    # The workload starts once ember samples and runs 4 s of a 6 s window.
+    return record("main", ["-d", "6", "-F", str(HZ)], [("cpu_chain", [4])])
+
+
+def rec_sys():
+    # short_lived starts and exits in the middle of the window, on the other CPU.
+    return record("sys", ["-d", "5", "-F", str(HZ)], [("syscall_loop", [3]), ("short_lived", [0.5])], delay=0.5)
+
+
+# --- tests ----------------------------------------------------------------
+
+def t_record_exits_cleanly():
+    res = get("main")
+    assert os.path.exists(res["out_path"]), "-o FILE was not created"
+    assert res["stdout"] == "", f"ember wrote to stdout despite -o FILE: {res['stdout'][:200]!r}"
+
+
+def t_output_well_formed():
+    for name in ("main", "sys"):
+        res = get(name)
+        assert res["stacks"], f"recording '{name}' is empty"
+        for frames, _ in res["stacks"]:
+            assert frames[0].strip() != "", f"empty comm in {';'.join(frames)!r}"
+
+
+def t_summary_line():
+    res = get("main")
+    s = parse_summary(res["stderr"])
+    assert isinstance(s.get("samples"), int) and s["samples"] > 0, f"bad samples= in summary: {s}"
+    got = total(res["stacks"])
+    assert got <= s["samples"], f"output holds {got} samples but summary says samples={s['samples']}"
+    others = {k: v for k, v in s.items() if k != "samples"}
+    assert others, "summary has no loss counters"
+    bad = [k for k, v in others.items() if isinstance(v, int) and v < 0]
+    assert not bad, f"negative counters: {bad}"
+
+
+def t_cpu_chain_stack():
+    res = get("main")
+    mine = by_comm(res["stacks"], "cpu_chain")
+    n = total(mine)
+    assert n > 0, "no samples with comm cpu_chain"
+    good = sum(c for f, c in mine if user_frames(f)[-len(CHAIN):] == CHAIN)
+    share = good / n
+    if share < 0.9:
+        top = sorted(mine, key=lambda x: -x[1])[:3]
+        raise AssertionError(f"only {good}/{n} ({share:.0%}) cpu_chain samples end in {';'.join(CHAIN)}; "
+                             f"top stacks: {[(';'.join(f), c) for f, c in top]}")
+
+
+def t_cpu_chain_sample_count():
+    res = get("main")
+    cpu = float(res["cpu_chain"]["cpu"])
+    expect = cpu * HZ
+    got = total(by_comm(res["stacks"], "cpu_chain"))
+    assert abs(got - expect) <= 0.1 * expect, \
+        f"cpu_chain got {got} samples, expected {expect:.0f} (cpu={cpu:.3f}s * {HZ} Hz) within 10%"
+
+
+def t_cpu_chain_symbolized():
+    res = get("main")
+    mine = by_comm(res["stacks"], "cpu_chain")
+    names = {f for frames, _ in mine for f in user_frames(frames)}
+    missing = [f for f in CHAIN if f not in names]
+    assert not missing, f"frames not symbolized by name: {missing}; saw {sorted(names)[:20]}"
+
+
+def t_syscall_kernel_frames():
+    res = get("sys")
+    mine = by_comm(res["stacks"], "syscall_loop")
+    n = total(mine)
+    assert n > 0, "no samples with comm syscall_loop"
+    good = sum(c for f, c in mine if "do_syscalls" in user_frames(f) and kernel_frames(f))
+    assert good >= 0.3 * n, \
+        f"only {good}/{n} syscall_loop samples have do_syscalls followed by kernel frames; " \
+        f"top: {[(';'.join(f), c) for f, c in sorted(mine, key=lambda x: -x[1])[:3]]}"
+    # Syscalls come from do_syscalls itself, so it must be the innermost user frame there.
+    leaf = sum(c for f, c in mine if kernel_frames(f) and user_frames(f) and user_frames(f)[-1] == "do_syscalls")
+    assert leaf >= 0.3 * n, f"only {leaf}/{n} samples have do_syscalls as the user leaf above kernel frames"
+
+
+def t_user_before_kernel():
+    for name in ("main", "sys"):
+        for frames, _ in get(name)["stacks"]:
+            seen_k = False
+            for f in frames[1:]:
+                if is_kernel(f):
+                    seen_k = True
+                elif seen_k:
+                    raise AssertionError(f"user frame {f!r} after a kernel frame in {';'.join(frames)[:300]!r}")
+
+
+def t_short_lived_symbolized():
+    res = get("sys")
+    mine = by_comm(res["stacks"], "short_lived")
+    n = total(mine)
+    assert n > 0, "no samples with comm short_lived"
+    names = {f for frames, _ in mine for f in user_frames(frames)}
+    missing = [f for f in ("short_a", "short_spin") if f not in names]
+    assert not missing, f"short_lived frames not symbolized: {missing}; saw {sorted(names)[:20]}"
+    good = sum(c for f, c in mine if user_frames(f)[-2:] == ["short_a", "short_spin"])
+    assert good >= 0.8 * n, f"only {good}/{n} short_lived samples end in short_a;short_spin"
+
+
+def t_pid_filter_stdout():
+    # cpu_chain is the target; syscall_loop runs beside it and must not show up.
+    target = start_workload("cpu_chain", 6)
+    noise = start_workload("syscall_loop", 6)
+    try:
+        time.sleep(0.2)
+        rec = Recording(["-p", str(target.pid), "-d", "3", "-F", str(HZ), "-o", "-"], "-")
+        rc, out, err = rec.result(timeout=60)
+        assert rc == 0, f"ember -p exited with {rc}: {err.strip()[-400:]}"
+        stacks = parse_folded(out)
+        assert stacks, "-p PID -o - printed nothing on stdout"
+        comms = {f[0] for f, _ in stacks}
+        assert comms == {"cpu_chain"}, f"-p {target.pid} recorded other processes: {sorted(comms)}"
+        # ember samples ~3 s of a thread that is always on a CPU.
+        n = total(stacks)
+        assert n >= 0.5 * 3 * HZ, f"-p recorded only {n} samples in 3 s of a busy process"
+    finally:
+        for p in (target, noise):
+            p.kill()
+            p.communicate()
+
+
+def t_kernel_only():
+    res = record("kernel_only", ["--kernel-only", "-d", "3", "-F", str(HZ)], [("syscall_loop", [2])])
+    res = get("kernel_only")
+    for frames, _ in res["stacks"]:
+        user = [f for f in frames[1:] if not is_kernel(f)]
+        assert not user, f"--kernel-only output has user frames {user[:3]} in {';'.join(frames)[:300]!r}"
+    mine = by_comm(res["stacks"], "syscall_loop")
+    n = total(mine)
+    assert n > 0, "no syscall_loop samples under --kernel-only"
+    withk = sum(c for f, c in mine if kernel_frames(f))
+    assert withk >= 0.3 * n, f"only {withk}/{n} syscall_loop samples have kernel frames"
+
+
+def t_user_only():
+    res = record("user_only", ["--user-only", "-d", "3", "-F", str(HZ)], [("cpu_chain", [1]), ("syscall_loop", [1])])
+    res = get("user_only")
+    for frames, _ in res["stacks"]:
+        k = [f for f in frames[1:] if is_kernel(f)]
+        assert not k, f"--user-only output has kernel frames {k[:3]} in {';'.join(frames)[:300]!r}"
+    mine = by_comm(res["stacks"], "cpu_chain")
+    assert any(user_frames(f)[-len(CHAIN):] == CHAIN for f, _ in mine), \
+        "--user-only lost the cpu_chain user stack"
+    sysl = by_comm(res["stacks"], "syscall_loop")
+    assert any("do_syscalls" in f for f, _ in sysl), "--user-only lost syscall_loop's user stack"
+
+
+def t_flamegraph_reads_output():
+    fg = shutil.which("flamegraph.pl") or shutil.which("flamegraph")
+    if not fg:
+        raise Skip("flamegraph.pl not installed (not packaged in Debian)")
+    res = get("main")
+    r = subprocess.run([fg, res["out_path"]], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, f"{fg} exited with {r.returncode}: {r.stderr.strip()[:300]}"
+    assert "<svg" in r.stdout and "spin" in r.stdout, "flamegraph output is not an SVG with our frames"
+
+
+def main():
+    runner = Runner()
+    why = bpf_unavailable_reason()
+    if why:
+        runner.unavailable(TESTS, why)
+        runner.exit()
+    if not os.access(EMBER, os.X_OK):
+        def not_built():
+            raise AssertionError(f"{EMBER} not built (run make)")
+        for t in TESTS:
+            runner.run(t, not_built)
+        runner.exit()
+    try:
+        rec_main()
+        rec_sys()
+        for t in TESTS:
+            runner.run(t, globals()["t_" + t])
+    finally:
+        shutil.rmtree(TMP, ignore_errors=True)
+    runner.exit()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
+# tests/run.sh - runs the unit tests and every tests/e2e/test_*.py, echoes their PASS/FAIL/SKIP lines and prints "N passed, N failed".
+#
+# Each test program prints one line per test: "PASS name", "FAIL name: why"
+# or "SKIP name: why".  A program that crashes, times out or exits non-zero
+# counts as one more failure, so a broken test cannot pass silently.
+set -u
+
+cd "$(dirname "$0")/.." || exit 1
+
+PYTHON=${PYTHON:-/usr/bin/python3}
+TEST_TIMEOUT=${TEST_TIMEOUT:-900}
+passed=0
+failed=0
+skipped=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+# run_prog LABEL CMD... : runs one test program, streaming its output, then tallies it.
+run_prog() {
+	local label=$1 rc
+	shift
+	echo "# $label"
+	timeout --kill-after=10 "$TEST_TIMEOUT" "$@" 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	local p f s
+	p=$(grep -c '^PASS ' "$log")
+	f=$(grep -c '^FAIL ' "$log")
+	s=$(grep -c '^SKIP ' "$log")
+	passed=$((passed + p))
+	failed=$((failed + f))
+	skipped=$((skipped + s))
+	if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+		echo "FAIL $label: timed out after ${TEST_TIMEOUT}s"
+		failed=$((failed + 1))
+	elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		# Test programs exit 1 when a test failed; anything else (or a
+		# non-zero exit with no FAIL line) means the program itself broke.
+		echo "FAIL $label: exited with status $rc"
+		failed=$((failed + 1))
+	elif [ "$rc" -ne 0 ] && [ "$rc" -ne 1 ]; then
+		echo "FAIL $label: exited with status $rc"
+		failed=$((failed + 1))
+	elif [ $((p + f + s)) -eq 0 ]; then
+		echo "FAIL $label: ran no test"
+		failed=$((failed + 1))
+	fi
+}
+
+if [ -x .output/unit_tests ]; then
+	run_prog unit_tests .output/unit_tests .output/fixtures
+else
+	echo "FAIL unit_tests: .output/unit_tests not built (run make test)"
+	failed=$((failed + 1))
+fi
+
+if [ ! -x "$PYTHON" ]; then
+	echo "FAIL e2e: $PYTHON not found"
+	failed=$((failed + 1))
+else
+	for t in tests/e2e/test_*.py; do
+		[ -e "$t" ] || continue
+		run_prog "$(basename "$t" .py)" "$PYTHON" "$t"
+	done
+fi
+
+if [ "$skipped" -gt 0 ]; then
+	echo "$passed passed, $failed failed, $skipped skipped"
+else
+	echo "$passed passed, $failed failed"
+fi
+[ "$failed" -eq 0 ]

@@ -21,7 +21,7 @@ TESTS = [
     "record_exits_cleanly", "output_well_formed", "summary_line", "cpu_chain_stack",
     "cpu_chain_sample_count", "cpu_chain_symbolized", "syscall_kernel_frames",
     "user_before_kernel", "short_lived_symbolized", "pid_filter_stdout",
-    "kernel_only", "user_only", "flamegraph_reads_output",
+    "kernel_only", "user_only",
 ]
 
 TMP = tempfile.mkdtemp(prefix="ember-e2e-")
@@ -229,16 +229,6 @@ def t_user_only():
         "--user-only lost the cpu_chain user stack"
     sysl = by_comm(res["stacks"], "syscall_loop")
     assert any("do_syscalls" in f for f, _ in sysl), "--user-only lost syscall_loop's user stack"
-
-
-def t_flamegraph_reads_output():
-    fg = shutil.which("flamegraph.pl") or shutil.which("flamegraph")
-    if not fg:
-        raise Skip("flamegraph.pl not installed (not packaged in Debian)")
-    res = get("main")
-    r = subprocess.run([fg, res["out_path"]], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, f"{fg} exited with {r.returncode}: {r.stderr.strip()[:300]}"
-    assert "<svg" in r.stdout and "spin" in r.stdout, "flamegraph output is not an SVG with our frames"
 
 
 def main():

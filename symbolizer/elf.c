@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
+/*
+ * elf.c - one cached entry per ELF file, shared by every process mapping
+ * it and keyed by build id (else device and inode).  It keeps the file
+ * open, knows its PT_LOAD segments to turn file offsets into virtual
+ * addresses, and caches the frames of every address it has named.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <inttypes.h>
+#include <search.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <elfutils/libdwelf.h>
+#include "internal.h"
+#include "log.h"
+
+struct elf_load {
+	uint64_t off, filesz, vaddr;
+};
+
+struct elf_file {
+	char *key;		/* "b:<build id hex>" or "i:<dev>:<ino>" */
+	const char *module;	/* interned basename */
+	struct elf_load *loads;
+	size_t nloads;
+	struct dwfl_file *dwfl;	/* NULL when the file could not be read */
+	bool has_debug_info;
+	bool dwarf_checked;
+	struct hmap cache;	/* vaddr -> struct frames */
+};
+
+static int elf_key_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct elf_file *)a)->key, ((const struct elf_file *)b)->key);
+}
+
+/* Build id when the file has one, so copies and containers share an entry. */
+static int elf_key(Elf *e, const struct stat *st, char *buf, size_t len)
+{
+	const unsigned char *id = NULL;
+	ssize_t n = e ? dwelf_elf_gnu_build_id(e, (const void **)&id) : -1;
+	size_t i, pos;
+
+	if (n <= 0 || (size_t)n * 2 + 3 > len)
+		return snprintf(buf, len, "i:%ju:%ju", (uintmax_t)st->st_dev,
+				(uintmax_t)st->st_ino) < 0 ? -EINVAL : 0;
+	pos = snprintf(buf, len, "b:");
+	for (i = 0; i < (size_t)n; i++)
+		pos += snprintf(buf + pos, len - pos, "%02x", id[i]);
+	return 0;
+}
+
+static bool in_file(uint64_t off, uint64_t len, off_t size)
+{
+	return off <= (uint64_t)size && len <= (uint64_t)size - off;
+}
+
+static int elf_read_loads(struct elf_file *ef, Elf *e, off_t size)
+{
+	GElf_Phdr ph;
+	size_t i, n;
+
+	if (elf_getphdrnum(e, &n))
+		return -EINVAL;
+	ef->loads = calloc(n ? n : 1, sizeof(*ef->loads));
+	if (!ef->loads)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		if (!gelf_getphdr(e, i, &ph))
+			return -EINVAL;
+		if (ph.p_type != PT_LOAD)
+			continue;
+		if (!in_file(ph.p_offset, ph.p_filesz, size))
+			return -EINVAL;
+		ef->loads[ef->nloads].off = ph.p_offset;
+		ef->loads[ef->nloads].filesz = ph.p_filesz;
+		ef->loads[ef->nloads++].vaddr = ph.p_vaddr;
+	}
+	return ef->nloads ? 0 : -EINVAL;
+}
+
+/*
+ * Rejects a truncated or corrupt section table up front, since libelf
+ * and libdw only find out lazily; notes whether DWARF should be there.
+ */
+static int elf_check_sections(struct elf_file *ef, Elf *e, off_t size)
+{
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+	GElf_Shdr sh;
+	const char *name;
+
+	if (elf_getshdrstrndx(e, &shstrndx))
+		return -EINVAL;
+	while ((scn = elf_nextscn(e, scn))) {
+		if (!gelf_getshdr(scn, &sh))
+			return -EINVAL;
+		if (sh.sh_type != SHT_NOBITS && !in_file(sh.sh_offset, sh.sh_size, size))
+			return -EINVAL;
+		name = elf_strptr(e, shstrndx, sh.sh_name);
+		if (name && (!strcmp(name, ".debug_info") || !strcmp(name, ".zdebug_info")))
+			ef->has_debug_info = true;
+	}
+	return 0;
+}
+
+static int elf_check(struct elf_file *ef, Elf *e, off_t size)
+{
+	GElf_Ehdr eh;
+	int err;
+
+	if (!e || elf_kind(e) != ELF_K_ELF || !gelf_getehdr(e, &eh))
+		return -EINVAL;
+	/* libelf silently hides a section table cut off by truncation. */
+	if (eh.e_shoff && !in_file(eh.e_shoff, (uint64_t)eh.e_shnum * eh.e_shentsize, size))
+		return -EINVAL;
+	if (!in_file(eh.e_phoff, (uint64_t)eh.e_phnum * eh.e_phentsize, size))
+		return -EINVAL;
+	err = elf_read_loads(ef, e, size);
+	return err ? err : elf_check_sections(ef, e, size);
+}
+
+static const char *base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
+}
+
+/*
+ * Builds a new entry and consumes @fd; a file that fails to parse still
+ * gets an entry, marked broken, so it is counted and reported only once.
+ */
+static struct elf_file *elf_file_new(struct symbolizer *sym, int fd, Elf *e, const char *key,
+				     const char *path, off_t size)
+{
+	struct elf_file *ef = calloc(1, sizeof(*ef));
+	int err = -ENOMEM;
+
+	if (!ef)
+		goto out;
+	ef->key = strdup(key);
+	ef->module = strpool__intern(&sym->strings, base_name(path));
+	if (!ef->key || !ef->module)
+		goto out;
+	err = elf_check(ef, e, size);
+	if (!err) {
+		err = dwfl_file__open(fd, path, ef->module, &ef->dwfl);
+		fd = -1;
+	}
+	if (err == -ENOMEM)
+		goto out;
+	err = 0;
+	if (!ef->dwfl) {
+		log_debug("%s: not a readable ELF file", path);
+		sym->stats.elf_errors++;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	if (err) {
+		elf_file__free(ef);
+		errno = -err;
+		return NULL;
+	}
+	return ef;
+}
+
+static struct elf_file *elf_file_intern(struct symbolizer *sym, struct elf_file *ef)
+{
+	if (!tsearch(ef, &sym->elf_by_key, elf_key_cmp)) {
+		elf_file__free(ef);
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (ef->dwfl)
+		sym->stats.elf_files++;
+	return ef;
+}
+
+struct elf_file *elf_file__get(struct symbolizer *sym, int fd, const char *path)
+{
+	struct elf_file probe, *ef = NULL, **found;
+	char key[128];
+	struct stat st;
+	Elf *e = NULL;
+
+	if (fd < 0)
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st))
+		goto out;
+	e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (elf_key(e, &st, key, sizeof(key)))
+		goto out;
+	probe.key = key;
+	found = tfind(&probe, &sym->elf_by_key, elf_key_cmp);
+	if (found) {
+		ef = *found;
+		goto out;
+	}
+	ef = elf_file_new(sym, fd, e, key, path, st.st_size);
+	fd = -1;
+	if (ef)
+		ef = elf_file_intern(sym, ef);
+out:
+	if (!ef && fd >= 0)
+		log_debug("%s: %s", path, strerror(errno));
+	elf_end(e);
+	if (fd >= 0)
+		close(fd);
+	return ef;
+}
+
+uint64_t elf_file__off_to_vaddr(const struct elf_file *ef, uint64_t off)
+{
+	const struct elf_load *best = NULL;
+	size_t i;
+
+	for (i = 0; i < ef->nloads; i++) {
+		const struct elf_load *l = &ef->loads[i];
+
+		if (off >= l->off && off - l->off < l->filesz)
+			return off - l->off + l->vaddr;
+		if (off >= l->off && (!best || l->off > best->off))
+			best = l;
+	}
+	return best ? off - best->off + best->vaddr : off;
+}
+
+static struct frames *elf_file_resolve(struct symbolizer *sym, struct elf_file *ef,
+				       uint64_t vaddr)
+{
+	struct sym_frame out[SYM_MAX_INLINE];
+	struct frames *fr;
+	int n = 0;
+
+	if (ef->dwfl && !ef->dwarf_checked) {
+		ef->dwarf_checked = true;
+		if (dwfl_file__dwarf_broken(ef->dwfl, ef->has_debug_info))
+			sym->stats.elf_errors++;
+	}
+	if (ef->dwfl)
+		n = dwfl_file__resolve(ef->dwfl, vaddr, &sym->strings, ef->module, out);
+	if (n < 0)
+		return NULL;
+	if (!n)
+		return symbolizer__synth_off(sym, ef->module, vaddr, SYM_F_UNKNOWN);
+	fr = frames__new(n);
+	if (fr)
+		memcpy(fr->f, out, n * sizeof(out[0]));
+	return fr;
+}
+
+/* Unknown frames are shared with (and freed by) the synthetic cache. */
+static void frames_free(void *p, void *ctx)
+{
+	struct frames *fr = p;
+
+	(void)ctx;
+	if (!(fr->f[0].flags & SYM_F_UNKNOWN))
+		free(fr);
+}
+
+struct frames *elf_file__lookup(struct symbolizer *sym, struct elf_file *ef, uint64_t vaddr)
+{
+	struct frames *fr = hmap__get(&ef->cache, vaddr);
+
+	if (fr) {
+		sym->stats.cache_hits++;
+		return fr;
+	}
+	sym->stats.cache_misses++;
+	fr = elf_file_resolve(sym, ef, vaddr);
+	if (!fr)
+		return NULL;
+	if (hmap__put(&ef->cache, vaddr, fr)) {
+		frames_free(fr, NULL);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return fr;
+}
+
+void elf_file__free(void *p)
+{
+	struct elf_file *ef = p;
+
+	if (!ef)
+		return;
+	hmap__clear(&ef->cache, frames_free, NULL);
+	dwfl_file__free(ef->dwfl);
+	free(ef->loads);
+	free(ef->key);
+	free(ef);
+}

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0 */
+/*
+ * internal.h - private types shared by the symbolizer's .c files: the
+ * symbolizer itself, its u64 hash map and string pool, and the entry
+ * points of its ELF, libdwfl, symbol-table, kallsyms and process parts.  Nothing here is part of the public API.
+ */
+#ifndef EMBER_SYMBOLIZER_INTERNAL_H
+#define EMBER_SYMBOLIZER_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "symbolizer.h"
+
+/* Deepest inline chain kept for one address; deeper levels are cut off. */
+#define SYM_MAX_INLINE 32
+
+/* A cached answer: @n frames, innermost first. */
+struct frames {
+	int n;
+	struct sym_frame f[];
+};
+
+/* Open-addressing map from any u64 key to a non-NULL pointer. */
+struct hmap {
+	uint64_t *keys;
+	void **vals;
+	size_t cap;	/* power of two, or 0 before the first insert */
+	size_t len;
+};
+
+/* Interned strings: equal strings share one copy, freed with the pool. */
+struct strpool {
+	char **slots;
+	size_t cap;
+	size_t len;
+};
+
+struct kallsyms;
+struct elf_file;
+struct proc;
+
+struct symbolizer {
+	struct strpool strings;
+	struct hmap procs;	/* pid -> struct proc */
+	struct hmap synth;	/* interned name -> struct frames (unknown frames) */
+	void *elf_by_key;	/* tsearch tree of struct elf_file, by identity */
+	void *elf_by_path;	/* tsearch tree of struct elf_path (symbolizer__elf) */
+	struct kallsyms *ksyms;
+	int ksyms_err;		/* non-zero once loading kallsyms failed */
+	struct symbolizer_stats stats;
+};
+
+/* table.c */
+void *hmap__get(const struct hmap *m, uint64_t key);
+int hmap__put(struct hmap *m, uint64_t key, void *val);
+void *hmap__del(struct hmap *m, uint64_t key);
+/* Calls @fn on every value, then releases the map's own memory. */
+void hmap__clear(struct hmap *m, void (*fn)(void *val, void *ctx), void *ctx);
+/* Returns the pool's copy of @s, or NULL with errno set. */
+const char *strpool__intern(struct strpool *p, const char *s);
+void strpool__clear(struct strpool *p);
+struct frames *frames__new(int n);
+
+/* kallsyms.c */
+struct kallsyms *kallsyms__load(const char *path, struct strpool *pool);
+void kallsyms__free(struct kallsyms *ks);
+/* Returns the cached frames for @addr, or NULL with errno when unnamed. */
+struct frames *kallsyms__lookup(struct kallsyms *ks, uint64_t addr,
+				struct symbolizer_stats *stats);
+
+/* elf.c */
+/*
+ * Returns the shared, cached entry of the file open as @fd (consumed), or
+ * of @path when @fd < 0.  @path names the module and is where separate
+ * debug files are searched.  A corrupt file still gets an entry (counted
+ * in elf_errors); NULL with errno only when the file cannot be opened.
+ */
+struct elf_file *elf_file__get(struct symbolizer *sym, int fd, const char *path);
+/* Maps file offset @off of a mapping to the ELF's virtual address. */
+uint64_t elf_file__off_to_vaddr(const struct elf_file *ef, uint64_t off);
+/* Returns the frames for @vaddr; unnamed addresses get an unknown frame. */
+struct frames *elf_file__lookup(struct symbolizer *sym, struct elf_file *ef, uint64_t vaddr);
+void elf_file__free(void *ef);
+
+/* dwarf.c: the libdwfl side of an ELF file. */
+struct dwfl_file;
+/* Returns 0 or -errno; *out is NULL when libdwfl rejected the file. */
+int dwfl_file__open(int fd, const char *path, const char *name, struct dwfl_file **out);
+void dwfl_file__free(struct dwfl_file *df);
+/* Returns 1 if the file has DWARF but it could not be loaded. */
+int dwfl_file__dwarf_broken(struct dwfl_file *df, int has_debug_info);
+/* Fills @out (room for SYM_MAX_INLINE) and returns the frame count or -errno. */
+int dwfl_file__resolve(struct dwfl_file *df, uint64_t vaddr, struct strpool *pool,
+		       const char *module, struct sym_frame *out);
+
+/* symtab.c: function symbols of one libdwfl module, sorted. */
+struct symtab;
+struct Dwfl_Module;
+struct symtab *symtab__load(struct Dwfl_Module *mod);
+void symtab__free(struct symtab *st);
+/* Name of the function at module address @addr, or NULL; owned by the Dwfl. */
+const char *symtab__find(const struct symtab *st, uint64_t addr);
+
+/* proc.c */
+struct proc *proc__load(struct symbolizer *sym, int pid, bool rescan, bool empty);
+void proc__free(void *p, void *ctx);
+bool proc__may_rescan(struct proc *p);
+struct frames *proc__lookup(struct symbolizer *sym, const struct proc *p, uint64_t addr);
+
+/* symbolizer.c */
+/* Returns the cached single unknown frame "@name", or NULL on ENOMEM. */
+struct frames *symbolizer__synth(struct symbolizer *sym, const char *name, const char *module,
+				 uint32_t flags);
+struct frames *symbolizer__synth_off(struct symbolizer *sym, const char *module,
+				     uint64_t off, uint32_t flags);
+
+#endif /* EMBER_SYMBOLIZER_INTERNAL_H */

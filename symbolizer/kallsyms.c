@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
+/*
+ * kallsyms.c - kernel text symbols from /proc/kallsyms, read once, sorted
+ * and binary-searched.  Only text symbols are kept and aliases at one
+ * address collapse to the most telling one, which also halves the table.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "internal.h"
+#include "log.h"
+
+/*
+ * A symbol that is the last of its module has no known end; past this
+ * distance the address is called unknown rather than blamed on it.
+ */
+#define KSYM_LAST_MAX_SIZE (64 * 1024)
+
+struct ksym {
+	uint64_t addr;
+	const char *module;	/* interned */
+	uint32_t name_off;	/* into kallsyms.names */
+	uint32_t order;		/* type preference, then file order */
+};
+
+struct kallsyms {
+	struct ksym *syms;
+	size_t n, cap;
+	char *names;
+	size_t names_len, names_cap;
+	struct hmap frames;	/* symbol index -> struct frames */
+	struct strpool *pool;
+};
+
+/* Global text first, then weak, then local: the name most likely to be recognised. */
+static int type_rank(char type)
+{
+	switch (type) {
+	case 'T': return 0;
+	case 'W': return 1;
+	case 't': return 2;
+	case 'w': return 3;
+	default: return -1;
+	}
+}
+
+static int ksym_cmp(const void *a, const void *b)
+{
+	const struct ksym *x = a, *y = b;
+
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static int names_add(struct kallsyms *ks, const char *name, uint32_t *off)
+{
+	size_t len = strlen(name) + 1;
+	char *p;
+
+	if (ks->names_len + len > ks->names_cap) {
+		size_t cap = ks->names_cap ? ks->names_cap * 2 : 1 << 20;
+
+		p = realloc(ks->names, cap);
+		if (!p)
+			return -ENOMEM;
+		ks->names = p;
+		ks->names_cap = cap;
+	}
+	memcpy(ks->names + ks->names_len, name, len);
+	*off = ks->names_len;
+	ks->names_len += len;
+	return 0;
+}
+
+/* Parses "addr type name [module]" and appends text symbols; skips the rest. */
+static int kallsyms_add_line(struct kallsyms *ks, char *line, uint32_t lineno)
+{
+	char type, name[512], mod[128] = "vmlinux";
+	unsigned long long addr;
+	struct ksym *s;
+	int rank;
+
+	if (sscanf(line, "%llx %c %511s [%127[^]]]", &addr, &type, name, mod) < 3)
+		return 0;
+	rank = type_rank(type);
+	if (rank < 0 || !addr)
+		return 0;
+	if (ks->n == ks->cap) {
+		size_t cap = ks->cap ? ks->cap * 2 : 65536;
+
+		s = realloc(ks->syms, cap * sizeof(*s));
+		if (!s)
+			return -ENOMEM;
+		ks->syms = s;
+		ks->cap = cap;
+	}
+	s = &ks->syms[ks->n];
+	s->addr = addr;
+	s->order = (uint32_t)rank << 28 | (lineno & 0x0fffffff);
+	s->module = strpool__intern(ks->pool, mod);
+	if (!s->module)
+		return -ENOMEM;
+	ks->n++;
+	return names_add(ks, name, &s->name_off);
+}
+
+/* Sorts, then keeps only the preferred symbol at each address. */
+static void kallsyms_sort(struct kallsyms *ks)
+{
+	size_t i, out = 0;
+
+	qsort(ks->syms, ks->n, sizeof(*ks->syms), ksym_cmp);
+	for (i = 0; i < ks->n; i++) {
+		if (out && ks->syms[out - 1].addr == ks->syms[i].addr)
+			continue;
+		ks->syms[out++] = ks->syms[i];
+	}
+	ks->n = out;
+}
+
+/*
+ * Returns the table (possibly empty when addresses are hidden from us), or
+ * NULL with errno set.  Module names are interned in @pool.
+ */
+struct kallsyms *kallsyms__load(const char *path, struct strpool *pool)
+{
+	struct kallsyms *ks = calloc(1, sizeof(*ks));
+	uint32_t lineno = 0;
+	char *line = NULL;
+	size_t len = 0;
+	FILE *f = NULL;
+	int err = 0;
+
+	if (!ks)
+		return NULL;
+	ks->pool = pool;
+	f = fopen(path, "re");
+	if (!f) {
+		err = -errno;
+		goto out;
+	}
+	while (!err && getline(&line, &len, f) > 0)
+		err = kallsyms_add_line(ks, line, lineno++);
+	kallsyms_sort(ks);
+	if (!err && !ks->n)
+		log_warn("%s: no usable kernel addresses (not privileged?)", path);
+out:
+	free(line);
+	if (f)
+		fclose(f);
+	if (err) {
+		kallsyms__free(ks);
+		errno = -err;
+		return NULL;
+	}
+	return ks;
+}
+
+static void frames_free(void *fr, void *ctx)
+{
+	(void)ctx;
+	free(fr);
+}
+
+void kallsyms__free(struct kallsyms *ks)
+{
+	if (!ks)
+		return;
+	hmap__clear(&ks->frames, frames_free, NULL);
+	free(ks->syms);
+	free(ks->names);
+	free(ks);
+}
+
+/* Index of the last symbol at or below @addr, or -1. */
+static long kallsyms_find(const struct kallsyms *ks, uint64_t addr)
+{
+	size_t lo = 0, hi = ks->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (ks->syms[mid].addr <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (long)lo - 1;
+}
+
+static bool kallsyms_covers(const struct kallsyms *ks, long i, uint64_t addr)
+{
+	const struct ksym *s = &ks->syms[i];
+
+	if ((size_t)i + 1 < ks->n && s[1].module == s->module)
+		return true;
+	return addr - s->addr < KSYM_LAST_MAX_SIZE;
+}
+
+static struct frames *kallsyms_frame(struct kallsyms *ks, long i)
+{
+	struct frames *fr = frames__new(1);
+	const struct ksym *s = &ks->syms[i];
+
+	if (!fr)
+		return NULL;
+	fr->f[0].name = strpool__intern(ks->pool, ks->names + s->name_off);
+	fr->f[0].module = s->module;
+	fr->f[0].flags = SYM_F_KERNEL;
+	if (!fr->f[0].name || hmap__put(&ks->frames, i, fr)) {
+		free(fr);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return fr;
+}
+
+struct frames *kallsyms__lookup(struct kallsyms *ks, uint64_t addr,
+				struct symbolizer_stats *stats)
+{
+	long i = kallsyms_find(ks, addr);
+	struct frames *fr;
+
+	if (i < 0 || !kallsyms_covers(ks, i, addr)) {
+		errno = ENOENT;
+		return NULL;
+	}
+	fr = hmap__get(&ks->frames, i);
+	if (fr) {
+		stats->cache_hits++;
+		return fr;
+	}
+	stats->cache_misses++;
+	return kallsyms_frame(ks, i);
+}

@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
+/*
+ * proc.c - a snapshot of one process's executable mappings, each tied to
+ * its (shared, already open) ELF file, so samples can be named after the
+ * process has exited or its files have been deleted or replaced.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "internal.h"
+#include "log.h"
+
+enum map_kind { MAP_FILE, MAP_ANON, MAP_SPECIAL };
+
+struct mapping {
+	uint64_t start, end, pgoff;
+	struct elf_file *ef;	/* NULL for non-files and unreadable files */
+	const char *name;	/* interned: basename, "[anon]" or e.g. "[vdso]" */
+	enum map_kind kind;
+};
+
+struct proc {
+	int pid;
+	struct mapping *maps;	/* sorted by start, not overlapping */
+	size_t n, cap;
+	time_t scanned_at;	/* CLOCK_MONOTONIC seconds of the last read */
+	bool rescanned;		/* read because an address missed every mapping */
+};
+
+static time_t now_sec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+static const char *base_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
+}
+
+/*
+ * The exact file mapped, even when deleted or in another mount namespace;
+ * map_files needs CAP_SYS_ADMIN, so the process's root is the fallback.
+ */
+static int mapping_open(int pid, const struct mapping *m, const char *path)
+{
+	char buf[4096 + 64];
+	int fd;
+
+	snprintf(buf, sizeof(buf), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid,
+		 m->start, m->end);
+	fd = open(buf, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0)
+		return fd;
+	snprintf(buf, sizeof(buf), "/proc/%d/root%s", pid, path);
+	return open(buf, O_RDONLY | O_CLOEXEC);
+}
+
+static int mapping_set_file(struct symbolizer *sym, int pid, struct mapping *m, char *path)
+{
+	size_t len = strlen(path);
+	int fd;
+
+	if (len > 10 && !strcmp(path + len - 10, " (deleted)"))
+		path[len - 10] = '\0';
+	m->name = strpool__intern(&sym->strings, base_name(path));
+	if (!m->name)
+		return -ENOMEM;
+	fd = mapping_open(pid, m, path);
+	if (fd < 0) {
+		log_debug("pid %d: cannot open %s: %s", pid, path, strerror(errno));
+		sym->stats.elf_errors++;
+		return 0;
+	}
+	m->ef = elf_file__get(sym, fd, path);
+	return m->ef || errno != ENOMEM ? 0 : -ENOMEM;
+}
+
+/* Parses one maps line into @m; returns 1 if it is an executable mapping. */
+static int mapping_parse(char *line, struct mapping *m, char **path)
+{
+	unsigned long long start, end, pgoff;
+	char perms[8];
+	int pos = 0;
+
+	if (sscanf(line, "%llx-%llx %7s %llx %*x:%*x %*u %n", &start, &end, perms, &pgoff,
+		   &pos) < 4 || !pos || !strchr(perms, 'x'))
+		return 0;
+	memset(m, 0, sizeof(*m));
+	m->start = start;
+	m->end = end;
+	m->pgoff = pgoff;
+	*path = line + pos;
+	(*path)[strcspn(*path, "\n")] = '\0';
+	if (**path == '/')
+		m->kind = MAP_FILE;
+	else
+		m->kind = **path ? MAP_SPECIAL : MAP_ANON;
+	return 1;
+}
+
+static int proc_add_line(struct symbolizer *sym, struct proc *p, char *line)
+{
+	struct mapping m, *maps;
+	char *path;
+
+	if (!mapping_parse(line, &m, &path))
+		return 0;
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 16;
+
+		maps = realloc(p->maps, cap * sizeof(*maps));
+		if (!maps)
+			return -ENOMEM;
+		p->maps = maps;
+		p->cap = cap;
+	}
+	if (m.kind == MAP_FILE) {
+		if (mapping_set_file(sym, p->pid, &m, path))
+			return -ENOMEM;
+	} else {
+		m.name = strpool__intern(&sym->strings, m.kind == MAP_ANON ? "[anon]" : path);
+		if (!m.name)
+			return -ENOMEM;
+	}
+	p->maps[p->n++] = m;
+	return 0;
+}
+
+/*
+ * Returns a new snapshot of @pid's maps, or NULL with errno set (ESRCH if
+ * gone).  With @empty, returns a snapshot without mappings, which stands
+ * for a process that could not be read.
+ */
+struct proc *proc__load(struct symbolizer *sym, int pid, bool rescan, bool empty)
+{
+	struct proc *p = calloc(1, sizeof(*p));
+	char path[64], *line = NULL;
+	size_t len = 0;
+	FILE *f = NULL;
+	int err = 0;
+
+	if (!p)
+		return NULL;
+	p->pid = pid;
+	p->rescanned = rescan;
+	p->scanned_at = now_sec();
+	if (empty)
+		goto out;
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	f = fopen(path, "re");
+	if (!f) {
+		err = errno == ENOENT ? -ESRCH : -errno;
+		goto out;
+	}
+	while (!err && getline(&line, &len, f) > 0)
+		err = proc_add_line(sym, p, line);
+	if (!err && ferror(f))
+		err = -ESRCH;	/* the process went away while we read */
+out:
+	free(line);
+	if (f)
+		fclose(f);
+	if (err) {
+		proc__free(p, NULL);
+		errno = -err;
+		return NULL;
+	}
+	return p;
+}
+
+void proc__free(void *p, void *ctx)
+{
+	struct proc *proc = p;
+
+	(void)ctx;
+	if (!proc)
+		return;
+	free(proc->maps);
+	free(proc);
+}
+
+/*
+ * Whether a missed address may re-read the maps: at once after an explicit
+ * snapshot, then at most once a second, so a dead or JIT-heavy process does
+ * not cost a maps read per sample.  Consumes the chance when it says yes.
+ */
+bool proc__may_rescan(struct proc *p)
+{
+	time_t now = now_sec();
+
+	if (p->rescanned && now == p->scanned_at)
+		return false;
+	p->rescanned = true;
+	p->scanned_at = now;
+	return true;
+}
+
+static const struct mapping *proc_find(const struct proc *p, uint64_t addr)
+{
+	size_t lo = 0, hi = p->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (addr < p->maps[mid].start)
+			hi = mid;
+		else if (addr >= p->maps[mid].end)
+			lo = mid + 1;
+		else
+			return &p->maps[mid];
+	}
+	return NULL;
+}
+
+/*
+ * Names @addr, already adjusted for return addresses.  Returns NULL with
+ * errno ENOENT when no mapping holds it, or ENOMEM.
+ */
+struct frames *proc__lookup(struct symbolizer *sym, const struct proc *p, uint64_t addr)
+{
+	const struct mapping *m = proc_find(p, addr);
+	uint64_t off;
+
+	if (!m) {
+		errno = ENOENT;
+		return NULL;
+	}
+	off = addr - m->start + m->pgoff;
+	if (m->ef)
+		return elf_file__lookup(sym, m->ef, elf_file__off_to_vaddr(m->ef, off));
+	if (m->kind == MAP_FILE)
+		return symbolizer__synth_off(sym, m->name, off, SYM_F_UNKNOWN);
+	return symbolizer__synth_off(sym, m->name, addr - m->start, SYM_F_UNKNOWN);
+}

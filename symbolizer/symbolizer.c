@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
+/*
+ * symbolizer.c - the public face of the symbolizer: process snapshots by
+ * pid, kernel and user lookups, and the "unknown" frames that stand in for
+ * anything that cannot be named, so no sample is ever dropped.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <libelf.h>
+#include <limits.h>
+#include <search.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "internal.h"
+#include "log.h"
+
+#define KALLSYMS_PATH "/proc/kallsyms"
+
+/* symbolizer__elf()'s path -> ELF file memo, so a path is opened once. */
+struct elf_path {
+	char *path;
+	struct elf_file *ef;
+};
+
+struct symbolizer *symbolizer__new(void)
+{
+	struct symbolizer *sym;
+
+	if (elf_version(EV_CURRENT) == EV_NONE) {
+		errno = EINVAL;
+		return NULL;
+	}
+	sym = calloc(1, sizeof(*sym));
+	return sym;
+}
+
+static void frames_free(void *fr, void *ctx)
+{
+	(void)ctx;
+	free(fr);
+}
+
+static void elf_path_free(void *p)
+{
+	struct elf_path *ep = p;
+
+	free(ep->path);
+	free(ep);
+}
+
+void symbolizer__free(struct symbolizer *sym)
+{
+	if (!sym)
+		return;
+	hmap__clear(&sym->procs, proc__free, NULL);
+	tdestroy(sym->elf_by_path, elf_path_free);
+	tdestroy(sym->elf_by_key, elf_file__free);
+	hmap__clear(&sym->synth, frames_free, NULL);
+	kallsyms__free(sym->ksyms);
+	strpool__clear(&sym->strings);
+	free(sym);
+}
+
+/* Puts @p in the table in place of any earlier snapshot of its pid. */
+static int symbolizer_set_proc(struct symbolizer *sym, int pid, struct proc *p)
+{
+	struct proc *old = hmap__get(&sym->procs, pid);
+
+	if (hmap__put(&sym->procs, pid, p)) {
+		proc__free(p, NULL);
+		return -ENOMEM;
+	}
+	proc__free(old, NULL);
+	sym->stats.processes = sym->procs.len;
+	return 0;
+}
+
+int symbolizer__add_process(struct symbolizer *sym, int pid)
+{
+	struct proc *p = proc__load(sym, pid, false, false);
+
+	if (!p) {
+		if (errno != ENOMEM)
+			sym->stats.maps_errors++;
+		return -errno;
+	}
+	return symbolizer_set_proc(sym, pid, p);
+}
+
+void symbolizer__remove_process(struct symbolizer *sym, int pid)
+{
+	proc__free(hmap__del(&sym->procs, pid), NULL);
+	sym->stats.processes = sym->procs.len;
+}
+
+/*
+ * (Re)reads @pid's maps into *p.  A failed read keeps the old snapshot,
+ * or stands in an empty one, so the failure is not retried every sample.
+ * Returns 0 or -ENOMEM.
+ */
+static int symbolizer_load_proc(struct symbolizer *sym, int pid, bool rescan, struct proc **p)
+{
+	struct proc *np = proc__load(sym, pid, rescan, false);
+
+	if (!np && errno == ENOMEM)
+		return -ENOMEM;
+	if (!np) {
+		sym->stats.maps_errors++;
+		if (*p)
+			return 0;
+		np = proc__load(sym, pid, true, true);
+		if (!np)
+			return -ENOMEM;
+	}
+	*p = np;
+	return symbolizer_set_proc(sym, pid, np);
+}
+
+/* Hands out @fr; NULL means allocation failure. */
+static int symbolizer_done(struct symbolizer *sym, struct frames *fr,
+			   const struct sym_frame **frames)
+{
+	if (!fr)
+		return -ENOMEM;
+	if (fr->f[fr->n - 1].flags & SYM_F_UNKNOWN)
+		sym->stats.unknown_frames++;
+	*frames = fr->f;
+	return fr->n;
+}
+
+int symbolizer__user(struct symbolizer *sym, int pid, uint64_t addr, bool is_return,
+		     const struct sym_frame **frames)
+{
+	uint64_t a = is_return && addr ? addr - 1 : addr;
+	struct proc *p = hmap__get(&sym->procs, pid);
+	struct frames *fr;
+	int err;
+
+	if (!p) {
+		err = symbolizer_load_proc(sym, pid, false, &p);
+		if (err)
+			return err;
+	}
+	fr = proc__lookup(sym, p, a);
+	if (!fr && errno == ENOENT && proc__may_rescan(p)) {
+		err = symbolizer_load_proc(sym, pid, true, &p);
+		if (err)
+			return err;
+		fr = proc__lookup(sym, p, a);
+	}
+	if (!fr && errno == ENOENT)
+		fr = symbolizer__synth(sym, "[unknown]", "[unknown]", SYM_F_UNKNOWN);
+	return symbolizer_done(sym, fr, frames);
+}
+
+/* Loads kallsyms on first use; a failure is logged once and not retried. */
+static int symbolizer_ksyms(struct symbolizer *sym)
+{
+	if (sym->ksyms || sym->ksyms_err)
+		return 0;
+	sym->ksyms = kallsyms__load(KALLSYMS_PATH, &sym->strings);
+	if (sym->ksyms)
+		return 0;
+	if (errno == ENOMEM)
+		return -ENOMEM;
+	log_warn("%s: %s; kernel frames stay unnamed", KALLSYMS_PATH, strerror(errno));
+	sym->ksyms_err = 1;
+	return 0;
+}
+
+int symbolizer__kernel(struct symbolizer *sym, uint64_t addr, bool is_return,
+		       const struct sym_frame **frames)
+{
+	uint64_t a = is_return && addr ? addr - 1 : addr;
+	struct frames *fr = NULL;
+	int err;
+
+	err = symbolizer_ksyms(sym);
+	if (err)
+		return err;
+	errno = ENOENT;
+	if (sym->ksyms)
+		fr = kallsyms__lookup(sym->ksyms, a, &sym->stats);
+	if (!fr && errno == ENOENT)
+		fr = symbolizer__synth_off(sym, "[kernel]", a, SYM_F_UNKNOWN | SYM_F_KERNEL);
+	return symbolizer_done(sym, fr, frames);
+}
+
+static int elf_path_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct elf_path *)a)->path, ((const struct elf_path *)b)->path);
+}
+
+/* Opens @path once and remembers it; NULL with errno when unreadable. */
+static struct elf_file *symbolizer_elf_file(struct symbolizer *sym, const char *path)
+{
+	struct elf_path probe = { .path = (char *)path }, *ep, **found;
+	char real[PATH_MAX];
+
+	found = tfind(&probe, &sym->elf_by_path, elf_path_cmp);
+	if (found)
+		return (*found)->ef;
+	ep = calloc(1, sizeof(*ep));
+	if (!ep)
+		return NULL;
+	/* The real path, as separate debug files are searched next to it. */
+	ep->ef = elf_file__get(sym, -1, realpath(path, real) ? real : path);
+	ep->path = strdup(path);
+	if (!ep->ef || !ep->path || !tsearch(ep, &sym->elf_by_path, elf_path_cmp)) {
+		if (ep->ef)
+			errno = ENOMEM;
+		elf_path_free(ep);
+		return NULL;
+	}
+	return ep->ef;
+}
+
+int symbolizer__elf(struct symbolizer *sym, const char *path, uint64_t vaddr,
+		    const struct sym_frame **frames)
+{
+	struct elf_file *ef = symbolizer_elf_file(sym, path);
+	const char *slash = strrchr(path, '/');
+	struct frames *fr;
+
+	if (ef) {
+		fr = elf_file__lookup(sym, ef, vaddr);
+	} else if (errno == ENOMEM) {
+		fr = NULL;
+	} else {
+		log_debug("%s: %s", path, strerror(errno));
+		sym->stats.elf_errors++;
+		fr = symbolizer__synth_off(sym, slash ? slash + 1 : path, vaddr, SYM_F_UNKNOWN);
+	}
+	return symbolizer_done(sym, fr, frames);
+}
+
+void symbolizer__stats(const struct symbolizer *sym, struct symbolizer_stats *stats)
+{
+	*stats = sym->stats;
+}
+
+struct frames *symbolizer__synth(struct symbolizer *sym, const char *name, const char *module,
+				 uint32_t flags)
+{
+	struct frames *fr;
+
+	name = strpool__intern(&sym->strings, name);
+	module = strpool__intern(&sym->strings, module);
+	if (!name || !module)
+		return NULL;
+	/* Interned, so the pointer identifies the name. */
+	fr = hmap__get(&sym->synth, (uintptr_t)name);
+	if (fr)
+		return fr;
+	fr = frames__new(1);
+	if (!fr)
+		return NULL;
+	fr->f[0].name = name;
+	fr->f[0].module = module;
+	fr->f[0].flags = flags;
+	if (hmap__put(&sym->synth, (uintptr_t)name, fr)) {
+		free(fr);
+		return NULL;
+	}
+	return fr;
+}
+
+struct frames *symbolizer__synth_off(struct symbolizer *sym, const char *module,
+				     uint64_t off, uint32_t flags)
+{
+	char name[PATH_MAX + 32];
+
+	snprintf(name, sizeof(name), "%s+0x%" PRIx64, module, off);
+	return symbolizer__synth(sym, name, module, flags);
+}

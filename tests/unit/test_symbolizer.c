@@ -1,0 +1,319 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
+/*
+ * test_symbolizer.c - symbolizer tests on ELF files and the kernel: names,
+ * file:line, inline chains, separate debug files, unknown fallbacks and
+ * broken files.  Expected addresses come from the fixtures' own symbol
+ * tables and expected lines from LINE markers in their sources.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "symbolizer.h"
+#include "test.h"
+
+/* Checks that each of @funcs (symbols of @symfile) names itself in @bin. */
+static void check_funcs(struct test *t, const char *bin, const char *symfile, const char *src,
+			const char *const *funcs)
+{
+	struct symbolizer *sym = symbolizer__new();
+	struct symbolizer_stats st;
+	const struct sym_frame *f;
+	uint64_t addr, size;
+	char why[512];
+	int n, line;
+
+	CHECK(sym, "symbolizer__new: %s", strerror(errno));
+	for (; *funcs; funcs++) {
+		CHECK(!elf_symbol(fixture(t, 1, symfile), *funcs, &addr, &size),
+		      "no symbol %s in %s", *funcs, symfile);
+		line = marker_line(fixture(t, 2, src), *funcs);
+		CHECK(line > 0, "no LINE:%s marker in %s", *funcs, src);
+		n = symbolizer__elf(sym, fixture(t, 0, bin), addr, &f);
+		CHECK(n == 1, "%s at %#" PRIx64 ": %d frames", *funcs, addr, n);
+		CHECK(!frame_differs(f, *funcs, src, line, 0, why, sizeof(why)), "%s", why);
+		CHECK(f->module && !strcmp(f->module, bin), "module %s", f->module);
+		n = symbolizer__elf(sym, fixture(t, 0, bin), addr + size / 2, &f);
+		CHECK(n >= 1 && !strcmp(f[n - 1].name, *funcs), "%s+%#" PRIx64 " is %s", *funcs,
+		      size / 2, n >= 1 ? f[n - 1].name : "nothing");
+	}
+	symbolizer__stats(sym, &st);
+	CHECK(!st.elf_errors && !st.unknown_frames, "%" PRIu64 " elf errors, %" PRIu64
+	      " unknown frames", st.elf_errors, st.unknown_frames);
+	CHECK(st.elf_files == 1, "%" PRIu64 " ELF files open", st.elf_files);
+out:
+	symbolizer__free(sym);
+}
+
+static const char *const basic_funcs[] = { "basic_leaf", "basic_mid", NULL };
+
+static void test_elf_nopie(struct test *t)
+{
+	check_funcs(t, "basic_nopie", "basic_nopie", "basic.c", basic_funcs);
+}
+
+static void test_elf_pie(struct test *t)
+{
+	check_funcs(t, "basic_pie", "basic_pie", "basic.c", basic_funcs);
+}
+
+static void test_elf_shared_object(struct test *t)
+{
+	static const char *const funcs[] = { "lib_func", "lib_func_call", NULL };
+
+	check_funcs(t, "libfix.so", "libfix.so", "libfix.c", funcs);
+}
+
+static void test_stripped_debuglink(struct test *t)
+{
+	uint64_t addr, size;
+
+	CHECK(elf_symbol(fixture(t, 0, "basic_stripped"), "basic_leaf", &addr, &size) == -ENOENT,
+	      "basic_stripped still has a symbol table");
+	check_funcs(t, "basic_stripped", "basic_stripped.debug", "basic.c", basic_funcs);
+out:
+	return;
+}
+
+/* Every address of outer() that is inlined code must give the same chain. */
+static void test_inline_chain(struct test *t)
+{
+	struct symbolizer *sym = symbolizer__new();
+	const char *src = fixture(t, 1, "inline.c");
+	int first = marker_line(src, "inl_first"), last = marker_line(src, "inl_last");
+	int call = marker_line(src, "call_inl"), n, inlined = 0;
+	const struct sym_frame *f;
+	uint64_t addr, size, a;
+	char why[512];
+
+	CHECK(sym, "symbolizer__new: %s", strerror(errno));
+	CHECK(first && last && call, "markers missing in inline.c");
+	CHECK(!elf_symbol(fixture(t, 0, "inline_o2"), "outer", &addr, &size), "no outer");
+	for (a = addr; a < addr + size; a++) {
+		n = symbolizer__elf(sym, fixture(t, 0, "inline_o2"), a, &f);
+		CHECK(n >= 1 && !strcmp(f[n - 1].name, "outer"), "%#" PRIx64 ": %s", a,
+		      n >= 1 ? f[n - 1].name : "no frame");
+		if (n == 1)
+			continue;
+		CHECK(n == 2, "%#" PRIx64 ": %d frames", a, n);
+		CHECK(!strcmp(f[0].name, "inl_work") && f[0].flags == SYM_F_INLINE &&
+		      f[0].line >= (uint32_t)first && f[0].line <= (uint32_t)last &&
+		      !strcmp(base_name(f[0].file), "inline.c"),
+		      "%#" PRIx64 ": inner %s:%u flags %#x", a, f[0].name, f[0].line, f[0].flags);
+		CHECK(!frame_differs(&f[1], "outer", "inline.c", call, 0, why, sizeof(why)),
+		      "%#" PRIx64 ": caller %s", a, why);
+		inlined++;
+	}
+	CHECK(inlined, "no inlined address in outer()");
+out:
+	symbolizer__free(sym);
+}
+
+/* A stripped copy without its debug file: no name, so "module+0xvaddr". */
+static void test_unknown_fallback(struct test *t)
+{
+	char dir[] = "/tmp/ember-test-XXXXXX", path[64], want[96], why[512];
+	struct symbolizer *sym = symbolizer__new();
+	struct symbolizer_stats st;
+	const struct sym_frame *f;
+	uint64_t addr, size;
+	int n;
+
+	CHECK(sym && mkdtemp(dir), "setup: %s", strerror(errno));
+	snprintf(path, sizeof(path), "%s/lonely", dir);
+	CHECK(!copy_file(fixture(t, 0, "basic_stripped"), path, SIZE_MAX), "copy failed");
+	CHECK(!elf_symbol(fixture(t, 0, "basic_stripped.debug"), "basic_leaf", &addr, &size),
+	      "no basic_leaf");
+	snprintf(want, sizeof(want), "lonely+0x%" PRIx64, addr);
+	n = symbolizer__elf(sym, path, addr, &f);
+	CHECK(n == 1, "%d frames", n);
+	CHECK(!frame_differs(f, want, NULL, 0, SYM_F_UNKNOWN, why, sizeof(why)), "%s", why);
+	CHECK(!strcmp(f->module, "lonely"), "module %s", f->module);
+	n = symbolizer__elf(sym, path, addr, &f);
+	symbolizer__stats(sym, &st);
+	CHECK(n == 1 && !strcmp(f->name, want), "second lookup differs");
+	CHECK(st.unknown_frames == 2 && st.cache_hits == 1 && st.cache_misses == 1 &&
+	      !st.elf_errors, "stats: unknown %" PRIu64 " hits %" PRIu64 " misses %" PRIu64
+	      " errors %" PRIu64, st.unknown_frames, st.cache_hits, st.cache_misses,
+	      st.elf_errors);
+out:
+	unlink(path);
+	rmdir(dir);
+	symbolizer__free(sym);
+}
+
+static int write_file(const char *path, const void *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int err = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, buf, len) != (ssize_t)len)
+		err = -EIO;
+	close(fd);
+	return err;
+}
+
+/* Looks @addr up in @path and expects one "name+0xaddr" unknown frame. */
+static int expect_unknown(struct symbolizer *sym, const char *path, uint64_t addr,
+			  char *why, size_t len)
+{
+	const struct sym_frame *f;
+	char want[128];
+	int n = symbolizer__elf(sym, path, addr, &f);
+
+	snprintf(want, sizeof(want), "%s+0x%" PRIx64, base_name(path), addr);
+	if (n != 1) {
+		snprintf(why, len, "%s: %d frames", path, n);
+		return -1;
+	}
+	return frame_differs(f, want, NULL, 0, SYM_F_UNKNOWN, why, len) ? -1 : 0;
+}
+
+static void test_broken_elf(struct test *t)
+{
+	char dir[] = "/tmp/ember-test-XXXXXX", trunc[64], tiny[64], junk[64], why[512];
+	struct symbolizer *sym = symbolizer__new();
+	struct symbolizer_stats st;
+	uint64_t addr, size;
+	struct stat sb;
+
+	trunc[0] = tiny[0] = junk[0] = '\0';
+	CHECK(sym && mkdtemp(dir), "setup: %s", strerror(errno));
+	CHECK(!stat(fixture(t, 0, "basic_nopie"), &sb), "no basic_nopie");
+	CHECK(!elf_symbol(fixture(t, 0, "basic_nopie"), "basic_leaf", &addr, &size), "no sym");
+	snprintf(trunc, sizeof(trunc), "%s/trunc", dir);
+	snprintf(tiny, sizeof(tiny), "%s/tiny", dir);
+	snprintf(junk, sizeof(junk), "%s/junk", dir);
+	CHECK(!copy_file(fixture(t, 0, "basic_nopie"), trunc, sb.st_size / 2) &&
+	      !copy_file(fixture(t, 0, "basic_nopie"), tiny, 70) &&
+	      !write_file(junk, "not an ELF file\n", 16), "writing broken files failed");
+	CHECK(!expect_unknown(sym, trunc, addr, why, sizeof(why)), "%s", why);
+	CHECK(!expect_unknown(sym, trunc, addr + 1, why, sizeof(why)), "%s", why);
+	CHECK(!expect_unknown(sym, tiny, addr, why, sizeof(why)), "%s", why);
+	CHECK(!expect_unknown(sym, junk, addr, why, sizeof(why)), "%s", why);
+	symbolizer__stats(sym, &st);
+	CHECK(st.elf_errors == 3, "%" PRIu64 " elf errors, want 3", st.elf_errors);
+out:
+	unlink(trunc);
+	unlink(tiny);
+	unlink(junk);
+	rmdir(dir);
+	symbolizer__free(sym);
+}
+
+/* Garbage DWARF must not crash; the symbol table still names the function. */
+static void test_corrupt_dwarf(struct test *t)
+{
+	char dir[] = "/tmp/ember-test-XXXXXX", path[64], junk[4096];
+	struct symbolizer *sym = symbolizer__new();
+	const struct sym_frame *f;
+	uint64_t addr, size, off, len;
+	int fd = -1, n;
+
+	path[0] = '\0';
+	CHECK(sym && mkdtemp(dir), "setup: %s", strerror(errno));
+	snprintf(path, sizeof(path), "%s/baddwarf", dir);
+	CHECK(!copy_file(fixture(t, 0, "basic_nopie"), path, SIZE_MAX), "copy failed");
+	CHECK(!elf_symbol(path, "basic_leaf", &addr, &size), "no basic_leaf");
+	CHECK(!elf_section(path, ".debug_info", &off, &len), "no .debug_info");
+	memset(junk, 0xff, sizeof(junk));
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	CHECK(fd >= 0 && pwrite(fd, junk, len < sizeof(junk) ? len : sizeof(junk), off) > 0,
+	      "corrupting failed");
+	n = symbolizer__elf(sym, path, addr, &f);
+	CHECK(n >= 1 && !strcmp(f[n - 1].name, "basic_leaf"), "got %s",
+	      n >= 1 ? f[n - 1].name : "no frame");
+out:
+	if (fd >= 0)
+		close(fd);
+	unlink(path);
+	rmdir(dir);
+	symbolizer__free(sym);
+}
+
+/* Address of text symbol @name in /proc/kallsyms, 0 when hidden or absent. */
+static uint64_t kallsyms_addr(const char *name)
+{
+	unsigned long long addr, found = 0;
+	char type, sname[256], line[512];
+	FILE *f = fopen("/proc/kallsyms", "re");
+
+	while (f && !found && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%llx %c %255s", &addr, &type, sname) == 3 &&
+		    (type == 'T' || type == 't') && !strcmp(sname, name))
+			found = addr;
+	}
+	if (f)
+		fclose(f);
+	return found;
+}
+
+static void test_kernel(struct test *t)
+{
+	uint64_t addr = kallsyms_addr("schedule");
+	struct symbolizer *sym = NULL;
+	const struct sym_frame *f;
+	char why[512];
+	int n;
+
+	if (!addr)
+		SKIP("schedule not visible in /proc/kallsyms (unprivileged?)");
+	sym = symbolizer__new();
+	CHECK(sym, "symbolizer__new: %s", strerror(errno));
+	n = symbolizer__kernel(sym, addr + 1, false, &f);
+	CHECK(n == 1 && !frame_differs(f, "schedule", NULL, 0, SYM_F_KERNEL, why, sizeof(why)),
+	      "%d frames: %s", n, why);
+	CHECK(!strcmp(f->module, "vmlinux"), "module %s", f->module);
+	n = symbolizer__kernel(sym, addr + 1, true, &f);
+	CHECK(n == 1 && !strcmp(f->name, "schedule"), "return address: %s", f->name);
+	n = symbolizer__kernel(sym, addr, true, &f);
+	CHECK(n == 1 && strcmp(f->name, "schedule"), "pc-1 of schedule is still schedule");
+out:
+	symbolizer__free(sym);
+}
+
+static void test_kernel_unknown(struct test *t)
+{
+	struct symbolizer *sym = symbolizer__new();
+	struct symbolizer_stats st;
+	const struct sym_frame *f;
+	char why[512];
+	int n;
+
+	CHECK(sym, "symbolizer__new: %s", strerror(errno));
+	n = symbolizer__kernel(sym, 0x1234, false, &f);
+	CHECK(n == 1 && !frame_differs(f, "[kernel]+0x1234", NULL, 0,
+				       SYM_F_UNKNOWN | SYM_F_KERNEL, why, sizeof(why)),
+	      "%d frames: %s", n, why);
+	symbolizer__stats(sym, &st);
+	CHECK(st.unknown_frames == 1, "%" PRIu64 " unknown frames", st.unknown_frames);
+out:
+	symbolizer__free(sym);
+}
+
+static void test_free_null(struct test *t)
+{
+	symbolizer__free(NULL);
+	t->status = TEST_PASS;
+}
+
+const struct test_case symbolizer_tests[] = {
+	{ "symbolizer_elf_nopie", test_elf_nopie },
+	{ "symbolizer_elf_pie", test_elf_pie },
+	{ "symbolizer_elf_shared_object", test_elf_shared_object },
+	{ "symbolizer_stripped_debuglink", test_stripped_debuglink },
+	{ "symbolizer_inline_chain", test_inline_chain },
+	{ "symbolizer_unknown_fallback", test_unknown_fallback },
+	{ "symbolizer_broken_elf", test_broken_elf },
+	{ "symbolizer_corrupt_dwarf", test_corrupt_dwarf },
+	{ "symbolizer_kernel", test_kernel },
+	{ "symbolizer_kernel_unknown", test_kernel_unknown },
+	{ "symbolizer_free_null", test_free_null },
+	{ NULL, NULL },
+};

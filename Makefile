@@ -11,7 +11,7 @@ DEBS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev \
 	linux-perf procps util-linux
 
 PKGS := libbpf libelf libdw zlib sqlite3
-CFLAGS ?= -g -O2
+CFLAGS ?= -g -O2 -fno-omit-frame-pointer
 WARN := -Wall -Wextra -Werror -Wmissing-field-initializers -Werror=undef
 INCLUDES := -I$(OUTPUT) -Ibpf -Icollector -Isymbolizer -Istore
 ALL_CFLAGS = $(CFLAGS) $(WARN) $(INCLUDES) -MMD -MP -D_GNU_SOURCE \
@@ -88,8 +88,14 @@ $(OUTPUT)/unit_tests: $(patsubst %.c,$(OUTPUT)/%.o,$(UNIT_SRCS)) $(LIB_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+STORE_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(wildcard store/*.c))
+$(OUTPUT)/store_tests: $(OUTPUT)/tests/store/test_store.o $(STORE_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ -lsqlite3 -o $@
+
 test: deps
-	$(Q)$(MAKE) --no-print-directory all $(OUTPUT)/unit_tests $(WORKLOADS) $(FIXTURES)
+	$(Q)$(MAKE) --no-print-directory all $(OUTPUT)/unit_tests $(OUTPUT)/store_tests \
+		$(WORKLOADS) $(FIXTURES)
 	$(Q)bash tests/run.sh
 
 run: deps

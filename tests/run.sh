@@ -55,6 +55,15 @@ else
 	failed=$((failed + 1))
 fi
 
+if [ -x .output/store_tests ]; then
+	store_dir=$(mktemp -d)
+	run_prog store_tests .output/store_tests "$store_dir"
+	rm -rf "$store_dir"
+else
+	echo "FAIL store_tests: .output/store_tests not built (run make test)"
+	failed=$((failed + 1))
+fi
+
 if [ ! -x "$PYTHON" ]; then
 	echo "FAIL e2e: $PYTHON not found"
 	failed=$((failed + 1))

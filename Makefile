@@ -8,12 +8,12 @@ ARCH := x86
 
 DEBS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev \
 	libsqlite3-dev libmicrohttpd-dev pkg-config make gcc python3 binutils \
-	linux-perf procps util-linux
+	linux-perf procps util-linux golang-go
 
 PKGS := libbpf libelf libdw zlib sqlite3
 CFLAGS ?= -g -O2 -fno-omit-frame-pointer
 WARN := -Wall -Wextra -Werror -Wmissing-field-initializers -Werror=undef
-INCLUDES := -I$(OUTPUT) -Ibpf -Icollector -Isymbolizer -Istore
+INCLUDES := -I$(OUTPUT) -Ibpf -Icollector -Isymbolizer -Istore -Iunwind
 ALL_CFLAGS = $(CFLAGS) $(WARN) $(INCLUDES) -MMD -MP -D_GNU_SOURCE \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
@@ -89,12 +89,18 @@ $(OUTPUT)/unit_tests: $(patsubst %.c,$(OUTPUT)/%.o,$(UNIT_SRCS)) $(LIB_OBJS)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 STORE_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(wildcard store/*.c))
-$(OUTPUT)/store_tests: $(OUTPUT)/tests/store/test_store.o $(STORE_OBJS)
+$(OUTPUT)/store_tests: $(patsubst %.c,$(OUTPUT)/%.o,$(wildcard tests/store/*.c)) $(STORE_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ -lsqlite3 -o $@
 
+UNWIND_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(wildcard unwind/*.c))
+$(OUTPUT)/unwind_tests: $(patsubst %.c,$(OUTPUT)/%.o,$(wildcard tests/unwind/*.c)) $(UNWIND_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS) $^ -ldw -lelf -lz -o $@
+
 test: deps
 	$(Q)$(MAKE) --no-print-directory all $(OUTPUT)/unit_tests $(OUTPUT)/store_tests \
+		$(OUTPUT)/unwind_tests \
 		$(WORKLOADS) $(FIXTURES)
 	$(Q)bash tests/run.sh
 

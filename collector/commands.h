@@ -10,5 +10,7 @@
  * error.  *exiting becomes non-zero on SIGINT/SIGTERM.
  */
 int cmd_record(int argc, char **argv, volatile sig_atomic_t *exiting);
+int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting);
+int cmd_export(int argc, char **argv, volatile sig_atomic_t *exiting);
 
 #endif /* EMBER_COMMANDS_H */

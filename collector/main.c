@@ -18,7 +18,9 @@ static void on_signal(int sig)
 
 static const char usage[] =
 "usage: ember COMMAND [OPTIONS]\n"
-"  record    sample every CPU and write folded stacks (ember record --help)\n";
+"  record    sample every CPU and write folded stacks (ember record --help)\n"
+"  agent     sample continuously into a SQLite store (ember agent --help)\n"
+"  export    write a time range of a store as folded stacks or pprof\n";
 
 int main(int argc, char **argv)
 {
@@ -32,6 +34,10 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	if (!strcmp(argv[1], "record"))
 		return cmd_record(argc - 1, argv + 1, &exiting);
+	if (!strcmp(argv[1], "agent"))
+		return cmd_agent(argc - 1, argv + 1, &exiting);
+	if (!strcmp(argv[1], "export"))
+		return cmd_export(argc - 1, argv + 1, &exiting);
 	fprintf(stderr, "ember: unknown command '%s' (see ember --help)\n", argv[1]);
 	return 2;
 }

@@ -225,6 +225,8 @@ struct pprof *pprof__new(uint64_t period_ns, int64_t start_ms, int64_t end_ms)
 
 	if (!p)
 		return NULL;
+	/* pprof reserves id 0 for functions, locations and mappings */
+	p->nfunctions = p->nlocations = p->nmappings = 1;
 	p->period_ns = period_ns;
 	p->start_ms = start_ms;
 	p->end_ms = end_ms;

@@ -64,6 +64,13 @@ else
 	failed=$((failed + 1))
 fi
 
+if [ -x .output/unwind_tests ]; then
+	run_prog unwind_tests .output/unwind_tests
+else
+	echo "FAIL unwind_tests: .output/unwind_tests not built (run make test)"
+	failed=$((failed + 1))
+fi
+
 if [ ! -x "$PYTHON" ]; then
 	echo "FAIL e2e: $PYTHON not found"
 	failed=$((failed + 1))

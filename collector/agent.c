@@ -1,0 +1,329 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
+/*
+ * agent.c - `ember agent`: always-on sampling into the SQLite store, one
+ * window at a time.  A window that cannot be written (full disk, read-only
+ * store) is kept in memory and retried; past a bound it is dropped and
+ * counted, and sampling never stops.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include "collector.h"
+#include "commands.h"
+#include "log.h"
+#include "store.h"
+#include "timearg.h"
+
+#define MAX_PENDING 30		/* windows kept in memory while the store fails */
+#define HOUSEKEEP_MS 60000	/* how often retention and rollups run */
+
+struct agent_opts {
+	struct sampler_opts s;
+	const char *db;
+	int64_t window_ms;
+	int64_t retention_ms;
+};
+
+struct agent {
+	struct agent_opts o;
+	struct store *store;
+	struct collector *c;
+	struct store_window *pending[MAX_PENDING];
+	int npending;
+	uint64_t prev[CNT_MAX];		/* BPF counters at the last window */
+	uint64_t prev_unknown;
+	uint64_t windows_written, windows_dropped, write_errors;
+	int64_t last_housekeep;
+	/* the window being filled */
+	struct store_window *w;
+	uint64_t w_samples, w_rows;
+	int add_err;
+};
+
+static const char usage[] =
+"usage: ember agent [--db PATH] [-F HZ] [--window SECONDS] [--retention DURATION] [-v]\n"
+"  --db PATH             store file (default /var/lib/ember/ember.db)\n"
+"  -F, --freq HZ         samples per second on each CPU (1-10000, default 99)\n"
+"  --window SECONDS      seconds per stored window (1-3600, default 10)\n"
+"  --retention DURATION  keep data this long, e.g. 36h, 7d (default 7d)\n"
+"  -v, --verbose         debug logging\n";
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "ember agent: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, " (see ember agent --help)\n");
+	return 2;
+}
+
+static int parse_args(struct agent_opts *o, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "db", required_argument, NULL, 'D' },
+		{ "freq", required_argument, NULL, 'F' },
+		{ "window", required_argument, NULL, 'w' },
+		{ "retention", required_argument, NULL, 'r' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	char *end;
+	long v;
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":F:vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'D':
+			o->db = optarg;
+			break;
+		case 'F':
+			v = strtol(optarg, &end, 10);
+			if (*end || end == optarg || v < 1 || v > 10000)
+				return usage_error("invalid frequency '%s': expected 1-10000 Hz",
+						   optarg);
+			o->s.freq = v;
+			break;
+		case 'w':
+			v = strtol(optarg, &end, 10);
+			if (*end || end == optarg || v < 1 || v > 3600)
+				return usage_error("invalid window '%s': expected 1-3600 seconds",
+						   optarg);
+			o->window_ms = v * 1000;
+			break;
+		case 'r':
+			if (timearg__duration(optarg, &o->retention_ms) || o->retention_ms < 60000)
+				return usage_error("invalid retention '%s': expected e.g. 36h or 7d",
+						   optarg);
+			break;
+		case 'v':
+			log_set_level(LOG_DEBUG);
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 1;
+		case ':':
+			return usage_error("option '%s' needs a value", argv[optind - 1]);
+		default:
+			return usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	return 0;
+}
+
+/* Creates the store's directory (one level, like /var/lib/ember). */
+static void make_parent_dir(const char *path)
+{
+	char *copy = strdup(path);
+
+	if (copy && mkdir(dirname(copy), 0755) && errno != EEXIST)
+		log_warn("cannot create the directory of '%s': %s", path, strerror(errno));
+	free(copy);
+}
+
+static double mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int add_sample(void *ctx, const struct collector_sample *s)
+{
+	struct agent *a = ctx;
+	struct store_frame frames[s->nframes];
+	char comm[sizeof(s->key->comm) + 1];
+	struct store_proc proc = {
+		.comm = comm, .pid = s->key->tgid, .exe = s->exe, .cgroup = s->cgroup,
+	};
+	int i, err;
+
+	memcpy(comm, s->key->comm, sizeof(s->key->comm));
+	comm[sizeof(s->key->comm)] = '\0';
+	for (i = 0; i < s->nframes; i++) {
+		frames[i] = (struct store_frame){
+			.name = s->frames[i].name, .module = s->frames[i].module,
+			.file = s->frames[i].file, .line = s->frames[i].line,
+			.flags = s->frames[i].flags,
+		};
+	}
+	err = store__window_add(a->w, &proc, frames, s->nframes, s->count);
+	if (err)
+		return err;
+	a->w_samples += s->count;
+	a->w_rows++;
+	return 0;
+}
+
+/* Writes pending windows oldest first; stops at the first failure. */
+static void flush_pending(struct agent *a)
+{
+	int err;
+
+	while (a->npending) {
+		err = store__window_commit(a->pending[0]);
+		if (err) {
+			a->write_errors++;
+			log_warn("store write failed: %s (%d window%s kept in memory)",
+				 strerror(-err), a->npending, a->npending > 1 ? "s" : "");
+			return;
+		}
+		store__window_free(a->pending[0]);
+		a->windows_written++;
+		memmove(a->pending, a->pending + 1, --a->npending * sizeof(a->pending[0]));
+	}
+}
+
+static void queue_window(struct agent *a, struct store_window *w)
+{
+	if (a->npending == MAX_PENDING) {
+		store__window_free(a->pending[0]);
+		a->windows_dropped++;
+		log_error("store unwritable: dropped the oldest window (%llu dropped so far)",
+			  (unsigned long long)a->windows_dropped);
+		memmove(a->pending, a->pending + 1, --a->npending * sizeof(a->pending[0]));
+	}
+	a->pending[a->npending++] = w;
+}
+
+static void log_window(struct agent *a, double write_s)
+{
+	struct collector_stats cs;
+	uint64_t lost = 0;
+	int i;
+
+	if (collector__stats(a->c, &cs))
+		return;
+	for (i = CNT_SAMPLES + 1; i < CNT_MAX; i++)
+		lost += cs.bpf[i] - a->prev[i];
+	log_info("window: samples=%llu stacks=%llu lost=%llu unknown_frames=%llu "
+		 "write_ms=%.1f pending=%d dropped_windows=%llu",
+		 (unsigned long long)a->w_samples, (unsigned long long)a->w_rows,
+		 (unsigned long long)lost,
+		 (unsigned long long)(cs.unknown_frames - a->prev_unknown), write_s * 1000,
+		 a->npending, (unsigned long long)a->windows_dropped);
+	memcpy(a->prev, cs.bpf, sizeof(a->prev));
+	a->prev_unknown = cs.unknown_frames;
+}
+
+static void housekeep(struct agent *a, int64_t now_ms)
+{
+	int err;
+
+	if (now_ms - a->last_housekeep < HOUSEKEEP_MS)
+		return;
+	a->last_housekeep = now_ms;
+	err = store__retain(a->store, now_ms - a->o.retention_ms);
+	if (!err)
+		err = store__rollup(a->store, now_ms, NULL, 0);
+	if (err)
+		log_warn("store housekeeping failed: %s", strerror(-err));
+}
+
+/* Drains one window into the store. */
+static int end_window(struct agent *a, int64_t start_ms, int64_t end_ms)
+{
+	double t0;
+	int err;
+
+	err = store__window_begin(a->store, start_ms, end_ms - start_ms, &a->w);
+	if (err)
+		return err;
+	a->w_samples = a->w_rows = 0;
+	err = collector__drain(a->c, add_sample, a);
+	if (err) {
+		/* the samples are gone from the maps: count them, keep going */
+		log_error("window lost: %s", strerror(-err));
+		store__window_free(a->w);
+		a->windows_dropped++;
+		return 0;
+	}
+	t0 = mono_now();
+	queue_window(a, a->w);
+	flush_pending(a);
+	log_window(a, mono_now() - t0);
+	housekeep(a, end_ms);
+	return 0;
+}
+
+static int run(struct agent *a, volatile sig_atomic_t *exiting)
+{
+	int64_t start = timearg__now_ms(), end;
+	double deadline = mono_now() + a->o.window_ms / 1000.0, left;
+	int err;
+
+	while (!*exiting) {
+		left = deadline - mono_now();
+		if (left > 0) {
+			err = collector__poll(a->c, (int)(left * 1000) + 1);
+			if (err && err != -EINTR)
+				return err;
+			continue;
+		}
+		end = timearg__now_ms();
+		err = end_window(a, start, end);
+		if (err)
+			return err;
+		start = end;
+		deadline += a->o.window_ms / 1000.0;
+	}
+	/* the last, partial window */
+	collector__stop(a->c);
+	collector__poll(a->c, 0);
+	return end_window(a, start, timearg__now_ms());
+}
+
+int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
+{
+	struct agent a = {
+		.o = {
+			.s = { .freq = 99, .kernel_stacks = true, .user_stacks = true },
+			.db = "/var/lib/ember/ember.db",
+			.window_ms = 10000,
+			.retention_ms = 7 * 86400 * 1000LL,
+		},
+	};
+	int err, ret = 1, i;
+
+	log_set_level(LOG_INFO);
+	err = parse_args(&a.o, argc, argv);
+	if (err)
+		return err == 1 ? 0 : err;
+	make_parent_dir(a.o.db);
+	err = store__open(a.o.db, 0, &a.store);
+	if (err) {
+		log_error("cannot open store '%s': %s", a.o.db, store__strerror(err));
+		return 1;
+	}
+	err = store__set_period_ns(a.store, 1000000000ULL / a.o.s.freq);
+	if (err)
+		log_warn("cannot record the sampling period: %s", store__strerror(err));
+	a.c = collector__new(&a.o.s);
+	if (!a.c)
+		goto out;
+	log_info("sampling at %u Hz on every CPU into %s, %lld s windows", a.o.s.freq,
+		 a.o.db, (long long)a.o.window_ms / 1000);
+	err = run(&a, exiting);
+	if (err) {
+		log_error("agent failed: %s", strerror(-err));
+		goto out;
+	}
+	ret = a.npending ? 1 : 0;
+	if (a.npending)
+		log_error("%d window(s) could not be written", a.npending);
+out:
+	for (i = 0; i < a.npending; i++)
+		store__window_free(a.pending[i]);
+	collector__free(a.c);
+	store__free(a.store);
+	return ret;
+}

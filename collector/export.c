@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
+/*
+ * export.c - `ember export`: reads a time range of the store and writes it
+ * as folded stacks (byte-identical in format to `record`) or gzipped pprof.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "commands.h"
+#include "folded.h"
+#include "log.h"
+#include "pprof.h"
+#include "store.h"
+#include "timearg.h"
+
+/* 99 Hz, the agent's default, for stores that did not record theirs */
+#define DEFAULT_PERIOD_NS (1000000000ULL / 99)
+
+enum format { FORMAT_FOLDED, FORMAT_PPROF };
+
+struct export_opts {
+	const char *db;
+	const char *output;
+	const char *from, *to;
+	struct store_filter filter;
+	enum format format;
+};
+
+struct export_ctx {
+	struct folded *folded;
+	struct pprof *pprof;
+	struct sym_frame *frames;
+	int cap;
+};
+
+static const char usage[] =
+"usage: ember export --db PATH [--from T] [--to T] [--comm NAME] [--pid PID]\n"
+"                    [--format folded|pprof] [-o FILE]\n"
+"  T is RFC 3339 (2026-11-25T10:00:00Z), Unix seconds, or relative (-15m, now)\n"
+"  --from defaults to the start of the store, --to to now; -o defaults to stdout\n";
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "ember export: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, " (see ember export --help)\n");
+	return 2;
+}
+
+static int parse_flag(struct export_opts *o, int c, const char *arg)
+{
+	char *end;
+	long pid;
+
+	switch (c) {
+	case 'D': o->db = arg; return 0;
+	case 'o': o->output = arg; return 0;
+	case 'f': o->from = arg; return 0;
+	case 't': o->to = arg; return 0;
+	case 'c': o->filter.comm = arg; return 0;
+	case 'p':
+		pid = strtol(arg, &end, 10);
+		if (*end || end == arg || pid <= 0 || pid > INT_MAX)
+			return usage_error("invalid pid '%s'", arg);
+		o->filter.pid = pid;
+		return 0;
+	case 'F':
+		if (!strcmp(arg, "folded"))
+			o->format = FORMAT_FOLDED;
+		else if (!strcmp(arg, "pprof"))
+			o->format = FORMAT_PPROF;
+		else
+			return usage_error("unknown format '%s': expected folded or pprof", arg);
+		return 0;
+	}
+	return usage_error("unknown option '%s'", arg);
+}
+
+static int parse_times(struct export_opts *o)
+{
+	int64_t now = timearg__now_ms();
+
+	o->filter.from_ms = 0;
+	o->filter.to_ms = now;
+	if (o->from && timearg__parse(o->from, now, &o->filter.from_ms))
+		return usage_error("invalid time '%s' for --from", o->from);
+	if (o->to && timearg__parse(o->to, now, &o->filter.to_ms))
+		return usage_error("invalid time '%s' for --to", o->to);
+	if (o->filter.from_ms >= o->filter.to_ms)
+		return usage_error("%s", "--from must be before --to");
+	return 0;
+}
+
+static int parse_args(struct export_opts *o, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "db", required_argument, NULL, 'D' },
+		{ "from", required_argument, NULL, 'f' },
+		{ "to", required_argument, NULL, 't' },
+		{ "comm", required_argument, NULL, 'c' },
+		{ "pid", required_argument, NULL, 'p' },
+		{ "format", required_argument, NULL, 'F' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	int c, err;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":o:h", longopts, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(usage, stdout);
+			return 1;
+		}
+		if (c == ':')
+			return usage_error("option '%s' needs a value", argv[optind - 1]);
+		if (c == '?')
+			return usage_error("unknown option '%s'", argv[optind - 1]);
+		err = parse_flag(o, c, optarg);
+		if (err)
+			return err;
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (!o->db)
+		return usage_error("%s", "--db is required");
+	return parse_times(o);
+}
+
+static int on_sample(void *ctx, const struct store_proc *proc, const struct store_frame *frames,
+		     int nframes, uint64_t count)
+{
+	struct export_ctx *x = ctx;
+	struct sample_key key = { .tgid = proc->pid, .pid = proc->pid };
+	struct collector_sample s = { .key = &key, .count = count, .nframes = nframes };
+	struct sym_frame *p;
+	int i;
+
+	if (nframes > x->cap) {
+		p = realloc(x->frames, nframes * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		x->frames = p;
+		x->cap = nframes;
+	}
+	for (i = 0; i < nframes; i++)
+		x->frames[i] = (struct sym_frame){
+			.name = frames[i].name, .module = frames[i].module,
+			.file = frames[i].file, .line = frames[i].line, .flags = frames[i].flags,
+		};
+	if (x->pprof)
+		return pprof__add(x->pprof, proc->comm, proc->pid, x->frames, nframes, count);
+	snprintf(key.comm, sizeof(key.comm), "%s", proc->comm);
+	s.frames = x->frames;
+	return folded__add(x->folded, &s);
+}
+
+/* A pprof profile spanning the data actually in range, not the bare flags. */
+static struct pprof *new_pprof(struct store *st, const struct store_filter *f)
+{
+	int64_t from = f->from_ms, to = f->to_ms;
+	struct store_stats ss;
+
+	if (!store__stats(st, &ss) && ss.windows) {
+		from = from > ss.first_ms ? from : ss.first_ms;
+		to = to < ss.last_ms ? to : ss.last_ms;
+	}
+	return pprof__new(store__period_ns(st) ?: DEFAULT_PERIOD_NS, from, to > from ? to : from);
+}
+
+static FILE *open_output(const char *path)
+{
+	if (!path || !strcmp(path, "-"))
+		return stdout;
+	return fopen(path, "w");
+}
+
+int cmd_export(int argc, char **argv, volatile sig_atomic_t *exiting)
+{
+	struct export_opts o = { .filter = { .pid = -1 } };
+	struct export_ctx x = {};
+	struct store *st = NULL;
+	FILE *out = NULL;
+	int err, ret = 1;
+
+	(void)exiting;
+	err = parse_args(&o, argc, argv);
+	if (err)
+		return err == 1 ? 0 : err;
+	err = store__open(o.db, STORE_READONLY, &st);
+	if (err) {
+		fprintf(stderr, "ember export: cannot open store '%s': %s\n", o.db,
+			store__strerror(err));
+		return 1;
+	}
+	if (o.format == FORMAT_PPROF)
+		x.pprof = new_pprof(st, &o.filter);
+	else
+		x.folded = folded__new();
+	if (!x.pprof && !x.folded)
+		goto out;
+	out = open_output(o.output);
+	if (!out) {
+		fprintf(stderr, "ember export: cannot write '%s': %s\n", o.output, strerror(errno));
+		goto out;
+	}
+	err = store__query(st, &o.filter, on_sample, &x);
+	if (!err)
+		err = x.pprof ? pprof__write(x.pprof, out) : folded__write(x.folded, out);
+	if (err) {
+		fprintf(stderr, "ember export: %s\n", store__strerror(err));
+		goto out;
+	}
+	ret = 0;
+out:
+	if (out && out != stdout && fclose(out) && !ret) {
+		fprintf(stderr, "ember export: cannot write '%s': %s\n", o.output, strerror(errno));
+		ret = 1;
+	}
+	if (ret && out && out != stdout)
+		unlink(o.output);
+	pprof__free(x.pprof);
+	folded__free(x.folded);
+	free(x.frames);
+	store__free(st);
+	return ret;
+}

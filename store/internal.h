@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0 */
+/*
+ * internal.h - private parts of the store shared by its .c files: the
+ * struct store itself, its prepared statements, and the byte-key intern
+ * table used both for in-memory id caches and for buffering a window.
+ */
+#ifndef EMBER_STORE_INTERNAL_H
+#define EMBER_STORE_INTERNAL_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "store.h"
+
+/* Schema this code writes; older files are migrated forward on open. */
+#define STORE_SCHEMA_VERSION 3
+
+/* PRAGMA application_id of an ember store: "EMBR". */
+#define STORE_APP_ID 0x454d4252
+
+/* Entries and key bytes per id cache before it is dropped: bounds its memory. */
+#define STORE_CACHE_MAX (1u << 17)
+#define STORE_CACHE_BYTES (8u << 20)
+
+/* How long a commit waits for another writer before -EBUSY. */
+#define STORE_BUSY_MS 1000
+
+/*
+ * An intern table: byte keys (copied into an arena) map to dense indices
+ * 0, 1, 2... in insertion order, each with a free int64 value.
+ */
+struct store_itab_ent {
+	uint64_t off;		/* key offset in the arena */
+	uint32_t len;
+	uint32_t hash;
+	int64_t val;
+};
+
+struct store_itab {
+	uint32_t *slots;	/* 0 = empty, else entry index + 1 */
+	uint32_t nslots;	/* power of two, or 0 before the first insert */
+	struct store_itab_ent *ents;
+	uint32_t n, cap;
+	unsigned char *arena;
+	uint64_t alen, acap;
+};
+
+/*
+ * Interns @key; sets *idx to its index and *added to whether it is new
+ * (@added may be NULL).  Returns 0 or -ENOMEM.
+ */
+int store_itab__intern(struct store_itab *t, const void *key, uint32_t len, uint32_t *idx,
+		       bool *added);
+
+/* Sets *idx to @key's index.  Returns 0 or -ENOENT. */
+int store_itab__find(const struct store_itab *t, const void *key, uint32_t len,
+		     uint32_t *idx);
+
+/* The key bytes of entry @idx (valid until the next intern). */
+const void *store_itab__key(const struct store_itab *t, uint32_t idx);
+
+/* Forgets every entry and frees the memory. */
+void store_itab__clear(struct store_itab *t);
+
+/* Every prepared statement of a store: X(id, sql). */
+#define STORE_STMTS(X) \
+	X(S_STR_GET, "SELECT id FROM strings WHERE s = ?1") \
+	X(S_STR_PUT, "INSERT INTO strings(s) VALUES (?1)") \
+	X(S_FRAME_GET, "SELECT id FROM frames WHERE name = ?1 AND module = ?2 AND file = ?3" \
+		       " AND line = ?4 AND flags = ?5") \
+	X(S_FRAME_PUT, "INSERT INTO frames(name, module, file, line, flags)" \
+		       " VALUES (?1, ?2, ?3, ?4, ?5)") \
+	X(S_NODE_GET, "SELECT id FROM stacks WHERE parent = ?1 AND frame = ?2") \
+	X(S_NODE_PUT, "INSERT INTO stacks(parent, frame) VALUES (?1, ?2)") \
+	X(S_PROC_GET, "SELECT id FROM procs WHERE comm = ?1 AND pid = ?2 AND exe = ?3" \
+		      " AND cgroup = ?4") \
+	X(S_PROC_PUT, "INSERT INTO procs(comm, pid, exe, cgroup) VALUES (?1, ?2, ?3, ?4)") \
+	X(S_WIN_PUT, "INSERT INTO windows(start_ms, dur_ms, samples) VALUES (?1, ?2, ?3)") \
+	X(S_SAMPLE_PUT, "INSERT INTO samples(win, proc, stack, count) VALUES (?1, ?2, ?3, ?4)" \
+			" ON CONFLICT DO UPDATE SET count = count + excluded.count") \
+	X(S_STR_BY_ID, "SELECT s FROM strings WHERE id = ?1") \
+	X(S_FRAME_BY_ID, "SELECT name, module, file, line, flags FROM frames WHERE id = ?1") \
+	X(S_NODE_BY_ID, "SELECT parent, frame FROM stacks WHERE id = ?1") \
+	X(S_PROC_BY_ID, "SELECT comm, pid, exe, cgroup FROM procs WHERE id = ?1") \
+	X(S_DATA_VERSION, "PRAGMA data_version") \
+	X(S_PAGE_SIZE, "PRAGMA page_size")
+
+#define STORE_STMT_ENUM(id, sql) id,
+enum store_stmt { STORE_STMTS(STORE_STMT_ENUM) S__COUNT };
+#undef STORE_STMT_ENUM
+
+struct store {
+	sqlite3 *db;
+	int flags;			/* STORE_READONLY */
+	sqlite3_stmt *stmt[S__COUNT];
+	/* Content -> database id, for what this connection has seen. */
+	struct store_itab strs;		/* string bytes */
+	struct store_itab frames;	/* int64 name, module, file, line, flags */
+	struct store_itab nodes;	/* int64 parent node, frame */
+	struct store_itab procs;	/* int64 comm, pid, exe, cgroup */
+	struct store_itab stacks;	/* uint32 frame ids, root first -> leaf node */
+	int64_t data_version;		/* changes when another connection commits */
+	char msg[256];			/* last SQLite error message */
+};
+
+/* Maps a SQLite result to 0 or -errno and remembers the error message. */
+int store_rc(struct store *st, int rc);
+
+/* Runs one or more statements without parameters.  Returns 0 or -errno. */
+int store_exec(struct store *st, const char *sql);
+
+/* BEGIN IMMEDIATE (@write) or a deferred BEGIN.  Returns 0 or -errno. */
+int store_begin(struct store *st, bool write);
+
+/* COMMIT; on failure the transaction is rolled back.  Returns 0 or -errno. */
+int store_commit(struct store *st);
+
+/* Rolls back the open transaction, if any. */
+void store_rollback(struct store *st);
+
+/* Drops every id cache (after a rollback or a delete made ids stale). */
+void store_caches_clear(struct store *st);
+
+/*
+ * Binds @n int64 values to ?1..?n of statement @id (reset first) and steps
+ * it once.  Sets *id_out to column 0 when it returns a row.  Returns 0,
+ * -ENOENT when it returns no row, or -errno.  The statement is reset.
+ */
+int store_run(struct store *st, enum store_stmt id, const int64_t *v, int n, int64_t *id_out);
+
+/* Sets *out to a copy of the blob column @col as a NUL-terminated string. */
+int store_column_str(sqlite3_stmt *s, int col, char **out);
+
+#endif /* EMBER_STORE_INTERNAL_H */

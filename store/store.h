@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0 */
+/*
+ * store.h - the profile store: symbolized samples, one SQLite file per agent.
+ *
+ * Samples arrive in windows (e.g. 10 s); a window is written in one
+ * transaction, so a crash loses at most the window in flight.  Strings,
+ * frames, stacks and processes are interned, old windows are rolled up into
+ * coarser ones and dropped by retention.  Names are untrusted bytes: they
+ * are stored and returned exactly (any byte but NUL).
+ *
+ * A struct store is used by one thread at a time; several processes may
+ * open the same file (one writer, any number of readers).
+ */
+#ifndef EMBER_STORE_H
+#define EMBER_STORE_H
+
+#include <stdint.h>
+
+struct store;
+struct store_window;
+
+/* Frame flags: the same bits as the symbolizer's SYM_F_*. */
+enum {
+	STORE_F_KERNEL = 1 << 0,	/* a kernel frame */
+	STORE_F_INLINE = 1 << 1,	/* inlined into the next (outer) frame */
+	STORE_F_UNKNOWN = 1 << 2,	/* no symbol: name is "module+0xOFFSET" or similar */
+};
+
+/* Deepest stack accepted by store__window_add(). */
+#define STORE_MAX_FRAMES 1024
+
+/* Longest name accepted (bytes, without the NUL). */
+#define STORE_MAX_NAME (1u << 20)
+
+struct store_frame {
+	const char *name;	/* never NULL */
+	const char *module;	/* NULL when unknown */
+	const char *file;	/* NULL when unknown */
+	uint32_t line;		/* 0 when unknown */
+	uint32_t flags;		/* STORE_F_* */
+};
+
+/* The labels samples are grouped by. */
+struct store_proc {
+	const char *comm;	/* never NULL */
+	uint32_t pid;
+	const char *exe;	/* NULL when unknown */
+	const char *cgroup;	/* cgroup path or container id, NULL when unknown */
+};
+
+/* store__open() flags. */
+enum {
+	STORE_READONLY = 1 << 0,	/* never write: no create, no migration */
+};
+
+/*
+ * Opens the store at @path, creating it when missing (unless STORE_READONLY)
+ * and migrating an older schema forward.  Sets *out to the store, owned by
+ * the caller (store__free()).  Returns 0 or -errno; the file is left
+ * untouched on -EPROTO (written by a newer ember), -ENOTSUP (not an ember
+ * store: not SQLite, or another program's database), -EROFS (read-only
+ * open of a store that needs a migration) and -ENOENT (read-only, missing).
+ */
+int store__open(const char *path, int flags, struct store **out);
+
+/* Closes the store; windows begun on it must be freed first.  NULL is a no-op. */
+void store__free(struct store *st);
+
+/*
+ * Copies SQLite's message for the last failure (at most one line); never
+ * NULL, empty when nothing failed.  Valid until the next store call.
+ */
+const char *store__errmsg(const struct store *st);
+
+/* A message for a -errno from this module, store-specific where it matters. */
+const char *store__strerror(int err);
+
+/*
+ * Caps the file at about @bytes (0: no cap).  A commit that would grow the
+ * file past the cap fails with -ENOSPC and can be retried after retention
+ * or a larger cap.  Returns 0 or -errno.
+ */
+int store__set_max_bytes(struct store *st, uint64_t bytes);
+
+/*
+ * Starts an in-memory window of samples covering [@start_ms, @start_ms +
+ * @dur_ms) (Unix milliseconds; @dur_ms > 0).  Nothing touches the file
+ * until store__window_commit().  Sets *out, owned by the caller
+ * (store__window_free()).  Returns 0, -EINVAL, -EROFS or -ENOMEM.
+ */
+int store__window_begin(struct store *st, int64_t start_ms, int64_t dur_ms,
+			struct store_window **out);
+
+/*
+ * Adds @count samples of the stack @frames[0..@nframes) (root first, 0 <=
+ * @nframes <= STORE_MAX_FRAMES) seen in @proc.  Every string is copied, so
+ * the caller's buffers may be reused at once.  The same (proc, stack) added
+ * twice is summed; a zero @count is ignored.  Returns 0, -EINVAL, -E2BIG,
+ * -ENOMEM, or -EALREADY once the window is committed.
+ */
+int store__window_add(struct store_window *w, const struct store_proc *proc,
+		      const struct store_frame *frames, int nframes, uint64_t count);
+
+/*
+ * Writes the window in one transaction.  Returns 0 or -errno: -EBUSY
+ * (another writer holds the lock), -ENOSPC (disk or store__set_max_bytes()
+ * cap full), -EROFS, -EIO, -EALREADY (committed before).  On failure the
+ * transaction is rolled back, the window is unchanged and the commit may be
+ * retried later; either way the caller still frees the window.
+ */
+int store__window_commit(struct store_window *w);
+
+/* Frees a window, committed or not (not committing discards it).  NULL is a no-op. */
+void store__window_free(struct store_window *w);
+
+/* What store__query() selects. */
+struct store_filter {
+	int64_t from_ms, to_ms;	/* windows whose start is in [from_ms, to_ms) */
+	const char *comm;	/* exact comm, or NULL for any */
+	int64_t pid;		/* -1 for any */
+};
+
+/*
+ * Called once per distinct (process, stack) in the range, with @count the
+ * sum over the selected windows.  Every pointer is valid during the call
+ * only.  A non-zero return stops the query.
+ */
+typedef int (*store_sample_fn)(void *ctx, const struct store_proc *proc,
+			       const struct store_frame *frames, int nframes,
+			       uint64_t count);
+
+/*
+ * Calls @fn for the samples selected by @f, in one consistent snapshot,
+ * from whichever resolution (raw or rolled up) holds each window; a rolled
+ * up window counts as a whole when its start is in range.  Returns 0,
+ * @fn's non-zero return, or -errno (-EUCLEAN for a damaged store).  @fn
+ * must not call back into @st.
+ */
+int store__query(struct store *st, const struct store_filter *f, store_sample_fn fn,
+		 void *ctx);
+
+struct store_window_info {
+	int64_t start_ms, dur_ms;
+	uint64_t samples;	/* sum of the window's counts */
+};
+
+/* Called per window by store__windows(); a non-zero return stops the walk. */
+typedef int (*store_window_fn)(void *ctx, const struct store_window_info *w);
+
+/*
+ * Calls @fn for each window whose start is in [@from_ms, @to_ms), oldest
+ * first (the timeline).  Returns 0, @fn's non-zero return, or -errno.
+ */
+int store__windows(struct store *st, int64_t from_ms, int64_t to_ms, store_window_fn fn,
+		   void *ctx);
+
+/*
+ * Deletes every window that starts before @before_ms, then the stacks,
+ * frames, processes and strings nothing refers to any more, and returns
+ * the freed pages to the file system.  Costs a scan of all samples, so
+ * call it every few minutes, not per window.  Returns 0 or -errno.
+ */
+int store__retain(struct store *st, int64_t before_ms);
+
+/* One rollup step: windows shorter than @bucket_ms older than @age_ms are merged. */
+struct store_rollup_level {
+	int64_t age_ms;		/* a bucket is rolled up once it ends @age_ms before now */
+	int64_t bucket_ms;	/* resolution after the rollup, aligned to Unix time 0 */
+};
+
+/*
+ * Merges old fine windows into coarse ones: for each level, in order,
+ * windows shorter than bucket_ms whose bucket [b, b + bucket_ms) ends at
+ * least age_ms before @now_ms become one window per bucket (merged into a
+ * window already covering that bucket exactly), with the counts of equal
+ * (process, stack) pairs summed; totals are unchanged.  @levels NULL uses
+ * the default: 1 min after 1 h, 10 min after 24 h.  One transaction.
+ * Returns 0 or -errno.
+ */
+int store__rollup(struct store *st, int64_t now_ms, const struct store_rollup_level *levels,
+		  int nlevels);
+
+struct store_stats {
+	int64_t first_ms;	/* start of the oldest window, 0 when empty */
+	int64_t last_ms;	/* end of the newest window, 0 when empty */
+	uint64_t windows;
+	uint64_t samples;	/* sum of all counts */
+	uint64_t bytes;		/* size of the database (without its WAL) */
+};
+
+/* Fills *out.  Returns 0 or -errno. */
+int store__stats(struct store *st, struct store_stats *out);
+
+/*
+ * Records the sampling period (ns of CPU time one sample stands for), so
+ * readers can turn counts into CPU time.  Returns 0 or -errno.
+ */
+int store__set_period_ns(struct store *st, uint64_t period_ns);
+
+/* The recorded sampling period, or 0 when none was recorded. */
+uint64_t store__period_ns(struct store *st);
+
+#endif /* EMBER_STORE_H */

@@ -31,7 +31,7 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 BPF_SRC := bpf/profile.bpf.c
-LIB_SRCS := $(wildcard symbolizer/*.c store/*.c) $(filter-out collector/main.c,$(wildcard collector/*.c))
+LIB_SRCS := $(wildcard symbolizer/*.c store/*.c unwind/*.c) $(filter-out collector/main.c,$(wildcard collector/*.c))
 LIB_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(LIB_SRCS))
 WORKLOADS := $(patsubst tests/workloads/%.c,$(OUTPUT)/workloads/%,$(wildcard tests/workloads/*.c))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
@@ -58,7 +58,7 @@ $(OUTPUT)/vmlinux.h: | $(OUTPUT)
 	$(call msg,GEN,$@)
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
 
-$(OUTPUT)/profile.bpf.o: $(BPF_SRC) bpf/profile.h $(OUTPUT)/vmlinux.h | $(OUTPUT)
+$(OUTPUT)/profile.bpf.o: $(BPF_SRC) $(wildcard bpf/*.h) unwind/unwind_abi.h $(OUTPUT)/vmlinux.h | $(OUTPUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) -g -O2 -Wall -target bpf -D__TARGET_ARCH_$(ARCH) -I$(OUTPUT) -Ibpf \
 		-c $< -o $@.tmp

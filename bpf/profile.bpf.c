@@ -23,6 +23,7 @@ const volatile bool kernel_stacks = true;
 const volatile bool user_stacks = true;
 const volatile bool include_idle = false;
 const volatile bool filter_pids = false;
+const volatile __u32 unwind_mode = UNWIND_MODE_FP;
 
 /* Which half of each map pair samples go to; written by user space. */
 volatile __u32 active;
@@ -92,6 +93,8 @@ static __always_inline void count(__u32 id)
 	if (val)
 		*val += 1;
 }
+
+#include "unwind.bpf.h"
 
 static __always_inline void send_event(__u32 type, __u32 tgid)
 {
@@ -171,12 +174,14 @@ int do_sample(struct bpf_perf_event_data *ctx)
 			key.kstack_id = ret;
 	}
 	if (user_stacks && !(BPF_CORE_READ(task, flags) & PF_KTHREAD) && pid != 0) {
-		ret = bpf_get_stackid(ctx, half ? (void *)&ustacks1 : (void *)&ustacks0,
-				      BPF_F_USER_STACK);
-		if (ret < 0)
-			count_stack_error(ret, CNT_USTACK_FAULT);
-		else
-			key.ustack_id = ret;
+		if (unwind_mode == UNWIND_MODE_FP || !unwind_user(ctx, in_user, tgid, half, &key)) {
+			ret = bpf_get_stackid(ctx, half ? (void *)&ustacks1 : (void *)&ustacks0,
+					      BPF_F_USER_STACK);
+			if (ret < 0)
+				count_stack_error(ret, CNT_USTACK_FAULT);
+			else
+				key.ustack_id = ret;
+		}
 		state = bpf_map_lookup_elem(&seen, &tgid);
 		if (!state || *state != SEEN_CURRENT) {
 			bpf_map_update_elem(&seen, &tgid, &current, BPF_ANY);

@@ -19,13 +19,57 @@
 #define MAX_TARGET_PIDS 1024
 #endif
 
+#ifndef MAX_PROC_MAPS
+#define MAX_PROC_MAPS 512	/* executable mappings with tables per process */
+#endif
+#ifndef MAX_UNWIND_FILES
+#define MAX_UNWIND_FILES 4096	/* ELF files with tables loaded at once */
+#endif
+#ifndef MAX_UNWIND_PROCS
+#define MAX_UNWIND_PROCS 8192
+#endif
+
 /* Aggregation key: one row per (thread, kernel stack, user stack). */
 struct sample_key {
 	__u32 tgid;
 	__u32 pid;
 	__s32 kstack_id;	/* < 0: none (user-mode sample, or walk failed) */
-	__s32 ustack_id;	/* < 0: none (kernel thread, or walk failed) */
+	__s32 ustack_id;	/* frame-pointer stack; < 0: none */
+	__u64 uhash;		/* table-unwound stack in ustacks_dw*; 0: none */
 	char comm[TASK_COMM_LEN];
+};
+
+enum unwind_mode {
+	UNWIND_MODE_FP = 0,	/* the kernel's frame-pointer walk only */
+	UNWIND_MODE_AUTO = 1,	/* .eh_frame tables where loaded, frame pointers elsewhere */
+};
+
+/* A user stack unwound with tables: len frames, leaf first. */
+struct dw_stack {
+	__u64 len;
+	__u64 ips[MAX_STACK_DEPTH];
+};
+
+/* One executable mapping of a process: pc - bias is the table's pc_off. */
+struct unwind_map {
+	__u64 start;
+	__u64 end;
+	__u64 bias;
+	__u32 file;		/* slot in unwind_files */
+	__u32 pad;
+};
+
+/* A process's executable mappings that have tables, sorted by start. */
+struct unwind_proc {
+	__u32 n;
+	__u32 pad;
+	struct unwind_map maps[MAX_PROC_MAPS];
+};
+
+/* Where a file's rows sit in the unwind_rows pool; n == 0: not loaded. */
+struct unwind_file {
+	__u32 first;
+	__u32 n;
 };
 
 /* Events sent to user space through the ring buffer. */
@@ -52,7 +96,15 @@ struct ember_event {
 	X(USTACK_COLLISION, "user_stack_collision")			\
 	X(USTACK_FULL, "user_stack_map_full")				\
 	X(COUNTS_FULL, "counts_map_full")				\
-	X(EVENTS_LOST, "process_events_lost")
+	X(EVENTS_LOST, "process_events_lost")				\
+	X(UNWIND_WALKS, "unwind_walks")					\
+	X(UNWIND_ROOT, "unwind_reached_root")				\
+	X(UNWIND_FP_END, "unwind_ended_in_fp_chain")			\
+	X(UNWIND_NO_TABLE, "unwind_failed_no_table")			\
+	X(UNWIND_BAD_CFA, "unwind_failed_bad_cfa")			\
+	X(UNWIND_READ_FAULT, "unwind_failed_read_fault")		\
+	X(UNWIND_DEPTH, "unwind_failed_depth_limit")			\
+	X(UNWIND_STACKS_FULL, "unwind_stack_map_full")
 
 #define X(id, name) CNT_##id,
 enum ember_counter { EMBER_BPF_COUNTERS(X) CNT_MAX };

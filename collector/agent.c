@@ -52,6 +52,8 @@ static const char usage[] =
 "  -F, --freq HZ         samples per second on each CPU (1-10000, default 99)\n"
 "  --window SECONDS      seconds per stored window (1-3600, default 10)\n"
 "  --retention DURATION  keep data this long, e.g. 36h, 7d (default 7d)\n"
+"  --unwind MODE         auto (.eh_frame tables; default) or fp (frame pointers)\n"
+"  --unwind-mem MB       memory for unwind tables (default 16)\n"
 "  -v, --verbose         debug logging\n";
 
 static int usage_error(const char *fmt, const char *arg)
@@ -69,6 +71,8 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 		{ "freq", required_argument, NULL, 'F' },
 		{ "window", required_argument, NULL, 'w' },
 		{ "retention", required_argument, NULL, 'r' },
+		{ "unwind", required_argument, NULL, 'W' },
+		{ "unwind-mem", required_argument, NULL, 'M' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
@@ -100,6 +104,13 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 		case 'r':
 			if (timearg__duration(optarg, &o->retention_ms) || o->retention_ms < 60000)
 				return usage_error("invalid retention '%s': expected e.g. 36h or 7d",
+						   optarg);
+			break;
+		case 'W':
+		case 'M':
+			if (parse_unwind_flag(&o->s, c, optarg))
+				return usage_error(c == 'W' ? "invalid --unwind '%s': expected fp or auto"
+							    : "invalid --unwind-mem '%s': expected 1-4096 MB",
 						   optarg);
 			break;
 		case 'v':
@@ -203,8 +214,9 @@ static void log_window(struct agent *a, double write_s)
 
 	if (collector__stats(a->c, &cs))
 		return;
-	for (i = CNT_SAMPLES + 1; i < CNT_MAX; i++)
-		lost += cs.bpf[i] - a->prev[i];
+	for (i = 0; i < CNT_MAX; i++)
+		if (sampler_counter_is_loss(i))
+			lost += cs.bpf[i] - a->prev[i];
 	log_info("window: samples=%llu stacks=%llu lost=%llu unknown_frames=%llu "
 		 "write_ms=%.1f pending=%d dropped_windows=%llu",
 		 (unsigned long long)a->w_samples, (unsigned long long)a->w_rows,
@@ -286,7 +298,8 @@ int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
 {
 	struct agent a = {
 		.o = {
-			.s = { .freq = 99, .kernel_stacks = true, .user_stacks = true },
+			.s = { .freq = 99, .kernel_stacks = true, .user_stacks = true,
+			.unwind = UNWIND_MODE_AUTO, .unwind_rows = DEFAULT_UNWIND_ROWS },
 			.db = "/var/lib/ember/ember.db",
 			.window_ms = 10000,
 			.retention_ms = 7 * 86400 * 1000LL,

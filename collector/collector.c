@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "collector.h"
 #include "log.h"
@@ -24,6 +25,7 @@ struct proc_info {
 
 struct collector {
 	struct sampler *sampler;
+	struct unwinder *unwinder;	/* NULL with --unwind fp */
 	void *procs;			/* tree of struct proc_info */
 	struct symbolizer *sym;
 	struct sym_frame *frames;	/* one sample's frames, root first */
@@ -33,7 +35,11 @@ struct collector {
 	uint64_t unknown_frames, maps_unreadable, seen, gone;
 	collector_sample_fn fn;
 	void *ctx;
+	uint64_t last_poll_ms;
 };
+
+/* How often process events are handled while a drain is symbolizing. */
+#define EVENT_POLL_MS 20
 
 struct collector *collector__new(const struct sampler_opts *opts)
 {
@@ -49,6 +55,17 @@ struct collector *collector__new(const struct sampler_opts *opts)
 	if (!c->sampler) {
 		err = -errno;
 		goto fail;
+	}
+	if (opts->unwind == UNWIND_MODE_AUTO) {
+		struct sampler_unwind_maps m;
+
+		sampler__unwind_maps(c->sampler, &m);
+		c->unwinder = unwinder__new(&m);
+		if (!c->unwinder) {
+			err = -errno;
+			log_error("cannot map the unwind table pool: %s", strerror(errno));
+			goto fail;
+		}
 	}
 	return c;
 fail:
@@ -142,6 +159,7 @@ void collector__free(struct collector *c)
 	if (!c)
 		return;
 	tdestroy(c->procs, proc_free);
+	unwinder__free(c->unwinder);
 	sampler__free(c->sampler);
 	symbolizer__free(c->sym);
 	free(c->frames);
@@ -159,6 +177,8 @@ static void on_process(void *ctx, uint32_t type, uint32_t tgid)
 		c->seen++;
 		remember_proc(c, tgid);
 		err = symbolizer__add_process(c->sym, tgid);
+		if (!err && c->unwinder)
+			err = unwinder__add_process(c->unwinder, tgid);
 		if (err) {
 			c->maps_unreadable++;
 			log_debug("cannot read mappings of pid %u: %s", tgid, strerror(-err));
@@ -240,6 +260,14 @@ static int push_stack(struct collector *c, const struct sampler_row *row, bool k
 	return 0;
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
+}
+
 static int on_row(void *ctx, const struct sampler_row *row)
 {
 	struct collector *c = ctx;
@@ -248,6 +276,15 @@ static int on_row(void *ctx, const struct sampler_row *row)
 	uint64_t unknown = c->unknown_frames;
 	int err;
 
+	/*
+	 * Symbolizing a window can take a while (first use of big DWARF files);
+	 * keep reading new processes' mappings meanwhile, or one that lives
+	 * less than that would be gone before we look.
+	 */
+	if (mono_ms() - c->last_poll_ms >= EVENT_POLL_MS) {
+		sampler__poll(c->sampler, 0, on_process, c);
+		c->last_poll_ms = mono_ms();
+	}
 	c->nframes = 0;
 	err = push_stack(c, row, false);
 	if (!err)
@@ -276,6 +313,8 @@ int collector__drain(struct collector *c, collector_sample_fn fn, void *ctx)
 	/* only exits seen before this drain: their samples are all in it */
 	for (i = 0; i < n; i++) {
 		symbolizer__remove_process(c->sym, c->exited[i]);
+		if (c->unwinder)
+			unwinder__remove_process(c->unwinder, c->exited[i]);
 		forget_proc(c, c->exited[i]);
 	}
 	c->gone += n;
@@ -293,5 +332,7 @@ int collector__stats(struct collector *c, struct collector_stats *st)
 	st->processes_exited = c->gone;
 	sampler__prog_stats(c->sampler, &st->bpf_run_ns, &st->bpf_run_cnt);
 	symbolizer__stats(c->sym, &st->sym);
+	if (c->unwinder)
+		unwinder__stats(c->unwinder, &st->unwind);
 	return sampler__counters(c->sampler, st->bpf);
 }

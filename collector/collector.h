@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include "sampler.h"
 #include "symbolizer.h"
+#include "unwinder.h"
 
 struct collector;
 
@@ -32,6 +33,7 @@ struct collector_stats {
 	uint64_t processes_exited;
 	uint64_t bpf_run_ns, bpf_run_cnt;
 	struct symbolizer_stats sym;
+	struct unwinder_stats unwind;	/* zeros with --unwind fp */
 };
 
 /* Starts sampling.  Returns NULL with errno set; the reason was logged. */

@@ -4,6 +4,13 @@
 #define EMBER_COMMANDS_H
 
 #include <signal.h>
+#include "sampler.h"
+
+/* 16 MiB of 8-byte rows: libc and python3.11 together take under 100k. */
+#define DEFAULT_UNWIND_ROWS (2u << 20)
+
+/* Parses --unwind ('W') or --unwind-mem ('M') into @o.  Returns 0 or -EINVAL. */
+int parse_unwind_flag(struct sampler_opts *o, int flag, const char *arg);
 
 /*
  * Each returns the process exit code: 0 success, 1 runtime failure, 2 usage

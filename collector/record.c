@@ -30,13 +30,16 @@ struct record_opts {
 
 static const char usage[] =
 "usage: ember record [-F HZ] [-d SECONDS] [-p PID[,PID...]] [--kernel-only|--user-only]\n"
-"                    [--idle] [-o FILE] [-v]\n"
+"                    [--idle] [--unwind auto|fp] [--unwind-mem MB] [-o FILE] [-v]\n"
 "  -F, --freq HZ        samples per second on each CPU (1-10000, default 99)\n"
 "  -d, --duration SEC   stop after SEC seconds (default: at SIGINT/SIGTERM)\n"
 "  -p, --pid PIDS       only these processes (comma-separated tgids)\n"
 "      --kernel-only    kernel stacks only\n"
 "      --user-only      user stacks only\n"
 "      --idle           include the idle task\n"
+"      --unwind MODE    user stacks: auto (.eh_frame tables, frame pointers elsewhere;\n"
+"                       default) or fp (frame pointers only)\n"
+"      --unwind-mem MB  memory for unwind tables (default 16)\n"
 "  -o, --output FILE    folded stacks to FILE (default or '-': stdout)\n"
 "  -v, --verbose        more logging (twice for debug)\n";
 
@@ -84,6 +87,8 @@ static int parse_args(struct record_opts *o, int argc, char **argv)
 		{ "kernel-only", no_argument, NULL, 'K' },
 		{ "user-only", no_argument, NULL, 'U' },
 		{ "idle", no_argument, NULL, 'I' },
+		{ "unwind", required_argument, NULL, 'W' },
+		{ "unwind-mem", required_argument, NULL, 'M' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
@@ -129,6 +134,13 @@ static int parse_args(struct record_opts *o, int argc, char **argv)
 			break;
 		case 'I':
 			o->s.include_idle = true;
+			break;
+		case 'W':
+		case 'M':
+			if (parse_unwind_flag(&o->s, c, optarg))
+				return usage_error(c == 'W' ? "invalid --unwind '%s': expected fp or auto"
+							    : "invalid --unwind-mem '%s': expected 1-4096 MB",
+						   optarg);
 			break;
 		case 'v':
 			log_set_level(log_get_level() + 1);
@@ -225,7 +237,8 @@ static FILE *open_output(const char *path)
 int cmd_record(int argc, char **argv, volatile sig_atomic_t *exiting)
 {
 	struct record_opts o = {
-		.s = { .freq = 99, .kernel_stacks = true, .user_stacks = true },
+		.s = { .freq = 99, .kernel_stacks = true, .user_stacks = true,
+			.unwind = UNWIND_MODE_AUTO, .unwind_rows = DEFAULT_UNWIND_ROWS },
 	};
 	struct collector *c = NULL;
 	struct folded *f = NULL;

@@ -42,19 +42,13 @@ struct sampler {
 	int handled;
 };
 
+/* libbpf's messages (the verifier log among them) can be long: print them whole. */
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	char buf[4096];
-	size_t n;
-
-	if (level == LIBBPF_DEBUG && log_get_level() < LOG_DEBUG)
+	if (log_get_level() < (level == LIBBPF_WARN ? LOG_WARN : LOG_DEBUG))
 		return 0;
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	n = strlen(buf);
-	if (n && buf[n - 1] == '\n')
-		buf[n - 1] = '\0';
-	log_msg(level == LIBBPF_WARN ? LOG_WARN : LOG_DEBUG, "%s", buf);
-	return 0;
+	fputs("ember: libbpf: ", stderr);
+	return vfprintf(stderr, fmt, ap);
 }
 
 /* Parses a cpulist like "0-3,5" into a bitmap of @max entries. */
@@ -178,6 +172,11 @@ static int load(struct sampler *s, const struct sampler_opts *opts)
 	s->skel->rodata->user_stacks = opts->user_stacks;
 	s->skel->rodata->include_idle = opts->include_idle;
 	s->skel->rodata->filter_pids = opts->npids > 0;
+	s->skel->rodata->unwind_mode = opts->unwind;
+	err = bpf_map__set_max_entries(s->skel->maps.unwind_rows,
+				       opts->unwind_rows ? opts->unwind_rows : 1);
+	if (err)
+		return err;
 	err = profile_bpf__load(s->skel);
 	if (err)
 		return err;
@@ -328,6 +327,30 @@ static void clear_stacks(int fd)
 	}
 }
 
+/* A table-unwound stack, copied 0-terminated like a stack-trace map's. */
+static const uint64_t *read_dw_stack(int fd, __u64 hash, uint64_t *ips, struct dw_stack *tmp)
+{
+	if (!hash || bpf_map_lookup_elem(fd, &hash, tmp))
+		return NULL;
+	if (tmp->len > MAX_STACK_DEPTH)
+		tmp->len = MAX_STACK_DEPTH;
+	memcpy(ips, tmp->ips, tmp->len * sizeof(*ips));
+	ips[tmp->len] = 0;
+	return ips;
+}
+
+/* Empties a hash map of table-unwound stacks. */
+static void clear_dw_stacks(int fd)
+{
+	__u64 key, next;
+	int err;
+
+	for (err = bpf_map_get_next_key(fd, NULL, &key); !err; key = next) {
+		err = bpf_map_get_next_key(fd, &key, &next);
+		bpf_map_delete_elem(fd, &key);
+	}
+}
+
 static const uint64_t *read_stack(int fd, __s32 id, uint64_t *ips)
 {
 	if (id < 0)
@@ -345,7 +368,12 @@ int sampler__drain(struct sampler *s, sampler_row_fn fn, void *ctx)
 	struct bpf_map *counts = half ? skel->maps.counts1 : skel->maps.counts0;
 	int kfd = bpf_map__fd(half ? skel->maps.kstacks1 : skel->maps.kstacks0);
 	int ufd = bpf_map__fd(half ? skel->maps.ustacks1 : skel->maps.ustacks0);
+	int dfd = bpf_map__fd(half ? skel->maps.ustacks_dw1 : skel->maps.ustacks_dw0);
+	struct dw_stack *tmp = malloc(sizeof(*tmp));
 	int err;
+
+	if (!tmp)
+		return -ENOMEM;
 
 	skel->bss->active = !half;
 	wait_for_programs();
@@ -355,14 +383,32 @@ int sampler__drain(struct sampler *s, sampler_row_fn fn, void *ctx)
 			.key = &s->keys[i],
 			.count = s->vals[i],
 			.kips = read_stack(kfd, s->keys[i].kstack_id, s->kips),
-			.uips = read_stack(ufd, s->keys[i].ustack_id, s->uips),
+			.uips = s->keys[i].uhash ?
+				read_dw_stack(dfd, s->keys[i].uhash, s->uips, tmp) :
+				read_stack(ufd, s->keys[i].ustack_id, s->uips),
 		};
 
 		err = fn(ctx, &row);
 	}
 	clear_stacks(kfd);
 	clear_stacks(ufd);
+	clear_dw_stacks(dfd);
+	free(tmp);
 	return err;
+}
+
+void sampler__unwind_maps(struct sampler *s, struct sampler_unwind_maps *m)
+{
+	m->rows_fd = bpf_map__fd(s->skel->maps.unwind_rows);
+	m->rows_max = bpf_map__max_entries(s->skel->maps.unwind_rows);
+	m->files_fd = bpf_map__fd(s->skel->maps.unwind_files);
+	m->procs_fd = bpf_map__fd(s->skel->maps.unwind_procs);
+}
+
+bool sampler_counter_is_loss(int id)
+{
+	return id != CNT_SAMPLES && id != CNT_UNWIND_WALKS && id != CNT_UNWIND_ROOT &&
+	       id != CNT_UNWIND_FP_END;
 }
 
 int sampler__counters(struct sampler *s, uint64_t out[CNT_MAX])

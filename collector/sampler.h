@@ -20,6 +20,16 @@ struct sampler_opts {
 	bool include_idle;
 	const int *pids;		/* only these tgids, when npids > 0 */
 	int npids;
+	enum unwind_mode unwind;	/* UNWIND_MODE_FP or UNWIND_MODE_AUTO */
+	uint32_t unwind_rows;		/* capacity of the unwind row pool */
+};
+
+/* The maps the unwind-table manager fills (see bpf/profile.h). */
+struct sampler_unwind_maps {
+	int rows_fd;			/* ARRAY of struct unwind_row, mmapable */
+	uint32_t rows_max;
+	int files_fd;			/* ARRAY of struct unwind_file */
+	int procs_fd;			/* HASH tgid -> struct unwind_proc */
 };
 
 /* One aggregated row; ips arrays are 0-terminated, leaf first. */
@@ -61,6 +71,12 @@ int sampler__poll(struct sampler *s, int timeout_ms, sampler_proc_fn fn, void *c
  * Returns 0, the first negative result of @fn, or -errno.
  */
 int sampler__drain(struct sampler *s, sampler_row_fn fn, void *ctx);
+
+/* Fills @m with the unwind maps' fds (owned by the sampler). */
+void sampler__unwind_maps(struct sampler *s, struct sampler_unwind_maps *m);
+
+/* True when BPF counter @id counts something lost or failed. */
+bool sampler_counter_is_loss(int id);
 
 /* Sums the per-CPU counters into @out (CNT_MAX slots).  Returns 0 or -errno. */
 int sampler__counters(struct sampler *s, uint64_t out[CNT_MAX]);

@@ -1,0 +1,300 @@
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0 */
+/*
+ * unwind.bpf.h - user stack unwinding with .eh_frame tables, included by
+ * profile.bpf.c.  One bpf_loop() iteration per frame: find the mapping of
+ * pc, binary-search its file's rows, apply the row (or one frame-pointer
+ * step where no row covers pc).  The C reference is unwind/step.c.
+ */
+#ifndef EMBER_UNWIND_BPF_H
+#define EMBER_UNWIND_BPF_H
+
+#define UNWIND_ABI_NO_LINUX_TYPES
+#include "../unwind/unwind_abi.h"
+
+#define MAPS_STEPS 10		/* ceil(log2(MAX_PROC_MAPS)) + 1 */
+#define ROWS_STEPS 24		/* up to 16M rows per file */
+#define HASH_MUL 0x9e3779b97f4a7c15ULL
+
+/* Why a walk ended; indexes the UNWIND_* counters. */
+enum walk_end { WALK_ROOT, WALK_FP_END, WALK_NO_TABLE, WALK_BAD_CFA, WALK_FAULT, WALK_DEPTH };
+
+struct uw_state {
+	__u64 pc, sp, bp;
+	__u64 hash;
+	__u32 tgid;
+	__u32 is_ret;
+	__u32 end;		/* enum walk_end, valid once done */
+	__u32 used_fp;		/* the last step had no table row */
+	struct dw_stack stack;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct uw_state);
+	__uint(max_entries, 1);
+} uw_states SEC(".maps");
+
+/* Rows of every loaded file; user space writes them through mmap. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct unwind_row);
+	__uint(max_entries, 1);	/* sized by user space before load */
+	__uint(map_flags, BPF_F_MMAPABLE);
+} unwind_rows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct unwind_file);
+	__uint(max_entries, MAX_UNWIND_FILES);
+} unwind_files SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u32);
+	__type(value, struct unwind_proc);
+	__uint(max_entries, MAX_UNWIND_PROCS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} unwind_procs SEC(".maps");
+
+#define DW_STACK_MAP(name)						\
+	struct {							\
+		__uint(type, BPF_MAP_TYPE_HASH);			\
+		__type(key, __u64);					\
+		__type(value, struct dw_stack);				\
+		__uint(max_entries, MAX_STACKS);			\
+		__uint(map_flags, BPF_F_NO_PREALLOC);			\
+	} name SEC(".maps")
+
+DW_STACK_MAP(ustacks_dw0);
+DW_STACK_MAP(ustacks_dw1);
+
+static __always_inline int read_user(__u64 addr, __u64 *val)
+{
+	return bpf_probe_read_user(val, sizeof(*val), (void *)addr);
+}
+
+/*
+ * The mapping containing pc, or NULL.  Indices are masked with
+ * MAX_PROC_MAPS - 1 (a power of two) so the verifier sees them in bounds;
+ * they are in bounds anyway, so barrier_var() stops the compiler from
+ * dropping the mask.
+ */
+static __always_inline struct unwind_map *find_map(struct unwind_proc *proc, __u64 pc)
+{
+	__u32 lo = 0, hi = proc->n, mid;
+	int i;
+
+	if (hi > MAX_PROC_MAPS)
+		return NULL;
+	for (i = 0; i < MAPS_STEPS && lo < hi; i++) {
+		mid = (lo + hi) / 2;
+		barrier_var(mid);
+		mid &= MAX_PROC_MAPS - 1;
+		if (proc->maps[mid].start <= pc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return NULL;
+	lo--;
+	barrier_var(lo);
+	lo &= MAX_PROC_MAPS - 1;
+	if (pc >= proc->maps[lo].end)
+		return NULL;
+	return &proc->maps[lo];
+}
+
+/* The last row of @file with pc_off <= x, or NULL. */
+static __always_inline struct unwind_row *find_row(struct unwind_file *file, __u64 x)
+{
+	__u32 lo = file->first, hi = file->first + file->n, mid, idx;
+	struct unwind_row *row;
+	int i;
+
+	if (!file->n || x > 0xffffffffULL)
+		return NULL;
+	for (i = 0; i < ROWS_STEPS && lo < hi; i++) {
+		mid = lo + (hi - lo) / 2;
+		row = bpf_map_lookup_elem(&unwind_rows, &mid);
+		if (!row)
+			return NULL;
+		if (row->pc_off <= x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo <= file->first)
+		return NULL;
+	idx = lo - 1;
+	return bpf_map_lookup_elem(&unwind_rows, &idx);
+}
+
+static __always_inline struct unwind_row *lookup_row(struct uw_state *st)
+{
+	struct unwind_proc *proc;
+	struct unwind_file *file;
+	struct unwind_map *m;
+	__u32 slot;
+
+	proc = bpf_map_lookup_elem(&unwind_procs, &st->tgid);
+	if (!proc)
+		return NULL;
+	m = find_map(proc, st->pc);
+	if (!m)
+		return NULL;
+	slot = m->file;
+	file = bpf_map_lookup_elem(&unwind_files, &slot);
+	if (!file)
+		return NULL;
+	return find_row(file, st->pc - m->bias - st->is_ret);
+}
+
+/* Moves to the caller whose sp is @cfa.  Returns 0, or a walk_end + 1. */
+static __always_inline int step_cfa(struct uw_state *st, __u64 cfa, int rbp_off)
+{
+	__u64 ra, bp = st->bp;
+
+	if (cfa <= st->sp)
+		return WALK_BAD_CFA + 1;
+	if (read_user(cfa - 8, &ra))
+		return WALK_FAULT + 1;
+	if (rbp_off && read_user(cfa + rbp_off, &bp))
+		return WALK_FAULT + 1;
+	if (ra == 0)
+		return WALK_ROOT + 1;
+	st->pc = ra;
+	st->sp = cfa;
+	st->bp = bp;
+	st->is_ret = 1;
+	return 0;
+}
+
+static __always_inline int step_signal(struct uw_state *st)
+{
+	__u64 g = st->sp + UNWIND_SIGFRAME_MCONTEXT, bp, sp, pc;
+
+	if (read_user(g + 8 * UNWIND_SIGFRAME_RBP, &bp) ||
+	    read_user(g + 8 * UNWIND_SIGFRAME_RSP, &sp) ||
+	    read_user(g + 8 * UNWIND_SIGFRAME_RIP, &pc))
+		return WALK_FAULT + 1;
+	if (pc == 0)
+		return WALK_ROOT + 1;
+	st->pc = pc;
+	st->sp = sp;
+	st->bp = bp;
+	st->is_ret = 0;
+	return 0;
+}
+
+/* One frame-pointer step, where no table row covers pc. */
+static __always_inline int step_fp(struct uw_state *st)
+{
+	int ret;
+
+	if (st->bp <= st->sp || st->bp - st->sp >= UNWIND_FP_MAX_FRAME)
+		return (st->used_fp ? WALK_FP_END : WALK_NO_TABLE) + 1;
+	ret = step_cfa(st, st->bp + 16, -16);
+	/* a zero return address ends a frame-pointer chain, not a table walk */
+	return ret == WALK_ROOT + 1 ? WALK_FP_END + 1 : ret;
+}
+
+static __always_inline int step(struct uw_state *st, struct unwind_row *row)
+{
+	__u64 k;
+
+	st->used_fp = !row || row->kind == UNWIND_INVALID;
+	if (st->used_fp)
+		return step_fp(st);
+	switch (row->kind) {
+	case UNWIND_RSP:
+		return step_cfa(st, st->sp + row->cfa_off, row->rbp_off);
+	case UNWIND_RBP:
+		return step_cfa(st, st->bp + row->cfa_off, row->rbp_off);
+	case UNWIND_PLT10:
+	case UNWIND_PLT11:
+		k = row->kind == UNWIND_PLT10 ? 10 : 11;
+		return step_cfa(st, st->sp + 8 + ((st->pc & 15) >= k ? 8 : 0), row->rbp_off);
+	case UNWIND_SIGNAL:
+		return step_signal(st);
+	default:
+		return WALK_ROOT + 1;	/* UNWIND_STOP */
+	}
+}
+
+static long unwind_frame(__u64 idx, void *ctx)
+{
+	__u32 zero = 0, n;
+	struct uw_state *st = bpf_map_lookup_elem(&uw_states, &zero);
+	int ret;
+
+	if (!st)
+		return 1;
+	n = st->stack.len;
+	if (n >= MAX_STACK_DEPTH) {
+		st->end = WALK_DEPTH;
+		return 1;
+	}
+	st->stack.ips[n] = st->pc;
+	st->stack.len = n + 1;
+	st->hash = (st->hash ^ st->pc) * HASH_MUL;
+	ret = step(st, lookup_row(st));
+	if (ret) {
+		st->end = ret - 1;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * Unwinds the current task's user stack with tables into @key->uhash.
+ * Returns false when the process has no tables (use frame pointers).
+ */
+static __always_inline bool unwind_user(struct bpf_perf_event_data *ctx, bool in_user,
+					__u32 tgid, __u32 half, struct sample_key *key)
+{
+	struct pt_regs *regs;
+	struct uw_state *st;
+	__u32 zero = 0;
+	long err;
+
+	if (!bpf_map_lookup_elem(&unwind_procs, &tgid))
+		return false;
+	st = bpf_map_lookup_elem(&uw_states, &zero);
+	if (!st)
+		return false;
+	if (in_user) {
+		st->pc = ctx->regs.ip;
+		st->sp = ctx->regs.sp;
+		st->bp = ctx->regs.bp;
+	} else {
+		regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+		st->pc = BPF_CORE_READ(regs, ip);
+		st->sp = BPF_CORE_READ(regs, sp);
+		st->bp = BPF_CORE_READ(regs, bp);
+	}
+	st->tgid = tgid;
+	st->is_ret = 0;
+	st->used_fp = 0;
+	st->hash = tgid;	/* the same addresses mean different code per process */
+	st->stack.len = 0;
+	st->end = WALK_DEPTH;
+	count(CNT_UNWIND_WALKS);
+	bpf_loop(MAX_STACK_DEPTH + 1, unwind_frame, NULL, 0);
+	count(CNT_UNWIND_ROOT + st->end);
+	if (!st->stack.len)
+		return true;
+	key->uhash = st->hash ? st->hash : 1;
+	err = bpf_map_update_elem(half ? (void *)&ustacks_dw1 : (void *)&ustacks_dw0,
+				  &key->uhash, &st->stack, BPF_NOEXIST);
+	if (err && err != -EEXIST) {
+		count(CNT_UNWIND_STACKS_FULL);
+		key->uhash = 0;
+	}
+	return true;
+}
+
+#endif /* EMBER_UNWIND_BPF_H */

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0 */
+/*
+ * unwinder.h - keeps the BPF unwinder's tables in step with the processes
+ * being sampled: builds a table per ELF file (shared by every process that
+ * maps it), loads it into the row pool, and evicts idle files (LRU) when
+ * the pool is full.
+ */
+#ifndef EMBER_UNWINDER_H
+#define EMBER_UNWINDER_H
+
+#include <stdint.h>
+#include "sampler.h"
+
+struct unwinder;
+
+struct unwinder_stats {
+	uint64_t files_loaded;		/* tables in the pool now */
+	uint64_t rows_used, rows_max;
+	uint64_t tables_built;		/* total builds */
+	uint64_t build_ns;		/* total build time */
+	uint64_t tables_evicted;	/* idle tables dropped for space */
+	uint64_t tables_failed;		/* files with no usable CFI, or no room */
+	uint64_t procs;			/* processes with tables now */
+};
+
+/* Maps the row pool of @maps.  Returns NULL with errno set. */
+struct unwinder *unwinder__new(const struct sampler_unwind_maps *maps);
+
+/* NULL is a no-op. */
+void unwinder__free(struct unwinder *u);
+
+/*
+ * Reads /proc/PID/maps and publishes tables for its executable mappings
+ * (rows, then files, then the process entry, so BPF never sees a half-built
+ * table).  Replaces an earlier entry of @pid.  Returns 0 or -errno.
+ */
+int unwinder__add_process(struct unwinder *u, int pid);
+
+/* Withdraws @pid's entry; its files become idle when no one else maps them. */
+void unwinder__remove_process(struct unwinder *u, int pid);
+
+void unwinder__stats(const struct unwinder *u, struct unwinder_stats *st);
+
+#endif /* EMBER_UNWINDER_H */

@@ -3,13 +3,10 @@
  * main.c - the ember binary: installs signal handling and dispatches to a
  * subcommand.
  */
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include "commands.h"
-#include "unwind_abi.h"
 
 static volatile sig_atomic_t exiting;
 
@@ -17,27 +14,6 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	exiting = 1;
-}
-
-int parse_unwind_flag(struct sampler_opts *o, int flag, const char *arg)
-{
-	char *end;
-	long mb;
-
-	if (flag == 'W') {
-		if (!strcmp(arg, "fp"))
-			o->unwind = UNWIND_MODE_FP;
-		else if (!strcmp(arg, "auto"))
-			o->unwind = UNWIND_MODE_AUTO;
-		else
-			return -EINVAL;
-		return 0;
-	}
-	mb = strtol(arg, &end, 10);
-	if (*end || end == arg || mb < 1 || mb > 4096)
-		return -EINVAL;
-	o->unwind_rows = (uint32_t)(mb << 20) / sizeof(struct unwind_row);
-	return 0;
 }
 
 static const char usage[] =

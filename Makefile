@@ -84,6 +84,11 @@ $(OUTPUT)/workloads/%: tests/workloads/%.c | $(OUTPUT)/workloads
 	$(call msg,CC,$@)
 	$(Q)$(CC) -g -O0 -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer $< -o $@ -lpthread
 
+# nofp_* workloads are built the way distributions build: no frame pointers.
+$(OUTPUT)/workloads/nofp_%: tests/workloads/nofp_%.c | $(OUTPUT)/workloads
+	$(call msg,CC,$@)
+	$(Q)$(CC) -g -O2 -fomit-frame-pointer $< -o $@ -lpthread
+
 $(OUTPUT)/unit_tests: $(patsubst %.c,$(OUTPUT)/%.o,$(UNIT_SRCS)) $(LIB_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@

@@ -94,8 +94,6 @@ static __always_inline void count(__u32 id)
 		*val += 1;
 }
 
-#include "unwind.bpf.h"
-
 static __always_inline void send_event(__u32 type, __u32 tgid)
 {
 	struct ember_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -108,6 +106,8 @@ static __always_inline void send_event(__u32 type, __u32 tgid)
 	e->tgid = tgid;
 	bpf_ringbuf_submit(e, 0);
 }
+
+#include "unwind.bpf.h"
 
 /* Maps a bpf_get_stackid() error to the counter that explains it. */
 static __always_inline void count_stack_error(long err, __u32 base)

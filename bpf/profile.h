@@ -76,6 +76,7 @@ struct unwind_file {
 enum ember_event_type {
 	EVENT_NEW_PROCESS = 1,	/* first sample of a tgid (or first since exec) */
 	EVENT_EXIT = 2,		/* a sampled tgid exited */
+	EVENT_RESCAN = 3,	/* a pc outside every known mapping (dlopen): re-read maps */
 };
 
 struct ember_event {

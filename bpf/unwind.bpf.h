@@ -25,6 +25,7 @@ struct uw_state {
 	__u32 is_ret;
 	__u32 end;		/* enum walk_end, valid once done */
 	__u32 used_fp;		/* the last step had no table row */
+	__u32 unmapped;		/* a pc fell outside the known mappings */
 	struct dw_stack stack;
 };
 
@@ -70,6 +71,15 @@ struct {
 
 DW_STACK_MAP(ustacks_dw0);
 DW_STACK_MAP(ustacks_dw1);
+
+/* When each tgid last asked for a rescan: at most five requests a second. */
+#define RESCAN_INTERVAL_NS 200000000ULL
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 4096);
+} rescan_at SEC(".maps");
 
 static __always_inline int read_user(__u64 addr, __u64 *val)
 {
@@ -144,8 +154,10 @@ static __always_inline struct unwind_row *lookup_row(struct uw_state *st)
 	if (!proc)
 		return NULL;
 	m = find_map(proc, st->pc);
-	if (!m)
+	if (!m) {
+		st->unmapped = 1;
 		return NULL;
+	}
 	slot = m->file;
 	file = bpf_map_lookup_elem(&unwind_files, &slot);
 	if (!file)
@@ -249,6 +261,16 @@ static long unwind_frame(__u64 idx, void *ctx)
 	return 0;
 }
 
+static __always_inline void request_rescan(__u32 tgid)
+{
+	__u64 now = bpf_ktime_get_ns(), *last = bpf_map_lookup_elem(&rescan_at, &tgid);
+
+	if (last && now - *last < RESCAN_INTERVAL_NS)
+		return;
+	bpf_map_update_elem(&rescan_at, &tgid, &now, BPF_ANY);
+	send_event(EVENT_RESCAN, tgid);
+}
+
 /*
  * Unwinds the current task's user stack with tables into @key->uhash.
  * Returns false when the process has no tables (use frame pointers).
@@ -279,12 +301,15 @@ static __always_inline bool unwind_user(struct bpf_perf_event_data *ctx, bool in
 	st->tgid = tgid;
 	st->is_ret = 0;
 	st->used_fp = 0;
+	st->unmapped = 0;
 	st->hash = tgid;	/* the same addresses mean different code per process */
 	st->stack.len = 0;
 	st->end = WALK_DEPTH;
 	count(CNT_UNWIND_WALKS);
 	bpf_loop(MAX_STACK_DEPTH + 1, unwind_frame, NULL, 0);
 	count(CNT_UNWIND_ROOT + st->end);
+	if (st->unmapped)
+		request_rescan(tgid);
 	if (!st->stack.len)
 		return true;
 	key->uhash = st->hash ? st->hash : 1;

@@ -32,7 +32,7 @@ struct collector {
 	int nframes, cap;
 	uint32_t *exited;		/* tgids to forget after the next drain */
 	int nexited, exited_cap;
-	uint64_t unknown_frames, maps_unreadable, seen, gone;
+	uint64_t unknown_frames, maps_unreadable, seen, gone, rescans;
 	collector_sample_fn fn;
 	void *ctx;
 	uint64_t last_poll_ms;
@@ -173,6 +173,11 @@ static void on_process(void *ctx, uint32_t type, uint32_t tgid)
 	uint32_t *p;
 	int err;
 
+	if (type == EVENT_RESCAN) {
+		if (c->unwinder && unwinder__add_process(c->unwinder, tgid) == 0)
+			c->rescans++;
+		return;
+	}
 	if (type == EVENT_NEW_PROCESS) {
 		c->seen++;
 		remember_proc(c, tgid);
@@ -330,6 +335,7 @@ int collector__stats(struct collector *c, struct collector_stats *st)
 	st->maps_unreadable = c->maps_unreadable;
 	st->processes_seen = c->seen;
 	st->processes_exited = c->gone;
+	st->unwind_rescans = c->rescans;
 	sampler__prog_stats(c->sampler, &st->bpf_run_ns, &st->bpf_run_cnt);
 	symbolizer__stats(c->sym, &st->sym);
 	if (c->unwinder)

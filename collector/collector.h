@@ -31,6 +31,7 @@ struct collector_stats {
 	uint64_t maps_unreadable;	/* processes whose mappings could not be read */
 	uint64_t processes_seen;
 	uint64_t processes_exited;
+	uint64_t unwind_rescans;	/* mapping re-reads asked for by BPF (dlopen) */
 	uint64_t bpf_run_ns, bpf_run_cnt;
 	struct symbolizer_stats sym;
 	struct unwinder_stats unwind;	/* zeros with --unwind fp */

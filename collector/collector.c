@@ -38,6 +38,9 @@ struct collector {
 	uint64_t last_poll_ms;
 };
 
+/* How long a table outlives the last process that mapped it. */
+#define UNWIND_IDLE_MS 30000
+
 /* How often process events are handled while a drain is symbolizing. */
 #define EVENT_POLL_MS 20
 
@@ -56,7 +59,7 @@ struct collector *collector__new(const struct sampler_opts *opts)
 		err = -errno;
 		goto fail;
 	}
-	if (opts->unwind == UNWIND_MODE_AUTO) {
+	if (sampler__unwinds(c->sampler)) {
 		struct sampler_unwind_maps m;
 
 		sampler__unwind_maps(c->sampler, &m);
@@ -323,6 +326,8 @@ int collector__drain(struct collector *c, collector_sample_fn fn, void *ctx)
 		forget_proc(c, c->exited[i]);
 	}
 	c->gone += n;
+	if (c->unwinder)
+		unwinder__expire(c->unwinder, UNWIND_IDLE_MS);
 	memmove(c->exited, c->exited + n, (c->nexited - n) * sizeof(*c->exited));
 	c->nexited -= n;
 	return err;

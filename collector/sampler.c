@@ -209,6 +209,18 @@ struct sampler *sampler__new(const struct sampler_opts *opts)
 	if (err)
 		goto fail;
 	err = load(s, opts);
+	if (err && err != -EPERM && opts->unwind == UNWIND_MODE_AUTO) {
+		struct sampler_opts fp = *opts;
+
+		log_warn("table unwinding did not load (it needs Linux 5.17+ for bpf_loop): "
+			 "using frame pointers only");
+		ring_buffer__free(s->rb);
+		profile_bpf__destroy(s->skel);
+		s->rb = NULL;
+		s->skel = NULL;
+		fp.unwind = UNWIND_MODE_FP;
+		err = load(s, &fp);
+	}
 	if (err) {
 		log_error("cannot load the BPF program: %s%s", strerror(-err),
 			  err == -EPERM ? " (run as root)" : "");
@@ -403,6 +415,11 @@ void sampler__unwind_maps(struct sampler *s, struct sampler_unwind_maps *m)
 	m->rows_max = bpf_map__max_entries(s->skel->maps.unwind_rows);
 	m->files_fd = bpf_map__fd(s->skel->maps.unwind_files);
 	m->procs_fd = bpf_map__fd(s->skel->maps.unwind_procs);
+}
+
+bool sampler__unwinds(struct sampler *s)
+{
+	return s->skel->rodata->unwind_mode == UNWIND_MODE_AUTO;
 }
 
 bool sampler_counter_is_loss(int id)

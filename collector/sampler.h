@@ -75,6 +75,9 @@ int sampler__drain(struct sampler *s, sampler_row_fn fn, void *ctx);
 /* Fills @m with the unwind maps' fds (owned by the sampler). */
 void sampler__unwind_maps(struct sampler *s, struct sampler_unwind_maps *m);
 
+/* True when the loaded program unwinds with tables (it may have fallen back). */
+bool sampler__unwinds(struct sampler *s);
+
 /* True when BPF counter @id counts something lost or failed. */
 bool sampler_counter_is_loss(int id);
 

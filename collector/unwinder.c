@@ -3,9 +3,9 @@
  * unwinder.c - the user-space side of .eh_frame unwinding.  Tables are built
  * once per ELF file (keyed by device and inode, shared across processes),
  * copied into an mmap'ed BPF array, and addressed by a slot in the files map.
- * A file stays loaded while idle and is evicted oldest-first only when its
- * rows are needed for another file, so short-lived processes re-running the
- * same binaries cost nothing.
+ * A file no process maps any more stays loaded for a grace period, so
+ * short-lived processes re-running the same binaries cost nothing; it is
+ * unloaded after that, or earlier (oldest first) when its rows are needed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -58,7 +58,6 @@ struct unwinder {
 	void *procs;			/* tree of struct uw_proc by pid */
 	struct extent *free;		/* free row extents, sorted by first */
 	int nfree, free_cap;
-	uint64_t tick;
 	struct unwinder_stats st;
 	struct unwind_proc *scratch;	/* one process entry being built */
 };
@@ -134,6 +133,14 @@ void unwinder__free(struct unwinder *u)
 	free(u->free);
 	free(u->scratch);
 	free(u);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
 /* Returns rows to the free list, merging with neighbours. */
@@ -263,14 +270,6 @@ static void read_phdrs(struct uw_file *f, Elf *elf)
 	}
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
 /* Builds and publishes the table of an ELF image (@fd, or @img for the vDSO). */
 static void file_load(struct unwinder *u, struct uw_file *f, int fd, const void *img, size_t len)
 {
@@ -370,7 +369,7 @@ static struct uw_file *get_file(struct unwinder *u, int pid, uint64_t start, uin
 	f = found ? *found : file_new(u, dev, ino);
 	if (!f)
 		return NULL;
-	f->last_used = ++u->tick;
+	f->last_used = now_ns();
 	if (f->n || f->failed)
 		return f;
 	if (dev == VDSO_DEV)
@@ -394,13 +393,13 @@ static bool map_bias(const struct uw_file *f, uint64_t start, uint64_t pgoff, ui
 	return false;
 }
 
-static void proc_release(struct unwinder *u, struct uw_proc *p)
+static void proc_release(struct uw_proc *p)
 {
 	int i;
 
 	for (i = 0; i < p->nfiles; i++) {
 		p->files[i]->refs--;
-		p->files[i]->last_used = ++u->tick;
+		p->files[i]->last_used = now_ns();
 	}
 	p->nfiles = 0;
 }
@@ -483,7 +482,7 @@ int unwinder__add_process(struct unwinder *u, int pid)
 		fclose(maps);
 		return -ENOMEM;
 	}
-	proc_release(u, p);
+	proc_release(p);
 	u->scratch->n = 0;
 	parse_maps(u, p, maps);
 	fclose(maps);
@@ -503,7 +502,7 @@ void unwinder__remove_process(struct unwinder *u, int pid)
 		return;
 	p = *found;
 	bpf_map_delete_elem(u->m.procs_fd, &pid);
-	proc_release(u, p);
+	proc_release(p);
 	tdelete(&key, &u->procs, proc_cmp);
 	proc_free(p);
 }
@@ -520,4 +519,19 @@ void unwinder__stats(const struct unwinder *u, struct unwinder_stats *st)
 	*st = u->st;
 	st->procs = 0;
 	twalk_r(u->procs, count_proc, &st->procs);
+}
+
+void unwinder__expire(struct unwinder *u, uint64_t idle_ms)
+{
+	uint64_t cutoff = now_ns() - idle_ms * 1000000ULL;
+	struct uw_file *f;
+	int i;
+
+	for (i = 0; i < MAX_UNWIND_FILES; i++) {
+		f = u->slots[i];
+		if (f && f->n && !f->refs && f->last_used < cutoff) {
+			file_unload(u, f);
+			u->st.tables_expired++;
+		}
+	}
 }

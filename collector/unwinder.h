@@ -19,6 +19,7 @@ struct unwinder_stats {
 	uint64_t tables_built;		/* total builds */
 	uint64_t build_ns;		/* total build time */
 	uint64_t tables_evicted;	/* idle tables dropped for space */
+	uint64_t tables_expired;	/* tables unloaded after their last user left */
 	uint64_t tables_failed;		/* files with no usable CFI, or no room */
 	uint64_t procs;			/* processes with tables now */
 };
@@ -38,6 +39,9 @@ int unwinder__add_process(struct unwinder *u, int pid);
 
 /* Withdraws @pid's entry; its files become idle when no one else maps them. */
 void unwinder__remove_process(struct unwinder *u, int pid);
+
+/* Unloads tables that no process has mapped for @idle_ms. */
+void unwinder__expire(struct unwinder *u, uint64_t idle_ms);
 
 void unwinder__stats(const struct unwinder *u, struct unwinder_stats *st);
 

@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
+/*
+ * serve.c - `ember serve`: the web UI and API over an existing store,
+ * read-only, without sampling (e.g. a store copied off a production host).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <time.h>
+#include "commands.h"
+#include "store.h"
+#include "web.h"
+
+static const char usage[] =
+"usage: ember serve --db PATH [--listen ADDR:PORT] [--token TOKEN] [--insecure-public]\n"
+"  --db PATH            store file to serve (opened read-only)\n"
+"  --listen ADDR:PORT   where to serve the UI and API (default " WEB_DEFAULT_LISTEN ")\n"
+"  --token TOKEN        require this token (Authorization: Bearer, or ?token= once\n"
+"                       in the browser); needed for a non-loopback address\n"
+"  --insecure-public    allow a non-loopback address without a token\n";
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "ember serve: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, " (see ember serve --help)\n");
+	return 2;
+}
+
+static int parse_args(struct web_opts *o, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "db", required_argument, NULL, 'D' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "token", required_argument, NULL, 'T' },
+		{ "insecure-public", no_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'D': o->db = optarg; break;
+		case 'l': o->listen = optarg; break;
+		case 'T': o->token = optarg; break;
+		case 'P': o->insecure_public = true; break;
+		case 'h':
+			fputs(usage, stdout);
+			return 1;
+		case ':':
+			return usage_error("option '%s' needs a value", argv[optind - 1]);
+		default:
+			return usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (!o->db)
+		return usage_error("%s", "--db is required");
+	return 0;
+}
+
+/* Fails early, with the store's own message, when the file is not a store. */
+static int check_store(const char *db)
+{
+	struct store *st = NULL;
+	int err = store__open(db, STORE_READONLY, &st);
+
+	if (err)
+		fprintf(stderr, "ember serve: cannot open store '%s': %s\n", db,
+			store__strerror(err));
+	store__free(st);
+	return err;
+}
+
+int cmd_serve(int argc, char **argv, volatile sig_atomic_t *exiting)
+{
+	struct web_opts o = {};
+	struct timespec tick = { .tv_nsec = 100 * 1000 * 1000 };
+	struct web *w = NULL;
+	int err;
+
+	err = parse_args(&o, argc, argv);
+	if (err)
+		return err == 1 ? 0 : err;
+	if (check_store(o.db))
+		return 1;
+	err = web__new(&o, &w);
+	if (err) {
+		fprintf(stderr, "ember serve: cannot listen on %s: %s\n",
+			o.listen ? o.listen : WEB_DEFAULT_LISTEN, web__strerror(err));
+		return err == -EACCES || err == -EINVAL || err == -EBADMSG ? 2 : 1;
+	}
+	/* tests bind port 0 and read the real one from this line */
+	printf("ember serve: serving %s read-only on port %d\n", o.db, web__port(w));
+	fflush(stdout);
+	while (!*exiting)
+		nanosleep(&tick, NULL);
+	web__free(w);
+	return 0;
+}

@@ -105,7 +105,8 @@ struct ember_event {
 	X(UNWIND_BAD_CFA, "unwind_failed_bad_cfa")			\
 	X(UNWIND_READ_FAULT, "unwind_failed_read_fault")		\
 	X(UNWIND_DEPTH, "unwind_failed_depth_limit")			\
-	X(UNWIND_STACKS_FULL, "unwind_stack_map_full")
+	X(UNWIND_STACKS_FULL, "unwind_stack_map_full")			\
+	X(UNWIND_COLLISION, "unwind_stack_collision")
 
 #define X(id, name) CNT_##id,
 enum ember_counter { EMBER_BPF_COUNTERS(X) CNT_MAX };

@@ -278,9 +278,12 @@ static __always_inline void request_rescan(__u32 tgid)
 static __always_inline bool unwind_user(struct bpf_perf_event_data *ctx, bool in_user,
 					__u32 tgid, __u32 half, struct sample_key *key)
 {
+	struct dw_stack *old;
 	struct pt_regs *regs;
 	struct uw_state *st;
 	__u32 zero = 0;
+	void *stacks;
+	__u64 n;
 	long err;
 
 	if (!bpf_map_lookup_elem(&unwind_procs, &tgid))
@@ -313,9 +316,18 @@ static __always_inline bool unwind_user(struct bpf_perf_event_data *ctx, bool in
 	if (!st->stack.len)
 		return true;
 	key->uhash = st->hash ? st->hash : 1;
-	err = bpf_map_update_elem(half ? (void *)&ustacks_dw1 : (void *)&ustacks_dw0,
-				  &key->uhash, &st->stack, BPF_NOEXIST);
-	if (err && err != -EEXIST) {
+	stacks = half ? (void *)&ustacks_dw1 : (void *)&ustacks_dw0;
+	err = bpf_map_update_elem(stacks, &key->uhash, &st->stack, BPF_NOEXIST);
+	if (err == -EEXIST) {
+		/* same hash: make sure it is the same stack (ends and depth) */
+		old = bpf_map_lookup_elem(stacks, &key->uhash);
+		n = st->stack.len - 1;
+		if (old && (old->len != st->stack.len || n >= MAX_STACK_DEPTH ||
+			    old->ips[0] != st->stack.ips[0] || old->ips[n] != st->stack.ips[n])) {
+			count(CNT_UNWIND_COLLISION);
+			key->uhash = 0;
+		}
+	} else if (err) {
 		count(CNT_UNWIND_STACKS_FULL);
 		key->uhash = 0;
 	}

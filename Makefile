@@ -8,7 +8,7 @@ ARCH := x86
 
 DEBS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev \
 	libsqlite3-dev libmicrohttpd-dev pkg-config make gcc python3 binutils \
-	linux-perf procps util-linux golang-go
+	linux-perf procps util-linux golang-go chromium xxd
 
 PKGS := libbpf libelf libdw zlib sqlite3
 CFLAGS ?= -g -O2 -fno-omit-frame-pointer
@@ -46,6 +46,7 @@ deps:
 	@missing=""; for p in $(DEBS); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
 	done; \
+	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
@@ -73,7 +74,7 @@ $(OUTPUT)/%.o: %.c
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(OUTPUT)/collector/main.o $(OUTPUT)/collector/collector.o: $(OUTPUT)/profile.skel.h
+$(OUTPUT)/collector/sampler.o: $(OUTPUT)/profile.skel.h
 
 $(OUTPUT)/ember: $(OUTPUT)/collector/main.o $(LIB_OBJS)
 	$(call msg,LINK,$@)
@@ -106,7 +107,7 @@ $(OUTPUT)/unwind_tests: $(patsubst %.c,$(OUTPUT)/%.o,$(wildcard tests/unwind/*.c
 test: deps
 	$(Q)$(MAKE) --no-print-directory all $(OUTPUT)/unit_tests $(OUTPUT)/store_tests \
 		$(OUTPUT)/unwind_tests \
-		$(WORKLOADS) $(FIXTURES)
+		$(WORKLOADS) $(FIXTURES) $(WEB_TEST_DEPS)
 	$(Q)bash tests/run.sh
 
 run: deps
@@ -123,5 +124,8 @@ clean:
 
 # Symbolizer test fixtures (binaries built by the suite): defines FIXTURES.
 -include tests/unit/fixtures.mk
+
+# The web UI/API module: WEB_OBJS, asset embedding, WEB_TEST_DEPS.
+-include web/web.mk
 
 -include $(shell find $(OUTPUT) -name '*.d' 2>/dev/null)

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 #include "log.h"
 #include "store.h"
 #include "timearg.h"
+#include "web.h"
 
 #define MAX_PENDING 30		/* windows kept in memory while the store fails */
 #define HOUSEKEEP_MS 60000	/* how often retention and rollups run */
@@ -28,6 +30,8 @@ struct agent_opts {
 	const char *db;
 	int64_t window_ms;
 	int64_t retention_ms;
+	const char *listen, *token;
+	bool insecure_public;
 };
 
 struct agent {
@@ -44,6 +48,11 @@ struct agent {
 	struct store_window *w;
 	uint64_t w_samples, w_rows;
 	int add_err;
+	/* what /metrics reports, copied after each window for the web threads */
+	struct web *web;
+	pthread_mutex_t mlock;
+	struct collector_stats m_stats;
+	uint64_t m_written, m_dropped, m_write_errors;
 };
 
 static const char usage[] =
@@ -54,6 +63,9 @@ static const char usage[] =
 "  --retention DURATION  keep data this long, e.g. 36h, 7d (default 7d)\n"
 "  --unwind MODE         auto (.eh_frame tables; default) or fp (frame pointers)\n"
 "  --unwind-mem MB       memory for unwind tables (default 16)\n"
+"  --listen ADDR:PORT    serve the UI and API here (default " WEB_DEFAULT_LISTEN ")\n"
+"  --token TOKEN         require this token on every request (needed off loopback)\n"
+"  --insecure-public     allow a non-loopback --listen without a token\n"
 "  -v, --verbose         debug logging\n";
 
 static int usage_error(const char *fmt, const char *arg)
@@ -74,6 +86,9 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 		{ "unwind", required_argument, NULL, 'W' },
 		{ "unwind-mem", required_argument, NULL, 'M' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "token", required_argument, NULL, 'T' },
+		{ "insecure-public", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -115,6 +130,15 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 			break;
 		case 'v':
 			log_set_level(LOG_DEBUG);
+			break;
+		case 'l':
+			o->listen = optarg;
+			break;
+		case 'T':
+			o->token = optarg;
+			break;
+		case 'P':
+			o->insecure_public = true;
 			break;
 		case 'h':
 			fputs(usage, stdout);
@@ -224,7 +248,71 @@ static void log_window(struct agent *a, double write_s)
 		 (unsigned long long)(cs.unknown_frames - a->prev_unknown), write_s * 1000,
 		 a->npending, (unsigned long long)a->windows_dropped);
 	memcpy(a->prev, cs.bpf, sizeof(a->prev));
+	pthread_mutex_lock(&a->mlock);
+	a->m_stats = cs;
+	a->m_written = a->windows_written;
+	a->m_dropped = a->windows_dropped;
+	a->m_write_errors = a->write_errors;
+	pthread_mutex_unlock(&a->mlock);
 	a->prev_unknown = cs.unknown_frames;
+}
+
+/* /metrics for the web threads: the snapshot taken after the last window. */
+static int agent_metrics(void *ctx, struct web_metrics *m)
+{
+	struct agent *a = ctx;
+	struct collector_stats cs;
+	uint64_t written, dropped, errors;
+	char name[80];
+	int i, err = 0;
+
+	pthread_mutex_lock(&a->mlock);
+	cs = a->m_stats;
+	written = a->m_written;
+	dropped = a->m_dropped;
+	errors = a->m_write_errors;
+	pthread_mutex_unlock(&a->mlock);
+	for (i = 0; i < CNT_MAX && !err; i++) {
+		snprintf(name, sizeof(name), i == CNT_SAMPLES ? "samples_total" : "bpf_%s_total",
+			 sampler_counter_names[i]);
+		err = web_metrics__add(m, name, i == CNT_SAMPLES ? "Samples taken on every CPU." :
+				       "BPF-side event or loss counter.", WEB_COUNTER, cs.bpf[i]);
+	}
+	err = err ?: web_metrics__add(m, "windows_written_total", "Windows committed to the store.",
+				      WEB_COUNTER, written);
+	err = err ?: web_metrics__add(m, "windows_dropped_total", "Windows lost (store unwritable).",
+				      WEB_COUNTER, dropped);
+	err = err ?: web_metrics__add(m, "store_write_errors_total", "Failed window commits.",
+				      WEB_COUNTER, errors);
+	err = err ?: web_metrics__add(m, "symbol_cache_hits_total", "Symbolizer cache hits.",
+				      WEB_COUNTER, cs.sym.cache_hits);
+	err = err ?: web_metrics__add(m, "symbol_cache_misses_total", "Symbolizer cache misses.",
+				      WEB_COUNTER, cs.sym.cache_misses);
+	err = err ?: web_metrics__add(m, "unknown_frames_total", "Sampled frames without a name.",
+				      WEB_COUNTER, cs.unknown_frames);
+	err = err ?: web_metrics__add(m, "bpf_run_seconds_total", "CPU time in the BPF program.",
+				      WEB_COUNTER, cs.bpf_run_ns / 1e9);
+	err = err ?: web_metrics__add(m, "bpf_run_ns_per_sample", "Mean BPF run time per sample.",
+				      WEB_GAUGE, cs.bpf_run_cnt ?
+				      (double)cs.bpf_run_ns / cs.bpf_run_cnt : 0);
+	return err;
+}
+
+/* Serves the UI; returns 0 or the exit code (2: bad --listen/--token). */
+static int start_web(struct agent *a)
+{
+	struct web_opts wo = {
+		.db = a->o.db, .listen = a->o.listen, .token = a->o.token,
+		.insecure_public = a->o.insecure_public,
+		.metrics = { .collect = agent_metrics, .ctx = a },
+	};
+	int err = web__new(&wo, &a->web);
+
+	if (!err)
+		return 0;
+	log_error("cannot serve the UI on %s: %s", a->o.listen ? a->o.listen : WEB_DEFAULT_LISTEN,
+		  web__strerror(err));
+	return err == -EACCES || err == -EINVAL || err == -EBADMSG ? 2 : 1;
 }
 
 static void housekeep(struct agent *a, int64_t now_ms)
@@ -304,6 +392,7 @@ int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
 			.window_ms = 10000,
 			.retention_ms = 7 * 86400 * 1000LL,
 		},
+		.mlock = PTHREAD_MUTEX_INITIALIZER,
 	};
 	int err, ret = 1, i;
 
@@ -320,6 +409,10 @@ int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
 	err = store__set_period_ns(a.store, 1000000000ULL / a.o.s.freq);
 	if (err)
 		log_warn("cannot record the sampling period: %s", store__strerror(err));
+	ret = start_web(&a);
+	if (ret)
+		goto out;
+	ret = 1;
 	a.c = collector__new(&a.o.s);
 	if (!a.c)
 		goto out;
@@ -334,6 +427,7 @@ int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
 	if (a.npending)
 		log_error("%d window(s) could not be written", a.npending);
 out:
+	web__free(a.web);
 	for (i = 0; i < a.npending; i++)
 		store__window_free(a.pending[i]);
 	collector__free(a.c);

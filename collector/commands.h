@@ -19,5 +19,6 @@ int parse_unwind_flag(struct sampler_opts *o, int flag, const char *arg);
 int cmd_record(int argc, char **argv, volatile sig_atomic_t *exiting);
 int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting);
 int cmd_export(int argc, char **argv, volatile sig_atomic_t *exiting);
+int cmd_serve(int argc, char **argv, volatile sig_atomic_t *exiting);
 
 #endif /* EMBER_COMMANDS_H */

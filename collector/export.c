@@ -16,11 +16,12 @@
 #include "pprof.h"
 #include "store.h"
 #include "timearg.h"
+#include "web.h"
 
 /* 99 Hz, the agent's default, for stores that did not record theirs */
 #define DEFAULT_PERIOD_NS (1000000000ULL / 99)
 
-enum format { FORMAT_FOLDED, FORMAT_PPROF };
+enum format { FORMAT_FOLDED, FORMAT_PPROF, FORMAT_HTML, FORMAT_SVG };
 
 struct export_opts {
 	const char *db;
@@ -33,13 +34,14 @@ struct export_opts {
 struct export_ctx {
 	struct folded *folded;
 	struct pprof *pprof;
+	struct web_tree *tree;		/* html, svg */
 	struct sym_frame *frames;
 	int cap;
 };
 
 static const char usage[] =
 "usage: ember export --db PATH [--from T] [--to T] [--comm NAME] [--pid PID]\n"
-"                    [--format folded|pprof] [-o FILE]\n"
+"                    [--format folded|pprof|html|svg] [-o FILE]\n"
 "  T is RFC 3339 (2026-11-25T10:00:00Z), Unix seconds, or relative (-15m, now)\n"
 "  --from defaults to the start of the store, --to to now; -o defaults to stdout\n";
 
@@ -73,8 +75,13 @@ static int parse_flag(struct export_opts *o, int c, const char *arg)
 			o->format = FORMAT_FOLDED;
 		else if (!strcmp(arg, "pprof"))
 			o->format = FORMAT_PPROF;
+		else if (!strcmp(arg, "html"))
+			o->format = FORMAT_HTML;
+		else if (!strcmp(arg, "svg"))
+			o->format = FORMAT_SVG;
 		else
-			return usage_error("unknown format '%s': expected folded or pprof", arg);
+			return usage_error("unknown format '%s': expected folded, pprof, html or svg",
+					   arg);
 		return 0;
 	}
 	return usage_error("unknown option '%s'", arg);
@@ -159,6 +166,19 @@ static int on_sample(void *ctx, const struct store_proc *proc, const struct stor
 	return folded__add(x->folded, &s);
 }
 
+/* Writes whichever encoder @x holds. */
+static int write_out(struct export_ctx *x, const struct export_opts *o, FILE *out)
+{
+	struct web_export_info info = {
+		.title = "ember export", .from_ms = o->filter.from_ms, .to_ms = o->filter.to_ms,
+	};
+
+	if (x->tree)
+		return o->format == FORMAT_HTML ? web__write_html(out, x->tree, &info) :
+						  web__write_svg(out, x->tree, &info);
+	return x->pprof ? pprof__write(x->pprof, out) : folded__write(x->folded, out);
+}
+
 /* A pprof profile spanning the data actually in range, not the bare flags. */
 static struct pprof *new_pprof(struct store *st, const struct store_filter *f)
 {
@@ -199,18 +219,23 @@ int cmd_export(int argc, char **argv, volatile sig_atomic_t *exiting)
 	}
 	if (o.format == FORMAT_PPROF)
 		x.pprof = new_pprof(st, &o.filter);
+	else if (o.format == FORMAT_HTML || o.format == FORMAT_SVG)
+		x.tree = web_tree__new();
 	else
 		x.folded = folded__new();
-	if (!x.pprof && !x.folded)
+	if (!x.pprof && !x.folded && !x.tree)
 		goto out;
 	out = open_output(o.output);
 	if (!out) {
 		fprintf(stderr, "ember export: cannot write '%s': %s\n", o.output, strerror(errno));
 		goto out;
 	}
-	err = store__query(st, &o.filter, on_sample, &x);
+	if (x.tree)
+		err = store__query(st, &o.filter, web_tree__add, x.tree);
+	else
+		err = store__query(st, &o.filter, on_sample, &x);
 	if (!err)
-		err = x.pprof ? pprof__write(x.pprof, out) : folded__write(x.folded, out);
+		err = write_out(&x, &o, out);
 	if (err) {
 		fprintf(stderr, "ember export: %s\n", store__strerror(err));
 		goto out;
@@ -225,6 +250,7 @@ out:
 		unlink(o.output);
 	pprof__free(x.pprof);
 	folded__free(x.folded);
+	web_tree__free(x.tree);
 	free(x.frames);
 	store__free(st);
 	return ret;

@@ -20,7 +20,8 @@ static const char usage[] =
 "usage: ember COMMAND [OPTIONS]\n"
 "  record    sample every CPU and write folded stacks (ember record --help)\n"
 "  agent     sample continuously into a SQLite store (ember agent --help)\n"
-"  export    write a time range of a store as folded stacks or pprof\n";
+"  export    write a time range of a store as folded stacks or pprof\n"
+"  serve     serve the web UI and API over a store, read-only (ember serve --help)\n";
 
 int main(int argc, char **argv)
 {
@@ -38,6 +39,8 @@ int main(int argc, char **argv)
 		return cmd_agent(argc - 1, argv + 1, &exiting);
 	if (!strcmp(argv[1], "export"))
 		return cmd_export(argc - 1, argv + 1, &exiting);
+	if (!strcmp(argv[1], "serve"))
+		return cmd_serve(argc - 1, argv + 1, &exiting);
 	fprintf(stderr, "ember: unknown command '%s' (see ember --help)\n", argv[1]);
 	return 2;
 }

@@ -81,6 +81,25 @@ else
 	done
 fi
 
+# Web API and viewer (tests/web/): make test builds web_gen and installs
+# chromium and playwright-core; in CI a missing piece is a failure.
+if [ -x .output/web_gen ]; then
+	run_prog web_api "$PYTHON" tests/web/test_api.py
+else
+	echo "FAIL web_api: .output/web_gen not built (run make test)"
+	failed=$((failed + 1))
+fi
+if command -v node >/dev/null && [ -x /usr/bin/chromium ] &&
+	[ -d tests/web/node_modules/playwright-core ]; then
+	run_prog web_browser node tests/web/test_browser.js
+elif [ "${CI:-}" = true ]; then
+	echo "FAIL web_browser: node, /usr/bin/chromium or playwright-core missing (run make test)"
+	failed=$((failed + 1))
+else
+	echo "SKIP web_browser: node, /usr/bin/chromium or playwright-core missing (run make test)"
+	skipped=$((skipped + 1))
+fi
+
 if [ "$skipped" -gt 0 ]; then
 	echo "$passed passed, $failed failed, $skipped skipped"
 else

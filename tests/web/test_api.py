@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
+"""test_api.py - the JSON API of `ember serve` against a fixture store written
+by tests/web/gen.c: totals, filters, diff numbers, pruning, escaping of
+hostile names, errors, security headers and token enforcement."""
+import gzip
+import json
+import subprocess
+import sys
+
+from webtest import EMBER, T0, Results, Server, make_fixture, tmpdir
+
+EVIL = "<img src=x onerror=alert(1)>"
+
+
+def flame(srv, query=""):
+    st, h, body = srv.get("/api/flamegraph?" + query)
+    assert st == 200, f"status {st}: {body[:200]!r}"
+    return json.loads(body)
+
+
+def children(data, node):
+    return {data["frames"][c["f"]]["name"]: c for c in node.get("c", [])}
+
+
+def find(data, *path):
+    node = data["tree"]
+    for name in path:
+        node = children(data, node)[name]
+    return node
+
+
+def check_weights(node):
+    """Every node's total is its self plus its children's totals."""
+    kids = node.get("c", [])
+    assert node["v"] == node["s"] + sum(k["v"] for k in kids), node
+    for k in kids:
+        check_weights(k)
+
+
+def count_nodes(node):
+    return 1 + sum(count_nodes(k) for k in node.get("c", []))
+
+
+def t_totals(srv):
+    d = flame(srv)
+    assert d["total"] == 450, d["total"]
+    procs = {k: v["v"] for k, v in children(d, d["tree"]).items()}
+    assert procs == {"app": 330, "db": 90, "evil": 30}, procs
+    assert find(d, "app", "main", "compute", "hot")["s"] == 270
+    check_weights(d["tree"])
+
+
+def t_filters(srv):
+    assert flame(srv, "comm=db")["total"] == 90
+    assert flame(srv, "pid=100")["total"] == 330
+    k = flame(srv, "kind=kernel")
+    assert k["total"] == 60, k["total"]
+    assert {f["kind"] for f in k["frames"]} <= {"root", "process", "kernel", "other"}
+    u = flame(srv, "kind=user")
+    assert "kernel" not in {f["kind"] for f in u["frames"]}
+    assert flame(srv, "frame=hot")["total"] == 270
+    assert flame(srv, f"from={T0}&to={T0 + 30}")["total"] == 195
+    assert flame(srv, f"from={T0 + 30}&to=now")["total"] == 255
+    assert flame(srv, "from=2023-11-14T22:13:50Z")["total"] == 255
+
+
+def t_diff(srv):
+    st, _, body = srv.get(f"/api/diff?from={T0 + 30}&to={T0 + 60}&base_from={T0}&base_to={T0 + 30}")
+    assert st == 200, body
+    d = json.loads(body)
+    assert (d["total"], d["base_total"]) == (255, 195), (d["total"], d["base_total"])
+    hot = find(d, "app", "main", "compute", "hot")
+    assert (hot["v"], hot["b"]) == (180, 90), hot
+    q = find(d, "db", "main", "query")
+    assert (q["v"], q["b"]) == (30, 60), q
+    st, _, body = srv.get("/api/diff?comm=app&base_comm=db")
+    d = json.loads(body)
+    assert (d["total"], d["base_total"]) == (330, 90), body[:200]
+
+
+def t_prune(srv):
+    for budget in (10, 12, 15):
+        d = flame(srv, f"max_nodes={budget}")
+        assert d["total"] == 450
+        assert d["tree"]["v"] == 450
+        n = count_nodes(d["tree"])
+        assert n <= budget, f"{n} nodes for a budget of {budget}"
+        check_weights(d["tree"])
+        others = [f for f in d["frames"] if f["kind"] == "other"]
+        assert others and d["pruned"] > 0, d["pruned"]
+
+
+def t_escaping(srv):
+    st, _, body = srv.get("/api/flamegraph")
+    assert b"<" not in body and b">" not in body, "raw < or > in JSON"
+    assert all(b >= 0x20 for b in body.rstrip(b"\n")), "raw control byte in JSON"
+    body.decode("utf-8")  # strict: invalid UTF-8 raises
+    names = {f["name"] for f in json.loads(body)["frames"]}
+    want = {EVIL, "a;b", "line\nbreak", "bad\ufffd\ufffd\ufffd\ufffdutf8", 'ctl\x01\x1f\x7f"q\\'}
+    assert want <= names, want - names
+    st, _, body = srv.get("/api/processes")
+    json.loads(body)
+
+
+def t_errors(srv):
+    bad = ["/api/flamegraph?from=bogus", "/api/flamegraph?pid=abc", "/api/flamegraph?pid=-1",
+           "/api/flamegraph?kind=both", "/api/flamegraph?max_nodes=5",
+           "/api/flamegraph?max_nodes=1x", f"/api/flamegraph?from={T0 + 60}&to={T0}",
+           "/api/diff?base_from=never", "/api/export?format=zip", "/api/export",
+           "/api/timeline?buckets=0", "/api/processes?limit=-3"]
+    for path in bad:
+        st, h, body = srv.get(path)
+        assert st == 400, f"{path}: {st}"
+        assert h["content-type"].startswith("application/json")
+        assert "error" in json.loads(body), body
+    for path in ["/nope", "/api/nope", "/index.html/x", "/../etc/passwd"]:
+        st, _, body = srv.get(path)
+        assert st == 404, f"{path}: {st}"
+        assert "error" in json.loads(body)
+    st, _, _ = srv.get("/api/flamegraph", method="POST")
+    assert st == 405, st
+
+
+def t_headers(srv):
+    for path in ["/", "/app.js", "/api/flamegraph", "/nope", "/api/flamegraph?pid=x", "/metrics"]:
+        st, h, _ = srv.get(path)
+        assert h.get("content-security-policy") == "default-src 'self'", (path, h)
+        assert h.get("x-content-type-options") == "nosniff", (path, h)
+    st, h, body = srv.get("/")
+    assert st == 200 and h["content-type"].startswith("text/html") and b"<canvas" in body
+
+
+def t_other_endpoints(srv):
+    st, _, body = srv.get("/healthz")
+    assert st == 200 and body == b"ok\n"
+    st, _, body = srv.get("/api/timeline")
+    tl = json.loads(body)
+    assert sum(tl["total"]) == 450 and tl["series"][0]["comm"] == "app", tl
+    assert sum(tl["series"][0]["values"]) == 330
+    st, _, body = srv.get("/api/processes")
+    procs = {p["pid"]: p for p in json.loads(body)["processes"]}
+    assert procs[200]["samples"] == 90 and procs[200]["cgroup"] == "/system.slice/db.service"
+    st, h, body = srv.get("/api/export?format=folded")
+    assert st == 200 and b"app;main;compute;hot 270\n" in body, body
+    st, h, body = srv.get("/api/export?format=pprof")
+    assert st == 200 and gzip.decompress(body), "pprof is not gzip"
+    st, h, body = srv.get("/metrics")
+    lines = body.decode().splitlines()
+    samples = [l for l in lines if not l.startswith("#")]
+    assert all(l.startswith("ember_") for l in samples), samples
+    for l in lines:
+        if l.startswith("# TYPE") and l.endswith(" counter"):
+            assert l.split()[2].endswith("_total"), l
+    assert "ember_store_samples 450" in lines, lines
+
+
+def t_public_needs_token(tmp_db):
+    p = subprocess.run([EMBER, "serve", "--db", tmp_db, "--listen", "0.0.0.0:0"],
+                       capture_output=True, text=True, timeout=10)
+    assert p.returncode == 2, p.returncode
+    assert "--token" in p.stderr and "--insecure-public" in p.stderr, p.stderr
+
+
+def t_token(tmp_db):
+    srv = Server(tmp_db, "0.0.0.0:0", ["--token", "s3cret-token"])
+    try:
+        for path in ["/", "/api/flamegraph", "/metrics", "/healthz", "/app.js"]:
+            st, h, _ = srv.get(path)
+            assert st == 401, f"{path} without token: {st}"
+        st, _, _ = srv.get("/api/flamegraph", {"Authorization": "Bearer wrong-token!"})
+        assert st == 401, st
+        st, _, _ = srv.get("/api/flamegraph", {"Authorization": "Bearer s3cret-token"})
+        assert st == 200, st
+        st, h, _ = srv.get("/?token=s3cret-token")
+        assert st == 200 and "ember_token=s3cret-token" in h.get("set-cookie", ""), h
+        assert "HttpOnly" in h["set-cookie"]
+        st, _, _ = srv.get("/app.js", {"Cookie": "ember_token=s3cret-token"})
+        assert st == 200, st
+        st, _, _ = srv.get("/api/flamegraph?token=s3cret-tokem")
+        assert st == 401, st
+    finally:
+        srv.stop()
+    srv = Server(tmp_db, "0.0.0.0:0", ["--insecure-public"])
+    try:
+        assert srv.get("/healthz")[0] == 200
+    finally:
+        srv.stop()
+
+
+def main():
+    res = Results()
+    with tmpdir() as tmp:
+        db = make_fixture(tmp)
+        srv = Server(db)
+        try:
+            for name, fn in [("api_totals", t_totals), ("api_filters", t_filters),
+                             ("api_diff", t_diff), ("api_prune_keeps_weight", t_prune),
+                             ("api_json_escaping", t_escaping), ("api_errors", t_errors),
+                             ("api_security_headers", t_headers),
+                             ("api_timeline_processes_export_metrics", t_other_endpoints)]:
+                res.run(name, lambda fn=fn: fn(srv))
+        finally:
+            rc = srv.stop()
+        res.check("serve_exits_cleanly_on_sigterm", rc == 0, f"exit status {rc}")
+        res.run("public_listen_needs_token", lambda: t_public_needs_token(db))
+        res.run("token_enforced", lambda: t_token(db))
+    res.exit()
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, __file__.rsplit("/", 1)[0])
+    main()

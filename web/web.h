@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0 */
+/*
+ * web.h - ember's HTTP server (JSON API + the embedded viewer) and the
+ * flame-graph exporters (self-contained HTML, static SVG).
+ *
+ * The server reads the store through its own read-only connections, one per
+ * request, so it never shares a struct store with the writer.  Everything
+ * it returns is built from untrusted names and is escaped accordingly.
+ */
+#ifndef EMBER_WEB_H
+#define EMBER_WEB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "store.h"
+
+struct web;
+struct web_tree;
+struct web_metrics;
+
+enum web_metric_type {
+	WEB_COUNTER,	/* monotonic; the name must end in _total */
+	WEB_GAUGE,
+};
+
+/*
+ * Appends one metric to a /metrics answer.  @name goes without the ember_
+ * prefix (added here) and must be [a-z0-9_]+; @help is one line of text.
+ * Returns 0, -EINVAL (bad name, counter not ending in _total) or -ENOMEM.
+ */
+int web_metrics__add(struct web_metrics *m, const char *name, const char *help,
+		     enum web_metric_type type, double value);
+
+/*
+ * What the agent adds to /metrics.  @collect runs on a server thread for
+ * every /metrics request, so it must lock whatever it reads; it returns 0
+ * or -errno (the request then fails with 500).
+ */
+struct web_metrics_source {
+	int (*collect)(void *ctx, struct web_metrics *out);
+	void *ctx;
+};
+
+struct web_opts {
+	const char *db;			/* store path, opened read-only per request */
+	const char *listen;		/* "ADDR:PORT" or "[V6]:PORT"; NULL: 127.0.0.1:7070 */
+	const char *token;		/* required on every request when set */
+	bool insecure_public;		/* allow a non-loopback listen without a token */
+	struct web_metrics_source metrics;	/* collect NULL: store metrics only */
+};
+
+/* The default --listen address. */
+#define WEB_DEFAULT_LISTEN "127.0.0.1:7070"
+
+/*
+ * Starts serving on its own threads and sets *out (web__free() stops it).
+ * Returns 0 or -errno: -EINVAL for a malformed listen address, -EACCES for
+ * a non-loopback address without a token (unless insecure_public),
+ * -EADDRINUSE, or what starting the daemon failed with.  Strings in @o
+ * must outlive the server.
+ */
+int web__new(const struct web_opts *o, struct web **out);
+
+/* Stops the server, waiting for requests in flight.  NULL is a no-op. */
+void web__free(struct web *w);
+
+/* The port actually bound (useful with port 0). */
+int web__port(const struct web *w);
+
+/* A message for a -errno from web__new(), with the fix when there is one. */
+const char *web__strerror(int err);
+
+/* An empty flame tree, or NULL with errno set. */
+struct web_tree *web_tree__new(void);
+
+/* NULL is a no-op. */
+void web_tree__free(struct web_tree *t);
+
+/*
+ * Adds @count samples of one stack (root first) in process @proc; the
+ * process's comm becomes the first frame under the root.  Same shape as
+ * store_sample_fn, so it can be handed to store__query() with the tree as
+ * @ctx.  Returns 0 or -ENOMEM.
+ */
+int web_tree__add(void *tree, const struct store_proc *proc, const struct store_frame *frames,
+		  int nframes, uint64_t count);
+
+/* What the exporters print next to the graph. */
+struct web_export_info {
+	const char *title;		/* e.g. "ember: web-1, last hour"; NULL: "ember" */
+	int64_t from_ms, to_ms;
+	uint32_t max_nodes;		/* pruning budget, 0: the default (20,000) */
+};
+
+/*
+ * Writes one self-contained HTML file holding the viewer (no network
+ * access) and the tree.  Returns 0 or -errno (-EIO when writing failed).
+ */
+int web__write_html(FILE *out, struct web_tree *t, const struct web_export_info *info);
+
+/*
+ * Writes a static SVG flame graph (no script): one <rect> and <title> per
+ * frame, so hovering shows name, module and samples.  Returns 0 or -errno.
+ */
+int web__write_svg(FILE *out, struct web_tree *t, const struct web_export_info *info);
+
+#endif /* EMBER_WEB_H */

@@ -117,3 +117,11 @@ if [ "$bpf_cnt" -gt 0 ]; then
 else
 	echo "# do_sample never ran: no bpf_ns_per_sample"
 fi
+
+# The agent and export benchmarks (RSS under churn, store growth, export speed);
+# AGENT_BENCH=0 skips them.
+if [ "${AGENT_BENCH:-1}" != 0 ]; then
+	cleanup
+	trap - EXIT
+	bash bench/agent_bench.sh
+fi

@@ -226,3 +226,70 @@ def run_workload(name, *args, timeout=60):
 def start_workload(name, *args):
     return subprocess.Popen([workload(name)] + [str(a) for a in args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+
+
+# --- agent and export ------------------------------------------------------
+
+WINDOW_RE = re.compile(r"^ember: info: window: (.*)$", re.M)
+
+
+class Agent(Recording):
+    """An `ember agent` running in the background (same wait_ready/stop/result/kill as Recording).
+
+    started is the wall-clock time (s) just before the process was spawned.
+    """
+
+    def __init__(self, args):
+        self.out_path = None
+        self.argv = [EMBER, "agent"] + args
+        self.started = time.time()
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, errors="replace")
+        self.stdout = None
+        self.stderr = None
+        self.ended = None
+
+    def result(self, timeout=60):
+        r = super().result(timeout)
+        self.ended = time.time()
+        return r
+
+    def window_lines(self):
+        """The key=value pairs of every 'window:' info line the agent logged (after result())."""
+        out = []
+        for m in WINDOW_RE.finditer(self.stderr or ""):
+            out.append({k: int(v) if v.isdigit() else v
+                        for k, v in re.findall(r"(\w+)=(\S+)", m.group(1))})
+        return out
+
+
+def run_ember(args, timeout=60):
+    """Runs `ember ARGS...` to completion; returns the CompletedProcess (text, stdout/stderr captured)."""
+    try:
+        return subprocess.run([EMBER] + [str(a) for a in args], capture_output=True, text=True,
+                              errors="replace", timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"`ember {' '.join(map(str, args))}` did not exit within {timeout}s")
+
+
+def export(db, *args, timeout=60):
+    """Runs `ember export --db DB ARGS...`, asserts exit 0, returns stdout."""
+    r = run_ember(["export", "--db", db] + list(args), timeout=timeout)
+    assert r.returncode == 0, \
+        f"`ember export --db {db} {' '.join(map(str, args))}` exited {r.returncode}: {one_line(r.stderr)[-400:]}"
+    return r.stdout
+
+
+def db_query(db, sql, params=()):
+    """Runs one read query on a store with python's sqlite3 (read-only URI) and returns all rows."""
+    import sqlite3
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        return con.execute(sql, params).fetchall()
+    finally:
+        con.close()
+
+
+def file_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()

@@ -242,11 +242,14 @@ static void log_window(struct agent *a, double write_s)
 		if (sampler_counter_is_loss(i))
 			lost += cs.bpf[i] - a->prev[i];
 	log_info("window: samples=%llu stacks=%llu lost=%llu unknown_frames=%llu "
-		 "write_ms=%.1f pending=%d dropped_windows=%llu",
+		 "write_ms=%.1f pending=%d dropped_windows=%llu procs=%llu elf_files=%llu "
+		 "unwind_tables=%llu",
 		 (unsigned long long)a->w_samples, (unsigned long long)a->w_rows,
 		 (unsigned long long)lost,
 		 (unsigned long long)(cs.unknown_frames - a->prev_unknown), write_s * 1000,
-		 a->npending, (unsigned long long)a->windows_dropped);
+		 a->npending, (unsigned long long)a->windows_dropped,
+		 (unsigned long long)cs.sym.processes, (unsigned long long)cs.sym.elf_files,
+		 (unsigned long long)cs.unwind.files_loaded);
 	memcpy(a->prev, cs.bpf, sizeof(a->prev));
 	pthread_mutex_lock(&a->mlock);
 	a->m_stats = cs;

@@ -38,6 +38,9 @@ struct collector {
 	uint64_t last_poll_ms;
 };
 
+/* ELF files kept open (with their caches) after their last process exits. */
+#define IDLE_ELF_FILES 32
+
 /* How long a table outlives the last process that mapped it. */
 #define UNWIND_IDLE_MS 30000
 
@@ -328,6 +331,7 @@ int collector__drain(struct collector *c, collector_sample_fn fn, void *ctx)
 	c->gone += n;
 	if (c->unwinder)
 		unwinder__expire(c->unwinder, UNWIND_IDLE_MS);
+	symbolizer__trim(c->sym, IDLE_ELF_FILES);
 	memmove(c->exited, c->exited + n, (c->nexited - n) * sizeof(*c->exited));
 	c->nexited -= n;
 	return err;

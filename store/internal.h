@@ -20,8 +20,8 @@
 #define STORE_APP_ID 0x454d4252
 
 /* Entries and key bytes per id cache before it is dropped: bounds its memory. */
-#define STORE_CACHE_MAX (1u << 17)
-#define STORE_CACHE_BYTES (8u << 20)
+#define STORE_CACHE_MAX (1u << 14)
+#define STORE_CACHE_BYTES (1u << 20)
 
 /* How long a commit waits for another writer before -EBUSY. */
 #define STORE_BUSY_MS 1000
@@ -131,5 +131,62 @@ int store_run(struct store *st, enum store_stmt id, const int64_t *v, int n, int
 
 /* Sets *out to a copy of the blob column @col as a NUL-terminated string. */
 int store_column_str(sqlite3_stmt *s, int col, char **out);
+
+/* Sums per (a, b) pair of ids, in a hash table; see agg.c. */
+struct store_agg_ent {
+	int64_t a, b;
+	uint64_t sum;
+};
+
+struct store_agg {
+	struct store_agg_ent *ents;	/* dense, in first-seen order (sorted by store_agg__sort()) */
+	uint32_t n, cap;
+	uint32_t *slots;		/* entry index + 1, 0 = empty */
+	uint32_t nslots;
+};
+
+/* Adds @count to pair (@a, @b).  Returns 0 or -ENOMEM. */
+int store_agg__add(struct store_agg *g, int64_t a, int64_t b, uint64_t count);
+
+/* Sorts the entries by (a, b); no more adds after this. */
+void store_agg__sort(struct store_agg *g);
+
+/* Frees the table and leaves it empty. */
+void store_agg__free(struct store_agg *g);
+
+/* Defines the SQL aggregate ember_sum(agg, a, b, count) on @st's connection. */
+int store_agg__register(struct store *st);
+
+/*
+ * Binds @g to parameter @param of @s, a statement calling
+ * ember_sum(?param, a, b, count), and steps it to the end, so every row it
+ * scans is added to @g.  Returns 0 or -errno.
+ */
+int store_agg__run(struct store *st, sqlite3_stmt *s, int param, struct store_agg *g);
+
+/* Loads processes and stacks by id for one query; see resolve.c. */
+struct store_resolver;
+
+/* A resolver for reads inside the current transaction of @st; NULL when out of memory. */
+struct store_resolver *store_resolver__new(struct store *st);
+
+/* Frees @q and every string it handed out.  NULL is a no-op. */
+void store_resolver__free(struct store_resolver *q);
+
+/*
+ * Tells @q that about @nstacks distinct stacks follow, so it can read the
+ * whole trie at once when that is cheaper.  Returns 0 or -errno.
+ */
+int store_resolver__prepare(struct store_resolver *q, uint32_t nstacks);
+
+/* Sets *out to process @id (strings owned by @q).  Returns 0 or -errno (-EUCLEAN: dangling). */
+int store_resolver__proc(struct store_resolver *q, int64_t id, struct store_proc *out);
+
+/*
+ * Sets *frames to stack @id, root first, valid until the next call.
+ * Returns its depth or -errno (-EUCLEAN: dangling id or a cycle).
+ */
+int store_resolver__stack(struct store_resolver *q, int64_t id,
+			  const struct store_frame **frames);
 
 #endif /* EMBER_STORE_INTERNAL_H */

@@ -32,6 +32,8 @@ struct elf_file {
 	bool has_debug_info;
 	bool dwarf_checked;
 	struct hmap cache;	/* vaddr -> struct frames */
+	int refs;		/* mappings of tracked processes that use it */
+	uint64_t used;		/* sym->elf_tick when last handed out */
 };
 
 static int elf_key_cmp(const void *a, const void *b)
@@ -208,6 +210,8 @@ struct elf_file *elf_file__get(struct symbolizer *sym, int fd, const char *path)
 	if (ef)
 		ef = elf_file_intern(sym, ef);
 out:
+	if (ef)
+		ef->used = ++sym->elf_tick;
 	if (!ef && fd >= 0)
 		log_debug("%s: %s", path, strerror(errno));
 	elf_end(e);
@@ -297,4 +301,51 @@ void elf_file__free(void *p)
 	free(ef->loads);
 	free(ef->key);
 	free(ef);
+}
+
+void elf_file__hold(struct elf_file *ef, int delta)
+{
+	if (ef)
+		ef->refs += delta;
+}
+
+struct idle_files {
+	struct elf_file **v;
+	size_t n, cap;
+};
+
+static void collect_idle(const void *node, VISIT which, void *ctx)
+{
+	struct elf_file *ef = *(struct elf_file *const *)node;
+	struct idle_files *idle = ctx;
+
+	if ((which == postorder || which == leaf) && ef->refs <= 0 && idle->n < idle->cap)
+		idle->v[idle->n++] = ef;
+}
+
+static int by_use(const void *a, const void *b)
+{
+	uint64_t x = (*(struct elf_file *const *)a)->used, y = (*(struct elf_file *const *)b)->used;
+
+	return x < y ? -1 : x > y;
+}
+
+void elf_file__trim(struct symbolizer *sym, size_t max_idle)
+{
+	struct idle_files idle = { .cap = 4096 };
+	size_t i;
+
+	idle.v = malloc(idle.cap * sizeof(*idle.v));
+	if (!idle.v)
+		return;
+	twalk_r(sym->elf_by_key, collect_idle, &idle);
+	qsort(idle.v, idle.n, sizeof(*idle.v), by_use);
+	for (i = 0; i + max_idle < idle.n; i++) {
+		tdelete(idle.v[i], &sym->elf_by_key, elf_key_cmp);
+		if (idle.v[i]->dwfl)
+			sym->stats.elf_files--;
+		sym->stats.elf_evicted++;
+		elf_file__free(idle.v[i]);
+	}
+	free(idle.v);
 }

@@ -48,6 +48,7 @@ struct symbolizer {
 	void *elf_by_path;	/* tsearch tree of struct elf_path (symbolizer__elf) */
 	struct kallsyms *ksyms;
 	int ksyms_err;		/* non-zero once loading kallsyms failed */
+	uint64_t elf_tick;	/* use clock for evicting idle ELF files */
 	struct symbolizer_stats stats;
 };
 
@@ -82,6 +83,10 @@ uint64_t elf_file__off_to_vaddr(const struct elf_file *ef, uint64_t off);
 /* Returns the frames for @vaddr; unnamed addresses get an unknown frame. */
 struct frames *elf_file__lookup(struct symbolizer *sym, struct elf_file *ef, uint64_t vaddr);
 void elf_file__free(void *ef);
+/* Counts a user of @ef (a process mapping, @delta +1) or drops one (-1); NULL is ignored. */
+void elf_file__hold(struct elf_file *ef, int delta);
+/* Frees all but the @max_idle most recently used files that no one holds. */
+void elf_file__trim(struct symbolizer *sym, size_t max_idle);
 
 /* dwarf.c: the libdwfl side of an ELF file. */
 struct dwfl_file;

@@ -82,6 +82,7 @@ static int mapping_set_file(struct symbolizer *sym, int pid, struct mapping *m, 
 		return 0;
 	}
 	m->ef = elf_file__get(sym, fd, path);
+	elf_file__hold(m->ef, 1);
 	return m->ef || errno != ENOMEM ? 0 : -ENOMEM;
 }
 
@@ -182,9 +183,13 @@ void proc__free(void *p, void *ctx)
 {
 	struct proc *proc = p;
 
+	size_t i;
+
 	(void)ctx;
 	if (!proc)
 		return;
+	for (i = 0; i < proc->n; i++)
+		elf_file__hold(proc->maps[i].ef, -1);
 	free(proc->maps);
 	free(proc);
 }

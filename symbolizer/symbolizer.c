@@ -206,6 +206,7 @@ static struct elf_file *symbolizer_elf_file(struct symbolizer *sym, const char *
 		return NULL;
 	/* The real path, as separate debug files are searched next to it. */
 	ep->ef = elf_file__get(sym, -1, realpath(path, real) ? real : path);
+	elf_file__hold(ep->ef, 1);	/* named by path: kept for good */
 	ep->path = strdup(path);
 	if (!ep->ef || !ep->path || !tsearch(ep, &sym->elf_by_path, elf_path_cmp)) {
 		if (ep->ef)
@@ -233,6 +234,11 @@ int symbolizer__elf(struct symbolizer *sym, const char *path, uint64_t vaddr,
 		fr = symbolizer__synth_off(sym, slash ? slash + 1 : path, vaddr, SYM_F_UNKNOWN);
 	}
 	return symbolizer_done(sym, fr, frames);
+}
+
+void symbolizer__trim(struct symbolizer *sym, size_t max_idle)
+{
+	elf_file__trim(sym, max_idle);
 }
 
 void symbolizer__stats(const struct symbolizer *sym, struct symbolizer_stats *stats)

@@ -41,6 +41,7 @@ struct symbolizer_stats {
 	uint64_t elf_errors;		/* ELF/DWARF files that could not be read */
 	uint64_t maps_errors;		/* /proc/PID/maps that could not be read */
 	uint64_t elf_files;		/* ELF files currently open */
+	uint64_t elf_evicted;		/* idle ELF files closed by symbolizer__trim() */
 	uint64_t processes;		/* processes currently tracked */
 };
 
@@ -84,6 +85,13 @@ int symbolizer__kernel(struct symbolizer *sym, uint64_t addr, bool is_return,
  */
 int symbolizer__elf(struct symbolizer *sym, const char *path, uint64_t vaddr,
 		    const struct sym_frame **frames);
+
+/*
+ * Closes ELF files no tracked process maps, keeping the @max_idle most
+ * recently used, so memory stays bounded under process churn.  Frames
+ * already handed out become invalid; their name strings stay valid.
+ */
+void symbolizer__trim(struct symbolizer *sym, size_t max_idle);
 
 /* Copies the running totals into *stats. */
 void symbolizer__stats(const struct symbolizer *sym, struct symbolizer_stats *stats);

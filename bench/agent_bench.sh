@@ -46,6 +46,11 @@ rss_kb() {
 	awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
 }
 
+# utime + stime of a process, in clock ticks.
+cpu_ticks() {
+	awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
 # Logical size of a store in bytes, WAL content included (what a reader sees).
 store_bytes() {
 	"$PYTHON" -c 'import sqlite3, sys
@@ -67,11 +72,12 @@ wait_windows() {
 
 # ---- 1. agent under process churn ----------------------------------------------
 rm -f "$OUT"/agent.db*
-"$EMBER" agent --db "$OUT/agent.db" --window 2 ${AGENT_ARGS:-} 2>"$OUT/agent.stderr" &
+"$EMBER" agent --db "$OUT/agent.db" --window 2 --listen 127.0.0.1:0 ${AGENT_ARGS:-} 2>"$OUT/agent.stderr" &
 agent_pid=$!
 wait_windows 1
 rss0=$(rss_kb "$agent_pid")
 bytes0=$(store_bytes "$OUT/agent.db")
+cpu0=$(cpu_ticks "$agent_pid")
 
 # Every 0.1 s: CHURN_RATE/10 processes, half /bin/true and half stack_churn (2 ms).
 per_tick=$(( (CHURN_RATE + 5) / 10 ))
@@ -103,6 +109,7 @@ load_pid=
 t1=$(date +%s.%N)
 spawned=$(cat "$OUT/churn.count" 2>/dev/null || echo 0)
 rss1=$(rss_kb "$agent_pid")
+cpu1=$(cpu_ticks "$agent_pid")
 kill -INT "$agent_pid"
 rc=0
 wait "$agent_pid" || rc=$?
@@ -116,6 +123,8 @@ echo "# agent --window 2 for ${CHURN_SECONDS}s (CHURN_SECONDS), ~${CHURN_RATE} p
 awk -v n="$spawned" -v a="$t0" -v b="$t1" 'BEGIN { printf "churn_rate %.1f procs/s\n", n / (b - a) }'
 echo "agent_windows $nwin windows"
 echo "agent_lost_samples $lost samples"
+awk -v c="$((cpu1 - cpu0))" -v hz="$(getconf CLK_TCK)" -v a="$t0" -v b="$t1" \
+	'BEGIN { printf "agent_cpu_percent_of_one_core %.2f percent\n", 100 * c / hz / (b - a) }'
 awk -v k="$rss0" 'BEGIN { printf "agent_rss_start %.1f MB\n", k / 1024 }'
 awk -v k="$rss1" 'BEGIN { printf "agent_rss_after_churn %.1f MB\n", k / 1024 }'
 echo "$rss_line"

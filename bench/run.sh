@@ -118,6 +118,12 @@ else
 	echo "# do_sample never ran: no bpf_ns_per_sample"
 fi
 
+# The .eh_frame unwinder: BPF cost, table size and build time, completeness vs perf;
+# UNWIND_BENCH=0 skips it.
+if [ "${UNWIND_BENCH:-1}" != 0 ]; then
+	bash bench/unwind_bench.sh
+fi
+
 # The agent and export benchmarks (RSS under churn, store growth, export speed);
 # AGENT_BENCH=0 skips them.
 if [ "${AGENT_BENCH:-1}" != 0 ]; then

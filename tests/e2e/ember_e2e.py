@@ -241,6 +241,8 @@ class Agent(Recording):
 
     def __init__(self, args):
         self.out_path = None
+        if "--listen" not in args:
+            args = args + ["--listen", "127.0.0.1:0"]  # never collide with a running agent's 7070
         self.argv = [EMBER, "agent"] + args
         self.started = time.time()
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

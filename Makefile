@@ -110,10 +110,11 @@ test: deps
 		$(WORKLOADS) $(FIXTURES) $(WEB_TEST_DEPS)
 	$(Q)bash tests/run.sh
 
+# The always-on agent with its defaults, in the foreground (Ctrl-C stops it).
 run: deps
 	$(Q)$(MAKE) --no-print-directory all
-	@echo "recording 10 s of every CPU at 99 Hz into $(OUTPUT)/run.folded"
-	$(Q)$(OUTPUT)/ember record -d 10 -o $(OUTPUT)/run.folded
+	@echo "ember agent: store /var/lib/ember/ember.db, UI at http://127.0.0.1:7070/"
+	$(Q)$(OUTPUT)/ember agent
 
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all $(WORKLOADS)

@@ -1,264 +1,19 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
 /*
  * query.c - reading samples back: summed counts per (process, stack) over
- * a time range, and the window timeline.
+ * a time range (flame graphs), per process and time bucket (timeline,
+ * process list), and the window timeline.
  *
- * SQLite does the filtering and summing (GROUP BY process and stack node);
- * this file turns each process and stack id back into strings.  Stacks,
- * frames, processes and strings are loaded once per query into memo
- * tables, since neighbouring stacks share most of their frames.
+ * SQLite selects the windows and scans their samples; the sums go through
+ * ember_sum() (agg.c) rather than GROUP BY, which would sort every row.
+ * Only then are the few distinct process and stack ids turned back into
+ * strings (resolve.c).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "internal.h"
-
-static const char query_sql[] =
-	"SELECT s.proc, s.stack, sum(s.count) FROM windows w"
-	" JOIN samples s ON s.win = w.id JOIN procs p ON p.id = s.proc"
-	" WHERE w.start_ms >= ?1 AND w.start_ms < ?2 AND (?3 = 0 OR p.comm = ?3)"
-	" AND (?4 < 0 OR p.pid = ?4) GROUP BY s.proc, s.stack";
-
-/* Per-query memo: database id (as the itab key) -> loaded item (same index). */
-struct qctx {
-	struct store *st;
-	struct store_itab str_ids;
-	char **strs;
-	uint32_t strs_cap;
-	struct store_itab frame_ids;
-	struct store_frame *frames;
-	uint32_t frames_cap;
-	struct store_itab node_ids;	/* val: parent node */
-	uint32_t *node_frame;		/* index into frames */
-	uint32_t node_cap;
-	struct store_itab proc_ids;
-	struct store_proc *procs;
-	uint32_t procs_cap;
-	uint32_t path[STORE_MAX_FRAMES];	/* frame indices, leaf first */
-	struct store_frame out[STORE_MAX_FRAMES];
-};
-
-/* Grows *@arr (of @size-byte items) to hold at least @n items. */
-static int grow(void *arr, uint32_t *cap, uint32_t n, size_t size)
-{
-	void **p = arr;
-	uint32_t c = *cap ? *cap : 64;
-	void *np;
-
-	if (n <= *cap)
-		return 0;
-	while (c < n)
-		c *= 2;
-	np = realloc(*p, c * size);
-	if (!np)
-		return -ENOMEM;
-	*p = np;
-	*cap = c;
-	return 0;
-}
-
-/*
- * Finds @id in @t or adds it.  Returns 0 with *idx set and *added telling
- * whether the caller must load the item, or -ENOMEM.
- */
-static int memo(struct store_itab *t, int64_t id, uint32_t *idx, bool *added)
-{
-	return store_itab__intern(t, &id, sizeof(id), idx, added);
-}
-
-/* Steps @s (bound to one id) to its row, or fails with -EUCLEAN if it is missing. */
-static int fetch_row(struct qctx *q, enum store_stmt sid, int64_t id, sqlite3_stmt **out)
-{
-	sqlite3_stmt *s = q->st->stmt[sid];
-	int rc;
-
-	sqlite3_reset(s);
-	sqlite3_bind_int64(s, 1, id);
-	rc = sqlite3_step(s);
-	*out = s;
-	if (rc == SQLITE_ROW)
-		return 0;
-	if (rc == SQLITE_DONE) {
-		sqlite3_reset(s);
-		return -EUCLEAN;	/* a dangling id */
-	}
-	rc = store_rc(q->st, rc);
-	sqlite3_reset(s);
-	return rc;
-}
-
-/* Sets *out to string @id (NULL for 0), owned by the memo. */
-static int get_str(struct qctx *q, int64_t id, const char **out)
-{
-	sqlite3_stmt *s;
-	uint32_t idx;
-	bool added;
-	int err;
-
-	*out = NULL;
-	if (!id)
-		return 0;
-	/* Room first, so every memo entry has a slot qctx_fini() can free. */
-	err = grow(&q->strs, &q->strs_cap, q->str_ids.n + 1, sizeof(*q->strs));
-	if (!err)
-		err = memo(&q->str_ids, id, &idx, &added);
-	if (err)
-		return err;
-	if (added) {
-		q->strs[idx] = NULL;
-		err = fetch_row(q, S_STR_BY_ID, id, &s);
-		if (!err)
-			err = store_column_str(s, 0, &q->strs[idx]);
-		sqlite3_reset(s);
-	}
-	*out = q->strs[idx];
-	return err;
-}
-
-/* Loads frame @id into q->frames[idx]. */
-static int load_frame(struct qctx *q, int64_t id, uint32_t idx)
-{
-	struct store_frame f;
-	sqlite3_stmt *s;
-	int64_t name, module, file;
-	int err;
-
-	err = fetch_row(q, S_FRAME_BY_ID, id, &s);
-	if (err)
-		return err;
-	name = sqlite3_column_int64(s, 0);
-	module = sqlite3_column_int64(s, 1);
-	file = sqlite3_column_int64(s, 2);
-	f.line = sqlite3_column_int64(s, 3);
-	f.flags = sqlite3_column_int64(s, 4);
-	sqlite3_reset(s);
-	err = get_str(q, name, &f.name);
-	if (!err)
-		err = get_str(q, module, &f.module);
-	if (!err)
-		err = get_str(q, file, &f.file);
-	if (!err && !f.name)
-		err = -EUCLEAN;
-	if (!err)
-		q->frames[idx] = f;
-	return err;
-}
-
-static int get_frame(struct qctx *q, int64_t id, uint32_t *idx)
-{
-	bool added;
-	int err;
-
-	err = memo(&q->frame_ids, id, idx, &added);
-	if (!err && added)
-		err = grow(&q->frames, &q->frames_cap, *idx + 1, sizeof(*q->frames));
-	if (!err && added)
-		err = load_frame(q, id, *idx);
-	return err;
-}
-
-/* Sets *parent and *frame (an index into q->frames) for stack node @id. */
-static int get_node(struct qctx *q, int64_t id, int64_t *parent, uint32_t *frame)
-{
-	sqlite3_stmt *s;
-	uint32_t idx;
-	int64_t fid;
-	bool added;
-	int err;
-
-	err = memo(&q->node_ids, id, &idx, &added);
-	if (!err && added)
-		err = grow(&q->node_frame, &q->node_cap, idx + 1, sizeof(*q->node_frame));
-	if (err || !added)
-		goto out;
-	err = fetch_row(q, S_NODE_BY_ID, id, &s);
-	if (err)
-		goto out;
-	q->node_ids.ents[idx].val = sqlite3_column_int64(s, 0);
-	fid = sqlite3_column_int64(s, 1);
-	sqlite3_reset(s);
-	err = get_frame(q, fid, &q->node_frame[idx]);
-out:
-	if (!err) {
-		*parent = q->node_ids.ents[idx].val;
-		*frame = q->node_frame[idx];
-	}
-	return err;
-}
-
-/* Fills q->out with stack @id, root first; returns its depth or -errno. */
-static int get_stack(struct qctx *q, int64_t id)
-{
-	int i, n = 0, err = 0;
-
-	while (id && !err) {
-		if (n == STORE_MAX_FRAMES)
-			return -EUCLEAN;	/* a cycle, or deeper than we ever write */
-		err = get_node(q, id, &id, &q->path[n++]);
-	}
-	if (err)
-		return err;
-	for (i = 0; i < n; i++)
-		q->out[i] = q->frames[q->path[n - 1 - i]];
-	return n;
-}
-
-static int load_proc(struct qctx *q, int64_t id, struct store_proc *p)
-{
-	int64_t comm, exe, cgroup;
-	sqlite3_stmt *s;
-	int err;
-
-	err = fetch_row(q, S_PROC_BY_ID, id, &s);
-	if (err)
-		return err;
-	comm = sqlite3_column_int64(s, 0);
-	p->pid = sqlite3_column_int64(s, 1);
-	exe = sqlite3_column_int64(s, 2);
-	cgroup = sqlite3_column_int64(s, 3);
-	sqlite3_reset(s);
-	err = get_str(q, comm, &p->comm);
-	if (!err)
-		err = get_str(q, exe, &p->exe);
-	if (!err)
-		err = get_str(q, cgroup, &p->cgroup);
-	if (!err && !p->comm)
-		err = -EUCLEAN;
-	return err;
-}
-
-static int get_proc(struct qctx *q, int64_t id, struct store_proc *out)
-{
-	uint32_t idx;
-	bool added;
-	int err;
-
-	err = memo(&q->proc_ids, id, &idx, &added);
-	if (!err && added)
-		err = grow(&q->procs, &q->procs_cap, idx + 1, sizeof(*q->procs));
-	if (!err && added)
-		err = load_proc(q, id, &q->procs[idx]);
-	if (!err)
-		*out = q->procs[idx];
-	return err;
-}
-
-static void qctx_fini(struct qctx *q)
-{
-	uint32_t i;
-
-	for (i = 0; i < q->str_ids.n; i++)
-		free(q->strs[i]);
-	free(q->strs);
-	free(q->frames);
-	free(q->node_frame);
-	free(q->procs);
-	store_itab__clear(&q->str_ids);
-	store_itab__clear(&q->frame_ids);
-	store_itab__clear(&q->node_ids);
-	store_itab__clear(&q->proc_ids);
-	free(q);
-}
 
 /* String id of @comm, 0 for any, -1 (matches nothing) when never stored. */
 static int comm_id(struct store *st, const char *comm, int64_t *id)
@@ -278,68 +33,128 @@ static int comm_id(struct store *st, const char *comm, int64_t *id)
 	return rc == SQLITE_ROW ? 0 : store_rc(st, rc);
 }
 
-/* Binds the filter to query_sql's parameters. */
-static int bind_filter(struct store *st, sqlite3_stmt *s, const struct store_filter *f)
+/*
+ * The scan behind every query: windows starting in [?1, ?2), samples of
+ * processes matching comm ?3 (a string id, 0 for any) and pid ?4 (< 0 for
+ * any), each row added to the table bound to ?5 as pair (@a, @b).
+ */
+static int prepare_scan(struct store *st, const struct store_filter *f, const char *a,
+			const char *b, sqlite3_stmt **s)
 {
+	char sql[512];
+	bool any = !f->comm && f->pid < 0;
+
+	snprintf(sql, sizeof(sql), "SELECT ember_sum(?5, %s, %s, s.count) FROM windows w"
+		 " JOIN samples s ON s.win = w.id WHERE w.start_ms >= ?1 AND w.start_ms < ?2%s",
+		 a, b, any ? "" : " AND s.proc IN (SELECT id FROM procs"
+		 " WHERE (?3 = 0 OR comm = ?3) AND (?4 < 0 OR pid = ?4))");
+	return store_rc(st, sqlite3_prepare_v2(st->db, sql, -1, s, NULL));
+}
+
+/* Sums the samples selected by @f into @g, pairs (@a, @b); ?6 is bound to @p6. */
+static int scan(struct store *st, const struct store_filter *f, const char *a, const char *b,
+		int64_t p6, struct store_agg *g)
+{
+	sqlite3_stmt *s = NULL;
 	int64_t comm;
 	int err;
 
 	err = comm_id(st, f->comm, &comm);
+	if (!err)
+		err = prepare_scan(st, f, a, b, &s);
 	if (err)
-		return err;
+		goto out;
 	sqlite3_bind_int64(s, 1, f->from_ms);
 	sqlite3_bind_int64(s, 2, f->to_ms);
 	sqlite3_bind_int64(s, 3, comm);
 	sqlite3_bind_int64(s, 4, f->pid < 0 ? -1 : f->pid);
-	return 0;
+	if (sqlite3_bind_parameter_count(s) >= 6)
+		sqlite3_bind_int64(s, 6, p6);
+	err = store_agg__run(st, s, 5, g);
+out:
+	sqlite3_finalize(s);
+	return err;
 }
 
-/* Calls @fn per result row of @s. */
-static int emit_rows(struct qctx *q, sqlite3_stmt *s, store_sample_fn fn, void *ctx)
+/* Calls @fn per (proc, stack) pair of @g, in id order. */
+static int emit_stacks(struct store *st, struct store_agg *g, store_sample_fn fn, void *ctx)
 {
+	struct store_resolver *q = store_resolver__new(st);
+	const struct store_frame *frames;
 	struct store_proc proc;
-	int rc = SQLITE_DONE, n, err = 0;
+	uint32_t i;
+	int n, err;
 
-	while (!err && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		err = get_proc(q, sqlite3_column_int64(s, 0), &proc);
-		if (err)
-			break;
-		n = get_stack(q, sqlite3_column_int64(s, 1));
-		if (n < 0)
-			err = n;
-		else
-			err = fn(ctx, &proc, q->out, n, sqlite3_column_int64(s, 2));
+	if (!q)
+		return -ENOMEM;
+	store_agg__sort(g);
+	err = store_resolver__prepare(q, g->n);
+	for (i = 0; i < g->n && !err; i++) {
+		err = store_resolver__proc(q, g->ents[i].a, &proc);
+		n = err ? err : store_resolver__stack(q, g->ents[i].b, &frames);
+		err = n < 0 ? n : fn(ctx, &proc, frames, n, g->ents[i].sum);
 	}
-	if (!err && rc != SQLITE_DONE)
-		err = store_rc(q->st, rc);
+	store_resolver__free(q);
 	return err;
 }
 
 int store__query(struct store *st, const struct store_filter *f, store_sample_fn fn,
 		 void *ctx)
 {
-	sqlite3_stmt *s = NULL;
-	struct qctx *q = NULL;
+	struct store_agg g = {};
 	int err;
 
 	if (!st || !f || !fn)
 		return -EINVAL;
-	q = calloc(1, sizeof(*q));
-	if (!q)
-		return -ENOMEM;
-	q->st = st;
 	err = store_begin(st, false);	/* one snapshot for the whole walk */
 	if (err)
-		goto out;
-	err = store_rc(st, sqlite3_prepare_v2(st->db, query_sql, -1, &s, NULL));
+		return err;
+	err = scan(st, f, "s.proc", "s.stack", 0, &g);
 	if (!err)
-		err = bind_filter(st, s, f);
-	if (!err)
-		err = emit_rows(q, s, fn, ctx);
-	sqlite3_finalize(s);
+		err = emit_stacks(st, &g, fn, ctx);
 	store_rollback(st);	/* read only: ending it is all that is needed */
-out:
-	qctx_fini(q);
+	store_agg__free(&g);
+	return err;
+}
+
+/* Calls @fn per (bucket, proc) pair of @g, in bucket order. */
+static int emit_procs(struct store *st, struct store_agg *g, int64_t from_ms, int64_t bucket_ms,
+		      store_bucket_fn fn, void *ctx)
+{
+	struct store_resolver *q = store_resolver__new(st);
+	struct store_proc proc;
+	uint32_t i;
+	int err = q ? 0 : -ENOMEM;
+
+	store_agg__sort(g);
+	for (i = 0; i < g->n && !err; i++) {
+		err = store_resolver__proc(q, g->ents[i].b, &proc);
+		if (!err)
+			err = fn(ctx, from_ms + g->ents[i].a * bucket_ms, &proc, g->ents[i].sum);
+	}
+	store_resolver__free(q);
+	return err;
+}
+
+int store__proc_buckets(struct store *st, const struct store_filter *f, int64_t bucket_ms,
+			store_bucket_fn fn, void *ctx)
+{
+	struct store_agg g = {};
+	int err;
+
+	if (!st || !f || !fn || bucket_ms < 0)
+		return -EINVAL;
+	/* start_ms - from_ms must not overflow in SQL (it would turn into a float). */
+	if (bucket_ms && (f->from_ms < -(1LL << 62) || f->to_ms > (1LL << 62)))
+		return -EINVAL;
+	err = store_begin(st, false);
+	if (err)
+		return err;
+	err = scan(st, f, bucket_ms ? "(w.start_ms - ?1) / ?6" : "0", "s.proc", bucket_ms, &g);
+	if (!err)
+		err = emit_procs(st, &g, f->from_ms, bucket_ms, fn, ctx);
+	store_rollback(st);
+	store_agg__free(&g);
 	return err;
 }
 

@@ -176,6 +176,8 @@ static int prepare_all(struct store *st)
 						      NULL));
 	if (!err)
 		err = store_run(st, S_DATA_VERSION, NULL, 0, &st->data_version);
+	if (!err)
+		err = store_agg__register(st);
 	return err;
 }
 

@@ -139,6 +139,29 @@ typedef int (*store_sample_fn)(void *ctx, const struct store_proc *proc,
 int store__query(struct store *st, const struct store_filter *f, store_sample_fn fn,
 		 void *ctx);
 
+/*
+ * Called by store__proc_buckets() once per (bucket, process) with samples:
+ * @bucket_ms the bucket's start, @count the sum of the process's samples in
+ * the windows starting in that bucket.  @proc is valid during the call only.
+ * A non-zero return stops the walk.
+ */
+typedef int (*store_bucket_fn)(void *ctx, int64_t bucket_ms, const struct store_proc *proc,
+			       uint64_t count);
+
+/*
+ * Sums the samples selected by @f per process and per time bucket, without
+ * reading any stack or frame (the timeline and the process list).  Buckets
+ * are [from_ms + k * @bucket_ms, from_ms + (k + 1) * @bucket_ms); a window
+ * counts in the bucket holding its start, like store__query() counts it in
+ * a range.  @bucket_ms 0 makes the whole range one bucket (starting at
+ * from_ms).  Calls @fn in bucket order, in one consistent snapshot; totals
+ * equal store__query()'s exactly.  Returns 0, @fn's non-zero return, or
+ * -errno (-EINVAL: @bucket_ms < 0, or @bucket_ms > 0 with a range beyond
+ * +-2^62 ms).  @fn must not call back into @st.
+ */
+int store__proc_buckets(struct store *st, const struct store_filter *f, int64_t bucket_ms,
+			store_bucket_fn fn, void *ctx);
+
 struct store_window_info {
 	int64_t start_ms, dur_ms;
 	uint64_t samples;	/* sum of the window's counts */

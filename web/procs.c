@@ -2,8 +2,8 @@
 /*
  * procs.c - the per-process answers: /api/processes (samples per process
  * over a range) and /api/timeline (samples per time bucket, in total and
- * for the busiest commands).  The timeline runs one query per bucket, so
- * its cost is one pass over the range however many processes there are.
+ * for the busiest commands).  Both come from store__proc_buckets(), one
+ * pass over the range's samples that never reads a stack or frame.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -97,18 +97,25 @@ static uint32_t *rank(const struct counts *c)
 	return order;
 }
 
-static int add_comm(void *ctx, const struct store_proc *proc, const struct store_frame *frames,
-		    int nframes, uint64_t count)
+struct bucket_ctx {
+	struct counts *c;
+	int64_t from_ms, step;
+};
+
+static int add_comm(void *ctx, int64_t bucket_ms, const struct store_proc *proc,
+		    uint64_t count)
 {
-	struct counts *c = ctx;
+	struct bucket_ctx *b = ctx;
+	struct counts *c = b->c;
+	int64_t k = (bucket_ms - b->from_ms) / b->step;
 	uint32_t idx;
 	int err;
 
-	(void)frames;
-	(void)nframes;
+	if (k < 0 || k >= c->nvals)
+		return 0;	/* cannot happen: buckets cover exactly [from, to) */
 	err = counts_slot(c, proc->comm, strlen(proc->comm), &idx);
 	if (!err)
-		c->vals[idx][c->bucket] += count;
+		c->vals[idx][k] += count;
 	return err;
 }
 
@@ -174,16 +181,10 @@ static void write_series(struct wbuf *b, const struct counts *c, const uint32_t 
 static int run_buckets(struct store *st, struct api_filter *f, struct counts *c, int64_t step,
 		       struct web_reply *rep)
 {
-	struct store_filter bf = f->f;
-	int err = 0;
-	uint32_t k;
+	struct bucket_ctx b = { .c = c, .from_ms = f->f.from_ms, .step = step };
+	int err;
 
-	for (k = 0; k < c->nvals && !err; k++) {
-		c->bucket = k;
-		bf.from_ms = f->f.from_ms + k * step;
-		bf.to_ms = bf.from_ms + step;
-		err = store__query(st, &bf, add_comm, c);
-	}
+	err = store__proc_buckets(st, &f->f, step, add_comm, &b);
 	if (err)
 		api__error(rep, 500, store__strerror(err));
 	return err;
@@ -248,8 +249,8 @@ static char *dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
-static int add_proc(void *ctx, const struct store_proc *proc, const struct store_frame *frames,
-		    int nframes, uint64_t count)
+static int add_proc(void *ctx, int64_t bucket_ms, const struct store_proc *proc,
+		    uint64_t count)
 {
 	struct counts *c = ctx;
 	size_t n = strlen(proc->comm);
@@ -257,8 +258,7 @@ static int add_proc(void *ctx, const struct store_proc *proc, const struct store
 	uint32_t idx, old = c->keys.n;
 	int err;
 
-	(void)frames;
-	(void)nframes;
+	(void)bucket_ms;
 	memcpy(key, &proc->pid, 4);
 	memcpy(key + 4, proc->comm, n);
 	err = counts_slot(c, key, 4 + n, &idx);
@@ -313,7 +313,7 @@ int api__processes(const struct api_req *r, struct web_reply *rep)
 		err = api__open(r, rep, &st);
 	if (err)
 		goto out;
-	err = store__query(st, &f.f, add_proc, &c);
+	err = store__proc_buckets(st, &f.f, 0, add_proc, &c);
 	if (err) {
 		api__error(rep, 500, store__strerror(err));
 		goto out;

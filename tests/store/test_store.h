@@ -94,5 +94,6 @@ void test_stale_cache(struct env *e);
 void test_kill9(struct env *e);
 void test_api_misuse(struct env *e);
 void test_commit_speed(struct env *e);
+void test_proc_buckets(struct env *e);
 
 #endif /* EMBER_TEST_STORE_H */

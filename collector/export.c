@@ -11,15 +11,11 @@
 #include <string.h>
 #include <unistd.h>
 #include "commands.h"
-#include "folded.h"
+#include "exporter.h"
 #include "log.h"
-#include "pprof.h"
 #include "store.h"
 #include "timearg.h"
 #include "web.h"
-
-/* 99 Hz, the agent's default, for stores that did not record theirs */
-#define DEFAULT_PERIOD_NS (1000000000ULL / 99)
 
 enum format { FORMAT_FOLDED, FORMAT_PPROF, FORMAT_HTML, FORMAT_SVG };
 
@@ -29,14 +25,6 @@ struct export_opts {
 	const char *from, *to;
 	struct store_filter filter;
 	enum format format;
-};
-
-struct export_ctx {
-	struct folded *folded;
-	struct pprof *pprof;
-	struct web_tree *tree;		/* html, svg */
-	struct sym_frame *frames;
-	int cap;
 };
 
 static const char usage[] =
@@ -138,58 +126,27 @@ static int parse_args(struct export_opts *o, int argc, char **argv)
 	return parse_times(o);
 }
 
-static int on_sample(void *ctx, const struct store_proc *proc, const struct store_frame *frames,
-		     int nframes, uint64_t count)
-{
-	struct export_ctx *x = ctx;
-	struct sample_key key = { .tgid = proc->pid, .pid = proc->pid };
-	struct collector_sample s = { .key = &key, .count = count, .nframes = nframes };
-	struct sym_frame *p;
-	int i;
-
-	if (nframes > x->cap) {
-		p = realloc(x->frames, nframes * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		x->frames = p;
-		x->cap = nframes;
-	}
-	for (i = 0; i < nframes; i++)
-		x->frames[i] = (struct sym_frame){
-			.name = frames[i].name, .module = frames[i].module,
-			.file = frames[i].file, .line = frames[i].line, .flags = frames[i].flags,
-		};
-	if (x->pprof)
-		return pprof__add(x->pprof, proc->comm, proc->pid, x->frames, nframes, count);
-	snprintf(key.comm, sizeof(key.comm), "%s", proc->comm);
-	s.frames = x->frames;
-	return folded__add(x->folded, &s);
-}
-
-/* Writes whichever encoder @x holds. */
-static int write_out(struct export_ctx *x, const struct export_opts *o, FILE *out)
+/* Writes the range in the chosen format. */
+static int write_out(struct store *st, const struct export_opts *o, FILE *out)
 {
 	struct web_export_info info = {
 		.title = "ember export", .from_ms = o->filter.from_ms, .to_ms = o->filter.to_ms,
 	};
+	struct web_tree *tree;
+	int err;
 
-	if (x->tree)
-		return o->format == FORMAT_HTML ? web__write_html(out, x->tree, &info) :
-						  web__write_svg(out, x->tree, &info);
-	return x->pprof ? pprof__write(x->pprof, out) : folded__write(x->folded, out);
-}
-
-/* A pprof profile spanning the data actually in range, not the bare flags. */
-static struct pprof *new_pprof(struct store *st, const struct store_filter *f)
-{
-	int64_t from = f->from_ms, to = f->to_ms;
-	struct store_stats ss;
-
-	if (!store__stats(st, &ss) && ss.windows) {
-		from = from > ss.first_ms ? from : ss.first_ms;
-		to = to < ss.last_ms ? to : ss.last_ms;
-	}
-	return pprof__new(store__period_ns(st) ?: DEFAULT_PERIOD_NS, from, to > from ? to : from);
+	if (o->format == FORMAT_FOLDED || o->format == FORMAT_PPROF)
+		return exporter__write(st, &o->filter, o->format == FORMAT_PPROF ? EXPORT_PPROF :
+						       EXPORT_FOLDED, out);
+	tree = web_tree__new();
+	if (!tree)
+		return -ENOMEM;
+	err = store__query(st, &o->filter, web_tree__add, tree);
+	if (!err)
+		err = o->format == FORMAT_HTML ? web__write_html(out, tree, &info) :
+						 web__write_svg(out, tree, &info);
+	web_tree__free(tree);
+	return err;
 }
 
 static FILE *open_output(const char *path)
@@ -202,7 +159,6 @@ static FILE *open_output(const char *path)
 int cmd_export(int argc, char **argv, volatile sig_atomic_t *exiting)
 {
 	struct export_opts o = { .filter = { .pid = -1 } };
-	struct export_ctx x = {};
 	struct store *st = NULL;
 	FILE *out = NULL;
 	int err, ret = 1;
@@ -217,25 +173,12 @@ int cmd_export(int argc, char **argv, volatile sig_atomic_t *exiting)
 			store__strerror(err));
 		return 1;
 	}
-	if (o.format == FORMAT_PPROF)
-		x.pprof = new_pprof(st, &o.filter);
-	else if (o.format == FORMAT_HTML || o.format == FORMAT_SVG)
-		x.tree = web_tree__new();
-	else
-		x.folded = folded__new();
-	if (!x.pprof && !x.folded && !x.tree)
-		goto out;
 	out = open_output(o.output);
 	if (!out) {
 		fprintf(stderr, "ember export: cannot write '%s': %s\n", o.output, strerror(errno));
 		goto out;
 	}
-	if (x.tree)
-		err = store__query(st, &o.filter, web_tree__add, x.tree);
-	else
-		err = store__query(st, &o.filter, on_sample, &x);
-	if (!err)
-		err = write_out(&x, &o, out);
+	err = write_out(st, &o, out);
 	if (err) {
 		fprintf(stderr, "ember export: %s\n", store__strerror(err));
 		goto out;
@@ -248,10 +191,6 @@ out:
 	}
 	if (ret && out && out != stdout)
 		unlink(o.output);
-	pprof__free(x.pprof);
-	folded__free(x.folded);
-	web_tree__free(x.tree);
-	free(x.frames);
 	store__free(st);
 	return ret;
 }

@@ -68,14 +68,6 @@ static const char usage[] =
 "  --insecure-public     allow a non-loopback --listen without a token\n"
 "  -v, --verbose         debug logging\n";
 
-static int usage_error(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "ember agent: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, " (see ember agent --help)\n");
-	return 2;
-}
-
 static int parse_args(struct agent_opts *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -105,26 +97,26 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 		case 'F':
 			v = strtol(optarg, &end, 10);
 			if (*end || end == optarg || v < 1 || v > 10000)
-				return usage_error("invalid frequency '%s': expected 1-10000 Hz",
+				return usage_error("agent", "invalid frequency '%s': expected 1-10000 Hz",
 						   optarg);
 			o->s.freq = v;
 			break;
 		case 'w':
 			v = strtol(optarg, &end, 10);
 			if (*end || end == optarg || v < 1 || v > 3600)
-				return usage_error("invalid window '%s': expected 1-3600 seconds",
+				return usage_error("agent", "invalid window '%s': expected 1-3600 seconds",
 						   optarg);
 			o->window_ms = v * 1000;
 			break;
 		case 'r':
 			if (timearg__duration(optarg, &o->retention_ms) || o->retention_ms < 60000)
-				return usage_error("invalid retention '%s': expected e.g. 36h or 7d",
+				return usage_error("agent", "invalid retention '%s': expected e.g. 36h or 7d",
 						   optarg);
 			break;
 		case 'W':
 		case 'M':
 			if (parse_unwind_flag(&o->s, c, optarg))
-				return usage_error(c == 'W' ? "invalid --unwind '%s': expected fp or auto"
+				return usage_error("agent", c == 'W' ? "invalid --unwind '%s': expected fp or auto"
 							    : "invalid --unwind-mem '%s': expected 1-4096 MB",
 						   optarg);
 			break;
@@ -144,13 +136,13 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 			fputs(usage, stdout);
 			return 1;
 		case ':':
-			return usage_error("option '%s' needs a value", argv[optind - 1]);
+			return usage_error("agent", "option '%s' needs a value", argv[optind - 1]);
 		default:
-			return usage_error("unknown option '%s'", argv[optind - 1]);
+			return usage_error("agent", "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
-		return usage_error("unexpected argument '%s'", argv[optind]);
+		return usage_error("agent", "unexpected argument '%s'", argv[optind]);
 	return 0;
 }
 

@@ -9,6 +9,9 @@
 /* 16 MiB of 8-byte rows: libc and python3.11 together take under 100k. */
 #define DEFAULT_UNWIND_ROWS (2u << 20)
 
+/* Prints "ember CMD: <message> (see ember CMD --help)" to stderr; returns 2. */
+int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Parses --unwind ('W') or --unwind-mem ('M') into @o.  Returns 0 or -EINVAL. */
 int parse_unwind_flag(struct sampler_opts *o, int flag, const char *arg);
 

@@ -33,14 +33,6 @@ static const char usage[] =
 "  T is RFC 3339 (2026-11-25T10:00:00Z), Unix seconds, or relative (-15m, now)\n"
 "  --from defaults to the start of the store, --to to now; -o defaults to stdout\n";
 
-static int usage_error(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "ember export: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, " (see ember export --help)\n");
-	return 2;
-}
-
 static int parse_flag(struct export_opts *o, int c, const char *arg)
 {
 	char *end;
@@ -55,7 +47,7 @@ static int parse_flag(struct export_opts *o, int c, const char *arg)
 	case 'p':
 		pid = strtol(arg, &end, 10);
 		if (*end || end == arg || pid <= 0 || pid > INT_MAX)
-			return usage_error("invalid pid '%s'", arg);
+			return usage_error("export", "invalid pid '%s'", arg);
 		o->filter.pid = pid;
 		return 0;
 	case 'F':
@@ -68,11 +60,11 @@ static int parse_flag(struct export_opts *o, int c, const char *arg)
 		else if (!strcmp(arg, "svg"))
 			o->format = FORMAT_SVG;
 		else
-			return usage_error("unknown format '%s': expected folded, pprof, html or svg",
+			return usage_error("export", "unknown format '%s': expected folded, pprof, html or svg",
 					   arg);
 		return 0;
 	}
-	return usage_error("unknown option '%s'", arg);
+	return usage_error("export", "unknown option '%s'", arg);
 }
 
 static int parse_times(struct export_opts *o)
@@ -82,11 +74,11 @@ static int parse_times(struct export_opts *o)
 	o->filter.from_ms = 0;
 	o->filter.to_ms = now;
 	if (o->from && timearg__parse(o->from, now, &o->filter.from_ms))
-		return usage_error("invalid time '%s' for --from", o->from);
+		return usage_error("export", "invalid time '%s' for --from", o->from);
 	if (o->to && timearg__parse(o->to, now, &o->filter.to_ms))
-		return usage_error("invalid time '%s' for --to", o->to);
+		return usage_error("export", "invalid time '%s' for --to", o->to);
 	if (o->filter.from_ms >= o->filter.to_ms)
-		return usage_error("%s", "--from must be before --to");
+		return usage_error("export", "%s", "--from must be before --to");
 	return 0;
 }
 
@@ -112,17 +104,17 @@ static int parse_args(struct export_opts *o, int argc, char **argv)
 			return 1;
 		}
 		if (c == ':')
-			return usage_error("option '%s' needs a value", argv[optind - 1]);
+			return usage_error("export", "option '%s' needs a value", argv[optind - 1]);
 		if (c == '?')
-			return usage_error("unknown option '%s'", argv[optind - 1]);
+			return usage_error("export", "unknown option '%s'", argv[optind - 1]);
 		err = parse_flag(o, c, optarg);
 		if (err)
 			return err;
 	}
 	if (optind < argc)
-		return usage_error("unexpected argument '%s'", argv[optind]);
+		return usage_error("export", "unexpected argument '%s'", argv[optind]);
 	if (!o->db)
-		return usage_error("%s", "--db is required");
+		return usage_error("export", "%s", "--db is required");
 	return parse_times(o);
 }
 

@@ -43,14 +43,6 @@ static const char usage[] =
 "  -o, --output FILE    folded stacks to FILE (default or '-': stdout)\n"
 "  -v, --verbose        more logging (twice for debug)\n";
 
-static int usage_error(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "ember record: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, " (see ember record --help)\n");
-	return 2;
-}
-
 static int parse_pids(struct record_opts *o, const char *arg)
 {
 	char *copy = strdup(arg), *tok, *save = NULL, *end;
@@ -104,7 +96,7 @@ static int parse_args(struct record_opts *o, int argc, char **argv)
 			errno = 0;
 			freq = strtol(optarg, &end, 10);
 			if (errno || *end || freq < 1 || freq > MAX_FREQ)
-				return usage_error("invalid frequency '%s': expected 1-10000 Hz",
+				return usage_error("record", "invalid frequency '%s': expected 1-10000 Hz",
 						   optarg);
 			o->s.freq = freq;
 			break;
@@ -113,15 +105,15 @@ static int parse_args(struct record_opts *o, int argc, char **argv)
 			o->duration = strtod(optarg, &end);
 			if (errno || *end || end == optarg || !isfinite(o->duration) ||
 			    o->duration <= 0 || o->duration > 1e9)
-				return usage_error("invalid duration '%s': expected seconds > 0",
+				return usage_error("record", "invalid duration '%s': expected seconds > 0",
 						   optarg);
 			break;
 		case 'p':
 			err = parse_pids(o, optarg);
 			if (err == -ESRCH)
-				return usage_error("no such process in '%s'", optarg);
+				return usage_error("record", "no such process in '%s'", optarg);
 			if (err)
-				return usage_error("invalid pid list '%s'", optarg);
+				return usage_error("record", "invalid pid list '%s'", optarg);
 			break;
 		case 'o':
 			o->output = optarg;
@@ -138,7 +130,7 @@ static int parse_args(struct record_opts *o, int argc, char **argv)
 		case 'W':
 		case 'M':
 			if (parse_unwind_flag(&o->s, c, optarg))
-				return usage_error(c == 'W' ? "invalid --unwind '%s': expected fp or auto"
+				return usage_error("record", c == 'W' ? "invalid --unwind '%s': expected fp or auto"
 							    : "invalid --unwind-mem '%s': expected 1-4096 MB",
 						   optarg);
 			break;
@@ -149,15 +141,15 @@ static int parse_args(struct record_opts *o, int argc, char **argv)
 			fputs(usage, stdout);
 			return 1;
 		case ':':
-			return usage_error("option '%s' needs a value", argv[optind - 1]);
+			return usage_error("record", "option '%s' needs a value", argv[optind - 1]);
 		default:
-			return usage_error("unknown option '%s'", argv[optind - 1]);
+			return usage_error("record", "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
-		return usage_error("unexpected argument '%s'", argv[optind]);
+		return usage_error("record", "unexpected argument '%s'", argv[optind]);
 	if (!o->s.user_stacks && !o->s.kernel_stacks)
-		return usage_error("%s", "--kernel-only and --user-only exclude each other");
+		return usage_error("record", "%s", "--kernel-only and --user-only exclude each other");
 	return 0;
 }
 

@@ -20,14 +20,6 @@ static const char usage[] =
 "                       in the browser); needed for a non-loopback address\n"
 "  --insecure-public    allow a non-loopback address without a token\n";
 
-static int usage_error(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "ember serve: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, " (see ember serve --help)\n");
-	return 2;
-}
-
 static int parse_args(struct web_opts *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -51,15 +43,15 @@ static int parse_args(struct web_opts *o, int argc, char **argv)
 			fputs(usage, stdout);
 			return 1;
 		case ':':
-			return usage_error("option '%s' needs a value", argv[optind - 1]);
+			return usage_error("serve", "option '%s' needs a value", argv[optind - 1]);
 		default:
-			return usage_error("unknown option '%s'", argv[optind - 1]);
+			return usage_error("serve", "unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
-		return usage_error("unexpected argument '%s'", argv[optind]);
+		return usage_error("serve", "unexpected argument '%s'", argv[optind]);
 	if (!o->db)
-		return usage_error("%s", "--db is required");
+		return usage_error("serve", "%s", "--db is required");
 	return 0;
 }
 

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "store.h"
+#include "itab.h"
 
 /* Schema this code writes; older files are migrated forward on open. */
 #define STORE_SCHEMA_VERSION 3
@@ -25,43 +26,6 @@
 
 /* How long a commit waits for another writer before -EBUSY. */
 #define STORE_BUSY_MS 1000
-
-/*
- * An intern table: byte keys (copied into an arena) map to dense indices
- * 0, 1, 2... in insertion order, each with a free int64 value.
- */
-struct store_itab_ent {
-	uint64_t off;		/* key offset in the arena */
-	uint32_t len;
-	uint32_t hash;
-	int64_t val;
-};
-
-struct store_itab {
-	uint32_t *slots;	/* 0 = empty, else entry index + 1 */
-	uint32_t nslots;	/* power of two, or 0 before the first insert */
-	struct store_itab_ent *ents;
-	uint32_t n, cap;
-	unsigned char *arena;
-	uint64_t alen, acap;
-};
-
-/*
- * Interns @key; sets *idx to its index and *added to whether it is new
- * (@added may be NULL).  Returns 0 or -ENOMEM.
- */
-int store_itab__intern(struct store_itab *t, const void *key, uint32_t len, uint32_t *idx,
-		       bool *added);
-
-/* Sets *idx to @key's index.  Returns 0 or -ENOENT. */
-int store_itab__find(const struct store_itab *t, const void *key, uint32_t len,
-		     uint32_t *idx);
-
-/* The key bytes of entry @idx (valid until the next intern). */
-const void *store_itab__key(const struct store_itab *t, uint32_t idx);
-
-/* Forgets every entry and frees the memory. */
-void store_itab__clear(struct store_itab *t);
 
 /* Every prepared statement of a store: X(id, sql). */
 #define STORE_STMTS(X) \

@@ -9,7 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include "internal.h"
+#include "itab.h"
 
 /* Multiply-xorshift over 8-byte words; keys are mostly small integers. */
 static uint32_t hash_bytes(const void *key, uint32_t len)
@@ -141,7 +141,8 @@ int store_itab__intern(struct store_itab *t, const void *key, uint32_t len, uint
 	e->val = 0;
 	if (len)
 		memcpy(t->arena + t->alen, key, len);
-	t->alen += len;
+	t->arena[t->alen + len] = '\0';	/* so string keys read as C strings */
+	t->alen += len + 1;
 	*idx = t->n++;
 	*slot = t->n;
 	if (added)

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "web.h"
+#include "itab.h"
 
 #define WEB_DEFAULT_MAX_NODES 20000
 #define WEB_NONE UINT32_MAX	/* "no string" in a frame's module/file */
@@ -32,21 +33,6 @@ void wbuf__xml_str(struct wbuf *b, const char *s, size_t maxlen);
 /* Leaves the buffer empty and usable; frees nothing when it was never written. */
 void wbuf__free(struct wbuf *b);
 
-/* Byte-key intern table: key -> dense index 0, 1, 2, ... */
-struct intern {
-	uint32_t *slots;	/* index + 1, 0 = empty */
-	uint32_t nslots;
-	uint64_t *ents;		/* per index: arena offset << 21 | length (keys < 2 MiB) */
-	uint32_t n, cap;
-	char *arena;
-	size_t alen, acap;
-};
-
-/* Finds @key or adds it; *idx is its index, *added whether it was new.  0 or -ENOMEM. */
-int intern__get(struct intern *t, const void *key, uint32_t len, uint32_t *idx, bool *added);
-/* The key of index @idx (inside the table, valid until the next intern__get()). */
-const char *intern__key(const struct intern *t, uint32_t idx, uint32_t *len);
-void intern__fini(struct intern *t);
 
 /* Frame kinds beyond STORE_F_*, for the synthetic frames of the tree. */
 enum {
@@ -70,7 +56,7 @@ struct tree_node {
 };
 
 struct web_tree {
-	struct intern strs, frames, edges;
+	struct store_itab strs, frames, edges;
 	struct tree_node *nodes;
 	uint32_t nnodes, cap;
 	int side;			/* which of total[]/self[] web_tree__add() fills */

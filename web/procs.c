@@ -14,7 +14,7 @@
 
 /* Per-key sample counts, @nvals values per key. */
 struct counts {
-	struct intern keys;
+	struct store_itab keys;
 	uint64_t **vals;
 	uint32_t cap, nvals, bucket;
 	char **exe, **cgroup;		/* /api/processes only, ninfo filled */
@@ -24,7 +24,7 @@ struct counts {
 static int counts_slot(struct counts *c, const void *key, uint32_t len, uint32_t *idx)
 {
 	bool added;
-	int err = intern__get(&c->keys, key, len, idx, &added);
+	int err = store_itab__intern(&c->keys, key, len, idx, &added);
 
 	if (err || !added)
 		return err;
@@ -54,7 +54,7 @@ static void counts_fini(struct counts *c)
 	free(c->vals);
 	free(c->exe);
 	free(c->cgroup);
-	intern__fini(&c->keys);
+	store_itab__clear(&c->keys);
 }
 
 static uint64_t key_total(const struct counts *c, uint32_t i)
@@ -168,7 +168,7 @@ static void write_series(struct wbuf *b, const struct counts *c, const uint32_t 
 	wbuf__puts(b, "],\"series\":[");
 	for (i = 0; i < c->keys.n && i < top; i++) {
 		wbuf__puts(b, i ? ",{\"comm\":" : "{\"comm\":");
-		wbuf__json_str(b, intern__key(&c->keys, order[i], NULL));
+		wbuf__json_str(b, store_itab__key(&c->keys, order[i]));
 		wbuf__puts(b, ",\"values\":[");
 		for (k = 0; k < c->nvals; k++)
 			wbuf__printf(b, k ? ",%llu" : "%llu",
@@ -278,12 +278,12 @@ static int add_proc(void *ctx, int64_t bucket_ms, const struct store_proc *proc,
 static void write_procs(struct wbuf *b, const struct counts *c, const uint32_t *order,
 			long limit)
 {
-	uint32_t i, pid, len;
+	uint32_t i, pid;
 	const char *key;
 
 	wbuf__puts(b, "\"processes\":[");
 	for (i = 0; i < c->keys.n && i < limit; i++) {
-		key = intern__key(&c->keys, order[i], &len);
+		key = store_itab__key(&c->keys, order[i]);
 		memcpy(&pid, key, 4);
 		wbuf__printf(b, "%s{\"pid\":%u,\"comm\":", i ? "," : "", pid);
 		wbuf__json_str(b, key + 4);

@@ -18,7 +18,7 @@ static int intern_str(struct web_tree *t, const char *s, uint32_t *idx)
 		*idx = WEB_NONE;
 		return 0;
 	}
-	return intern__get(&t->strs, s, strlen(s), idx, &added);
+	return store_itab__intern(&t->strs, s, strlen(s), idx, &added);
 }
 
 static int intern_frame(struct web_tree *t, const char *name, const char *module,
@@ -34,7 +34,7 @@ static int intern_frame(struct web_tree *t, const char *name, const char *module
 	if (!err)
 		err = intern_str(t, file, &f.file);
 	if (!err)
-		err = intern__get(&t->frames, &f, sizeof(f), idx, &added);
+		err = store_itab__intern(&t->frames, &f, sizeof(f), idx, &added);
 	return err;
 }
 
@@ -46,7 +46,7 @@ static int child(struct web_tree *t, uint32_t parent, uint32_t frame, uint32_t *
 	bool added;
 	int err;
 
-	err = intern__get(&t->edges, key, sizeof(key), &idx, &added);
+	err = store_itab__intern(&t->edges, key, sizeof(key), &idx, &added);
 	if (err)
 		return err;
 	*out = idx + 1;		/* edge i leads to node i + 1; node 0 is the root */
@@ -93,9 +93,9 @@ void web_tree__free(struct web_tree *t)
 {
 	if (!t)
 		return;
-	intern__fini(&t->strs);
-	intern__fini(&t->frames);
-	intern__fini(&t->edges);
+	store_itab__clear(&t->strs);
+	store_itab__clear(&t->frames);
+	store_itab__clear(&t->edges);
 	free(t->nodes);
 	free(t->path);
 	free(t);
@@ -165,12 +165,12 @@ uint64_t tree__total(const struct web_tree *t, int side)
 
 const char *tree__str(const struct web_tree *t, uint32_t idx)
 {
-	return idx == WEB_NONE ? NULL : intern__key(&t->strs, idx, NULL);
+	return idx == WEB_NONE ? NULL : store_itab__key(&t->strs, idx);
 }
 
 const struct tree_frame *tree__frame(const struct web_tree *t, uint32_t idx)
 {
-	return (const struct tree_frame *)intern__key(&t->frames, idx, NULL);
+	return (const struct tree_frame *)store_itab__key(&t->frames, idx);
 }
 
 static int cmp_by_name(const void *a, const void *b, void *ctx)

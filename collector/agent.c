@@ -222,7 +222,8 @@ static void queue_window(struct agent *a, struct store_window *w)
 	a->pending[a->npending++] = w;
 }
 
-static void log_window(struct agent *a, double write_s)
+/* One info line per window; @drain_s is draining plus symbolizing. */
+static void log_window(struct agent *a, double drain_s, double write_s)
 {
 	struct collector_stats cs;
 	uint64_t lost = 0;
@@ -234,11 +235,12 @@ static void log_window(struct agent *a, double write_s)
 		if (sampler_counter_is_loss(i))
 			lost += cs.bpf[i] - a->prev[i];
 	log_info("window: samples=%llu stacks=%llu lost=%llu unknown_frames=%llu "
-		 "write_ms=%.1f pending=%d dropped_windows=%llu procs=%llu elf_files=%llu "
+		 "symbolize_ms=%.1f write_ms=%.1f pending=%d dropped_windows=%llu procs=%llu elf_files=%llu "
 		 "unwind_tables=%llu",
 		 (unsigned long long)a->w_samples, (unsigned long long)a->w_rows,
 		 (unsigned long long)lost,
-		 (unsigned long long)(cs.unknown_frames - a->prev_unknown), write_s * 1000,
+		 (unsigned long long)(cs.unknown_frames - a->prev_unknown), drain_s * 1000,
+		 write_s * 1000,
 		 a->npending, (unsigned long long)a->windows_dropped,
 		 (unsigned long long)cs.sym.processes, (unsigned long long)cs.sym.elf_files,
 		 (unsigned long long)cs.unwind.files_loaded);
@@ -327,13 +329,14 @@ static void housekeep(struct agent *a, int64_t now_ms)
 /* Drains one window into the store. */
 static int end_window(struct agent *a, int64_t start_ms, int64_t end_ms)
 {
-	double t0;
+	double t0, t1;
 	int err;
 
 	err = store__window_begin(a->store, start_ms, end_ms - start_ms, &a->w);
 	if (err)
 		return err;
 	a->w_samples = a->w_rows = 0;
+	t0 = mono_now();
 	err = collector__drain(a->c, add_sample, a);
 	if (err) {
 		/* the samples are gone from the maps: count them, keep going */
@@ -342,10 +345,10 @@ static int end_window(struct agent *a, int64_t start_ms, int64_t end_ms)
 		a->windows_dropped++;
 		return 0;
 	}
-	t0 = mono_now();
+	t1 = mono_now();
 	queue_window(a, a->w);
 	flush_pending(a);
-	log_window(a, mono_now() - t0);
+	log_window(a, t1 - t0, mono_now() - t1);
 	housekeep(a, end_ms);
 	return 0;
 }

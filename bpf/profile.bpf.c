@@ -16,6 +16,7 @@
 #define EEXIST 17
 #define ENOMEM 12
 
+#define PF_EXITING 0x00000004
 #define PF_KTHREAD 0x00200000
 #define STACK_VALUE_SIZE (MAX_STACK_DEPTH * sizeof(__u64))
 
@@ -173,7 +174,12 @@ int do_sample(struct bpf_perf_event_data *ctx)
 		else
 			key.kstack_id = ret;
 	}
-	if (user_stacks && !(BPF_CORE_READ(task, flags) & PF_KTHREAD) && pid != 0) {
+	/*
+	 * An exiting task has passed sched_process_exit already: announcing it
+	 * now would leave an entry nobody ever removes.  Its user memory is
+	 * going away too, so it only gets a kernel stack.
+	 */
+	if (user_stacks && !(BPF_CORE_READ(task, flags) & (PF_KTHREAD | PF_EXITING)) && pid != 0) {
 		if (unwind_mode == UNWIND_MODE_FP || !unwind_user(ctx, in_user, tgid, half, &key)) {
 			ret = bpf_get_stackid(ctx, half ? (void *)&ustacks1 : (void *)&ustacks0,
 					      BPF_F_USER_STACK);

@@ -8,15 +8,16 @@ ARCH := x86
 
 DEBS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev \
 	libsqlite3-dev libmicrohttpd-dev pkg-config make gcc python3 binutils \
-	linux-perf procps util-linux golang-go chromium xxd
+	linux-perf procps util-linux golang-go chromium xxd \
+	libiberty-dev libdebuginfod-dev debuginfod g++
 
-PKGS := libbpf libelf libdw zlib sqlite3
+PKGS := libbpf libelf libdw zlib sqlite3 libdebuginfod
 CFLAGS ?= -g -O2 -fno-omit-frame-pointer
 WARN := -Wall -Wextra -Werror -Wmissing-field-initializers -Werror=undef
 INCLUDES := -I$(OUTPUT) -Ibpf -Icollector -Isymbolizer -Istore -Iunwind
 ALL_CFLAGS = $(CFLAGS) $(WARN) $(INCLUDES) -MMD -MP -D_GNU_SOURCE \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+LDLIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -liberty -lpthread
 ifeq ($(SANITIZE),1)
 ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
@@ -33,7 +34,8 @@ endif
 BPF_SRC := bpf/profile.bpf.c
 LIB_SRCS := $(wildcard symbolizer/*.c store/*.c unwind/*.c) $(filter-out collector/main.c,$(wildcard collector/*.c))
 LIB_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(LIB_SRCS))
-WORKLOADS := $(patsubst tests/workloads/%.c,$(OUTPUT)/workloads/%,$(wildcard tests/workloads/*.c))
+WORKLOADS := $(patsubst tests/workloads/%.c,$(OUTPUT)/workloads/%,$(wildcard tests/workloads/*.c)) \
+	$(patsubst tests/workloads/%.cc,$(OUTPUT)/workloads/%,$(wildcard tests/workloads/*.cc))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 
 .DELETE_ON_ERROR:
@@ -85,6 +87,11 @@ $(OUTPUT)/workloads/%: tests/workloads/%.c | $(OUTPUT)/workloads
 	$(call msg,CC,$@)
 	$(Q)$(CC) -g -O0 -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer $< -o $@ -lpthread
 
+# C++ workloads, built the same way.
+$(OUTPUT)/workloads/%: tests/workloads/%.cc | $(OUTPUT)/workloads
+	$(call msg,CXX,$@)
+	$(Q)$(CXX) -g -O0 -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer $< -o $@ -lpthread
+
 # nofp_* workloads are built the way distributions build: no frame pointers.
 $(OUTPUT)/workloads/nofp_%: tests/workloads/nofp_%.c | $(OUTPUT)/workloads
 	$(call msg,CC,$@)
@@ -130,3 +137,6 @@ clean:
 -include web/web.mk
 
 -include $(shell find $(OUTPUT) -name '*.d' 2>/dev/null)
+
+# `make fuzz`: the libFuzzer target of the symbolizer (tests/fuzz/).
+-include tests/fuzz/fuzz.mk

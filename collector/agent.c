@@ -27,6 +27,7 @@
 
 struct agent_opts {
 	struct sampler_opts s;
+	struct symbolizer_opts sym;
 	const char *db;
 	int64_t window_ms;
 	int64_t retention_ms;
@@ -63,6 +64,8 @@ static const char usage[] =
 "  --retention DURATION  keep data this long, e.g. 36h, 7d (default 7d)\n"
 "  --unwind MODE         auto (.eh_frame tables; default) or fp (frame pointers)\n"
 "  --unwind-mem MB       memory for unwind tables (default 16)\n"
+"  --no-demangle         keep C++/Rust names mangled, as in the binary\n"
+"  --debuginfod URL      fetch missing debug info from URL (default $DEBUGINFOD_URLS)\n"
 "  --listen ADDR:PORT    serve the UI and API here (default " WEB_DEFAULT_LISTEN ")\n"
 "  --token TOKEN         require this token on every request (needed off loopback)\n"
 "  --insecure-public     allow a non-loopback --listen without a token\n"
@@ -77,6 +80,8 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 		{ "retention", required_argument, NULL, 'r' },
 		{ "unwind", required_argument, NULL, 'W' },
 		{ "unwind-mem", required_argument, NULL, 'M' },
+		{ "no-demangle", no_argument, NULL, 'N' },
+		{ "debuginfod", required_argument, NULL, 'G' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "token", required_argument, NULL, 'T' },
@@ -119,6 +124,12 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 				return usage_error("agent", c == 'W' ? "invalid --unwind '%s': expected fp or auto"
 							    : "invalid --unwind-mem '%s': expected 1-4096 MB",
 						   optarg);
+			break;
+		case 'N':
+			o->sym.no_demangle = true;
+			break;
+		case 'G':
+			o->sym.debuginfod_urls = optarg;
 			break;
 		case 'v':
 			log_set_level(LOG_DEBUG);
@@ -411,7 +422,7 @@ int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
 	if (ret)
 		goto out;
 	ret = 1;
-	a.c = collector__new(&a.o.s);
+	a.c = collector__new(&a.o.s, &a.o.sym);
 	if (!a.c)
 		goto out;
 	log_info("sampling at %u Hz on every CPU into %s, %lld s windows", a.o.s.freq,

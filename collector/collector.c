@@ -47,14 +47,15 @@ struct collector {
 /* How often process events are handled while a drain is symbolizing. */
 #define EVENT_POLL_MS 20
 
-struct collector *collector__new(const struct sampler_opts *opts)
+struct collector *collector__new(const struct sampler_opts *opts,
+				 const struct symbolizer_opts *sym_opts)
 {
 	struct collector *c = calloc(1, sizeof(*c));
 	int err = -ENOMEM;
 
 	if (!c)
 		return NULL;
-	c->sym = symbolizer__new();
+	c->sym = symbolizer__new_opts(sym_opts);
 	if (!c->sym)
 		goto fail;
 	c->sampler = sampler__new(opts);

@@ -37,8 +37,12 @@ struct collector_stats {
 	struct unwinder_stats unwind;	/* zeros with --unwind fp */
 };
 
-/* Starts sampling.  Returns NULL with errno set; the reason was logged. */
-struct collector *collector__new(const struct sampler_opts *opts);
+/*
+ * Starts sampling, naming frames as @sym_opts says (NULL: defaults).
+ * Returns NULL with errno set; the reason was logged.
+ */
+struct collector *collector__new(const struct sampler_opts *opts,
+				 const struct symbolizer_opts *sym_opts);
 
 /* NULL is a no-op. */
 void collector__free(struct collector *c);

@@ -163,7 +163,8 @@ int folded__add(struct folded *f, const struct collector_sample *s)
 	for (i = 0; i < s->nframes && !err; i++) {
 		fr = &s->frames[i];
 		err = append_name(f, fr->name, (fr->flags & SYM_F_KERNEL) ? "_[k]" :
-				  (fr->flags & SYM_F_INLINE) ? "_[i]" : "");
+				  (fr->flags & SYM_F_INLINE) ? "_[i]" :
+				  (fr->flags & SYM_F_JIT) ? "_[j]" : "");
 	}
 	if (!err)
 		err = add_line(f, s->count);

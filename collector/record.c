@@ -23,6 +23,7 @@
 
 struct record_opts {
 	struct sampler_opts s;
+	struct symbolizer_opts sym;
 	double duration;	/* seconds; 0 = until a signal */
 	const char *output;	/* NULL or "-" = stdout */
 	int pids[MAX_TARGET_PIDS];
@@ -30,7 +31,8 @@ struct record_opts {
 
 static const char usage[] =
 "usage: ember record [-F HZ] [-d SECONDS] [-p PID[,PID...]] [--kernel-only|--user-only]\n"
-"                    [--idle] [--unwind auto|fp] [--unwind-mem MB] [-o FILE] [-v]\n"
+"                    [--idle] [--unwind auto|fp] [--unwind-mem MB] [--no-demangle]\n"
+"                    [--debuginfod URL] [-o FILE] [-v]\n"
 "  -F, --freq HZ        samples per second on each CPU (1-10000, default 99)\n"
 "  -d, --duration SEC   stop after SEC seconds (default: at SIGINT/SIGTERM)\n"
 "  -p, --pid PIDS       only these processes (comma-separated tgids)\n"
@@ -40,6 +42,8 @@ static const char usage[] =
 "      --unwind MODE    user stacks: auto (.eh_frame tables, frame pointers elsewhere;\n"
 "                       default) or fp (frame pointers only)\n"
 "      --unwind-mem MB  memory for unwind tables (default 16)\n"
+"      --no-demangle    keep C++/Rust names mangled, as in the binary\n"
+"      --debuginfod URL fetch missing debug info from URL (default $DEBUGINFOD_URLS)\n"
 "  -o, --output FILE    folded stacks to FILE (default or '-': stdout)\n"
 "  -v, --verbose        more logging (twice for debug)\n";
 
@@ -81,6 +85,8 @@ static int parse_args(struct record_opts *o, int argc, char **argv)
 		{ "idle", no_argument, NULL, 'I' },
 		{ "unwind", required_argument, NULL, 'W' },
 		{ "unwind-mem", required_argument, NULL, 'M' },
+		{ "no-demangle", no_argument, NULL, 'N' },
+		{ "debuginfod", required_argument, NULL, 'G' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
@@ -133,6 +139,12 @@ static int parse_args(struct record_opts *o, int argc, char **argv)
 				return usage_error("record", c == 'W' ? "invalid --unwind '%s': expected fp or auto"
 							    : "invalid --unwind-mem '%s': expected 1-4096 MB",
 						   optarg);
+			break;
+		case 'N':
+			o->sym.no_demangle = true;
+			break;
+		case 'G':
+			o->sym.debuginfod_urls = optarg;
 			break;
 		case 'v':
 			log_set_level(log_get_level() + 1);
@@ -257,7 +269,7 @@ int cmd_record(int argc, char **argv, volatile sig_atomic_t *exiting)
 		log_error("out of memory");
 		goto out;
 	}
-	c = collector__new(&o.s);
+	c = collector__new(&o.s, &o.sym);
 	if (!c)
 		goto out;
 	log_info("sampling at %u Hz on every CPU", o.s.freq);

@@ -2,14 +2,25 @@
 /*
  * dwarf.c - names one ELF virtual address through libdwfl: DWARF for
  * file:line and the inline chain, the symbol table (symtab.c) for the
- * function, and libdwfl's standard search for separate debug files
- * (build-id and .gnu_debuglink).  One Dwfl per ELF file, reported so that
- * module addresses are the ELF's own virtual addresses.
+ * function, and a local search for separate debug files (build-id under
+ * /usr/lib/debug, then .gnu_debuglink next to the file, in .debug/ and
+ * under /usr/lib/debug).  libdwfl's standard search would end by asking
+ * debuginfod ($DEBUGINFOD_URLS) and block the caller for as long as a
+ * download takes; that is done in the background instead (fetch.c).
+ * One Dwfl per ELF file, reported so that module addresses are the ELF's
+ * own virtual addresses.
  */
 #include <dwarf.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
+#include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
 #include "internal.h"
 
@@ -20,10 +31,104 @@ struct dwfl_file {
 	struct symtab *symtab;	/* loaded on the first lookup */
 };
 
-/* NULL debuginfo_path: the default ":.debug:/usr/lib/debug" search. */
+/* The file is always reported with its descriptor: never look for it. */
+static int no_find_elf(Dwfl_Module *mod, void **userdata, const char *modname,
+		       Dwarf_Addr base, char **file_name, Elf **elfp)
+{
+	(void)mod, (void)userdata, (void)modname, (void)base, (void)file_name, (void)elfp;
+	return -1;
+}
+
+static uint32_t file_crc(int fd)
+{
+	unsigned char buf[65536];
+	uint32_t crc = crc32(0, NULL, 0);
+	ssize_t n;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		crc = crc32(crc, buf, n);
+	return crc;
+}
+
+/*
+ * Whether @fd is the debug file of @mod: same build id when the module
+ * has one, else the CRC the debuglink asks for (0: none asked).
+ */
+static bool debug_matches(Dwfl_Module *mod, int fd, GElf_Word crc)
+{
+	const unsigned char *want;
+	const void *got;
+	GElf_Addr vaddr;
+	int want_len = dwfl_module_build_id(mod, &want, &vaddr);
+	ssize_t got_len;
+	bool ok;
+	Elf *e;
+
+	if (want_len <= 0)
+		return !crc || file_crc(fd) == crc;
+	e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	got_len = e ? dwelf_elf_gnu_build_id(e, &got) : -1;
+	ok = got_len == want_len && !memcmp(got, want, want_len);
+	elf_end(e);
+	return ok;
+}
+
+/* The .gnu_debuglink search, as gdb does it; returns an fd or -1. */
+static int find_debuglink(Dwfl_Module *mod, const char *file_name, const char *link,
+			  GElf_Word crc, char **debug_name)
+{
+	char dir[PATH_MAX], path[PATH_MAX * 2 + 32];
+	const char *slash;
+	struct stat main_st, st;
+	int i, fd;
+
+	if (!file_name || !link || !*link || strchr(link, '/'))
+		return -1;
+	slash = strrchr(file_name, '/');
+	if (!slash || (size_t)(slash - file_name) >= sizeof(dir))
+		return -1;
+	memcpy(dir, file_name, slash - file_name);
+	dir[slash - file_name] = '\0';
+	if (stat(file_name, &main_st))
+		memset(&main_st, 0, sizeof(main_st));
+	for (i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), i == 0 ? "%s/%s" : i == 1 ? "%s/.debug/%s"
+			 : "/usr/lib/debug%s/%s", dir, link);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		/* the file itself may carry the link's name */
+		if (!fstat(fd, &st) && S_ISREG(st.st_mode) &&
+		    !(st.st_dev == main_st.st_dev && st.st_ino == main_st.st_ino) &&
+		    debug_matches(mod, fd, crc)) {
+			lseek(fd, 0, SEEK_SET);
+			*debug_name = strdup(path);
+			return fd;
+		}
+		close(fd);
+	}
+	return -1;
+}
+
+/* Local search only (see the top of the file). */
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
+			  Dwarf_Addr base, const char *file_name, const char *debuglink_file,
+			  GElf_Word debuglink_crc, char **debuginfo_file_name)
+{
+	int fd;
+
+	fd = dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name,
+					  debuglink_file, debuglink_crc, debuginfo_file_name);
+	if (fd >= 0)
+		return fd;
+	return find_debuglink(mod, file_name, debuglink_file, debuglink_crc,
+			      debuginfo_file_name);
+}
+
+/* NULL debuginfo_path: build ids are looked up under /usr/lib/debug. */
 static const Dwfl_Callbacks dwfl_callbacks = {
-	.find_elf = dwfl_build_id_find_elf,
-	.find_debuginfo = dwfl_standard_find_debuginfo,
+	.find_elf = no_find_elf,
+	.find_debuginfo = find_debuginfo,
 	.section_address = dwfl_offline_section_address,
 	.debuginfo_path = NULL,
 };
@@ -82,6 +187,13 @@ int dwfl_file__dwarf_broken(struct dwfl_file *df, int has_debug_info)
 	Dwarf_Addr bias;
 
 	return !dwfl_module_getdwarf(df->mod, &bias) && has_debug_info;
+}
+
+bool dwfl_file__has_dwarf(struct dwfl_file *df)
+{
+	Dwarf_Addr bias;
+
+	return dwfl_module_getdwarf(df->mod, &bias) != NULL;
 }
 
 /* Linkage name if any (matches the symbol table), else the plain name. */

@@ -3,7 +3,9 @@
  * elf.c - one cached entry per ELF file, shared by every process mapping
  * it and keyed by build id (else device and inode).  It keeps the file
  * open, knows its PT_LOAD segments to turn file offsets into virtual
- * addresses, and caches the frames of every address it has named.
+ * addresses, and caches the frames of every address it has named.  A
+ * file without DWARF asks debuginfod (fetch.c) for its debug file, which
+ * replaces the file's libdwfl side when it arrives.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +33,7 @@ struct elf_file {
 	struct dwfl_file *dwfl;	/* NULL when the file could not be read */
 	bool has_debug_info;
 	bool dwarf_checked;
+	bool fetch_asked;	/* debuginfod was asked for its debug file */
 	struct hmap cache;	/* vaddr -> struct frames */
 	int refs;		/* mappings of tracked processes that use it */
 	uint64_t used;		/* sym->elf_tick when last handed out */
@@ -236,22 +239,58 @@ uint64_t elf_file__off_to_vaddr(const struct elf_file *ef, uint64_t off)
 	return best ? off - best->off + best->vaddr : off;
 }
 
+static int hex_val(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Queues a debuginfod request for @ef's build id (once per entry). */
+static void elf_file_ask(struct symbolizer *sym, struct elf_file *ef)
+{
+	unsigned char id[64];
+	const char *hex = ef->key + 2;
+	size_t len = strlen(hex) / 2, i;
+	int err;
+
+	if (ef->fetch_asked || strncmp(ef->key, "b:", 2) || !len || len > sizeof(id))
+		return;
+	ef->fetch_asked = true;
+	for (i = 0; i < len; i++)
+		id[i] = hex_val(hex[2 * i]) << 4 | hex_val(hex[2 * i + 1]);
+	err = fetcher__ask(sym->fetch, ef->key, id, len);
+	if (err) {
+		log_debug("%s: cannot ask debuginfod: %s", ef->module, strerror(-err));
+		sym->stats.debuginfod_failed++;
+		return;
+	}
+	sym->stats.debuginfod_asked++;
+}
+
 static struct frames *elf_file_resolve(struct symbolizer *sym, struct elf_file *ef,
 				       uint64_t vaddr)
 {
 	struct sym_frame out[SYM_MAX_INLINE];
 	struct frames *fr;
-	int n = 0;
+	int i, n = 0;
 
 	if (ef->dwfl && !ef->dwarf_checked) {
 		ef->dwarf_checked = true;
 		if (dwfl_file__dwarf_broken(ef->dwfl, ef->has_debug_info))
 			sym->stats.elf_errors++;
+		else if (sym->fetch && !dwfl_file__has_dwarf(ef->dwfl))
+			elf_file_ask(sym, ef);
 	}
 	if (ef->dwfl)
 		n = dwfl_file__resolve(ef->dwfl, vaddr, &sym->strings, ef->module, out);
 	if (n < 0)
 		return NULL;
+	for (i = 0; i < n; i++) {
+		out[i].name = symbolizer__demangle(sym, out[i].name);
+		if (!out[i].name)
+			return NULL;
+	}
 	if (!n)
 		return symbolizer__synth_off(sym, ef->module, vaddr, SYM_F_UNKNOWN);
 	fr = frames__new(n);
@@ -348,4 +387,42 @@ void elf_file__trim(struct symbolizer *sym, size_t max_idle)
 		elf_file__free(idle.v[i]);
 	}
 	free(idle.v);
+}
+
+struct elf_file *elf_file__find(struct symbolizer *sym, const char *key)
+{
+	struct elf_file probe = { .key = (char *)key }, **found;
+
+	found = tfind(&probe, &sym->elf_by_key, elf_key_cmp);
+	return found ? *found : NULL;
+}
+
+/*
+ * The debug file stands in for the whole ELF file: it has the same program
+ * headers, the full symbol table and the DWARF, so addresses keep their
+ * meaning, and the original file's descriptor need not be kept around.
+ */
+int elf_file__use_debug(struct elf_file *ef, const char *path)
+{
+	struct dwfl_file *df = NULL;
+	int fd, err;
+
+	if (!ef->dwfl)
+		return -EINVAL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	err = dwfl_file__open(fd, path, ef->module, &df);
+	if (err)
+		return err;
+	if (!df || !dwfl_file__has_dwarf(df)) {
+		dwfl_file__free(df);
+		return -ENOENT;
+	}
+	dwfl_file__free(ef->dwfl);
+	ef->dwfl = df;
+	ef->has_debug_info = true;
+	ef->dwarf_checked = true;
+	hmap__clear(&ef->cache, frames_free, NULL);
+	return 0;
 }

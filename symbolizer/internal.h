@@ -2,7 +2,9 @@
 /*
  * internal.h - private types shared by the symbolizer's .c files: the
  * symbolizer itself, its u64 hash map and string pool, and the entry
- * points of its ELF, libdwfl, symbol-table, kallsyms and process parts.  Nothing here is part of the public API.
+ * points of its ELF, libdwfl, symbol-table, kallsyms, process, perf-map
+ * (JIT), demangling and debuginfod parts.  Nothing here is part of the
+ * public API.
  */
 #ifndef EMBER_SYMBOLIZER_INTERNAL_H
 #define EMBER_SYMBOLIZER_INTERNAL_H
@@ -39,6 +41,7 @@ struct strpool {
 struct kallsyms;
 struct elf_file;
 struct proc;
+struct fetcher;
 
 struct symbolizer {
 	struct strpool strings;
@@ -49,6 +52,11 @@ struct symbolizer {
 	struct kallsyms *ksyms;
 	int ksyms_err;		/* non-zero once loading kallsyms failed */
 	uint64_t elf_tick;	/* use clock for evicting idle ELF files */
+	bool demangle;
+	struct hmap demangled;	/* interned raw name -> interned demangled name */
+	struct hmap jit_maps;	/* pid -> struct jit_map */
+	struct hmap jit_frames;	/* interned name -> struct frames (SYM_F_JIT) */
+	struct fetcher *fetch;	/* NULL when debuginfod is off */
 	struct symbolizer_stats stats;
 };
 
@@ -87,6 +95,13 @@ void elf_file__free(void *ef);
 void elf_file__hold(struct elf_file *ef, int delta);
 /* Frees all but the @max_idle most recently used files that no one holds. */
 void elf_file__trim(struct symbolizer *sym, size_t max_idle);
+/* Finds the open entry with key @key ("b:<build id hex>"), or NULL. */
+struct elf_file *elf_file__find(struct symbolizer *sym, const char *key);
+/*
+ * Names @ef's addresses from the debug file @path from now on (its cache
+ * is dropped).  Returns 0, or -errno when @path is not usable.
+ */
+int elf_file__use_debug(struct elf_file *ef, const char *path);
 
 /* dwarf.c: the libdwfl side of an ELF file. */
 struct dwfl_file;
@@ -95,6 +110,8 @@ int dwfl_file__open(int fd, const char *path, const char *name, struct dwfl_file
 void dwfl_file__free(struct dwfl_file *df);
 /* Returns 1 if the file has DWARF but it could not be loaded. */
 int dwfl_file__dwarf_broken(struct dwfl_file *df, int has_debug_info);
+/* Whether DWARF was found, in the file or a local separate debug file. */
+bool dwfl_file__has_dwarf(struct dwfl_file *df);
 /* Fills @out (room for SYM_MAX_INLINE) and returns the frame count or -errno. */
 int dwfl_file__resolve(struct dwfl_file *df, uint64_t vaddr, struct strpool *pool,
 		       const char *module, struct sym_frame *out);
@@ -112,6 +129,29 @@ struct proc *proc__load(struct symbolizer *sym, int pid, bool rescan, bool empty
 void proc__free(void *p, void *ctx);
 bool proc__may_rescan(struct proc *p);
 struct frames *proc__lookup(struct symbolizer *sym, const struct proc *p, uint64_t addr);
+
+/* jit.c: perf maps (/tmp/perf-PID.map) of JIT compilers. */
+struct jit_map;
+/* Returns the frames naming @addr of @pid, or NULL with errno ENOENT or ENOMEM. */
+struct frames *jit__lookup(struct symbolizer *sym, int pid, uint64_t addr);
+void jit_map__free(void *jm, void *ctx);
+
+/* demangle.c */
+/* The demangled form of interned @name (itself when not mangled), or NULL on ENOMEM. */
+const char *symbolizer__demangle(struct symbolizer *sym, const char *name);
+
+/* fetch.c: the debuginfod worker thread. */
+/* Returns a fetcher with no thread yet, or NULL with errno set. */
+struct fetcher *fetcher__new(void);
+/* Stops the thread, cancelling a transfer under way; NULL is a no-op. */
+void fetcher__free(struct fetcher *f);
+/* Queues a request for build id @id (@len bytes) under @key; 0 or -errno. */
+int fetcher__ask(struct fetcher *f, const char *key, const unsigned char *id, size_t len);
+/*
+ * Takes one finished request: returns 1 and sets *key and *path (both
+ * malloc'd; *path NULL when nothing was found), or 0 when none is ready.
+ */
+int fetcher__take(struct fetcher *f, char **key, char **path);
 
 /* symbolizer.c */
 /* Returns the cached single unknown frame "@name", or NULL on ENOMEM. */

@@ -5,6 +5,7 @@
  * process has exited or its files have been deleted or replaced.
  */
 #include <errno.h>
+#include <elf.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -65,6 +66,13 @@ static int mapping_open(int pid, const struct mapping *m, const char *path)
 	return open(buf, O_RDONLY | O_CLOEXEC);
 }
 
+static bool is_elf(int fd)
+{
+	char magic[SELFMAG];
+
+	return pread(fd, magic, SELFMAG, 0) == SELFMAG && !memcmp(magic, ELFMAG, SELFMAG);
+}
+
 static int mapping_set_file(struct symbolizer *sym, int pid, struct mapping *m, char *path)
 {
 	size_t len = strlen(path);
@@ -80,6 +88,13 @@ static int mapping_set_file(struct symbolizer *sym, int pid, struct mapping *m, 
 		log_debug("pid %d: cannot open %s: %s", pid, path, strerror(errno));
 		sym->stats.elf_errors++;
 		return 0;
+	}
+	if (!strncmp(path, "/memfd:", 7) && !is_elf(fd)) {
+		/* code written to a memfd, as JITs do: anonymous memory by another name */
+		close(fd);
+		m->kind = MAP_ANON;
+		m->name = strpool__intern(&sym->strings, "[anon]");
+		return m->name ? 0 : -ENOMEM;
 	}
 	m->ef = elf_file__get(sym, fd, path);
 	elf_file__hold(m->ef, 1);
@@ -227,6 +242,13 @@ static const struct mapping *proc_find(const struct proc *p, uint64_t addr)
 	return NULL;
 }
 
+/* Anonymous code, or a named anonymous mapping; not the kernel's pages. */
+static bool may_be_jit(const struct mapping *m)
+{
+	return m->kind == MAP_ANON || (strcmp(m->name, "[vdso]") && strcmp(m->name, "[vsyscall]") &&
+				       strcmp(m->name, "[uprobes]"));
+}
+
 /*
  * Names @addr, already adjusted for return addresses.  Returns NULL with
  * errno ENOENT when no mapping holds it, or ENOMEM.
@@ -234,6 +256,7 @@ static const struct mapping *proc_find(const struct proc *p, uint64_t addr)
 struct frames *proc__lookup(struct symbolizer *sym, const struct proc *p, uint64_t addr)
 {
 	const struct mapping *m = proc_find(p, addr);
+	struct frames *fr;
 	uint64_t off;
 
 	if (!m) {
@@ -241,6 +264,11 @@ struct frames *proc__lookup(struct symbolizer *sym, const struct proc *p, uint64
 		return NULL;
 	}
 	off = addr - m->start + m->pgoff;
+	if (m->kind != MAP_FILE && may_be_jit(m)) {
+		fr = jit__lookup(sym, p->pid, addr);
+		if (fr || errno == ENOMEM)
+			return fr;
+	}
 	if (m->ef)
 		return elf_file__lookup(sym, m->ef, elf_file__off_to_vaddr(m->ef, off));
 	if (m->kind == MAP_FILE)

@@ -25,13 +25,40 @@ struct elf_path {
 
 struct symbolizer *symbolizer__new(void)
 {
-	struct symbolizer *sym;
+	return symbolizer__new_opts(NULL);
+}
 
+struct symbolizer *symbolizer__new_opts(const struct symbolizer_opts *opts)
+{
+	static const struct symbolizer_opts defaults;
+	struct symbolizer *sym;
+	const char *urls;
+
+	if (!opts)
+		opts = &defaults;
 	if (elf_version(EV_CURRENT) == EV_NONE) {
 		errno = EINVAL;
 		return NULL;
 	}
 	sym = calloc(1, sizeof(*sym));
+	if (!sym)
+		return NULL;
+	sym->demangle = !opts->no_demangle;
+	/* libdebuginfod takes its servers from the environment only */
+	if (opts->debuginfod_urls && *opts->debuginfod_urls &&
+	    setenv("DEBUGINFOD_URLS", opts->debuginfod_urls, 1)) {
+		free(sym);
+		return NULL;
+	}
+	urls = opts->debuginfod_urls ? opts->debuginfod_urls : getenv("DEBUGINFOD_URLS");
+	if (urls && *urls) {
+		sym->fetch = fetcher__new();
+		if (!sym->fetch) {
+			free(sym);
+			return NULL;
+		}
+		log_debug("debug files missing locally are fetched from %s", urls);
+	}
 	return sym;
 }
 
@@ -53,7 +80,11 @@ void symbolizer__free(struct symbolizer *sym)
 {
 	if (!sym)
 		return;
+	fetcher__free(sym->fetch);
 	hmap__clear(&sym->procs, proc__free, NULL);
+	hmap__clear(&sym->jit_maps, jit_map__free, NULL);
+	hmap__clear(&sym->jit_frames, frames_free, NULL);
+	hmap__clear(&sym->demangled, NULL, NULL);
 	tdestroy(sym->elf_by_path, elf_path_free);
 	tdestroy(sym->elf_by_key, elf_file__free);
 	hmap__clear(&sym->synth, frames_free, NULL);
@@ -91,6 +122,7 @@ int symbolizer__add_process(struct symbolizer *sym, int pid)
 void symbolizer__remove_process(struct symbolizer *sym, int pid)
 {
 	proc__free(hmap__del(&sym->procs, pid), NULL);
+	jit_map__free(hmap__del(&sym->jit_maps, pid), NULL);
 	sym->stats.processes = sym->procs.len;
 }
 
@@ -149,6 +181,8 @@ int symbolizer__user(struct symbolizer *sym, int pid, uint64_t addr, bool is_ret
 			return err;
 		fr = proc__lookup(sym, p, a);
 	}
+	if (!fr && errno == ENOENT)	/* JIT code in a mapping not seen yet */
+		fr = jit__lookup(sym, pid, a);
 	if (!fr && errno == ENOENT)
 		fr = symbolizer__synth(sym, "[unknown]", "[unknown]", SYM_F_UNKNOWN);
 	return symbolizer_done(sym, fr, frames);
@@ -236,8 +270,31 @@ int symbolizer__elf(struct symbolizer *sym, const char *path, uint64_t vaddr,
 	return symbolizer_done(sym, fr, frames);
 }
 
+/* Puts the debug files debuginfod delivered to use. */
+static void symbolizer_take_fetched(struct symbolizer *sym)
+{
+	struct elf_file *ef;
+	char *key, *path;
+	int err;
+
+	while (sym->fetch && fetcher__take(sym->fetch, &key, &path)) {
+		ef = elf_file__find(sym, key);
+		err = !path ? -ENOENT : ef ? elf_file__use_debug(ef, path) : 0;
+		if (err) {
+			log_debug("debuginfod: %s: %s", key, strerror(-err));
+			sym->stats.debuginfod_failed++;
+		} else if (ef) {
+			log_debug("debuginfod: %s: using %s", key, path);
+			sym->stats.debuginfod_found++;
+		}
+		free(key);
+		free(path);
+	}
+}
+
 void symbolizer__trim(struct symbolizer *sym, size_t max_idle)
 {
+	symbolizer_take_fetched(sym);
 	elf_file__trim(sym, max_idle);
 }
 

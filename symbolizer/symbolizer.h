@@ -4,8 +4,10 @@
  *
  * Kernel addresses are named from /proc/kallsyms, user addresses from the
  * process's mappings and the mapped ELF files (symbol tables, DWARF names,
- * inline chains, file:line, separate debug files).  Results are cached per
- * ELF file, so a repeated address costs one lookup.
+ * inline chains, file:line, separate debug files, debug files fetched from
+ * debuginfod in the background), JIT code from perf maps
+ * (/tmp/perf-PID.map).  C++ and Rust names are demangled.  Results are
+ * cached per ELF file, so a repeated address costs one lookup.
  */
 #ifndef EMBER_SYMBOLIZER_H
 #define EMBER_SYMBOLIZER_H
@@ -19,6 +21,19 @@ enum {
 	SYM_F_KERNEL = 1 << 0,	/* a kernel frame */
 	SYM_F_INLINE = 1 << 1,	/* inlined into the next (outer) frame */
 	SYM_F_UNKNOWN = 1 << 2,	/* no name: name is "module+0xOFFSET" or "[unknown]" */
+	SYM_F_JIT = 1 << 3,	/* JIT code named by the process's perf map */
+};
+
+/* Options of symbolizer__new_opts(); zeroed means the defaults. */
+struct symbolizer_opts {
+	bool no_demangle;		/* keep mangled C++/Rust names as in the ELF file */
+	/*
+	 * debuginfod servers (space-separated URLs) asked for the debug info
+	 * of ELF files that have none locally, in a background thread.  NULL
+	 * means $DEBUGINFOD_URLS; "" turns fetching off.  libdebuginfod reads
+	 * only its environment, so a non-NULL value is put in DEBUGINFOD_URLS.
+	 */
+	const char *debuginfod_urls;
 };
 
 /*
@@ -43,10 +58,18 @@ struct symbolizer_stats {
 	uint64_t elf_files;		/* ELF files currently open */
 	uint64_t elf_evicted;		/* idle ELF files closed by symbolizer__trim() */
 	uint64_t processes;		/* processes currently tracked */
+	uint64_t jit_maps;		/* perf maps read (first reads and reloads) */
+	uint64_t jit_bad_lines;		/* perf map lines skipped as malformed */
+	uint64_t debuginfod_asked;	/* build ids sent to debuginfod */
+	uint64_t debuginfod_found;	/* debug files that arrived and were used */
+	uint64_t debuginfod_failed;	/* requests without a usable answer */
 };
 
-/* Returns a new symbolizer, or NULL with errno set. */
+/* Returns a new symbolizer with default options, or NULL with errno set. */
 struct symbolizer *symbolizer__new(void);
+
+/* Same with @opts (NULL: defaults); the strings in it are copied. */
+struct symbolizer *symbolizer__new_opts(const struct symbolizer_opts *opts);
 
 /* Frees everything, including every string handed out; NULL is a no-op. */
 void symbolizer__free(struct symbolizer *sym);
@@ -88,8 +111,10 @@ int symbolizer__elf(struct symbolizer *sym, const char *path, uint64_t vaddr,
 
 /*
  * Closes ELF files no tracked process maps, keeping the @max_idle most
- * recently used, so memory stays bounded under process churn.  Frames
- * already handed out become invalid; their name strings stay valid.
+ * recently used, so memory stays bounded under process churn, and puts
+ * debug files that debuginfod delivered since the last call to use (the
+ * addresses of those ELF files are named again).  Frames already handed
+ * out become invalid; their name strings stay valid.
  */
 void symbolizer__trim(struct symbolizer *sym, size_t max_idle);
 

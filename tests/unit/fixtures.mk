@@ -10,7 +10,7 @@ FIX_CFLAGS := -g -fno-omit-frame-pointer -Wl,--build-id
 
 FIXTURES := $(addprefix $(FIX_DIR)/,basic_pie basic_nopie basic_stripped \
 	basic_stripped.debug inline_o2 libfix.so child_pie child_nopie \
-	basic.c inline.c libfix.c child.c)
+	basic.c inline.c libfix.c child.c cxx_fix)
 
 $(FIX_DIR):
 	$(Q)mkdir -p $@
@@ -53,3 +53,8 @@ $(FIX_DIR)/child_nopie: $(FIX_SRC)/child.c $(FIX_DIR)/libfix.so
 	$(call msg,FIXTURE,$@)
 	$(Q)$(CC) $(FIX_CFLAGS) -O0 -fno-pie -no-pie $< -o $@ -L$(FIX_DIR) -lfix \
 		-Wl,-rpath,'$$ORIGIN'
+
+# Mangled names: C++ (namespace, template, lambda) and Rust-style labels.
+$(FIX_DIR)/cxx_fix: $(FIX_SRC)/cxx.cc | $(FIX_DIR)
+	$(call msg,FIXTURE,$@)
+	$(Q)$(CXX) $(FIX_CFLAGS) -O0 $< -o $@

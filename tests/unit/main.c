@@ -45,5 +45,6 @@ int main(int argc, char **argv)
 	log_set_level(LOG_ERROR);
 	run_table(symbolizer_tests, dir);
 	run_table(symbolizer_proc_tests, dir);
+	run_table(names_tests, dir);
 	return 0;
 }

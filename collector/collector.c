@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <search.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +37,11 @@ struct collector {
 	collector_sample_fn fn;
 	void *ctx;
 	uint64_t last_poll_ms;
+	uint64_t last_reap_ms;
 };
+
+/* How often tracked processes are checked for exits BPF did not report. */
+#define REAP_INTERVAL_MS 30000
 
 /* ELF files kept open (with their caches) after their last process exits. */
 #define IDLE_ELF_FILES 32
@@ -174,10 +179,58 @@ void collector__free(struct collector *c)
 	free(c);
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
+}
+
+/* Queues @tgid to be forgotten after the next drain. */
+static void note_exit(struct collector *c, uint32_t tgid)
+{
+	uint32_t *p;
+
+	if (c->nexited == c->exited_cap) {
+		int cap = c->exited_cap ? c->exited_cap * 2 : 256;
+
+		p = realloc(c->exited, cap * sizeof(*p));
+		if (!p)
+			return;	/* kept until its pid is reused: bounded, not lost */
+		c->exited = p;
+		c->exited_cap = cap;
+	}
+	c->exited[c->nexited++] = tgid;
+}
+
+static void find_dead(const void *node, VISIT which, void *ctx)
+{
+	const struct proc_info *p = *(const struct proc_info *const *)node;
+	struct collector *c = ctx;
+
+	if ((which == postorder || which == leaf) && kill(p->tgid, 0) && errno == ESRCH)
+		note_exit(c, p->tgid);
+}
+
+/*
+ * A safety net for exits the BPF side could not report (e.g. a group
+ * leader that left before its threads): processes found gone are dropped
+ * after the next drain, which holds all their samples.
+ */
+static void reap_dead(struct collector *c)
+{
+	uint64_t now = mono_ms();
+
+	if (now - c->last_reap_ms < REAP_INTERVAL_MS)
+		return;
+	c->last_reap_ms = now;
+	twalk_r(c->procs, find_dead, c);
+}
+
 static void on_process(void *ctx, uint32_t type, uint32_t tgid)
 {
 	struct collector *c = ctx;
-	uint32_t *p;
 	int err;
 
 	if (type == EVENT_RESCAN) {
@@ -197,16 +250,7 @@ static void on_process(void *ctx, uint32_t type, uint32_t tgid)
 		}
 		return;
 	}
-	if (c->nexited == c->exited_cap) {
-		int cap = c->exited_cap ? c->exited_cap * 2 : 256;
-
-		p = realloc(c->exited, cap * sizeof(*p));
-		if (!p)
-			return;	/* kept until its pid is reused: bounded, not lost */
-		c->exited = p;
-		c->exited_cap = cap;
-	}
-	c->exited[c->nexited++] = tgid;
+	note_exit(c, tgid);
 }
 
 int collector__stop(struct collector *c)
@@ -272,13 +316,6 @@ static int push_stack(struct collector *c, const struct sampler_row *row, bool k
 	return 0;
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
-}
 
 static int on_row(void *ctx, const struct sampler_row *row)
 {
@@ -335,6 +372,7 @@ int collector__drain(struct collector *c, collector_sample_fn fn, void *ctx)
 	symbolizer__trim(c->sym, IDLE_ELF_FILES);
 	memmove(c->exited, c->exited + n, (c->nexited - n) * sizeof(*c->exited));
 	c->nexited -= n;
+	reap_dead(c);
 	return err;
 }
 

@@ -184,8 +184,10 @@ def t_export_time_syntax():
     db = get_db()
     w = state["windows"]
     # Instants halfway into windows, so a few ms of 'now' drift cannot change the selection.
-    t_from = w[1][0] + w[1][1] // 2
-    t_to = w[-2][0] + w[-2][1] // 2 if len(w) >= 4 else w[-1][0] + w[-1][1] // 2
+    # From inside the first window to inside the last: the second window, where cpu_chain
+    # still runs, is always selected, whatever the later (possibly idle) windows hold.
+    t_from = w[0][0] + w[0][1] // 2
+    t_to = w[-1][0] + w[-1][1] // 2
     forms = {
         "rfc3339": (rfc3339(t_from), rfc3339(t_to)),
         "rfc3339+02:00": (rfc3339_offset(t_from), rfc3339_offset(t_to)),
@@ -198,7 +200,8 @@ def t_export_time_syntax():
     for k, v in outs.items():
         assert v == ref, f"--from/--to as {k} {forms[k]} selects {len(v)} stacks, as unix {forms['unix']} {len(ref)}"
     want = sum(s for start, _, s in w if t_from <= start < t_to)
-    got = total(parse_folded("\n".join(ref) + "\n"))
+    assert want > 0, f"the windows in [{t_from}, {t_to}) hold no samples: {w}"
+    got = total(parse_folded("".join(line + "\n" for line in ref)))
     assert got == want, f"[{t_from}, {t_to}) exported {got} samples; its windows hold {want}"
     # whole-second Unix time, no fraction
     sec = (w[1][0] + 999) // 1000

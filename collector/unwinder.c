@@ -2,7 +2,8 @@
 /*
  * unwinder.c - the user-space side of .eh_frame unwinding.  Tables are built
  * once per ELF file (keyed by device and inode, shared across processes),
- * copied into an mmap'ed BPF array, and addressed by a slot in the files map.
+ * copied into a BPF array (through short-lived mmaps), and addressed by a
+ * slot in the files map.
  * A file no process maps any more stays loaded for a grace period, so
  * short-lived processes re-running the same binaries cost nothing; it is
  * unloaded after that, or earlier (oldest first) when its rows are needed.
@@ -51,8 +52,7 @@ struct extent {
 
 struct unwinder {
 	struct sampler_unwind_maps m;
-	struct unwind_row *rows;
-	size_t rows_bytes;
+	long page;
 	struct uw_file *slots[MAX_UNWIND_FILES];
 	void *by_id;			/* tree of struct uw_file by (dev, ino) */
 	void *procs;			/* tree of struct uw_proc by pid */
@@ -79,30 +79,43 @@ static int proc_cmp(const void *a, const void *b)
 struct unwinder *unwinder__new(const struct sampler_unwind_maps *maps)
 {
 	struct unwinder *u = calloc(1, sizeof(*u));
-	long page = sysconf(_SC_PAGESIZE);
 
 	if (!u)
 		return NULL;
 	u->m = *maps;
-	u->rows_bytes = ((size_t)maps->rows_max * sizeof(struct unwind_row) + page - 1) &
-			~(size_t)(page - 1);
-	u->rows = mmap(NULL, u->rows_bytes, PROT_READ | PROT_WRITE, MAP_SHARED,
-		       maps->rows_fd, 0);
+	u->page = sysconf(_SC_PAGESIZE);
 	u->scratch = malloc(sizeof(*u->scratch));
 	u->free = malloc(sizeof(*u->free));
-	if (u->rows == MAP_FAILED || !u->scratch || !u->free) {
-		int err = u->rows == MAP_FAILED ? errno : ENOMEM;
-
-		if (u->rows == MAP_FAILED)
-			u->rows = NULL;
+	if (!u->scratch || !u->free) {
 		unwinder__free(u);
-		errno = err;
+		errno = ENOMEM;
 		return NULL;
 	}
 	u->free[0] = (struct extent){ 0, maps->rows_max };
 	u->nfree = u->free_cap = 1;
 	u->st.rows_max = maps->rows_max;
 	return u;
+}
+
+/*
+ * Copies @n rows to pool index @first through a mapping of just the pages
+ * they cover: a mapping of the whole pool would count every page of it in
+ * the agent's RSS for as long as it lives.
+ */
+static int rows_write(struct unwinder *u, uint32_t first, const struct unwind_row *rows,
+		      size_t n)
+{
+	size_t start = (size_t)first * sizeof(*rows), end = start + n * sizeof(*rows);
+	size_t off = start & ~(size_t)(u->page - 1);
+	size_t len = ((end + u->page - 1) & ~(size_t)(u->page - 1)) - off;
+	char *p;
+
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, u->m.rows_fd, off);
+	if (p == MAP_FAILED)
+		return -errno;
+	memcpy(p + (start - off), rows, n * sizeof(*rows));
+	munmap(p, len);
+	return 0;
 }
 
 static void proc_free(void *node)
@@ -128,8 +141,6 @@ void unwinder__free(struct unwinder *u)
 	tdestroy(u->by_id, noop_free);
 	for (i = 0; i < MAX_UNWIND_FILES; i++)
 		free(u->slots[i]);
-	if (u->rows)
-		munmap(u->rows, u->rows_bytes);
 	free(u->free);
 	free(u->scratch);
 	free(u);
@@ -240,10 +251,11 @@ static int file_publish(struct unwinder *u, struct uw_file *f, const struct unwi
 	while ((err = extent_get(u, n, &f->first)) == -ENOSPC)
 		if (evict_one(u))
 			return -ENOSPC;
-	memcpy(u->rows + f->first, rows, n * sizeof(*rows));
+	err = rows_write(u, f->first, rows, n);
 	uf = (struct unwind_file){ .first = f->first, .n = n };
-	if (bpf_map_update_elem(u->m.files_fd, &f->slot, &uf, BPF_ANY)) {
+	if (!err && bpf_map_update_elem(u->m.files_fd, &f->slot, &uf, BPF_ANY))
 		err = -errno;
+	if (err) {
 		extent_put(u, f->first, n);
 		return err;
 	}

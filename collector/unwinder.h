@@ -24,7 +24,7 @@ struct unwinder_stats {
 	uint64_t procs;			/* processes with tables now */
 };
 
-/* Maps the row pool of @maps.  Returns NULL with errno set. */
+/* A manager for the row pool of @maps.  Returns NULL with errno set. */
 struct unwinder *unwinder__new(const struct sampler_unwind_maps *maps);
 
 /* NULL is a no-op. */

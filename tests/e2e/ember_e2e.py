@@ -57,6 +57,33 @@ class Runner:
         sys.exit(1 if self.failed else 0)
 
 
+def run_suite(tests, namespace, setups=(), tmp=None):
+    """Runs the setups, then every t_<name> of tests found in namespace, and exits.
+
+    Without BPF the tests SKIP (FAIL when CI=true); without the ember binary they FAIL.
+    """
+    runner = Runner()
+    why = bpf_unavailable_reason()
+    if why:
+        runner.unavailable(tests, why)
+        runner.exit()
+    if not os.access(EMBER, os.X_OK):
+        def not_built():
+            raise AssertionError(f"{EMBER} not built (run make)")
+        for t in tests:
+            runner.run(t, not_built)
+        runner.exit()
+    try:
+        for setup in setups:
+            setup()
+        for t in tests:
+            runner.run(t, namespace["t_" + t])
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+    runner.exit()
+
+
 def one_line(s):
     return " ".join(s.split())
 

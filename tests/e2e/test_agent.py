@@ -13,9 +13,8 @@ import time
 
 sys.dont_write_bytecode = True  # keep the work tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ember_e2e import (EMBER, Agent, Runner, bpf_unavailable_reason, by_comm, db_query,  # noqa: E402
-                       export, one_line, parse_folded, run_ember, start_workload, total, user_frames,
-                       workload)
+from ember_e2e import (Agent, by_comm, db_query, export, one_line, parse_folded, run_ember,  # noqa: E402
+                       run_suite, start_workload, total, user_frames, workload)
 
 HZ = 99
 WINDOW_MS = 2000
@@ -335,25 +334,7 @@ def t_agent_restart_appends():
 
 
 def main():
-    runner = Runner()
-    why = bpf_unavailable_reason()
-    if why:
-        runner.unavailable(TESTS, why)
-        runner.exit()
-    if not os.access(EMBER, os.X_OK):
-        def not_built():
-            raise AssertionError(f"{EMBER} not built (run make)")
-        for t in TESTS:
-            runner.run(t, not_built)
-        runner.exit()
-    try:
-        main_run()
-        kill9_run()
-        for t in TESTS:
-            runner.run(t, globals()["t_" + t])
-    finally:
-        shutil.rmtree(TMP, ignore_errors=True)
-    runner.exit()
+    run_suite(TESTS, globals(), (main_run, kill9_run), TMP)
 
 
 if __name__ == "__main__":

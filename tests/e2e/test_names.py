@@ -15,8 +15,7 @@ import urllib.request
 
 sys.dont_write_bytecode = True  # keep the work tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ember_e2e import (EMBER, Recording, Runner, bpf_unavailable_reason, by_comm,  # noqa: E402
-                       parse_folded, total, user_frames, workload)
+from ember_e2e import (Recording, by_comm, parse_folded, run_suite, total, user_frames, workload)  # noqa: E402
 
 HZ = 99
 CHAIN = ["main", "chain_a", "chain_b", "spin"]
@@ -248,26 +247,7 @@ def t_debuginfod_stripped():
 
 
 def main():
-    runner = Runner()
-    why = bpf_unavailable_reason()
-    if why:
-        runner.unavailable(TESTS, why)
-        runner.exit()
-    if not os.access(EMBER, os.X_OK):
-        def not_built():
-            raise AssertionError(f"{EMBER} not built (run make)")
-        for t in TESTS:
-            runner.run(t, not_built)
-        runner.exit()
-    try:
-        rec_main()
-        rec_raw()
-        rec_debuginfod()
-        for t in TESTS:
-            runner.run(t, globals()["t_" + t])
-    finally:
-        shutil.rmtree(TMP, ignore_errors=True)
-    runner.exit()
+    run_suite(TESTS, globals(), (rec_main, rec_raw, rec_debuginfod), TMP)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,8 @@ import time
 
 sys.dont_write_bytecode = True  # keep the work tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ember_e2e import (EMBER, Recording, Runner, Skip, bpf_unavailable_reason, by_comm,  # noqa: E402
-                       contains_run, is_kernel, kernel_frames, parse_folded, parse_summary,
-                       start_workload, total, user_frames)
+from ember_e2e import (Recording, by_comm, is_kernel, kernel_frames, parse_folded, parse_summary,  # noqa: E402
+                       run_suite, start_workload, total, user_frames)
 
 HZ = 99
 CHAIN = ["main", "chain_a", "chain_b", "spin"]
@@ -232,25 +231,7 @@ def t_user_only():
 
 
 def main():
-    runner = Runner()
-    why = bpf_unavailable_reason()
-    if why:
-        runner.unavailable(TESTS, why)
-        runner.exit()
-    if not os.access(EMBER, os.X_OK):
-        def not_built():
-            raise AssertionError(f"{EMBER} not built (run make)")
-        for t in TESTS:
-            runner.run(t, not_built)
-        runner.exit()
-    try:
-        rec_main()
-        rec_sys()
-        for t in TESTS:
-            runner.run(t, globals()["t_" + t])
-    finally:
-        shutil.rmtree(TMP, ignore_errors=True)
-    runner.exit()
+    run_suite(TESTS, globals(), (rec_main, rec_sys), TMP)
 
 
 if __name__ == "__main__":

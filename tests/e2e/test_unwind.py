@@ -10,9 +10,8 @@ import tempfile
 
 sys.dont_write_bytecode = True  # keep the work tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ember_e2e import (EMBER, Recording, Runner, bpf_unavailable_reason, by_comm,  # noqa: E402
-                       contains_run, parse_folded, parse_summary, start_workload, total,
-                       user_frames)
+from ember_e2e import (Recording, by_comm, contains_run, parse_folded, parse_summary, run_suite,  # noqa: E402
+                       start_workload, total, user_frames)
 
 CHAIN = ["nofp_outer", "nofp_middle", "nofp_leaf"]
 MAIN_ROOT = ["_start", "__libc_start_main", "__libc_start_call_main", "main"]
@@ -120,17 +119,7 @@ def t_python_reaches_root():
 
 
 def main():
-    runner = Runner()
-    why = bpf_unavailable_reason()
-    if why:
-        runner.unavailable(TESTS, why)
-        runner.exit()
-    try:
-        for t in TESTS:
-            runner.run(t, globals()["t_" + t])
-    finally:
-        shutil.rmtree(TMP, ignore_errors=True)
-    runner.exit()
+    run_suite(TESTS, globals(), (), TMP)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ def workloads():
     data = os.path.join(TMP, "data")
     with open(data, "wb") as f:
         words = [os.urandom(6).hex().encode() for _ in range(4000)]
-        for i in range(400000):
+        for i in range(2000000):
             f.write(words[(i * 7919) % 4000] + b" ")
     return [("python3.11", ["/usr/bin/python3.11", py]),
             ("xz", ["/usr/bin/xz", "-9", "-T1", "-k", "-c", data]),

@@ -153,6 +153,7 @@ int do_sample(struct bpf_perf_event_data *ctx)
 	bool in_user = (*(volatile __u64 *)&ctx->regs.cs & 3) == 3;
 	__u32 half = active & 1;
 	__u8 current = SEEN_CURRENT, *state;
+	unsigned int flags;
 	long ret;
 
 	if (pid == 0 && !include_idle)
@@ -174,12 +175,9 @@ int do_sample(struct bpf_perf_event_data *ctx)
 		else
 			key.kstack_id = ret;
 	}
-	/*
-	 * An exiting task has passed sched_process_exit already: announcing it
-	 * now would leave an entry nobody ever removes.  Its user memory is
-	 * going away too, so it only gets a kernel stack.
-	 */
-	if (user_stacks && !(BPF_CORE_READ(task, flags) & (PF_KTHREAD | PF_EXITING)) && pid != 0) {
+	flags = BPF_CORE_READ(task, flags);
+	/* kernel threads, and tasks past exit_mm(), have no user stack */
+	if (user_stacks && !(flags & PF_KTHREAD) && BPF_CORE_READ(task, mm) && pid != 0) {
 		if (unwind_mode == UNWIND_MODE_FP || !unwind_user(ctx, in_user, tgid, half, &key)) {
 			ret = bpf_get_stackid(ctx, half ? (void *)&ustacks1 : (void *)&ustacks0,
 					      BPF_F_USER_STACK);
@@ -188,8 +186,12 @@ int do_sample(struct bpf_perf_event_data *ctx)
 			else
 				key.ustack_id = ret;
 		}
+		/*
+		 * An exiting task has passed sched_process_exit already: announcing
+		 * it now would leave an entry nobody ever removes.
+		 */
 		state = bpf_map_lookup_elem(&seen, &tgid);
-		if (!state || *state != SEEN_CURRENT) {
+		if ((!state || *state != SEEN_CURRENT) && !(flags & PF_EXITING)) {
 			bpf_map_update_elem(&seen, &tgid, &current, BPF_ANY);
 			send_event(EVENT_NEW_PROCESS, tgid);
 		}

@@ -241,9 +241,10 @@ static void on_process(void *ctx, uint32_t type, uint32_t tgid)
 	if (type == EVENT_NEW_PROCESS) {
 		c->seen++;
 		remember_proc(c, tgid);
-		err = symbolizer__add_process(c->sym, tgid);
-		if (!err && c->unwinder)
-			err = unwinder__add_process(c->unwinder, tgid);
+		/* tables first: until they are in, BPF falls back to frame pointers */
+		err = c->unwinder ? unwinder__add_process(c->unwinder, tgid) : 0;
+		if (!err)
+			err = symbolizer__add_process(c->sym, tgid);
 		if (err) {
 			c->maps_unreadable++;
 			log_debug("cannot read mappings of pid %u: %s", tgid, strerror(-err));

@@ -91,20 +91,19 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 	};
 	char *end;
 	long v;
-	int c;
+	int c, err;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":F:vh", longopts, NULL)) != -1) {
+		err = parse_sampling_flag("agent", &o->s, &o->sym, c, optarg);
+		if (err != -ENOENT) {
+			if (err)
+				return err;
+			continue;
+		}
 		switch (c) {
 		case 'D':
 			o->db = optarg;
-			break;
-		case 'F':
-			v = strtol(optarg, &end, 10);
-			if (*end || end == optarg || v < 1 || v > 10000)
-				return usage_error("agent", "invalid frequency '%s': expected 1-10000 Hz",
-						   optarg);
-			o->s.freq = v;
 			break;
 		case 'w':
 			v = strtol(optarg, &end, 10);
@@ -117,19 +116,6 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 			if (timearg__duration(optarg, &o->retention_ms) || o->retention_ms < 60000)
 				return usage_error("agent", "invalid retention '%s': expected e.g. 36h or 7d",
 						   optarg);
-			break;
-		case 'W':
-		case 'M':
-			if (parse_unwind_flag(&o->s, c, optarg))
-				return usage_error("agent", c == 'W' ? "invalid --unwind '%s': expected fp or auto"
-							    : "invalid --unwind-mem '%s': expected 1-4096 MB",
-						   optarg);
-			break;
-		case 'N':
-			o->sym.no_demangle = true;
-			break;
-		case 'G':
-			o->sym.debuginfod_urls = optarg;
 			break;
 		case 'v':
 			log_set_level(LOG_DEBUG);

@@ -5,6 +5,7 @@
 
 #include <signal.h>
 #include "sampler.h"
+#include "symbolizer.h"
 
 /* 16 MiB of 8-byte rows: libc and python3.11 together take under 100k. */
 #define DEFAULT_UNWIND_ROWS (2u << 20)
@@ -12,8 +13,13 @@
 /* Prints "ember CMD: <message> (see ember CMD --help)" to stderr; returns 2. */
 int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Parses --unwind ('W') or --unwind-mem ('M') into @o.  Returns 0 or -EINVAL. */
-int parse_unwind_flag(struct sampler_opts *o, int flag, const char *arg);
+/*
+ * Parses the flags record and agent share: -F ('F'), --unwind ('W'),
+ * --unwind-mem ('M'), --no-demangle ('N'), --debuginfod ('G').  Returns 0,
+ * 2 after printing a usage error for @cmd, or -ENOENT for any other flag.
+ */
+int parse_sampling_flag(const char *cmd, struct sampler_opts *o, struct symbolizer_opts *sym,
+			int flag, const char *arg);
 
 /*
  * Each returns the process exit code: 0 success, 1 runtime failure, 2 usage

@@ -8,25 +8,42 @@
 #include "commands.h"
 #include "unwind_abi.h"
 
-int parse_unwind_flag(struct sampler_opts *o, int flag, const char *arg)
+int parse_sampling_flag(const char *cmd, struct sampler_opts *o, struct symbolizer_opts *sym,
+			int flag, const char *arg)
 {
 	char *end;
-	long mb;
+	long v;
 
-	if (flag == 'W') {
+	switch (flag) {
+	case 'F':
+		errno = 0;
+		v = strtol(arg, &end, 10);
+		if (errno || *end || end == arg || v < 1 || v > 10000)
+			return usage_error(cmd, "invalid frequency '%s': expected 1-10000 Hz", arg);
+		o->freq = v;
+		return 0;
+	case 'W':
 		if (!strcmp(arg, "fp"))
 			o->unwind = UNWIND_MODE_FP;
 		else if (!strcmp(arg, "auto"))
 			o->unwind = UNWIND_MODE_AUTO;
 		else
-			return -EINVAL;
+			return usage_error(cmd, "invalid --unwind '%s': expected fp or auto", arg);
+		return 0;
+	case 'M':
+		v = strtol(arg, &end, 10);
+		if (*end || end == arg || v < 1 || v > 4096)
+			return usage_error(cmd, "invalid --unwind-mem '%s': expected 1-4096 MB", arg);
+		o->unwind_rows = (uint32_t)(v << 20) / sizeof(struct unwind_row);
+		return 0;
+	case 'N':
+		sym->no_demangle = true;
+		return 0;
+	case 'G':
+		sym->debuginfod_urls = arg;
 		return 0;
 	}
-	mb = strtol(arg, &end, 10);
-	if (*end || end == arg || mb < 1 || mb > 4096)
-		return -EINVAL;
-	o->unwind_rows = (uint32_t)(mb << 20) / sizeof(struct unwind_row);
-	return 0;
+	return -ENOENT;
 }
 
 int usage_error(const char *cmd, const char *fmt, ...)

@@ -18,7 +18,6 @@
 #include "log.h"
 #include "collector.h"
 
-#define MAX_FREQ 10000
 #define DRAIN_INTERVAL_MS 1000
 
 struct record_opts {
@@ -92,20 +91,17 @@ static int parse_args(struct record_opts *o, int argc, char **argv)
 		{},
 	};
 	char *end;
-	long freq;
 	int c, err;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":F:d:p:o:vh", longopts, NULL)) != -1) {
+		err = parse_sampling_flag("record", &o->s, &o->sym, c, optarg);
+		if (err != -ENOENT) {
+			if (err)
+				return err;
+			continue;
+		}
 		switch (c) {
-		case 'F':
-			errno = 0;
-			freq = strtol(optarg, &end, 10);
-			if (errno || *end || freq < 1 || freq > MAX_FREQ)
-				return usage_error("record", "invalid frequency '%s': expected 1-10000 Hz",
-						   optarg);
-			o->s.freq = freq;
-			break;
 		case 'd':
 			errno = 0;
 			o->duration = strtod(optarg, &end);
@@ -132,19 +128,6 @@ static int parse_args(struct record_opts *o, int argc, char **argv)
 			break;
 		case 'I':
 			o->s.include_idle = true;
-			break;
-		case 'W':
-		case 'M':
-			if (parse_unwind_flag(&o->s, c, optarg))
-				return usage_error("record", c == 'W' ? "invalid --unwind '%s': expected fp or auto"
-							    : "invalid --unwind-mem '%s': expected 1-4096 MB",
-						   optarg);
-			break;
-		case 'N':
-			o->sym.no_demangle = true;
-			break;
-		case 'G':
-			o->sym.debuginfod_urls = optarg;
 			break;
 		case 'v':
 			log_set_level(log_get_level() + 1);

@@ -243,8 +243,9 @@ static void on_process(void *ctx, uint32_t type, uint32_t tgid)
 		remember_proc(c, tgid);
 		/* tables first: until they are in, BPF falls back to frame pointers */
 		err = c->unwinder ? unwinder__add_process(c->unwinder, tgid) : 0;
-		if (!err)
-			err = symbolizer__add_process(c->sym, tgid);
+		if (err)
+			log_debug("cannot load unwind tables of pid %u: %s", tgid, strerror(-err));
+		err = symbolizer__add_process(c->sym, tgid) ?: err;
 		if (err) {
 			c->maps_unreadable++;
 			log_debug("cannot read mappings of pid %u: %s", tgid, strerror(-err));

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "store.h"
 #include "timearg.h"
+#include "unwind_abi.h"
 #include "web.h"
 
 #define MAX_PENDING 30		/* windows kept in memory while the store fails */
@@ -272,23 +273,54 @@ static int agent_metrics(void *ctx, struct web_metrics *m)
 		err = web_metrics__add(m, name, i == CNT_SAMPLES ? "Samples taken on every CPU." :
 				       "BPF-side event or loss counter.", WEB_COUNTER, cs.bpf[i]);
 	}
-	err = err ?: web_metrics__add(m, "windows_written_total", "Windows committed to the store.",
-				      WEB_COUNTER, written);
-	err = err ?: web_metrics__add(m, "windows_dropped_total", "Windows lost (store unwritable).",
-				      WEB_COUNTER, dropped);
-	err = err ?: web_metrics__add(m, "store_write_errors_total", "Failed window commits.",
-				      WEB_COUNTER, errors);
-	err = err ?: web_metrics__add(m, "symbol_cache_hits_total", "Symbolizer cache hits.",
-				      WEB_COUNTER, cs.sym.cache_hits);
-	err = err ?: web_metrics__add(m, "symbol_cache_misses_total", "Symbolizer cache misses.",
-				      WEB_COUNTER, cs.sym.cache_misses);
-	err = err ?: web_metrics__add(m, "unknown_frames_total", "Sampled frames without a name.",
-				      WEB_COUNTER, cs.unknown_frames);
-	err = err ?: web_metrics__add(m, "bpf_run_seconds_total", "CPU time in the BPF program.",
-				      WEB_COUNTER, cs.bpf_run_ns / 1e9);
-	err = err ?: web_metrics__add(m, "bpf_run_ns_per_sample", "Mean BPF run time per sample.",
-				      WEB_GAUGE, cs.bpf_run_cnt ?
-				      (double)cs.bpf_run_ns / cs.bpf_run_cnt : 0);
+	const struct {
+		const char *name, *help;
+		enum web_metric_type type;
+		double value;
+	} rows[] = {
+		{ "windows_written_total", "Windows committed to the store.", WEB_COUNTER, written },
+		{ "windows_dropped_total", "Windows lost (store unwritable).", WEB_COUNTER, dropped },
+		{ "store_write_errors_total", "Failed window commits.", WEB_COUNTER, errors },
+		{ "symbol_cache_hits_total", "Symbolizer cache hits.", WEB_COUNTER,
+		  cs.sym.cache_hits },
+		{ "symbol_cache_misses_total", "Symbolizer cache misses.", WEB_COUNTER,
+		  cs.sym.cache_misses },
+		{ "unknown_frames_total", "Sampled frames without a name.", WEB_COUNTER,
+		  cs.unknown_frames },
+		{ "maps_unreadable_total", "Processes whose mappings could not be read.",
+		  WEB_COUNTER, cs.maps_unreadable },
+		{ "elf_errors_total", "ELF/DWARF files that could not be read.", WEB_COUNTER,
+		  cs.sym.elf_errors },
+		{ "elf_files", "ELF files open for symbolization.", WEB_GAUGE, cs.sym.elf_files },
+		{ "elf_evicted_total", "Idle ELF files closed.", WEB_COUNTER, cs.sym.elf_evicted },
+		{ "jit_bad_lines_total", "Malformed perf-map lines skipped.", WEB_COUNTER,
+		  cs.sym.jit_bad_lines },
+		{ "debuginfod_failed_total", "Debug info requests without an answer.", WEB_COUNTER,
+		  cs.sym.debuginfod_failed },
+		{ "processes_seen_total", "Processes announced by the BPF side.", WEB_COUNTER,
+		  cs.processes_seen },
+		{ "processes_exited_total", "Processes dropped after exiting.", WEB_COUNTER,
+		  cs.processes_exited },
+		{ "unwind_tables", "ELF files with unwind tables loaded.", WEB_GAUGE,
+		  cs.unwind.files_loaded },
+		{ "unwind_table_bytes", "Memory used by unwind tables.", WEB_GAUGE,
+		  cs.unwind.rows_used * sizeof(struct unwind_row) },
+		{ "unwind_tables_failed_total", "Files without usable CFI, or no room.", WEB_COUNTER,
+		  cs.unwind.tables_failed },
+		{ "unwind_tables_evicted_total", "Idle tables dropped for room.", WEB_COUNTER,
+		  cs.unwind.tables_evicted },
+		{ "unwind_tables_expired_total", "Tables unloaded after their last user left.",
+		  WEB_COUNTER, cs.unwind.tables_expired },
+		{ "unwind_rescans_total", "Mapping re-reads asked for by BPF (dlopen).",
+		  WEB_COUNTER, cs.unwind_rescans },
+		{ "bpf_run_seconds_total", "CPU time in the BPF program.", WEB_COUNTER,
+		  cs.bpf_run_ns / 1e9 },
+		{ "bpf_run_ns_per_sample", "Mean BPF run time per sample.", WEB_GAUGE,
+		  cs.bpf_run_cnt ? (double)cs.bpf_run_ns / cs.bpf_run_cnt : 0 },
+	};
+
+	for (i = 0; i < (int)(sizeof(rows) / sizeof(rows[0])) && !err; i++)
+		err = web_metrics__add(m, rows[i].name, rows[i].help, rows[i].type, rows[i].value);
 	return err;
 }
 

@@ -17,6 +17,7 @@
 #include "folded.h"
 #include "log.h"
 #include "collector.h"
+#include "unwind_abi.h"
 
 #define DRAIN_INTERVAL_MS 1000
 
@@ -213,7 +214,7 @@ static void print_summary(struct collector *c, struct folded *f)
 		(unsigned long long)cs.unknown_frames, (unsigned long long)cs.maps_unreadable,
 		(unsigned long long)cs.sym.elf_errors,
 		(unsigned long long)cs.unwind.files_loaded,
-		(unsigned long long)cs.unwind.rows_used * 8,
+		(unsigned long long)(cs.unwind.rows_used * sizeof(struct unwind_row)),
 		(unsigned long long)cs.unwind.tables_failed,
 		(unsigned long long)cs.unwind.tables_evicted,
 		(unsigned long long)cs.unwind.build_ns / 1000000,

@@ -3,8 +3,9 @@
 # bench/agent_bench.sh - `ember agent` under process churn (RSS, store growth) and `ember export` speed on 24 h of data; prints "name value unit" lines.
 #
 # 1. Runs `ember agent --window 2` for CHURN_SECONDS (default 120) while a loop
-#    spawns ~CHURN_RATE (default 50) short processes per second: /bin/true and
-#    stack_churn (a few ms of CPU under seed-dependent 6-21 frame stacks).
+#    spawns ~CHURN_RATE (default 50) short processes per second: /bin/true,
+#    stack_churn (a few ms of CPU under seed-dependent 6-21 frame stacks),
+#    python3 and perl one-liners.
 #    Reports VmRSS at the start and at the end, and the store's growth per hour.
 #    AGENT_ARGS adds agent flags (e.g. "--unwind fp").
 # 2. bench/gen_store.c writes 24 h of synthetic 10 s windows (200 stacks of
@@ -79,13 +80,20 @@ rss0=$(rss_kb "$agent_pid")
 bytes0=$(store_bytes "$OUT/agent.db")
 cpu0=$(cpu_ticks "$agent_pid")
 
-# Every 0.1 s: CHURN_RATE/10 processes, half /bin/true and half stack_churn (2 ms).
+# Every 0.1 s: CHURN_RATE/10 processes. Of every 8: three /bin/true, three
+# stack_churn (2 ms under a seed-dependent stack), then one python3 and one
+# perl, so the symbolizer sees interpreters with large symbol tables too.
 per_tick=$(( (CHURN_RATE + 5) / 10 ))
-CHURN_N=$per_tick CHURN_BIN=$CHURN bash -c '
+CHURN_N=$per_tick CHURN_BIN=$CHURN PY=$PYTHON bash -c '
 	i=0
 	while :; do
 		for j in $(seq "$CHURN_N"); do
-			if [ $((j % 2)) -eq 0 ]; then /bin/true & else "$CHURN_BIN" $i 2 & fi
+			case $((i % 8)) in
+			0|2|4) /bin/true & ;;
+			6) "$PY" -c "import json; json.dumps(list(range($i % 5000)))" & ;;
+			7) perl -e "my \$s = 0; \$s += \$_ for 1..($i % 20000); print STDERR q()" & ;;
+			*) "$CHURN_BIN" $i 2 & ;;
+			esac
 			i=$((i + 1))
 		done
 		sleep 0.1

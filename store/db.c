@@ -144,6 +144,8 @@ const char *store__errmsg(const struct store *st)
 	X(ENOTSUP, "not an ember store (not SQLite, or another program's database)") \
 	X(EROFS, "store is read-only, or needs a migration a read-only open cannot do") \
 	X(EBUSY, "store is locked by another writer") \
+	X(ENOLCK, "store has recent data in its -wal file, and reading it needs write access" \
+		  " to the store's directory (for the -shm file): run as the store's owner") \
 	X(ENOSPC, "store is full (disk full or size cap reached)") \
 	X(EUCLEAN, "store is damaged") \
 	X(EALREADY, "window already committed")

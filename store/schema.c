@@ -17,9 +17,13 @@
  *   samples(win, proc, stack, count)          WITHOUT ROWID, key (win, proc, stack)
  */
 #include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "internal.h"
 
 /* Version 1: the first schema, without cgroups and without a time index. */
@@ -182,18 +186,63 @@ static int prepare_all(struct store *st)
 }
 
 /* Opens the connection itself; the file is not read yet. */
-static int open_db(struct store *st, const char *path)
+static int open_db(struct store *st, const char *path, bool immutable)
 {
 	int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	char *uri = NULL;
 	int err;
 
 	if (st->flags & STORE_READONLY)
 		oflags = SQLITE_OPEN_READONLY;
-	err = store_rc(st, sqlite3_open_v2(path, &st->db, oflags, NULL));
+	if (immutable) {
+		uri = sqlite3_mprintf("file:%s?immutable=1", path);
+		if (!uri)
+			return -ENOMEM;
+		oflags |= SQLITE_OPEN_URI;
+	}
+	err = store_rc(st, sqlite3_open_v2(uri ? uri : path, &st->db, oflags, NULL));
+	sqlite3_free(uri);
 	if (err)
 		return err;
 	sqlite3_extended_result_codes(st->db, 1);
 	return store_rc(st, sqlite3_busy_timeout(st->db, STORE_BUSY_MS));
+}
+
+/* Whether @path's write-ahead log exists and holds frames not yet in the file. */
+static bool wal_has_data(const char *path)
+{
+	char wal[PATH_MAX];
+	struct stat sb;
+
+	if (snprintf(wal, sizeof(wal), "%s-wal", path) >= (int)sizeof(wal))
+		return true;
+	return !stat(wal, &sb) && sb.st_size > 0;
+}
+
+/*
+ * A reader of a WAL store needs its -shm file, which it cannot create in a
+ * directory it may not write (a user exporting root's store).  With no
+ * log content pending, the file alone is the whole store: read it as
+ * immutable.  Returns 0 with st->db reopened, -ENOLCK when the log has
+ * content only a writer of the directory can see, or @err unchanged.
+ */
+static int open_ro_fallback(struct store *st, const char *path, int err, int64_t *version)
+{
+	char msg[sizeof(st->msg)];
+
+	/* '?', '#' and '%' would end or escape the path inside a URI. */
+	if (!(st->flags & STORE_READONLY) || (err != -EROFS && err != -EACCES && err != -ENOENT) ||
+	    strpbrk(path, "?#%") || access(path, R_OK))
+		return err;
+	if (wal_has_data(path))
+		return -ENOLCK;
+	memcpy(msg, st->msg, sizeof(msg));
+	sqlite3_close(st->db);
+	st->db = NULL;
+	if (!open_db(st, path, true) && !check_file(st, version))
+		return 0;
+	memcpy(st->msg, msg, sizeof(msg));
+	return err;
 }
 
 int store__open(const char *path, int flags, struct store **out)
@@ -209,9 +258,11 @@ int store__open(const char *path, int flags, struct store **out)
 	if (!st)
 		return -ENOMEM;
 	st->flags = flags;
-	err = open_db(st, path);
+	err = open_db(st, path, false);
 	if (!err)
 		err = check_file(st, &version);
+	if (err)
+		err = open_ro_fallback(st, path, err, &version);
 	if (err)
 		goto out;
 	if (flags & STORE_READONLY) {

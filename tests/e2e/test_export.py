@@ -22,7 +22,7 @@ CHAIN = ["main", "chain_a", "chain_b", "spin"]
 TOP_N = 3
 
 BPF_TESTS = ["export_pprof_top", "export_pprof_traces", "export_time_syntax", "export_time_range",
-             "export_readonly"]
+             "export_readonly", "export_non_root_readonly_dir"]
 
 TMP = tempfile.mkdtemp(prefix="ember-export-")
 state = {"error": None}
@@ -229,6 +229,59 @@ def t_export_readonly():
     export(db, *whole_range())
     run_ember(["export", "--db", db, "--format", "pprof", "-o", os.path.join(TMP, "ro.pb.gz")])
     assert file_bytes(db) == before, "export changed the store file"
+
+
+def as_nobody(args, timeout=60):
+    """Runs ARGS as uid/gid 65534 (nobody) with no supplementary groups."""
+    return subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + args,
+                          capture_output=True, text=True, errors="replace", timeout=timeout)
+
+
+def t_export_non_root_readonly_dir():
+    """A user who may read root's store but not write its directory can export it."""
+    db = get_db()
+    if os.getuid() != 0:
+        raise Skip("needs root to switch to another user")
+    top = tempfile.mkdtemp(prefix="ember-ro-")
+    try:
+        os.chmod(top, 0o755)
+        shutil.copy(EMBER, os.path.join(top, "ember"))
+        ro = os.path.join(top, "store")
+        os.mkdir(ro)
+        shutil.copy(db, os.path.join(ro, "ro.db"))
+        os.chmod(os.path.join(ro, "ro.db"), 0o644)
+        os.chmod(ro, 0o555)
+        want = export(db, *whole_range())
+        r = as_nobody([os.path.join(top, "ember"), "export", "--db", os.path.join(ro, "ro.db")] + whole_range())
+        assert r.returncode == 0, f"export as nobody exited {r.returncode}: {one_line(r.stderr)[-300:]}"
+        assert r.stdout == want, "export as nobody differs from root's export of the same store"
+        assert sorted(os.listdir(ro)) == ["ro.db"], f"export created files: {os.listdir(ro)}"
+
+        # Log content not yet in the file must not be silently skipped: a clear error instead.
+        walled = os.path.join(top, "wal")
+        os.mkdir(walled)
+        src = os.path.join(TMP, "walsrc.db")
+        shutil.copy(db, src)
+        con = sqlite3.connect(src)
+        try:
+            con.execute("PRAGMA wal_autocheckpoint = 0")
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('wal_test', 1)")
+            con.commit()
+            for suffix in ("", "-wal"):
+                shutil.copy(src + suffix, os.path.join(walled, "w.db" + suffix))
+        finally:
+            con.close()
+        assert os.path.getsize(os.path.join(walled, "w.db-wal")) > 0, "the test's WAL is empty"
+        os.chmod(walled, 0o555)
+        r = as_nobody([os.path.join(top, "ember"), "export", "--db", os.path.join(walled, "w.db")])
+        assert r.returncode != 0 and r.stdout == "", \
+            f"export of a store with pending WAL data in a read-only dir exited {r.returncode}"
+        assert "w.db" in r.stderr and "\n" == r.stderr[-1:], f"unclear error: {r.stderr!r}"
+    finally:
+        for d in ("store", "wal"):
+            if os.path.isdir(os.path.join(top, d)):
+                os.chmod(os.path.join(top, d), 0o755)
+        shutil.rmtree(top, ignore_errors=True)
 
 
 # --- bad input ------------------------------------------------------------------

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include "collector.h"
 #include "commands.h"
 #include "log.h"
@@ -23,6 +24,9 @@
 #include "unwind_abi.h"
 #include "web.h"
 
+#define DEFAULT_MEMORY_LIMIT_MB 40
+#define STR_(x) #x
+#define STR(x) STR_(x)
 #define MAX_PENDING 30		/* windows kept in memory while the store fails */
 #define HOUSEKEEP_MS 60000	/* how often retention and rollups run */
 
@@ -34,6 +38,7 @@ struct agent_opts {
 	int64_t retention_ms;
 	const char *listen, *token;
 	bool insecure_public;
+	uint64_t memory_limit;		/* bytes of RSS; 0: none */
 };
 
 struct agent {
@@ -54,7 +59,9 @@ struct agent {
 	struct web *web;
 	pthread_mutex_t mlock;
 	struct collector_stats m_stats;
-	uint64_t m_written, m_dropped, m_write_errors;
+	uint64_t m_written, m_dropped, m_write_errors, m_rss, m_shrinks;
+	uint64_t shrinks;		/* symbol data dropped for --memory-limit */
+	bool limit_warned;
 };
 
 static const char usage[] =
@@ -65,6 +72,8 @@ static const char usage[] =
 "  --retention DURATION  keep data this long, e.g. 36h, 7d (default 7d)\n"
 "  --unwind MODE         auto (.eh_frame tables; default) or fp (frame pointers)\n"
 "  --unwind-mem MB       memory for unwind tables (default 16)\n"
+"  --memory-limit MB     past this resident size, drop cached symbol data\n"
+"                        (0: no limit; default " STR(DEFAULT_MEMORY_LIMIT_MB) ")\n"
 "  --no-demangle         keep C++/Rust names mangled, as in the binary\n"
 "  --debuginfod URL      fetch missing debug info from URL (default $DEBUGINFOD_URLS)\n"
 "  --listen ADDR:PORT    serve the UI and API here (default " WEB_DEFAULT_LISTEN ")\n"
@@ -81,6 +90,7 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 		{ "retention", required_argument, NULL, 'r' },
 		{ "unwind", required_argument, NULL, 'W' },
 		{ "unwind-mem", required_argument, NULL, 'M' },
+		{ "memory-limit", required_argument, NULL, 'L' },
 		{ "no-demangle", no_argument, NULL, 'N' },
 		{ "debuginfod", required_argument, NULL, 'G' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -117,6 +127,13 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 			if (timearg__duration(optarg, &o->retention_ms) || o->retention_ms < 60000)
 				return usage_error("agent", "invalid retention '%s': expected e.g. 36h or 7d",
 						   optarg);
+			break;
+		case 'L':
+			v = strtol(optarg, &end, 10);
+			if (*end || end == optarg || v < 0 || v > 1048576 || (v && v < 16))
+				return usage_error("agent", "invalid memory limit '%s': expected 0 (none)"
+						   " or 16-1048576 MB", optarg);
+			o->memory_limit = (uint64_t)v << 20;
 			break;
 		case 'v':
 			log_set_level(LOG_DEBUG);
@@ -220,11 +237,25 @@ static void queue_window(struct agent *a, struct store_window *w)
 	a->pending[a->npending++] = w;
 }
 
+/* Resident set size in bytes, 0 when unknown. */
+static uint64_t rss_bytes(void)
+{
+	unsigned long long size, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "re");
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu %llu", &size, &resident) != 2)
+		resident = 0;
+	fclose(f);
+	return resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
 /* One info line per window; @drain_s is draining plus symbolizing. */
 static void log_window(struct agent *a, double drain_s, double write_s)
 {
 	struct collector_stats cs;
-	uint64_t lost = 0;
+	uint64_t lost = 0, rss = rss_bytes();
 	int i;
 
 	if (collector__stats(a->c, &cs))
@@ -234,20 +265,23 @@ static void log_window(struct agent *a, double drain_s, double write_s)
 			lost += cs.bpf[i] - a->prev[i];
 	log_info("window: samples=%llu stacks=%llu lost=%llu unknown_frames=%llu "
 		 "symbolize_ms=%.1f write_ms=%.1f pending=%d dropped_windows=%llu procs=%llu elf_files=%llu "
-		 "unwind_tables=%llu",
+		 "dwarf_files=%llu unwind_tables=%llu rss_mb=%.1f",
 		 (unsigned long long)a->w_samples, (unsigned long long)a->w_rows,
 		 (unsigned long long)lost,
 		 (unsigned long long)(cs.unknown_frames - a->prev_unknown), drain_s * 1000,
 		 write_s * 1000,
 		 a->npending, (unsigned long long)a->windows_dropped,
 		 (unsigned long long)cs.sym.processes, (unsigned long long)cs.sym.elf_files,
-		 (unsigned long long)cs.unwind.files_loaded);
+		 (unsigned long long)cs.sym.dwarf_files, (unsigned long long)cs.unwind.files_loaded,
+		 rss / 1048576.0);
 	memcpy(a->prev, cs.bpf, sizeof(a->prev));
 	pthread_mutex_lock(&a->mlock);
 	a->m_stats = cs;
 	a->m_written = a->windows_written;
 	a->m_dropped = a->windows_dropped;
 	a->m_write_errors = a->write_errors;
+	a->m_rss = rss;
+	a->m_shrinks = a->shrinks;
 	pthread_mutex_unlock(&a->mlock);
 	a->prev_unknown = cs.unknown_frames;
 }
@@ -257,7 +291,7 @@ static int agent_metrics(void *ctx, struct web_metrics *m)
 {
 	struct agent *a = ctx;
 	struct collector_stats cs;
-	uint64_t written, dropped, errors;
+	uint64_t written, dropped, errors, rss, shrinks;
 	char name[80];
 	int i, err = 0;
 
@@ -266,6 +300,8 @@ static int agent_metrics(void *ctx, struct web_metrics *m)
 	written = a->m_written;
 	dropped = a->m_dropped;
 	errors = a->m_write_errors;
+	rss = a->m_rss;
+	shrinks = a->m_shrinks;
 	pthread_mutex_unlock(&a->mlock);
 	for (i = 0; i < CNT_MAX && !err; i++) {
 		snprintf(name, sizeof(name), i == CNT_SAMPLES ? "samples_total" : "bpf_%s_total",
@@ -293,6 +329,16 @@ static int agent_metrics(void *ctx, struct web_metrics *m)
 		  cs.sym.elf_errors },
 		{ "elf_files", "ELF files open for symbolization.", WEB_GAUGE, cs.sym.elf_files },
 		{ "elf_evicted_total", "Idle ELF files closed.", WEB_COUNTER, cs.sym.elf_evicted },
+		{ "dwarf_files", "ELF files with DWARF and symbols loaded.", WEB_GAUGE,
+		  cs.sym.dwarf_files },
+		{ "dwarf_reopened_total", "DWARF loaded again after being closed while idle.",
+		  WEB_COUNTER, cs.sym.dwarf_reopened },
+		{ "symbol_cache_flushes_total", "Name caches dropped to stay within budget.",
+		  WEB_COUNTER, cs.sym.cache_flushes },
+		{ "resident_memory_bytes", "Agent resident set size after the last window.",
+		  WEB_GAUGE, rss },
+		{ "memory_limit_shrinks_total", "Cached symbol data dropped for --memory-limit.",
+		  WEB_COUNTER, shrinks },
 		{ "jit_bad_lines_total", "Malformed perf-map lines skipped.", WEB_COUNTER,
 		  cs.sym.jit_bad_lines },
 		{ "debuginfod_failed_total", "Debug info requests without an answer.", WEB_COUNTER,
@@ -355,6 +401,29 @@ static void housekeep(struct agent *a, int64_t now_ms)
 		log_warn("store housekeeping failed: %s", strerror(-err));
 }
 
+/*
+ * Past --memory-limit, drops the symbol data that can be rebuilt: names
+ * and DWARF are what grows with the variety of programs sampled.
+ */
+static void check_memory(struct agent *a)
+{
+	uint64_t before = rss_bytes(), after;
+
+	if (!a->o.memory_limit || before <= a->o.memory_limit)
+		return;
+	collector__shrink(a->c);
+	after = rss_bytes();
+	a->shrinks++;
+	log_info("memory: resident %.1f MB is over the %llu MB limit: dropped cached symbol data"
+		 " (now %.1f MB)", before / 1048576.0,
+		 (unsigned long long)(a->o.memory_limit >> 20), after / 1048576.0);
+	if (after > a->o.memory_limit && !a->limit_warned) {
+		a->limit_warned = true;
+		log_warn("memory: still over --memory-limit after dropping what can be rebuilt;"
+			 " symbolization will redo work every window: raise the limit");
+	}
+}
+
 /* Drains one window into the store. */
 static int end_window(struct agent *a, int64_t start_ms, int64_t end_ms)
 {
@@ -377,6 +446,7 @@ static int end_window(struct agent *a, int64_t start_ms, int64_t end_ms)
 	t1 = mono_now();
 	queue_window(a, a->w);
 	flush_pending(a);
+	check_memory(a);
 	log_window(a, t1 - t0, mono_now() - t1);
 	housekeep(a, end_ms);
 	return 0;
@@ -417,6 +487,7 @@ int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
 			.unwind = UNWIND_MODE_AUTO, .unwind_rows = DEFAULT_UNWIND_ROWS },
 			.db = "/var/lib/ember/ember.db",
 			.window_ms = 10000,
+			.memory_limit = (uint64_t)DEFAULT_MEMORY_LIMIT_MB << 20,
 			.retention_ms = 7 * 86400 * 1000LL,
 		},
 		.mlock = PTHREAD_MUTEX_INITIALIZER,

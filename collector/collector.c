@@ -378,6 +378,11 @@ int collector__drain(struct collector *c, collector_sample_fn fn, void *ctx)
 	return err;
 }
 
+void collector__shrink(struct collector *c)
+{
+	symbolizer__shrink(c->sym);
+}
+
 int collector__stats(struct collector *c, struct collector_stats *st)
 {
 	memset(st, 0, sizeof(*st));

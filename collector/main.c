@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
 /*
- * main.c - the ember binary: installs signal handling and dispatches to a
- * subcommand.
+ * main.c - the ember binary: installs signal handling, sets process-wide
+ * resource policy and dispatches to a subcommand.
  */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include "commands.h"
 
 static volatile sig_atomic_t exiting;
@@ -23,6 +25,25 @@ static const char usage[] =
 "  export    write a time range of a store as folded stacks or pprof\n"
 "  serve     serve the web UI and API over a store, read-only (ember serve --help)\n";
 
+/*
+ * A fixed mmap threshold: glibc otherwise raises it to the size of every
+ * large block freed (decompressed DWARF is megabytes), after which such
+ * blocks come from the heap and their memory is never given back.  One
+ * arena: the web and debuginfod threads allocate little.  Every open ELF
+ * file holds a descriptor, so take the hard limit of them.
+ */
+static void set_limits(void)
+{
+	struct rlimit rl;
+
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	mallopt(M_ARENA_MAX, 1);
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_signal };
@@ -33,6 +54,7 @@ int main(int argc, char **argv)
 	}
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	set_limits();
 	if (!strcmp(argv[1], "record"))
 		return cmd_record(argc - 1, argv + 1, &exiting);
 	if (!strcmp(argv[1], "agent"))

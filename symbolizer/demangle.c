@@ -33,7 +33,7 @@ const char *symbolizer__demangle(struct symbolizer *sym, const char *name)
 	if (done)
 		return done;
 	plain = cplus_demangle(name, DEMANGLE_FLAGS);
-	done = plain && *plain ? strpool__intern(&sym->strings, plain) : name;
+	done = plain && *plain ? strpool__intern(&sym->names, plain) : name;
 	free(plain);
 	if (!done || hmap__put(&sym->demangled, (uintptr_t)name, (void *)done)) {
 		errno = ENOMEM;

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -187,6 +188,29 @@ int dwfl_file__dwarf_broken(struct dwfl_file *df, int has_debug_info)
 	Dwarf_Addr bias;
 
 	return !dwfl_module_getdwarf(df->mod, &bias) && has_debug_info;
+}
+
+/* Reclaims the pages of @e's mapped file image; contents stay as they were. */
+static void elf_pageout(Elf *e)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	size_t size = 0;
+	char *raw = e ? elf_rawfile(e, &size) : NULL;
+
+	/* only libelf's own mapping, never a heap copy of the file */
+	if (raw && size && page > 0 && !((uintptr_t)raw % page))
+		madvise(raw, size, MADV_PAGEOUT);
+}
+
+void dwfl_file__pageout(struct dwfl_file *df)
+{
+	Dwarf_Addr bias;
+	Dwarf *dw;
+
+	elf_pageout(dwfl_module_getelf(df->mod, &bias));
+	dw = dwfl_module_getdwarf(df->mod, &bias);
+	if (dw && dwarf_getelf(dw) != dwfl_module_getelf(df->mod, &bias))
+		elf_pageout(dwarf_getelf(dw));
 }
 
 bool dwfl_file__has_dwarf(struct dwfl_file *df)

@@ -6,6 +6,12 @@
  * addresses, and caches the frames of every address it has named.  A
  * file without DWARF asks debuginfod (fetch.c) for its debug file, which
  * replaces the file's libdwfl side when it arrives.
+ *
+ * The libdwfl side (decompressed DWARF, line tables, the mapped file) is
+ * by far the biggest part and is only needed to name addresses not cached
+ * yet, which stops happening soon after a program starts: it is closed
+ * after DWARF_IDLE_TRIMS drains without a miss and reopened from the kept
+ * descriptor on the next one.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,12 +31,18 @@ struct elf_load {
 	uint64_t off, filesz, vaddr;
 };
 
+/* Drains (symbolizer__trim() calls) without a cache miss before DWARF is closed. */
+#define DWARF_IDLE_TRIMS 3
+
 struct elf_file {
 	char *key;		/* "b:<build id hex>" or "i:<dev>:<ino>" */
 	const char *module;	/* interned basename */
+	char *path;		/* where debug files are searched (see dwfl_file__open) */
+	int fd;			/* the file (or its debug file); -1 when unreadable */
 	struct elf_load *loads;
 	size_t nloads;
-	struct dwfl_file *dwfl;	/* NULL when the file could not be read */
+	struct dwfl_file *dwfl;	/* NULL when unreadable or closed while idle */
+	uint64_t dwfl_used;	/* sym->trims at its last use */
 	bool has_debug_info;
 	bool dwarf_checked;
 	bool fetch_asked;	/* debuginfod was asked for its debug file */
@@ -137,6 +149,29 @@ static const char *base_name(const char *path)
 	return slash ? slash + 1 : path;
 }
 
+/* Opens the libdwfl side from a copy of the kept descriptor; 0 or -errno. */
+static int elf_file_open_dwfl(struct symbolizer *sym, struct elf_file *ef)
+{
+	int fd = fcntl(ef->fd, F_DUPFD_CLOEXEC, 0), err;
+
+	if (fd < 0)
+		return -errno;
+	err = dwfl_file__open(fd, ef->path, ef->module, &ef->dwfl);
+	if (ef->dwfl)
+		sym->stats.dwarf_files++;
+	return err;
+}
+
+/* Closes the libdwfl side; the next miss reopens it. */
+static void elf_file_close_dwfl(struct symbolizer *sym, struct elf_file *ef)
+{
+	if (!ef->dwfl)
+		return;
+	dwfl_file__free(ef->dwfl);
+	ef->dwfl = NULL;
+	sym->stats.dwarf_files--;
+}
+
 /*
  * Builds a new entry and consumes @fd; a file that fails to parse still
  * gets an entry, marked broken, so it is counted and reported only once.
@@ -149,14 +184,17 @@ static struct elf_file *elf_file_new(struct symbolizer *sym, int fd, Elf *e, con
 
 	if (!ef)
 		goto out;
+	ef->fd = -1;
 	ef->key = strdup(key);
+	ef->path = strdup(path);
 	ef->module = strpool__intern(&sym->strings, base_name(path));
-	if (!ef->key || !ef->module)
+	if (!ef->key || !ef->path || !ef->module)
 		goto out;
 	err = elf_check(ef, e, size);
 	if (!err) {
-		err = dwfl_file__open(fd, path, ef->module, &ef->dwfl);
+		ef->fd = fd;
 		fd = -1;
+		err = elf_file_open_dwfl(sym, ef);
 	}
 	if (err == -ENOMEM)
 		goto out;
@@ -164,6 +202,9 @@ static struct elf_file *elf_file_new(struct symbolizer *sym, int fd, Elf *e, con
 	if (!ef->dwfl) {
 		log_debug("%s: not a readable ELF file", path);
 		sym->stats.elf_errors++;
+		if (ef->fd >= 0)
+			close(ef->fd);
+		ef->fd = -1;
 	}
 out:
 	if (fd >= 0)
@@ -183,7 +224,7 @@ static struct elf_file *elf_file_intern(struct symbolizer *sym, struct elf_file 
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (ef->dwfl)
+	if (ef->fd >= 0)
 		sym->stats.elf_files++;
 	return ef;
 }
@@ -275,6 +316,15 @@ static struct frames *elf_file_resolve(struct symbolizer *sym, struct elf_file *
 	struct frames *fr;
 	int i, n = 0;
 
+	if (!ef->dwfl && ef->fd >= 0) {
+		n = elf_file_open_dwfl(sym, ef);
+		if (n == -ENOMEM)
+			return NULL;
+		n = 0;
+		if (ef->dwfl)
+			sym->stats.dwarf_reopened++;
+	}
+	ef->dwfl_used = sym->trims;
 	if (ef->dwfl && !ef->dwarf_checked) {
 		ef->dwarf_checked = true;
 		if (dwfl_file__dwarf_broken(ef->dwfl, ef->has_debug_info))
@@ -283,7 +333,7 @@ static struct frames *elf_file_resolve(struct symbolizer *sym, struct elf_file *
 			elf_file_ask(sym, ef);
 	}
 	if (ef->dwfl)
-		n = dwfl_file__resolve(ef->dwfl, vaddr, &sym->strings, ef->module, out);
+		n = dwfl_file__resolve(ef->dwfl, vaddr, &sym->names, ef->module, out);
 	if (n < 0)
 		return NULL;
 	for (i = 0; i < n; i++) {
@@ -337,7 +387,10 @@ void elf_file__free(void *p)
 		return;
 	hmap__clear(&ef->cache, frames_free, NULL);
 	dwfl_file__free(ef->dwfl);
+	if (ef->fd >= 0)
+		close(ef->fd);
 	free(ef->loads);
+	free(ef->path);
 	free(ef->key);
 	free(ef);
 }
@@ -349,16 +402,32 @@ void elf_file__hold(struct elf_file *ef, int delta)
 }
 
 struct idle_files {
+	struct symbolizer *sym;
 	struct elf_file **v;
 	size_t n, cap;
+	unsigned int flags;	/* ELF_TRIM_* */
+	size_t released;	/* libdwfl sides closed */
 };
 
-static void collect_idle(const void *node, VISIT which, void *ctx)
+/* Collects unheld files, closes idle DWARF and, when asked, empties caches. */
+static void visit_file(const void *node, VISIT which, void *ctx)
 {
 	struct elf_file *ef = *(struct elf_file *const *)node;
 	struct idle_files *idle = ctx;
 
-	if ((which == postorder || which == leaf) && ef->refs <= 0 && idle->n < idle->cap)
+	if (which != postorder && which != leaf)
+		return;
+	if (idle->flags & ELF_TRIM_CACHES)
+		hmap__clear(&ef->cache, frames_free, NULL);
+	if (ef->dwfl && ef->fd >= 0 && ((idle->flags & ELF_TRIM_DWARF) ||
+					idle->sym->trims - ef->dwfl_used >= DWARF_IDLE_TRIMS)) {
+		elf_file_close_dwfl(idle->sym, ef);
+		idle->released++;
+	} else if (ef->dwfl && ef->dwarf_checked && ef->dwfl_used + 1 == idle->sym->trims) {
+		/* used in the batch just done: its mapped pages are no longer needed */
+		dwfl_file__pageout(ef->dwfl);
+	}
+	if (ef->refs <= 0 && idle->n < idle->cap)
 		idle->v[idle->n++] = ef;
 }
 
@@ -369,24 +438,28 @@ static int by_use(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-void elf_file__trim(struct symbolizer *sym, size_t max_idle)
+size_t elf_file__trim(struct symbolizer *sym, size_t max_idle, unsigned int flags)
 {
-	struct idle_files idle = { .cap = 4096 };
+	struct idle_files idle = { .sym = sym, .cap = 4096, .flags = flags };
 	size_t i;
 
 	idle.v = malloc(idle.cap * sizeof(*idle.v));
 	if (!idle.v)
-		return;
-	twalk_r(sym->elf_by_key, collect_idle, &idle);
+		return 0;
+	twalk_r(sym->elf_by_key, visit_file, &idle);
 	qsort(idle.v, idle.n, sizeof(*idle.v), by_use);
 	for (i = 0; i + max_idle < idle.n; i++) {
 		tdelete(idle.v[i], &sym->elf_by_key, elf_key_cmp);
-		if (idle.v[i]->dwfl)
+		if (idle.v[i]->fd >= 0)
 			sym->stats.elf_files--;
+		if (idle.v[i]->dwfl)
+			sym->stats.dwarf_files--;
 		sym->stats.elf_evicted++;
 		elf_file__free(idle.v[i]);
+		idle.released++;
 	}
 	free(idle.v);
+	return idle.released;
 }
 
 struct elf_file *elf_file__find(struct symbolizer *sym, const char *key)
@@ -402,25 +475,36 @@ struct elf_file *elf_file__find(struct symbolizer *sym, const char *key)
  * headers, the full symbol table and the DWARF, so addresses keep their
  * meaning, and the original file's descriptor need not be kept around.
  */
-int elf_file__use_debug(struct elf_file *ef, const char *path)
+int elf_file__use_debug(struct symbolizer *sym, struct elf_file *ef, const char *path)
 {
 	struct dwfl_file *df = NULL;
-	int fd, err;
+	char *copy = NULL;
+	int fd, dfd, err;
 
-	if (!ef->dwfl)
+	if (ef->fd < 0)
 		return -EINVAL;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	err = dwfl_file__open(fd, path, ef->module, &df);
-	if (err)
-		return err;
-	if (!df || !dwfl_file__has_dwarf(df)) {
+	dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	err = dfd < 0 ? -errno : dwfl_file__open(dfd, path, ef->module, &df);
+	if (!err && (!df || !dwfl_file__has_dwarf(df)))
+		err = -ENOENT;
+	if (!err && !(copy = strdup(path)))
+		err = -ENOMEM;
+	if (err) {
 		dwfl_file__free(df);
-		return -ENOENT;
+		close(fd);
+		return err;
 	}
-	dwfl_file__free(ef->dwfl);
+	elf_file_close_dwfl(sym, ef);
+	close(ef->fd);
+	free(ef->path);
+	ef->fd = fd;
+	ef->path = copy;
 	ef->dwfl = df;
+	ef->dwfl_used = sym->trims;
+	sym->stats.dwarf_files++;
 	ef->has_debug_info = true;
 	ef->dwarf_checked = true;
 	hmap__clear(&ef->cache, frames_free, NULL);

@@ -36,6 +36,7 @@ struct strpool {
 	char **slots;
 	size_t cap;
 	size_t len;
+	size_t bytes;	/* of the strings themselves */
 };
 
 struct kallsyms;
@@ -44,7 +45,18 @@ struct proc;
 struct fetcher;
 
 struct symbolizer {
+	/*
+	 * Module names and paths, which the long-lived structures (processes,
+	 * ELF files, kallsyms) point to; bounded by the files seen.
+	 */
 	struct strpool strings;
+	/*
+	 * Function and source file names, which only the caches point to: all
+	 * are dropped together (symbolizer_flush()) when they grow too big.
+	 */
+	struct strpool names;
+	uint64_t flush_misses;	/* stats.cache_misses at the last flush */
+	uint64_t trims;		/* symbolizer__trim() calls, the DWARF idle clock */
 	struct hmap procs;	/* pid -> struct proc */
 	struct hmap synth;	/* interned name -> struct frames (unknown frames) */
 	void *elf_by_key;	/* tsearch tree of struct elf_file, by identity */
@@ -74,6 +86,8 @@ struct frames *frames__new(int n);
 /* kallsyms.c */
 struct kallsyms *kallsyms__load(const char *path, struct strpool *pool);
 void kallsyms__free(struct kallsyms *ks);
+/* Drops the cached frames (not the table); NULL is a no-op. */
+void kallsyms__flush(struct kallsyms *ks);
 /* Returns the cached frames for @addr, or NULL with errno when unnamed. */
 struct frames *kallsyms__lookup(struct kallsyms *ks, uint64_t addr,
 				struct symbolizer_stats *stats);
@@ -93,15 +107,21 @@ struct frames *elf_file__lookup(struct symbolizer *sym, struct elf_file *ef, uin
 void elf_file__free(void *ef);
 /* Counts a user of @ef (a process mapping, @delta +1) or drops one (-1); NULL is ignored. */
 void elf_file__hold(struct elf_file *ef, int delta);
-/* Frees all but the @max_idle most recently used files that no one holds. */
-void elf_file__trim(struct symbolizer *sym, size_t max_idle);
+#define ELF_TRIM_CACHES 1u	/* empty every file's frame cache */
+#define ELF_TRIM_DWARF 2u	/* close every file's DWARF, idle or not */
+/*
+ * Frees all but the @max_idle most recently used files that no one holds
+ * and closes the DWARF of files idle for a few calls; @flags (ELF_TRIM_*)
+ * ask for more.  Returns how many files or DWARF were closed.
+ */
+size_t elf_file__trim(struct symbolizer *sym, size_t max_idle, unsigned int flags);
 /* Finds the open entry with key @key ("b:<build id hex>"), or NULL. */
 struct elf_file *elf_file__find(struct symbolizer *sym, const char *key);
 /*
  * Names @ef's addresses from the debug file @path from now on (its cache
  * is dropped).  Returns 0, or -errno when @path is not usable.
  */
-int elf_file__use_debug(struct elf_file *ef, const char *path);
+int elf_file__use_debug(struct symbolizer *sym, struct elf_file *ef, const char *path);
 
 /* dwarf.c: the libdwfl side of an ELF file. */
 struct dwfl_file;
@@ -110,6 +130,13 @@ int dwfl_file__open(int fd, const char *path, const char *name, struct dwfl_file
 void dwfl_file__free(struct dwfl_file *df);
 /* Returns 1 if the file has DWARF but it could not be loaded. */
 int dwfl_file__dwarf_broken(struct dwfl_file *df, int has_debug_info);
+/*
+ * Gives back the pages of the file (and debug file) mappings that lookups
+ * touched: libelf maps whole files, and a big library with debug info
+ * would otherwise stay resident for as long as it is open.  Only for a
+ * file whose DWARF was loaded (dwfl_file__dwarf_broken() called).
+ */
+void dwfl_file__pageout(struct dwfl_file *df);
 /* Whether DWARF was found, in the file or a local separate debug file. */
 bool dwfl_file__has_dwarf(struct dwfl_file *df);
 /* Fills @out (room for SYM_MAX_INLINE) and returns the frame count or -errno. */

@@ -157,7 +157,7 @@ static int jit_add_line(struct symbolizer *sym, struct jit_map *jm, char *line, 
 		jm->ents = e;
 		jm->cap = cap;
 	}
-	name = strpool__intern(&sym->strings, name);
+	name = strpool__intern(&sym->names, name);
 	if (!name)
 		return -ENOMEM;
 	jm->ents[jm->n++] = (struct jit_ent){ start, start + size, name, jm->seq++ };

@@ -106,10 +106,15 @@ static int kallsyms_add_line(struct kallsyms *ks, char *line, uint32_t lineno)
 	return names_add(ks, name, &s->name_off);
 }
 
-/* Sorts, then keeps only the preferred symbol at each address. */
+/*
+ * Sorts, then keeps only the preferred symbol at each address, and gives
+ * back the room the growing arrays reserved: the table lives as long as
+ * the agent.
+ */
 static void kallsyms_sort(struct kallsyms *ks)
 {
 	size_t i, out = 0;
+	void *p;
 
 	qsort(ks->syms, ks->n, sizeof(*ks->syms), ksym_cmp);
 	for (i = 0; i < ks->n; i++) {
@@ -118,6 +123,16 @@ static void kallsyms_sort(struct kallsyms *ks)
 		ks->syms[out++] = ks->syms[i];
 	}
 	ks->n = out;
+	p = ks->n ? realloc(ks->syms, ks->n * sizeof(*ks->syms)) : NULL;
+	if (p) {
+		ks->syms = p;
+		ks->cap = ks->n;
+	}
+	p = ks->names_len ? realloc(ks->names, ks->names_len) : NULL;
+	if (p) {
+		ks->names = p;
+		ks->names_cap = ks->names_len;
+	}
 }
 
 /*
@@ -164,6 +179,12 @@ static void frames_free(void *fr, void *ctx)
 	free(fr);
 }
 
+void kallsyms__flush(struct kallsyms *ks)
+{
+	if (ks)
+		hmap__clear(&ks->frames, frames_free, NULL);
+}
+
 void kallsyms__free(struct kallsyms *ks)
 {
 	if (!ks)
@@ -206,10 +227,10 @@ static struct frames *kallsyms_frame(struct kallsyms *ks, long i)
 
 	if (!fr)
 		return NULL;
-	fr->f[0].name = strpool__intern(ks->pool, ks->names + s->name_off);
+	fr->f[0].name = ks->names + s->name_off;	/* lives as long as the table */
 	fr->f[0].module = s->module;
 	fr->f[0].flags = SYM_F_KERNEL;
-	if (!fr->f[0].name || hmap__put(&ks->frames, i, fr)) {
+	if (hmap__put(&ks->frames, i, fr)) {
 		free(fr);
 		errno = ENOMEM;
 		return NULL;

@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <libelf.h>
 #include <limits.h>
+#include <malloc.h>
 #include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,14 @@
 #include "log.h"
 
 #define KALLSYMS_PATH "/proc/kallsyms"
+
+/*
+ * Budget of the name caches: past either bound every cached name is
+ * dropped and the ones still in use are looked up again.  A busy host
+ * reaches a few thousand distinct addresses in steady state.
+ */
+#define NAMES_MAX_BYTES (4u << 20)
+#define CACHE_MAX_MISSES 50000
 
 /* symbolizer__elf()'s path -> ELF file memo, so a path is opened once. */
 struct elf_path {
@@ -89,6 +98,7 @@ void symbolizer__free(struct symbolizer *sym)
 	tdestroy(sym->elf_by_key, elf_file__free);
 	hmap__clear(&sym->synth, frames_free, NULL);
 	kallsyms__free(sym->ksyms);
+	strpool__clear(&sym->names);
 	strpool__clear(&sym->strings);
 	free(sym);
 }
@@ -279,7 +289,7 @@ static void symbolizer_take_fetched(struct symbolizer *sym)
 
 	while (sym->fetch && fetcher__take(sym->fetch, &key, &path)) {
 		ef = elf_file__find(sym, key);
-		err = !path ? -ENOENT : ef ? elf_file__use_debug(ef, path) : 0;
+		err = !path ? -ENOENT : ef ? elf_file__use_debug(sym, ef, path) : 0;
 		if (err) {
 			log_debug("debuginfod: %s: %s", key, strerror(-err));
 			sym->stats.debuginfod_failed++;
@@ -292,10 +302,51 @@ static void symbolizer_take_fetched(struct symbolizer *sym)
 	}
 }
 
+/* Whether the name caches have outgrown their budget since the last flush. */
+static bool symbolizer_over_budget(const struct symbolizer *sym)
+{
+	return sym->names.bytes > NAMES_MAX_BYTES ||
+	       sym->stats.cache_misses - sym->flush_misses > CACHE_MAX_MISSES;
+}
+
+/* Drops everything that points into sym->names, then the names themselves. */
+static void symbolizer_flush_names(struct symbolizer *sym)
+{
+	kallsyms__flush(sym->ksyms);
+	hmap__clear(&sym->jit_maps, jit_map__free, NULL);
+	hmap__clear(&sym->jit_frames, frames_free, NULL);
+	hmap__clear(&sym->demangled, NULL, NULL);
+	hmap__clear(&sym->synth, frames_free, NULL);
+	strpool__clear(&sym->names);
+	sym->flush_misses = sym->stats.cache_misses;
+	sym->stats.cache_flushes++;
+}
+
 void symbolizer__trim(struct symbolizer *sym, size_t max_idle)
 {
+	bool flush = symbolizer_over_budget(sym);
+	size_t released;
+
+	sym->trims++;
 	symbolizer_take_fetched(sym);
-	elf_file__trim(sym, max_idle);
+	/* ELF caches first: their unknown frames belong to the synth cache */
+	released = elf_file__trim(sym, max_idle, flush ? ELF_TRIM_CACHES : 0);
+	if (flush) {
+		log_info("symbolizer: %zu bytes of names, %llu lookups since the last flush:"
+			 " dropping the name caches", sym->names.bytes,
+			 (unsigned long long)(sym->stats.cache_misses - sym->flush_misses));
+		symbolizer_flush_names(sym);
+	}
+	/* freed DWARF leaves holes inside the heap that free() keeps */
+	if (released || flush)
+		malloc_trim(0);
+}
+
+void symbolizer__shrink(struct symbolizer *sym)
+{
+	elf_file__trim(sym, 0, ELF_TRIM_CACHES | ELF_TRIM_DWARF);
+	symbolizer_flush_names(sym);
+	malloc_trim(0);
 }
 
 void symbolizer__stats(const struct symbolizer *sym, struct symbolizer_stats *stats)
@@ -308,7 +359,7 @@ struct frames *symbolizer__synth(struct symbolizer *sym, const char *name, const
 {
 	struct frames *fr;
 
-	name = strpool__intern(&sym->strings, name);
+	name = strpool__intern(&sym->names, name);
 	module = strpool__intern(&sym->strings, module);
 	if (!name || !module)
 		return NULL;

@@ -56,6 +56,9 @@ struct symbolizer_stats {
 	uint64_t elf_errors;		/* ELF/DWARF files that could not be read */
 	uint64_t maps_errors;		/* /proc/PID/maps that could not be read */
 	uint64_t elf_files;		/* ELF files currently open */
+	uint64_t dwarf_files;		/* of those, with DWARF and symbols loaded */
+	uint64_t dwarf_reopened;	/* DWARF loaded again after being closed while idle */
+	uint64_t cache_flushes;		/* all cached names dropped to bound memory */
 	uint64_t elf_evicted;		/* idle ELF files closed by symbolizer__trim() */
 	uint64_t processes;		/* processes currently tracked */
 	uint64_t jit_maps;		/* perf maps read (first reads and reloads) */
@@ -110,13 +113,22 @@ int symbolizer__elf(struct symbolizer *sym, const char *path, uint64_t vaddr,
 		    const struct sym_frame **frames);
 
 /*
- * Closes ELF files no tracked process maps, keeping the @max_idle most
- * recently used, so memory stays bounded under process churn, and puts
- * debug files that debuginfod delivered since the last call to use (the
- * addresses of those ELF files are named again).  Frames already handed
- * out become invalid; their name strings stay valid.
+ * Call between batches of lookups (once per drain) to keep memory bounded
+ * under process churn: closes ELF files no tracked process maps, keeping
+ * the @max_idle most recently used, closes the DWARF of files that needed
+ * no new lookup for a few calls, drops every cached name once they have
+ * grown past a fixed budget, and puts debug files that debuginfod
+ * delivered since the last call to use.  Frames and name strings handed
+ * out before the call become invalid.
  */
 void symbolizer__trim(struct symbolizer *sym, size_t max_idle);
+
+/*
+ * Drops everything that can be rebuilt on demand (cached names, DWARF,
+ * ELF files no process maps), for a caller over its memory limit.  Frames
+ * and name strings handed out before the call become invalid.
+ */
+void symbolizer__shrink(struct symbolizer *sym);
 
 /* Copies the running totals into *stats. */
 void symbolizer__stats(const struct symbolizer *sym, struct symbolizer_stats *stats);

@@ -2,8 +2,8 @@
 /*
  * table.c - the symbolizer's two containers: a u64 -> pointer hash map
  * (address and pid caches) and a string pool that interns every string a
- * frame hands out, so names live until symbolizer__free() and repeat
- * file names cost one copy.  Open addressing keeps both to one allocation.
+ * frame hands out, so repeat names cost one copy and a whole pool is
+ * released at once.  Open addressing keeps both to one allocation.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -160,6 +160,7 @@ const char *strpool__intern(struct strpool *p, const char *s)
 		if (!p->slots[i])
 			return NULL;
 		p->len++;
+		p->bytes += strlen(s) + 1;
 	}
 	return p->slots[i];
 }

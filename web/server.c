@@ -257,7 +257,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
  */
 static int start(struct web *w, const struct sockaddr_storage *ss, int fd)
 {
-	unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD;
+	/* poll(), not select(): the agent's descriptors can pass FD_SETSIZE */
+	unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+			     MHD_USE_POLL;
 	sigset_t all, old;
 
 	if (ss->ss_family == AF_INET6)

@@ -297,6 +297,69 @@ out:
 	symbolizer__free(sym);
 }
 
+/* Names @func (a symbol of basic_pie) and checks the answer, file:line included. */
+static void expect_basic(struct test *t, struct symbolizer *sym, const char *func)
+{
+	const struct sym_frame *f;
+	uint64_t addr, size;
+	char why[512];
+	int n, line = marker_line(fixture(t, 2, "basic.c"), func);
+
+	CHECK(!elf_symbol(fixture(t, 1, "basic_pie"), func, &addr, &size), "no symbol %s", func);
+	n = symbolizer__elf(sym, fixture(t, 0, "basic_pie"), addr, &f);
+	CHECK(n == 1, "%s: %d frames", func, n);
+	CHECK(!frame_differs(f, func, "basic.c", line, 0, why, sizeof(why)), "%s", why);
+	t->status = TEST_PASS;
+out:
+	return;
+}
+
+/*
+ * Memory bounds: DWARF idle for three trims is closed and reopened on the
+ * next miss, and past the budget of lookups every cached name is dropped;
+ * either way the answers stay the same.
+ */
+static void test_idle_dwarf_and_flush(struct test *t)
+{
+	struct symbolizer *sym = symbolizer__new();
+	struct symbolizer_stats st;
+	const struct sym_frame *f;
+	int i;
+
+	CHECK(sym, "symbolizer__new: %s", strerror(errno));
+	expect_basic(t, sym, "basic_leaf");
+	CHECK(t->status == TEST_PASS, "%s", t->reason);
+	symbolizer__stats(sym, &st);
+	CHECK(st.dwarf_files == 1, "%" PRIu64 " DWARF files open", st.dwarf_files);
+	for (i = 0; i < 3; i++)
+		symbolizer__trim(sym, 32);
+	symbolizer__stats(sym, &st);
+	CHECK(st.dwarf_files == 0 && st.elf_files == 1, "after 3 idle trims: %" PRIu64
+	      " DWARF files, %" PRIu64 " ELF files", st.dwarf_files, st.elf_files);
+	expect_basic(t, sym, "basic_leaf");	/* cached: no reopen */
+	CHECK(t->status == TEST_PASS, "%s", t->reason);
+	symbolizer__stats(sym, &st);
+	CHECK(st.dwarf_reopened == 0, "a cached address reopened DWARF");
+	expect_basic(t, sym, "basic_mid");
+	CHECK(t->status == TEST_PASS, "after reopening: %s", t->reason);
+	symbolizer__stats(sym, &st);
+	CHECK(st.dwarf_reopened == 1 && st.dwarf_files == 1, "%" PRIu64 " reopened, %" PRIu64
+	      " open", st.dwarf_reopened, st.dwarf_files);
+
+	/* distinct unnamed addresses until the lookup budget is spent */
+	for (i = 0; i < 60000; i++)
+		CHECK(symbolizer__elf(sym, fixture(t, 0, "basic_pie"), (1ULL << 40) + i, &f) == 1,
+		      "unknown address %d", i);
+	symbolizer__trim(sym, 32);
+	symbolizer__stats(sym, &st);
+	CHECK(st.cache_flushes == 1, "%" PRIu64 " flushes after 60000 misses", st.cache_flushes);
+	expect_basic(t, sym, "basic_leaf");
+	CHECK(t->status == TEST_PASS, "after the flush: %s", t->reason);
+	expect_basic(t, sym, "basic_mid");
+out:
+	symbolizer__free(sym);
+}
+
 static void test_free_null(struct test *t)
 {
 	symbolizer__free(NULL);
@@ -314,6 +377,7 @@ const struct test_case symbolizer_tests[] = {
 	{ "symbolizer_corrupt_dwarf", test_corrupt_dwarf },
 	{ "symbolizer_kernel", test_kernel },
 	{ "symbolizer_kernel_unknown", test_kernel_unknown },
+	{ "symbolizer_idle_dwarf_and_flush", test_idle_dwarf_and_flush },
 	{ "symbolizer_free_null", test_free_null },
 	{ NULL, NULL },
 };

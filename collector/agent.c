@@ -402,21 +402,29 @@ static void housekeep(struct agent *a, int64_t now_ms)
 }
 
 /*
- * Past --memory-limit, drops the symbol data that can be rebuilt: names
- * and DWARF are what grows with the variety of programs sampled.
+ * Past --memory-limit, drops the symbol data that can be rebuilt, DWARF
+ * first (only the next new addresses pay for it), the cached names only if
+ * that was not enough (every address pays).  DWARF and names are what
+ * grows with the variety of programs sampled.
  */
 static void check_memory(struct agent *a)
 {
 	uint64_t before = rss_bytes(), after;
+	bool names = false;
 
 	if (!a->o.memory_limit || before <= a->o.memory_limit)
 		return;
-	collector__shrink(a->c);
+	collector__shrink(a->c, false);
 	after = rss_bytes();
+	if (after > a->o.memory_limit) {
+		collector__shrink(a->c, true);
+		after = rss_bytes();
+		names = true;
+	}
 	a->shrinks++;
-	log_info("memory: resident %.1f MB is over the %llu MB limit: dropped cached symbol data"
-		 " (now %.1f MB)", before / 1048576.0,
-		 (unsigned long long)(a->o.memory_limit >> 20), after / 1048576.0);
+	log_info("memory: resident %.1f MB is over the %llu MB limit: closed DWARF%s (now %.1f MB)",
+		 before / 1048576.0, (unsigned long long)(a->o.memory_limit >> 20),
+		 names ? " and dropped cached names" : "", after / 1048576.0);
 	if (after > a->o.memory_limit && !a->limit_warned) {
 		a->limit_warned = true;
 		log_warn("memory: still over --memory-limit after dropping what can be rebuilt;"

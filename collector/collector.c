@@ -378,9 +378,9 @@ int collector__drain(struct collector *c, collector_sample_fn fn, void *ctx)
 	return err;
 }
 
-void collector__shrink(struct collector *c)
+void collector__shrink(struct collector *c, bool names)
 {
-	symbolizer__shrink(c->sym);
+	symbolizer__shrink(c->sym, names);
 }
 
 int collector__stats(struct collector *c, struct collector_stats *st)

@@ -63,8 +63,11 @@ int collector__stop(struct collector *c);
  */
 int collector__drain(struct collector *c, collector_sample_fn fn, void *ctx);
 
-/* Drops symbol data that can be rebuilt, for a caller over its memory limit. */
-void collector__shrink(struct collector *c);
+/*
+ * Drops symbol data that can be rebuilt, for a caller over its memory
+ * limit: DWARF and unused files, and with @names the cached names too.
+ */
+void collector__shrink(struct collector *c, bool names);
 
 /* Fills @st with running totals.  Returns 0 or -errno. */
 int collector__stats(struct collector *c, struct collector_stats *st);

@@ -11,7 +11,8 @@
  * by far the biggest part and is only needed to name addresses not cached
  * yet, which stops happening soon after a program starts: it is closed
  * after DWARF_IDLE_TRIMS drains without a miss and reopened from the kept
- * descriptor on the next one.
+ * descriptor on the next one.  While open, the pages of the mapped file a
+ * drain's lookups touched are given back after it (dwfl_file__pageout()).
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -342,10 +342,11 @@ void symbolizer__trim(struct symbolizer *sym, size_t max_idle)
 		malloc_trim(0);
 }
 
-void symbolizer__shrink(struct symbolizer *sym)
+void symbolizer__shrink(struct symbolizer *sym, bool names)
 {
-	elf_file__trim(sym, 0, ELF_TRIM_CACHES | ELF_TRIM_DWARF);
-	symbolizer_flush_names(sym);
+	elf_file__trim(sym, 0, ELF_TRIM_DWARF | (names ? ELF_TRIM_CACHES : 0));
+	if (names)
+		symbolizer_flush_names(sym);
 	malloc_trim(0);
 }
 

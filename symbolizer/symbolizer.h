@@ -124,11 +124,12 @@ int symbolizer__elf(struct symbolizer *sym, const char *path, uint64_t vaddr,
 void symbolizer__trim(struct symbolizer *sym, size_t max_idle);
 
 /*
- * Drops everything that can be rebuilt on demand (cached names, DWARF,
- * ELF files no process maps), for a caller over its memory limit.  Frames
+ * For a caller over its memory limit: closes every file's DWARF and the
+ * ELF files no process maps, and with @names drops every cached name too
+ * (which makes the next lookups slow).  All is rebuilt on demand.  Frames
  * and name strings handed out before the call become invalid.
  */
-void symbolizer__shrink(struct symbolizer *sym);
+void symbolizer__shrink(struct symbolizer *sym, bool names);
 
 /* Copies the running totals into *stats. */
 void symbolizer__stats(const struct symbolizer *sym, struct symbolizer_stats *stats);

@@ -356,6 +356,21 @@ static void test_idle_dwarf_and_flush(struct test *t)
 	expect_basic(t, sym, "basic_leaf");
 	CHECK(t->status == TEST_PASS, "after the flush: %s", t->reason);
 	expect_basic(t, sym, "basic_mid");
+	CHECK(t->status == TEST_PASS, "after the flush: %s", t->reason);
+
+	/* over a memory limit: DWARF goes, cached names stay unless asked */
+	symbolizer__shrink(sym, false);
+	symbolizer__stats(sym, &st);
+	CHECK(st.dwarf_files == 0, "%" PRIu64 " DWARF files after a shrink", st.dwarf_files);
+	expect_basic(t, sym, "basic_mid");
+	symbolizer__stats(sym, &st);
+	CHECK(st.dwarf_reopened == 1 && st.dwarf_files == 0,
+	      "a cached name needed DWARF after shrinking (%" PRIu64 " reopens)", st.dwarf_reopened);
+	symbolizer__shrink(sym, true);
+	expect_basic(t, sym, "basic_mid");
+	symbolizer__stats(sym, &st);
+	CHECK(st.cache_flushes == 2 && st.dwarf_reopened == 2, "%" PRIu64 " flushes, %" PRIu64
+	      " reopens after shrinking the names", st.cache_flushes, st.dwarf_reopened);
 out:
 	symbolizer__free(sym);
 }

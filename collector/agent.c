@@ -62,6 +62,7 @@ struct agent {
 	uint64_t m_written, m_dropped, m_write_errors, m_rss, m_shrinks;
 	uint64_t shrinks;		/* symbol data dropped for --memory-limit */
 	bool limit_warned;
+	int m_pending;
 };
 
 static const char usage[] =
@@ -209,7 +210,7 @@ static int add_sample(void *ctx, const struct collector_sample *s)
 /* Writes pending windows oldest first; stops at the first failure. */
 static void flush_pending(struct agent *a)
 {
-	int err;
+	int n = a->npending, err;
 
 	while (a->npending) {
 		err = store__window_commit(a->pending[0]);
@@ -223,6 +224,10 @@ static void flush_pending(struct agent *a)
 		a->windows_written++;
 		memmove(a->pending, a->pending + 1, --a->npending * sizeof(a->pending[0]));
 	}
+	/* windows besides the one just queued: earlier attempts had failed */
+	if (n > 1)
+		log_info("store writable again: wrote the %d window%s kept in memory", n - 1,
+			 n > 2 ? "s" : "");
 }
 
 static void queue_window(struct agent *a, struct store_window *w)
@@ -282,6 +287,7 @@ static void log_window(struct agent *a, double drain_s, double write_s)
 	a->m_write_errors = a->write_errors;
 	a->m_rss = rss;
 	a->m_shrinks = a->shrinks;
+	a->m_pending = a->npending;
 	pthread_mutex_unlock(&a->mlock);
 	a->prev_unknown = cs.unknown_frames;
 }
@@ -293,7 +299,7 @@ static int agent_metrics(void *ctx, struct web_metrics *m)
 	struct collector_stats cs;
 	uint64_t written, dropped, errors, rss, shrinks;
 	char name[80];
-	int i, err = 0;
+	int i, pending, err = 0;
 
 	pthread_mutex_lock(&a->mlock);
 	cs = a->m_stats;
@@ -302,6 +308,7 @@ static int agent_metrics(void *ctx, struct web_metrics *m)
 	errors = a->m_write_errors;
 	rss = a->m_rss;
 	shrinks = a->m_shrinks;
+	pending = a->m_pending;
 	pthread_mutex_unlock(&a->mlock);
 	for (i = 0; i < CNT_MAX && !err; i++) {
 		snprintf(name, sizeof(name), i == CNT_SAMPLES ? "samples_total" : "bpf_%s_total",
@@ -317,6 +324,8 @@ static int agent_metrics(void *ctx, struct web_metrics *m)
 		{ "windows_written_total", "Windows committed to the store.", WEB_COUNTER, written },
 		{ "windows_dropped_total", "Windows lost (store unwritable).", WEB_COUNTER, dropped },
 		{ "store_write_errors_total", "Failed window commits.", WEB_COUNTER, errors },
+		{ "windows_pending", "Windows kept in memory until the store takes them.", WEB_GAUGE,
+		  pending },
 		{ "symbol_cache_hits_total", "Symbolizer cache hits.", WEB_COUNTER,
 		  cs.sym.cache_hits },
 		{ "symbol_cache_misses_total", "Symbolizer cache misses.", WEB_COUNTER,
@@ -380,8 +389,11 @@ static int start_web(struct agent *a)
 	};
 	int err = web__new(&wo, &a->web);
 
-	if (!err)
+	if (!err) {
+		/* with --listen ADDR:0 this is the only way to learn the port */
+		log_info("serving the UI and API on port %d", web__port(a->web));
 		return 0;
+	}
 	log_error("cannot serve the UI on %s: %s", a->o.listen ? a->o.listen : WEB_DEFAULT_LISTEN,
 		  web__strerror(err));
 	return err == -EACCES || err == -EINVAL || err == -EBADMSG ? 2 : 1;

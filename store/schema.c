@@ -259,6 +259,9 @@ int store__open(const char *path, int flags, struct store **out)
 		return -ENOMEM;
 	st->flags = flags;
 	err = open_db(st, path, false);
+	/* SQLite quietly opens read-only what it cannot write (read-only fs) */
+	if (!err && !(flags & STORE_READONLY) && sqlite3_db_readonly(st->db, "main") == 1)
+		err = -EROFS;
 	if (!err)
 		err = check_file(st, &version);
 	if (err)

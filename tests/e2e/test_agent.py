@@ -195,7 +195,8 @@ def t_agent_cpu_chain_sample_count():
     res = get("main")
     cpu = float(res["cpu_chain"]["cpu"])
     expect = cpu * HZ
-    got = total(by_comm(exported(res, "--comm", "cpu_chain"), "cpu_chain"))
+    # by pid: another cpu_chain on the host (a parallel test run) must not count
+    got = total(by_comm(exported(res, "--pid", str(res["pids"]["cpu_chain"])), "cpu_chain"))
     assert abs(got - expect) <= 0.1 * expect, \
         f"cpu_chain got {got} samples, expected {expect:.0f} (cpu={cpu:.3f}s * {HZ} Hz) within 10%"
 

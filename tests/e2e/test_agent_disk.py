@@ -441,6 +441,7 @@ def t_disk_readonly_store_at_start():
     assert rc is not None, "an agent on a read-only store was still running after 10 s"
     assert rc == 1, f"an agent on a read-only store exited {rc}: {one_line(err)[-300:]}"
     assert f"cannot open store '{res['db']}'" in err, f"no 'cannot open store' error: {one_line(err)[-300:]}"
+    assert "read-only" in err, f"the error does not say the store is read-only: {one_line(err)[-300:]}"
 
 
 def main():

@@ -82,20 +82,23 @@ $(OUTPUT)/ember: $(OUTPUT)/collector/main.o $(LIB_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-# Workloads keep frame pointers even in leaves so FP walks see every caller.
+# Workloads keep frame pointers even in leaves so FP walks see every caller,
+# and have a build id, which exports must carry (tests/e2e/test_export.py).
 $(OUTPUT)/workloads/%: tests/workloads/%.c | $(OUTPUT)/workloads
 	$(call msg,CC,$@)
-	$(Q)$(CC) -g -O0 -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer $< -o $@ -lpthread
+	$(Q)$(CC) -g -O0 -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer -Wl,--build-id $< \
+		-o $@ -lpthread
 
 # C++ workloads, built the same way.
 $(OUTPUT)/workloads/%: tests/workloads/%.cc | $(OUTPUT)/workloads
 	$(call msg,CXX,$@)
-	$(Q)$(CXX) -g -O0 -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer $< -o $@ -lpthread
+	$(Q)$(CXX) -g -O0 -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer -Wl,--build-id $< \
+		-o $@ -lpthread
 
 # nofp_* workloads are built the way distributions build: no frame pointers.
 $(OUTPUT)/workloads/nofp_%: tests/workloads/nofp_%.c | $(OUTPUT)/workloads
 	$(call msg,CC,$@)
-	$(Q)$(CC) -g -O2 -fomit-frame-pointer $< -o $@ -lpthread
+	$(Q)$(CC) -g -O2 -fomit-frame-pointer -Wl,--build-id $< -o $@ -lpthread
 
 $(OUTPUT)/unit_tests: $(patsubst %.c,$(OUTPUT)/%.o,$(UNIT_SRCS)) $(LIB_OBJS)
 	$(call msg,LINK,$@)

@@ -195,8 +195,8 @@ static int add_sample(void *ctx, const struct collector_sample *s)
 	for (i = 0; i < s->nframes; i++) {
 		frames[i] = (struct store_frame){
 			.name = s->frames[i].name, .module = s->frames[i].module,
-			.file = s->frames[i].file, .line = s->frames[i].line,
-			.flags = s->frames[i].flags,
+			.build_id = s->frames[i].build_id, .file = s->frames[i].file,
+			.line = s->frames[i].line, .flags = s->frames[i].flags,
 		};
 	}
 	err = store__window_add(a->w, &proc, frames, s->nframes, s->count);

@@ -39,7 +39,8 @@ static int on_sample(void *ctx, const struct store_proc *proc, const struct stor
 	for (i = 0; i < nframes; i++)
 		x->frames[i] = (struct sym_frame){
 			.name = frames[i].name, .module = frames[i].module,
-			.file = frames[i].file, .line = frames[i].line, .flags = frames[i].flags,
+			.build_id = frames[i].build_id, .file = frames[i].file,
+			.line = frames[i].line, .flags = frames[i].flags,
 		};
 	if (x->pprof)
 		return pprof__add(x->pprof, proc->comm, proc->pid, x->frames, nframes, count);

@@ -3,7 +3,8 @@
  * pprof.c - a minimal profile.proto encoder.  Protobuf's wire format is a few
  * varints and length prefixes, so it is written directly rather than pulling
  * in a protobuf runtime.  Strings, functions, locations and mappings are
- * interned through search trees keyed by their encoded identity.
+ * interned through search trees keyed by their encoded identity.  There is
+ * one Mapping per (module, build id), so tools can fetch the exact binary.
  */
 #include <errno.h>
 #include <search.h>
@@ -139,18 +140,20 @@ static uint64_t str_id(struct pprof *p, const char *s)
 	return id;
 }
 
-static uint64_t mapping_id(struct pprof *p, const char *module)
+static uint64_t mapping_id(struct pprof *p, const char *module, const char *build_id)
 {
-	uint64_t name = str_id(p, module), id;
+	uint64_t key[2] = { str_id(p, module), str_id(p, build_id) }, id;
 	bool is_new;
 
-	id = intern(&p->mappings, &p->nmappings, &name, sizeof(name), &is_new);
+	id = intern(&p->mappings, &p->nmappings, key, sizeof(key), &is_new);
 	if (id == UINT64_MAX) {
 		p->body.err = -ENOMEM;
 	} else if (is_new) {
 		p->scratch.len = 0;
 		put_uint(&p->scratch, 1, id);
-		put_uint(&p->scratch, 5, name);
+		put_uint(&p->scratch, 5, key[0]);	/* filename */
+		if (key[1])
+			put_uint(&p->scratch, 6, key[1]);	/* build_id */
 		put_uint(&p->scratch, 7, 1);	/* has_functions */
 		put_uint(&p->scratch, 8, 1);	/* has_filenames */
 		put_uint(&p->scratch, 9, 1);	/* has_line_numbers */
@@ -190,7 +193,7 @@ static uint64_t location_id(struct pprof *p, const struct sym_frame *fr, int n)
 	bool is_new;
 	int i;
 
-	key[0] = mapping_id(p, fr[0].module);
+	key[0] = mapping_id(p, fr[0].module, fr[0].build_id);
 	for (i = 0; i < n; i++) {
 		key[1 + 3 * i] = function_id(p, &fr[n - 1 - i]);
 		key[2 + 3 * i] = fr[n - 1 - i].line;

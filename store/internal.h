@@ -15,7 +15,7 @@
 #include "itab.h"
 
 /* Schema this code writes; older files are migrated forward on open. */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 /* PRAGMA application_id of an ember store: "EMBR". */
 #define STORE_APP_ID 0x454d4252
@@ -32,9 +32,9 @@
 	X(S_STR_GET, "SELECT id FROM strings WHERE s = ?1") \
 	X(S_STR_PUT, "INSERT INTO strings(s) VALUES (?1)") \
 	X(S_FRAME_GET, "SELECT id FROM frames WHERE name = ?1 AND module = ?2 AND file = ?3" \
-		       " AND line = ?4 AND flags = ?5") \
-	X(S_FRAME_PUT, "INSERT INTO frames(name, module, file, line, flags)" \
-		       " VALUES (?1, ?2, ?3, ?4, ?5)") \
+		       " AND line = ?4 AND flags = ?5 AND build_id = ?6") \
+	X(S_FRAME_PUT, "INSERT INTO frames(name, module, file, line, flags, build_id)" \
+		       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)") \
 	X(S_NODE_GET, "SELECT id FROM stacks WHERE parent = ?1 AND frame = ?2") \
 	X(S_NODE_PUT, "INSERT INTO stacks(parent, frame) VALUES (?1, ?2)") \
 	X(S_PROC_GET, "SELECT id FROM procs WHERE comm = ?1 AND pid = ?2 AND exe = ?3" \
@@ -44,7 +44,8 @@
 	X(S_SAMPLE_PUT, "INSERT INTO samples(win, proc, stack, count) VALUES (?1, ?2, ?3, ?4)" \
 			" ON CONFLICT DO UPDATE SET count = count + excluded.count") \
 	X(S_STR_BY_ID, "SELECT s FROM strings WHERE id = ?1") \
-	X(S_FRAME_BY_ID, "SELECT name, module, file, line, flags FROM frames WHERE id = ?1") \
+	X(S_FRAME_BY_ID, "SELECT name, module, file, line, flags, build_id FROM frames" \
+			 " WHERE id = ?1") \
 	X(S_NODE_BY_ID, "SELECT parent, frame FROM stacks WHERE id = ?1") \
 	X(S_PROC_BY_ID, "SELECT comm, pid, exe, cgroup FROM procs WHERE id = ?1") \
 	X(S_DATA_VERSION, "PRAGMA data_version") \
@@ -60,7 +61,7 @@ struct store {
 	sqlite3_stmt *stmt[S__COUNT];
 	/* Content -> database id, for what this connection has seen. */
 	struct store_itab strs;		/* string bytes */
-	struct store_itab frames;	/* int64 name, module, file, line, flags */
+	struct store_itab frames;	/* int64 name, module, file, line, flags, build_id */
 	struct store_itab nodes;	/* int64 parent node, frame */
 	struct store_itab procs;	/* int64 comm, pid, exe, cgroup */
 	struct store_itab stacks;	/* uint32 frame ids, root first -> leaf node */

@@ -120,7 +120,7 @@ static int load_frame(struct store_resolver *q, int64_t id, uint32_t idx)
 {
 	struct store_frame f;
 	sqlite3_stmt *s;
-	int64_t name, module, file;
+	int64_t name, module, file, build_id;
 	int err;
 
 	err = fetch_row(q, S_FRAME_BY_ID, id, &s);
@@ -131,12 +131,15 @@ static int load_frame(struct store_resolver *q, int64_t id, uint32_t idx)
 	file = sqlite3_column_int64(s, 2);
 	f.line = sqlite3_column_int64(s, 3);
 	f.flags = sqlite3_column_int64(s, 4);
+	build_id = sqlite3_column_int64(s, 5);
 	sqlite3_reset(s);
 	err = get_str(q, name, &f.name);
 	if (!err)
 		err = get_str(q, module, &f.module);
 	if (!err)
 		err = get_str(q, file, &f.file);
+	if (!err)
+		err = get_str(q, build_id, &f.build_id);
 	if (!err && !f.name)
 		err = -EUCLEAN;
 	if (!err)

@@ -57,6 +57,7 @@ static const char *const gc_sql[] = {
 	"DELETE FROM procs WHERE id NOT IN (SELECT proc FROM samples)",
 	"DELETE FROM strings WHERE id NOT IN (SELECT name FROM frames"
 	" UNION ALL SELECT module FROM frames UNION ALL SELECT file FROM frames"
+	" UNION ALL SELECT build_id FROM frames"
 	" UNION ALL SELECT comm FROM procs UNION ALL SELECT exe FROM procs"
 	" UNION ALL SELECT cgroup FROM procs)",
 };

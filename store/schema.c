@@ -10,7 +10,7 @@
  *
  * Tables (ids are rowids; string id 0 and stack node 0 mean "none"):
  *   strings(id, s BLOB UNIQUE)                every name, exactly its bytes
- *   frames(id, name, module, file, line, flags)  UNIQUE over all columns
+ *   frames(id, name, module, file, line, flags, build_id)  UNIQUE over all columns
  *   stacks(id, parent, frame)                 a prefix trie, root first
  *   procs(id, comm, pid, exe, cgroup)         UNIQUE over all columns
  *   windows(id, start_ms, dur_ms, samples)    raw and rolled-up windows
@@ -56,14 +56,25 @@ static const char migrate_v2[] =
 	"CREATE INDEX windows_start ON windows(start_ms);"
 	"PRAGMA user_version = 2;";
 
-/* migrations[v] takes a version-v store to version v + 1. */
 /* v3: settings of the writer that readers need, such as the sampling period. */
 static const char migrate_v3[] =
 	"CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
 	"PRAGMA user_version = 3;";
 
+/*
+ * v4: frames gain the build id (a string id) of their module's file, so
+ * exports can say which build of a binary was profiled.  Frames written
+ * before have none (0).
+ */
+static const char migrate_v4[] =
+	"ALTER TABLE frames ADD COLUMN build_id INTEGER NOT NULL DEFAULT 0;"
+	"DROP INDEX frames_key;"
+	"CREATE UNIQUE INDEX frames_key2 ON frames(name, module, file, line, flags, build_id);"
+	"PRAGMA user_version = 4;";
+
+/* migrations[v] takes a version-v store to version v + 1. */
 static const char *const migrations[STORE_SCHEMA_VERSION] = {
-	schema_v1, migrate_v2, migrate_v3,
+	schema_v1, migrate_v2, migrate_v3, migrate_v4,
 };
 
 #define STORE_STMT_SQL(id, sql) [id] = sql,

@@ -35,6 +35,7 @@ enum {
 struct store_frame {
 	const char *name;	/* never NULL */
 	const char *module;	/* NULL when unknown */
+	const char *build_id;	/* the module's build id (hex), NULL when unknown */
 	const char *file;	/* NULL when unknown */
 	uint32_t line;		/* 0 when unknown */
 	uint32_t flags;		/* STORE_F_* */

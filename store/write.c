@@ -20,7 +20,7 @@
 
 /* A frame as buffered: local string ids. */
 struct wframe {
-	uint32_t name, module, file, line, flags;
+	uint32_t name, module, file, line, flags, build_id;
 };
 
 /* A process as buffered: local string ids. */
@@ -105,6 +105,8 @@ static int add_frame(struct store_window *w, const struct store_frame *f, uint32
 		err = add_str(w, f->module, &k.module);
 	if (!err)
 		err = add_str(w, f->file, &k.file);
+	if (!err)
+		err = add_str(w, f->build_id, &k.build_id);
 	if (!err)
 		err = store_itab__intern(&w->frames, &k, sizeof(k), id, NULL);
 	return err;
@@ -266,7 +268,7 @@ static int resolve_frames(struct store_window *w)
 
 	for (i = 0; i < t->n && !err; i++) {
 		struct wframe f;
-		int64_t k[5];
+		int64_t k[6];
 
 		memcpy(&f, store_itab__key(t, i), sizeof(f));
 		k[0] = str_id(w, f.name);
@@ -274,7 +276,8 @@ static int resolve_frames(struct store_window *w)
 		k[2] = str_id(w, f.file);
 		k[3] = f.line;
 		k[4] = f.flags;
-		err = intern_ints(w->st, &w->st->frames, S_FRAME_GET, k, 5, &t->ents[i].val);
+		k[5] = str_id(w, f.build_id);
+		err = intern_ints(w->st, &w->st->frames, S_FRAME_GET, k, 6, &t->ents[i].val);
 	}
 	return err;
 }

@@ -310,10 +310,41 @@ static void elf_file_ask(struct symbolizer *sym, struct elf_file *ef)
 	sym->stats.debuginfod_asked++;
 }
 
+/* Sets *out to @ef's build id as interned hex, NULL when it has none. */
+static int elf_file_build_id(struct symbolizer *sym, const struct elf_file *ef, const char **out)
+{
+	*out = NULL;
+	if (strncmp(ef->key, "b:", 2))
+		return 0;
+	*out = strpool__intern(&sym->strings, ef->key + 2);
+	return *out ? 0 : -ENOMEM;
+}
+
+/*
+ * The unknown frame of @vaddr.  Synthetic frames are shared by every file
+ * of the same name, so a file with a build id gets its own copy saying
+ * which file it is (owned by its cache).
+ */
+static struct frames *elf_file_unknown(struct symbolizer *sym, const struct elf_file *ef,
+				       uint64_t vaddr, const char *build_id)
+{
+	struct frames *syn = symbolizer__synth_off(sym, ef->module, vaddr, SYM_F_UNKNOWN), *fr;
+
+	if (!syn || !build_id)
+		return syn;
+	fr = frames__new(1);
+	if (!fr)
+		return NULL;
+	fr->f[0] = syn->f[0];
+	fr->f[0].build_id = build_id;
+	return fr;
+}
+
 static struct frames *elf_file_resolve(struct symbolizer *sym, struct elf_file *ef,
 				       uint64_t vaddr)
 {
 	struct sym_frame out[SYM_MAX_INLINE];
+	const char *build_id;
 	struct frames *fr;
 	int i, n = 0;
 
@@ -333,30 +364,33 @@ static struct frames *elf_file_resolve(struct symbolizer *sym, struct elf_file *
 		else if (sym->fetch && !dwfl_file__has_dwarf(ef->dwfl))
 			elf_file_ask(sym, ef);
 	}
+	if (elf_file_build_id(sym, ef, &build_id))
+		return NULL;
 	if (ef->dwfl)
 		n = dwfl_file__resolve(ef->dwfl, vaddr, &sym->names, ef->module, out);
 	if (n < 0)
 		return NULL;
 	for (i = 0; i < n; i++) {
 		out[i].name = symbolizer__demangle(sym, out[i].name);
+		out[i].build_id = build_id;
 		if (!out[i].name)
 			return NULL;
 	}
 	if (!n)
-		return symbolizer__synth_off(sym, ef->module, vaddr, SYM_F_UNKNOWN);
+		return elf_file_unknown(sym, ef, vaddr, build_id);
 	fr = frames__new(n);
 	if (fr)
 		memcpy(fr->f, out, n * sizeof(out[0]));
 	return fr;
 }
 
-/* Unknown frames are shared with (and freed by) the synthetic cache. */
+/* Unknown frames without a build id are shared with (and freed by) the synthetic cache. */
 static void frames_free(void *p, void *ctx)
 {
 	struct frames *fr = p;
 
 	(void)ctx;
-	if (!(fr->f[0].flags & SYM_F_UNKNOWN))
+	if (!(fr->f[0].flags & SYM_F_UNKNOWN) || fr->f[0].build_id)
 		free(fr);
 }
 

@@ -17,6 +17,9 @@
 /* Deepest inline chain kept for one address; deeper levels are cut off. */
 #define SYM_MAX_INLINE 32
 
+/* Longest build id taken from the kernel's notes (bytes; GNU ld writes 20). */
+#define SYM_BUILD_ID_MAX 64
+
 /* A cached answer: @n frames, innermost first. */
 struct frames {
 	int n;
@@ -166,6 +169,10 @@ void jit_map__free(void *jm, void *ctx);
 /* demangle.c */
 /* The demangled form of interned @name (itself when not mangled), or NULL on ENOMEM. */
 const char *symbolizer__demangle(struct symbolizer *sym, const char *name);
+
+/* notes.c: build ids of the kernel ("vmlinux") and its modules, from sysfs. */
+/* Writes @module's build id as hex to @hex (2 * SYM_BUILD_ID_MAX + 1 bytes); 0 or -errno. */
+int kernel__build_id(const char *module, char *hex, size_t len);
 
 /* fetch.c: the debuginfod worker thread. */
 /* Returns a fetcher with no thread yet, or NULL with errno set. */

@@ -30,6 +30,7 @@ struct kallsyms {
 	char *names;
 	size_t names_len, names_cap;
 	struct hmap frames;	/* symbol index -> struct frames */
+	struct hmap build_ids;	/* interned module -> interned build id, "" when none */
 	struct strpool *pool;
 };
 
@@ -190,6 +191,7 @@ void kallsyms__free(struct kallsyms *ks)
 	if (!ks)
 		return;
 	hmap__clear(&ks->frames, frames_free, NULL);
+	hmap__clear(&ks->build_ids, NULL, NULL);
 	free(ks->syms);
 	free(ks->names);
 	free(ks);
@@ -220,6 +222,21 @@ static bool kallsyms_covers(const struct kallsyms *ks, long i, uint64_t addr)
 	return addr - s->addr < KSYM_LAST_MAX_SIZE;
 }
 
+/* Sets *out to @module's build id (NULL when unknown), read from sysfs once per module. */
+static int kallsyms_build_id(struct kallsyms *ks, const char *module, const char **out)
+{
+	const char *id = hmap__get(&ks->build_ids, (uintptr_t)module);
+	char hex[2 * SYM_BUILD_ID_MAX + 1];
+
+	if (!id) {
+		id = strpool__intern(ks->pool, kernel__build_id(module, hex, sizeof(hex)) ? "" : hex);
+		if (!id || hmap__put(&ks->build_ids, (uintptr_t)module, (void *)id))
+			return -ENOMEM;
+	}
+	*out = *id ? id : NULL;
+	return 0;
+}
+
 static struct frames *kallsyms_frame(struct kallsyms *ks, long i)
 {
 	struct frames *fr = frames__new(1);
@@ -230,7 +247,7 @@ static struct frames *kallsyms_frame(struct kallsyms *ks, long i)
 	fr->f[0].name = ks->names + s->name_off;	/* lives as long as the table */
 	fr->f[0].module = s->module;
 	fr->f[0].flags = SYM_F_KERNEL;
-	if (hmap__put(&ks->frames, i, fr)) {
+	if (kallsyms_build_id(ks, s->module, &fr->f[0].build_id) || hmap__put(&ks->frames, i, fr)) {
 		free(fr);
 		errno = ENOMEM;
 		return NULL;

@@ -44,6 +44,7 @@ struct symbolizer_opts {
 struct sym_frame {
 	const char *name;
 	const char *module;	/* ELF basename, kernel module name or "vmlinux" */
+	const char *build_id;	/* the module's GNU build id in lowercase hex, NULL when unknown */
 	const char *file;	/* source file, NULL when unknown */
 	uint32_t line;		/* 0 when unknown */
 	uint32_t flags;		/* SYM_F_* */

@@ -105,6 +105,15 @@ def workload(name):
     return path
 
 
+def build_id(path):
+    """The GNU build id of ELF file PATH in hex, as readelf -n prints it."""
+    r = subprocess.run(["readelf", "-n", path], capture_output=True, text=True, check=True)
+    for line in r.stdout.splitlines():
+        if "Build ID:" in line:
+            return line.split()[-1]
+    raise AssertionError(f"{path} has no build id")
+
+
 def parse_folded(text):
     """Parses folded stacks into a list of (frames, count); frames[0] is comm.
 

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
-"""test_export.py - end-to-end tests of `ember export` on a store written by a real agent: pprof via go tool pprof, time syntax, bad input."""
+"""test_export.py - end-to-end tests of `ember export` on a store written by a real agent: pprof via go tool pprof (totals, traces, mappings with build ids), time syntax, bad input."""
 
 import datetime
 import os
@@ -7,6 +7,7 @@ import re
 import shutil
 import signal
 import sqlite3
+import struct
 import subprocess
 import sys
 import tempfile
@@ -14,15 +15,16 @@ import time
 
 sys.dont_write_bytecode = True  # keep the work tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ember_e2e import (EMBER, IN_CI, Agent, Runner, Skip, bpf_unavailable_reason, db_query,  # noqa: E402
-                       export, file_bytes, one_line, parse_folded, run_ember, start_workload, total)
+from ember_e2e import (EMBER, IN_CI, Agent, Runner, Skip, bpf_unavailable_reason, build_id,  # noqa: E402
+                       db_query, export, file_bytes, one_line, parse_folded, run_ember, start_workload,
+                       total, workload)
 
 HZ = 99
 CHAIN = ["main", "chain_a", "chain_b", "spin"]
 TOP_N = 3
 
-BPF_TESTS = ["export_pprof_top", "export_pprof_traces", "export_time_syntax", "export_time_range",
-             "export_readonly", "export_non_root_readonly_dir"]
+BPF_TESTS = ["export_pprof_top", "export_pprof_traces", "export_pprof_build_ids", "export_time_syntax",
+             "export_time_range", "export_readonly", "export_non_root_readonly_dir"]
 
 TMP = tempfile.mkdtemp(prefix="ember-export-")
 state = {"error": None}
@@ -36,6 +38,7 @@ def agent_run():
     try:
         agent.wait_ready()
         procs = [("cpu_chain", start_workload("cpu_chain", 3)), ("syscall_loop", start_workload("syscall_loop", 2))]
+        state["pids"] = {str(p.pid): name for name, p in procs}
         for name, p in procs:
             _, err = p.communicate(timeout=60)
             assert p.returncode == 0, f"{name} exited with {p.returncode}: {err.strip()}"
@@ -142,13 +145,80 @@ def t_export_pprof_traces():
     found = None
     for b in blocks:
         names = [l.split()[-1] for l in b.splitlines()
-                 if l.strip() and not l.lstrip().startswith(("comm:", "pid:", "File:", "Type:", "Time:",
-                                                            "Duration:", "---"))]
+                 if l.strip() and not l.lstrip().startswith(("comm:", "pid:", "File:", "Build ID:", "Type:",
+                                                            "Time:", "Duration:", "---"))]
         if names and names[0] == "spin":
             found = names
             break
     assert found, f"no trace with spin as leaf in pprof -traces: {out[:600]!r}"
     assert found[:4] == ["spin", "chain_b", "chain_a", "main"], f"cpu_chain trace in pprof -traces: {found[:8]}"
+
+
+def parse_raw(text):
+    """`pprof -raw` output as (samples [(location ids, labels)], {location: mapping}, {mapping: (file, build id)})."""
+    samples, locs, maps, section = [], {}, {}, None
+    for line in text.splitlines():
+        if line in ("Samples:", "Locations", "Mappings"):
+            section = line
+        elif section == "Samples:" and (m := re.match(r"^\s+\d+\s+\d+: ([\d ]+)$", line)):
+            samples.append(([int(x) for x in m.group(1).split()], {}))
+        elif section == "Samples:" and samples and (m := re.match(r"^\s+(\w+):\[(.*)\]$", line)):
+            samples[-1][1][m.group(1)] = m.group(2)
+        elif section == "Locations" and (m := re.match(r"^\s*(\d+): 0x[0-9a-f]+ M=(\d+) ", line)):
+            locs[int(m.group(1))] = int(m.group(2))
+        elif section == "Mappings" and (m := re.match(r"^\s*(\d+): \S+ (.*) ([0-9a-f]*) ((?:\[[A-Z]+\])*)$", line)):
+            maps[int(m.group(1))] = (m.group(2), m.group(3))
+    return samples, locs, maps
+
+
+def kernel_build_id():
+    """The running kernel's build id: the GNU build-id note of /sys/kernel/notes."""
+    with open("/sys/kernel/notes", "rb") as f:
+        notes = f.read()
+    off = 0
+    while off + 12 <= len(notes):
+        namesz, descsz, kind = struct.unpack_from("=III", notes, off)
+        name = off + 12
+        desc = name + (namesz + 3) // 4 * 4
+        if kind == 3 and notes[name:name + namesz] == b"GNU\0":
+            return notes[desc:desc + descsz].hex()
+        off = desc + (descsz + 3) // 4 * 4
+    raise AssertionError("/sys/kernel/notes has no build id")
+
+
+def libc_path(binary):
+    """The libc.so.6 BINARY loads, as ldd resolves it."""
+    r = subprocess.run(["ldd", binary], capture_output=True, text=True, check=True)
+    for line in r.stdout.splitlines():
+        parts = line.split()
+        if parts and parts[0] == "libc.so.6" and len(parts) >= 3:
+            return os.path.realpath(parts[2])
+    raise AssertionError(f"ldd {binary} names no libc.so.6: {r.stdout!r}")
+
+
+def t_export_pprof_build_ids():
+    """Mappings are per (module, build id): the workloads' samples sit in mappings with their files' build ids."""
+    samples, locs, maps = parse_raw(pprof(["-raw"], pprof_file()))
+    assert maps and locs and samples, f"pprof -raw: {len(samples)} samples, {len(locs)} locations, {len(maps)} mappings"
+    pairs = list(maps.values())
+    assert len(set(pairs)) == len(pairs), f"two mappings with one (file, build id): {sorted(pairs)[:10]}"
+    used = {}  # mapping id -> workload names whose samples use it
+    for ids, labels in samples:
+        name = state["pids"].get(labels.get("pid"))
+        for loc in ids if name else ():
+            used.setdefault(locs[loc], set()).add(name)
+    want = {"cpu_chain": build_id(workload("cpu_chain")), "syscall_loop": build_id(workload("syscall_loop")),
+            "libc.so.6": build_id(libc_path(workload("cpu_chain")))}
+    seen = set()
+    for mid, names in used.items():
+        file, bid = maps[mid]
+        if file in want:
+            assert bid == want[file], f"mapping {mid} of {file} (used by {sorted(names)}) has build id {bid!r}, want {want[file]}"
+            seen.add(file)
+    assert seen == set(want), f"no samples of the workloads in mappings of {sorted(set(want) - seen)}: {[maps[m] for m in used]}"
+    kernel = [bid for file, bid in pairs if file == "vmlinux"]
+    assert kernel, f"no vmlinux mapping: {pairs[:10]}"
+    assert set(kernel) == {kernel_build_id()}, f"vmlinux mappings have build ids {kernel}, the kernel {kernel_build_id()}"
 
 
 # --- time syntax --------------------------------------------------------------
@@ -294,7 +364,7 @@ def good_store(name):
     else:
         con = sqlite3.connect(path)
         con.executescript("PRAGMA application_id = 1162691154; CREATE TABLE windows (id INTEGER PRIMARY KEY,"
-                          " start_ms INTEGER, dur_ms INTEGER, samples INTEGER); PRAGMA user_version = 3;")
+                          " start_ms INTEGER, dur_ms INTEGER, samples INTEGER); PRAGMA user_version = 4;")
         con.close()
     return path
 

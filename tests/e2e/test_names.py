@@ -15,7 +15,8 @@ import urllib.request
 
 sys.dont_write_bytecode = True  # keep the work tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ember_e2e import (Recording, by_comm, parse_folded, run_suite, total, user_frames, workload)  # noqa: E402
+from ember_e2e import (Recording, build_id, by_comm, parse_folded, run_suite, total, user_frames,  # noqa: E402
+                       workload)
 
 HZ = 99
 CHAIN = ["main", "chain_a", "chain_b", "spin"]
@@ -133,14 +134,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def build_id(path):
-    r = subprocess.run(["readelf", "-n", path], capture_output=True, text=True, check=True)
-    for line in r.stdout.splitlines():
-        if "Build ID:" in line:
-            return line.split()[-1]
-    raise AssertionError(f"{path} has no build id")
 
 
 def rec_debuginfod():

@@ -19,8 +19,8 @@ void test_interning(struct env *e)
 	err = store__open(path, 0, &st);
 	CHECK(!err, "open: %s", store__strerror(err));
 	CHECK(!write_fixed(st, T0, 1) && !write_fixed(st, T0 + 10 * SEC, 1), "write failed");
-	/* app, /bin/app, other, /sys/x, main, foo, bar, baz, app.c, libc.so.6, vmlinux */
-	CHECK(sql1(path, "SELECT count(*) FROM strings") == 11, "strings: %lld",
+	/* app, /bin/app, other, /sys/x, main, foo, bar, baz, app.c, libc.so.6, its build id, vmlinux */
+	CHECK(sql1(path, "SELECT count(*) FROM strings") == 12, "strings: %lld",
 	      (long long)sql1(path, "SELECT count(*) FROM strings"));
 	CHECK(sql1(path, "SELECT count(*) FROM frames") == 4, "frames");
 	CHECK(sql1(path, "SELECT count(*) FROM stacks") == 4, "stack nodes: %lld",
@@ -81,6 +81,57 @@ out:
 	store__free(st);
 	cleanup(e);
 	report(e, "odd_names_round_trip", why);
+}
+
+/*
+ * Frames that differ only in their build id (none, empty, two builds) are
+ * distinct frames and stacks, each returned exactly; an equal one is reused.
+ */
+void test_build_ids(struct env *e)
+{
+	static const char *const ids[] = { NULL, "", "aa01", "bb02\xff" };
+	struct store_frame fr[4][2];
+	const char *path = fresh(e, "buildid");
+	struct store_window *w = NULL;
+	struct store *st = NULL;
+	struct rows r = { 0 };
+	char why[256] = "";
+	int err, i, pass;
+
+	for (i = 0; i < 4; i++) {
+		fr[i][0] = F[0];
+		fr[i][1] = (struct store_frame){ .name = "leaf", .module = "libx.so",
+						 .build_id = ids[i], .line = 3 };
+	}
+	err = store__open(path, 0, &st);
+	CHECK(!err, "open: %s", store__strerror(err));
+	for (pass = 0; pass < 2; pass++) {
+		err = store__window_begin(st, T0 + pass * 10 * SEC, 10 * SEC, &w);
+		for (i = 0; i < 4 && !err; i++)
+			err = store__window_add(w, &PA, fr[i], 2, i + 1);
+		CHECK(!err && !store__window_commit(w), "window %d: %d", pass, err);
+		store__window_free(w);
+		w = NULL;
+	}
+	CHECK(sql1(path, "SELECT count(*) FROM frames") == 5 &&
+	      sql1(path, "SELECT count(DISTINCT build_id) FROM frames") == 4, "frames: %lld",
+	      (long long)sql1(path, "SELECT count(*) FROM frames"));
+	store__free(st);	/* read back through a fresh connection: no caches */
+	st = NULL;
+	err = store__open(path, STORE_READONLY, &st);
+	CHECK(!err, "reopen: %s", store__strerror(err));
+	err = query(st, T0, T0 + MIN, NULL, -1, &r);
+	CHECK(!err && r.n == 4, "query: err %d rows %d", err, r.n);
+	for (i = 0; i < 4; i++)
+		CHECK(rows_count(&r, &PA, fr[i], 2) == 2 * (uint64_t)(i + 1),
+		      "build id %s: count %llu", ids[i] ? ids[i] : "NULL",
+		      (unsigned long long)rows_count(&r, &PA, fr[i], 2));
+out:
+	rows_free(&r);
+	store__window_free(w);
+	store__free(st);
+	cleanup(e);
+	report(e, "build_ids_round_trip", why);
 }
 
 void test_filters(struct env *e)
@@ -166,7 +217,8 @@ void test_retention(struct env *e)
 {
 	const char *path = fresh(e, "retain");
 	struct store_window *w = NULL;
-	struct store_frame only = { .name = "only_in_old_window", .module = "old.so" };
+	struct store_frame only = { .name = "only_in_old_window", .module = "old.so",
+				    .build_id = "0bad" };
 	struct store_stats s;
 	struct store *st = NULL;
 	struct rows r = { 0 };
@@ -186,8 +238,11 @@ void test_retention(struct env *e)
 	      "stats after retain: %llu windows", (unsigned long long)s.windows);
 	err = query(st, 0, T0 + HOUR, NULL, -1, &r);
 	CHECK(!err && r.total == 36, "query total %llu", (unsigned long long)r.total);
-	CHECK(sql1(path, "SELECT count(*) FROM strings WHERE s = CAST('old.so' AS BLOB)") == 0,
+	CHECK(sql1(path, "SELECT count(*) FROM strings WHERE s = CAST('old.so' AS BLOB)") == 0 &&
+	      sql1(path, "SELECT count(*) FROM strings WHERE s = CAST('0bad' AS BLOB)") == 0,
 	      "unreferenced string kept");
+	CHECK(sql1(path, "SELECT count(*) FROM strings WHERE s = CAST('" BUILD_ID_LIBC
+		   "' AS BLOB)") == 1, "a build id still in use was deleted");
 	CHECK(sql1(path, "SELECT count(*) FROM stacks") == 4, "unreferenced stack nodes kept");
 	/* The caches were dropped: re-adding the deleted names must work. */
 	CHECK(!write_fixed(st, T0 + HOUR, 1), "write after retain");

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
 /*
- * test_files.c - store tests of the file itself: migration from schema 1,
+ * test_files.c - store tests of the file itself: migration from schemas 1 and 3,
  * refusing newer, foreign and non-SQLite files without touching them,
  * read-only opens that never write, and commits that fail and are retried.
  */
@@ -11,7 +11,7 @@
 #include <unistd.h>
 #include "../../store/internal.h"
 
-#define STORE_SCHEMA_VERSION_NEXT 4
+#define STORE_SCHEMA_VERSION_NEXT 5
 #define STR_(x) #x
 #define STR(x) STR_(x)
 _Static_assert(STORE_SCHEMA_VERSION_NEXT == STORE_SCHEMA_VERSION + 1, "bump the newer-schema test");
@@ -101,6 +101,71 @@ out:
 	store__free(st);
 	cleanup(e);
 	report(e, "migration_v1_to_v2", why);
+}
+
+/* What ember 3's migrations and writes made of the v1 store: a cgroup, a period. */
+static const char v1_to_v3[] =
+	"ALTER TABLE procs ADD COLUMN cgroup INTEGER NOT NULL DEFAULT 0;"
+	"DROP INDEX procs_key;"
+	"CREATE UNIQUE INDEX procs_key2 ON procs(comm, pid, exe, cgroup);"
+	"CREATE INDEX windows_start ON windows(start_ms);"
+	"CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
+	"INSERT INTO strings VALUES (6, CAST('/sys/cg' AS BLOB));"
+	"INSERT INTO procs VALUES (2, 1, 43, 2, 6);"
+	"INSERT INTO windows VALUES (2, 1700000010000, 10000, 5);"
+	"INSERT INTO samples VALUES (2, 2, 2, 5);"
+	"INSERT INTO meta VALUES ('period_ns', 1234567);"
+	"PRAGMA user_version = 3;";
+
+/* v3 -> v4: frames gain build ids; old ones have none and are reused as such. */
+void test_migration_v3(struct env *e)
+{
+	const struct store_proc cg = { .comm = "old", .pid = 43, .exe = "/bin/old",
+				       .cgroup = "/sys/cg" };
+	const struct store_frame built[] = {
+		v1_stack[0], { .name = "leaf", .module = "old.so", .build_id = "c0ffee", .line = 12 },
+	};
+	const char *path = fresh(e, "migrate3");
+	struct store *st = NULL;
+	struct rows r = { 0 };
+	char why[256] = "", *a = NULL, *b = NULL;
+	long n0, n1;
+	int err;
+
+	CHECK(sql_exec(path, v1_store) == 0 && sql_exec(path, v1_to_v3) == 0, "v3 store");
+	n0 = slurp(path, &a);
+	err = store__open(path, STORE_READONLY, &st);
+	n1 = slurp(path, &b);
+	CHECK(err == -EROFS && n0 > 0 && n1 == n0 && !memcmp(a, b, n0),
+	      "read-only open of a v3 store: %d, %s", err, n1 == n0 ? "same" : "changed");
+	err = store__open(path, 0, &st);
+	CHECK(!err, "open: %s (%s)", store__strerror(err), store__errmsg(st));
+	CHECK(sql1(path, "PRAGMA user_version") == 4, "user_version not migrated");
+	CHECK(sql1(path, "SELECT count(*) FROM pragma_table_info('frames') WHERE name = 'build_id'")
+	      == 1, "no build_id column");
+	CHECK(sql1(path, "SELECT group_concat(name) = 'frames_key2' FROM sqlite_master"
+		   " WHERE tbl_name = 'frames' AND type = 'index'") == 1, "frames indexes");
+	CHECK(store__period_ns(st) == 1234567, "period lost");
+	err = query(st, T0, T0 + MIN, NULL, -1, &r);
+	CHECK(!err && r.n == 2 && r.total == 14 && rows_count(&r, &v1_proc, v1_stack, 2) == 9 &&
+	      rows_count(&r, &cg, v1_stack, 2) == 5, "old data lost");
+	rows_free(&r);
+	CHECK(!write_one(st, T0 + 20 * SEC, &cg, v1_stack, 2, 1) &&
+	      !write_one(st, T0 + 20 * SEC, &cg, built, 2, 2), "write after migration");
+	CHECK(sql1(path, "SELECT count(*) FROM frames") == 3, "frames: %lld",
+	      (long long)sql1(path, "SELECT count(*) FROM frames"));
+	err = query(st, T0, T0 + MIN, NULL, 43, &r);
+	CHECK(!err && r.n == 2 && rows_count(&r, &cg, v1_stack, 2) == 6 &&
+	      rows_count(&r, &cg, built, 2) == 2, "query after migration");
+	CHECK(sql1(path, "SELECT integrity_check = 'ok' FROM pragma_integrity_check") == 1,
+	      "integrity");
+out:
+	rows_free(&r);
+	free(a);
+	free(b);
+	store__free(st);
+	cleanup(e);
+	report(e, "migration_v3_to_v4", why);
 }
 
 /*

@@ -116,6 +116,7 @@ static char *render(const struct store_proc *p, const struct store_frame *fr, in
 		fputs("/", f);
 		put_str(f, fr[i].name);
 		put_str(f, fr[i].module);
+		put_str(f, fr[i].build_id);
 		put_str(f, fr[i].file);
 		fprintf(f, "%u|%u", fr[i].line, fr[i].flags);
 	}
@@ -181,7 +182,7 @@ int query(struct store *st, int64_t from, int64_t to, const char *comm, int64_t 
 const struct store_frame F[4] = {
 	{ .name = "main", .module = "app", .file = "app.c", .line = 10 },
 	{ .name = "foo", .module = "app", .file = "app.c", .line = 20 },
-	{ .name = "bar", .module = "libc.so.6", .file = NULL, .line = 0 },
+	{ .name = "bar", .module = "libc.so.6", .build_id = BUILD_ID_LIBC, .file = NULL, .line = 0 },
 	{ .name = "baz", .module = "vmlinux", .file = NULL, .flags = STORE_F_KERNEL },
 };
 const struct store_frame S2[3] = { F[0], F[1], F[3] };
@@ -232,6 +233,7 @@ int main(int argc, char **argv)
 		test_rollup, test_migration, test_newer_refused, test_not_sqlite,
 		test_readonly, test_commit_full, test_commit_busy, test_stale_cache,
 		test_kill9, test_api_misuse, test_commit_speed, test_proc_buckets,
+		test_build_ids, test_migration_v3,
 	};
 	struct env e = { .dir = argc > 1 ? argv[1] : "/tmp" };
 	size_t i;

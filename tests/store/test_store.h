@@ -72,6 +72,7 @@ uint64_t rows_count(const struct rows *r, const struct store_proc *p,
 		    const struct store_frame *fr, int n);
 
 /* A fixed workload: F = main>foo>bar, S2 = main>foo>baz; PA, PB share comm "app". */
+#define BUILD_ID_LIBC "9a3f0c2e51d4b6a87e10f3c29d5b4e6a71c08f2d"	/* bar's */
 extern const struct store_frame F[4], S2[3];
 extern const struct store_proc PA, PB, PC;
 
@@ -95,5 +96,7 @@ void test_kill9(struct env *e);
 void test_api_misuse(struct env *e);
 void test_commit_speed(struct env *e);
 void test_proc_buckets(struct env *e);
+void test_build_ids(struct env *e);
+void test_migration_v3(struct env *e);
 
 #endif /* EMBER_TEST_STORE_H */

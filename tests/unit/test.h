@@ -76,5 +76,7 @@ int copy_file(const char *src, const char *dst, size_t max);
  */
 pid_t child_start(const char *path, char *line, size_t len);
 void child_reap(pid_t pid);
+/* The build id of @path as hex, read by readelf (independent of the symbolizer); 0 or -errno. */
+int readelf_build_id(const char *path, char *out, size_t len);
 
 #endif /* EMBER_TEST_H */

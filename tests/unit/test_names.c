@@ -305,25 +305,6 @@ static void server_stop(struct server *s, pthread_t th)
 	close(s->fd);
 }
 
-/* The build id of @path as hex, via the symbolizer-independent readelf. */
-static int build_id(const char *path, char *out, size_t len)
-{
-	char cmd[4200];
-	FILE *p;
-	int ok;
-
-	snprintf(cmd, sizeof(cmd), "readelf -n '%s' | awk '/Build ID/ {print $3}'", path);
-	p = popen(cmd, "r");
-	if (!p)
-		return -errno;
-	ok = fgets(out, len, p) != NULL;
-	pclose(p);
-	if (!ok)
-		return -ENOENT;
-	out[strcspn(out, "\n")] = '\0';
-	return *out ? 0 : -ENOENT;
-}
-
 /*
  * A stripped binary without a local debug file: unknown at first (the
  * lookup does not wait for the slow server), named with file:line once the
@@ -353,7 +334,7 @@ static void test_debuginfod(struct test *t)
 	line = marker_line(fixture(t, 0, "basic.c"), "basic_leaf");
 	CHECK(line > 0, "no LINE:basic_leaf marker");
 	s.file = fixture(t, 1, "basic_stripped.debug");
-	CHECK(!build_id(exe, s.id, sizeof(s.id)), "no build id in %s", exe);
+	CHECK(!readelf_build_id(exe, s.id, sizeof(s.id)), "no build id in %s", exe);
 	CHECK(!server_start(&s, &th), "server: %s", strerror(errno));
 	started = true;
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d", s.port);

@@ -375,6 +375,103 @@ out:
 	symbolizer__free(sym);
 }
 
+/* Whether @f carries build id @want (NULL: none), saying what it has in @why. */
+static bool build_id_differs(const struct sym_frame *f, const char *want, char *why, size_t len)
+{
+	if (want ? f->build_id && !strcmp(f->build_id, want) : !f->build_id)
+		return false;
+	snprintf(why, len, "%s: build id %s, want %s", f->name,
+		 f->build_id ? f->build_id : "none", want ? want : "none");
+	return true;
+}
+
+/* Named, inlined and unnamed frames of a file carry its build id; a file without one, none. */
+static void test_build_id(struct test *t)
+{
+	char dir[] = "/tmp/ember-test-XXXXXX", sub[64] = "", lonely[96] = "", junk[96] = "";
+	char why[512];
+	char id[160], sid[160];
+	struct symbolizer *sym = symbolizer__new();
+	const struct sym_frame *f;
+	uint64_t addr, size, a;
+	int i, n;
+
+	CHECK(sym && mkdtemp(dir), "setup: %s", strerror(errno));
+	snprintf(sub, sizeof(sub), "%s/j", dir);
+	snprintf(lonely, sizeof(lonely), "%s/lonely", dir);
+	snprintf(junk, sizeof(junk), "%s/lonely", sub);
+	CHECK(!readelf_build_id(fixture(t, 0, "inline_o2"), id, sizeof(id)), "no build id");
+	CHECK(!elf_symbol(fixture(t, 0, "inline_o2"), "outer", &addr, &size), "no outer");
+	for (a = addr; a < addr + size; a++) {
+		n = symbolizer__elf(sym, fixture(t, 0, "inline_o2"), a, &f);
+		for (i = 0; i < n; i++)
+			CHECK(!build_id_differs(&f[i], id, why, sizeof(why)), "%#" PRIx64 ": %s", a,
+			      why);
+	}
+	/* The same unknown name in a file with and one without a build id. */
+	CHECK(!readelf_build_id(fixture(t, 0, "basic_stripped"), sid, sizeof(sid)), "no build id");
+	CHECK(!elf_symbol(fixture(t, 0, "basic_stripped.debug"), "basic_leaf", &addr, &size),
+	      "no basic_leaf");
+	CHECK(!copy_file(fixture(t, 0, "basic_stripped"), lonely, SIZE_MAX) && !mkdir(sub, 0700) &&
+	      !write_file(junk, "not an ELF file\n", 16), "writing the files failed");
+	for (i = 0; i < 2; i++) {
+		n = symbolizer__elf(sym, junk, addr, &f);
+		CHECK(n == 1 && (f->flags & SYM_F_UNKNOWN), "junk: %d frames", n);
+		CHECK(!build_id_differs(f, NULL, why, sizeof(why)), "junk: %s", why);
+		n = symbolizer__elf(sym, lonely, addr, &f);
+		CHECK(n == 1 && (f->flags & SYM_F_UNKNOWN), "lonely: %d frames", n);
+		CHECK(!build_id_differs(f, sid, why, sizeof(why)), "lonely: %s", why);
+	}
+out:
+	unlink(junk);
+	rmdir(sub);
+	unlink(lonely);
+	rmdir(dir);
+	symbolizer__free(sym);
+}
+
+/* Whether @hex is the hex form of some bytes of @path. */
+static bool file_holds_hex(const char *path, const char *hex)
+{
+	char dump[2 * 4096 + 1] = "";
+	unsigned char buf[4096];
+	FILE *f = fopen(path, "re");
+	size_t n = f ? fread(buf, 1, sizeof(buf), f) : 0, i;
+
+	if (f)
+		fclose(f);
+	for (i = 0; i < n; i++)
+		snprintf(dump + 2 * i, 3, "%02x", buf[i]);
+	return strlen(hex) >= 32 && strlen(hex) % 2 == 0 && strstr(dump, hex) &&
+	       (strstr(dump, hex) - dump) % 2 == 0;
+}
+
+/* vmlinux frames carry the running kernel's build id from /sys/kernel/notes. */
+static void test_kernel_build_id(struct test *t)
+{
+	uint64_t addr = kallsyms_addr("schedule");
+	struct symbolizer *sym = NULL;
+	const struct sym_frame *f;
+	char why[512];
+	int n;
+
+	if (!addr)
+		SKIP("schedule not visible in /proc/kallsyms (unprivileged?)");
+	if (access("/sys/kernel/notes", R_OK))
+		SKIP("/sys/kernel/notes: %s", strerror(errno));
+	sym = symbolizer__new();
+	CHECK(sym, "symbolizer__new: %s", strerror(errno));
+	n = symbolizer__kernel(sym, addr + 1, false, &f);
+	CHECK(n == 1 && f->build_id, "%d frames, build id %s", n, n == 1 && f->build_id ?
+	      f->build_id : "none");
+	CHECK(file_holds_hex("/sys/kernel/notes", f->build_id), "%s is not in /sys/kernel/notes",
+	      f->build_id);
+	n = symbolizer__kernel(sym, 0x1234, false, &f);
+	CHECK(n == 1 && !build_id_differs(f, NULL, why, sizeof(why)), "[kernel]: %s", why);
+out:
+	symbolizer__free(sym);
+}
+
 static void test_free_null(struct test *t)
 {
 	symbolizer__free(NULL);
@@ -393,6 +490,8 @@ const struct test_case symbolizer_tests[] = {
 	{ "symbolizer_kernel", test_kernel },
 	{ "symbolizer_kernel_unknown", test_kernel_unknown },
 	{ "symbolizer_idle_dwarf_and_flush", test_idle_dwarf_and_flush },
+	{ "symbolizer_build_id", test_build_id },
+	{ "symbolizer_kernel_build_id", test_kernel_build_id },
 	{ "symbolizer_free_null", test_free_null },
 	{ NULL, NULL },
 };

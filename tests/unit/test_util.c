@@ -215,3 +215,22 @@ void child_reap(pid_t pid)
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 }
+
+/* The build id of @path as hex, via the symbolizer-independent readelf. */
+int readelf_build_id(const char *path, char *out, size_t len)
+{
+	char cmd[4200];
+	FILE *p;
+	int ok;
+
+	snprintf(cmd, sizeof(cmd), "readelf -n '%s' | awk '/Build ID/ {print $3}'", path);
+	p = popen(cmd, "r");
+	if (!p)
+		return -errno;
+	ok = fgets(out, len, p) != NULL;
+	pclose(p);
+	if (!ok)
+		return -ENOENT;
+	out[strcspn(out, "\n")] = '\0';
+	return *out ? 0 : -ENOENT;
+}

@@ -73,6 +73,15 @@ static bool is_elf(int fd)
 	return pread(fd, magic, SELFMAG, 0) == SELFMAG && !memcmp(magic, ELFMAG, SELFMAG);
 }
 
+/* False once @pid has exited (even as a zombie: its exe link is gone). */
+static bool proc_has_mm(int pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", pid);
+	return !access(path, F_OK);
+}
+
 static int mapping_set_file(struct symbolizer *sym, int pid, struct mapping *m, char *path)
 {
 	size_t len = strlen(path);
@@ -86,7 +95,11 @@ static int mapping_set_file(struct symbolizer *sym, int pid, struct mapping *m, 
 	fd = mapping_open(pid, m, path);
 	if (fd < 0) {
 		log_debug("pid %d: cannot open %s: %s", pid, path, strerror(errno));
-		sym->stats.elf_errors++;
+		/* a process that exited while we read is not a broken file */
+		if (errno == ENOENT && !proc_has_mm(pid))
+			sym->stats.maps_errors++;
+		else
+			sym->stats.elf_errors++;
 		return 0;
 	}
 	if (!strncmp(path, "/memfd:", 7) && !is_elf(fd)) {

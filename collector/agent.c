@@ -15,7 +15,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 #include "collector.h"
 #include "commands.h"
 #include "log.h"
@@ -59,9 +58,7 @@ struct agent {
 	struct web *web;
 	pthread_mutex_t mlock;
 	struct collector_stats m_stats;
-	uint64_t m_written, m_dropped, m_write_errors, m_rss, m_shrinks;
-	uint64_t shrinks;		/* symbol data dropped for --memory-limit */
-	bool limit_warned;
+	uint64_t m_written, m_dropped, m_write_errors;
 	int m_pending;
 };
 
@@ -242,25 +239,11 @@ static void queue_window(struct agent *a, struct store_window *w)
 	a->pending[a->npending++] = w;
 }
 
-/* Resident set size in bytes, 0 when unknown. */
-static uint64_t rss_bytes(void)
-{
-	unsigned long long size, resident = 0;
-	FILE *f = fopen("/proc/self/statm", "re");
-
-	if (!f)
-		return 0;
-	if (fscanf(f, "%llu %llu", &size, &resident) != 2)
-		resident = 0;
-	fclose(f);
-	return resident * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
 /* One info line per window; @drain_s is draining plus symbolizing. */
 static void log_window(struct agent *a, double drain_s, double write_s)
 {
 	struct collector_stats cs;
-	uint64_t lost = 0, rss = rss_bytes();
+	uint64_t lost = 0;
 	int i;
 
 	if (collector__stats(a->c, &cs))
@@ -278,15 +261,13 @@ static void log_window(struct agent *a, double drain_s, double write_s)
 		 a->npending, (unsigned long long)a->windows_dropped,
 		 (unsigned long long)cs.sym.processes, (unsigned long long)cs.sym.elf_files,
 		 (unsigned long long)cs.sym.dwarf_files, (unsigned long long)cs.unwind.files_loaded,
-		 rss / 1048576.0);
+		 cs.rss_bytes / 1048576.0);
 	memcpy(a->prev, cs.bpf, sizeof(a->prev));
 	pthread_mutex_lock(&a->mlock);
 	a->m_stats = cs;
 	a->m_written = a->windows_written;
 	a->m_dropped = a->windows_dropped;
 	a->m_write_errors = a->write_errors;
-	a->m_rss = rss;
-	a->m_shrinks = a->shrinks;
 	a->m_pending = a->npending;
 	pthread_mutex_unlock(&a->mlock);
 	a->prev_unknown = cs.unknown_frames;
@@ -297,7 +278,7 @@ static int agent_metrics(void *ctx, struct web_metrics *m)
 {
 	struct agent *a = ctx;
 	struct collector_stats cs;
-	uint64_t written, dropped, errors, rss, shrinks;
+	uint64_t written, dropped, errors;
 	char name[80];
 	int i, pending, err = 0;
 
@@ -306,8 +287,6 @@ static int agent_metrics(void *ctx, struct web_metrics *m)
 	written = a->m_written;
 	dropped = a->m_dropped;
 	errors = a->m_write_errors;
-	rss = a->m_rss;
-	shrinks = a->m_shrinks;
 	pending = a->m_pending;
 	pthread_mutex_unlock(&a->mlock);
 	for (i = 0; i < CNT_MAX && !err; i++) {
@@ -345,9 +324,9 @@ static int agent_metrics(void *ctx, struct web_metrics *m)
 		{ "symbol_cache_flushes_total", "Name caches dropped to stay within budget.",
 		  WEB_COUNTER, cs.sym.cache_flushes },
 		{ "resident_memory_bytes", "Agent resident set size after the last window.",
-		  WEB_GAUGE, rss },
+		  WEB_GAUGE, cs.rss_bytes },
 		{ "memory_limit_shrinks_total", "Cached symbol data dropped for --memory-limit.",
-		  WEB_COUNTER, shrinks },
+		  WEB_COUNTER, cs.memory_shrinks },
 		{ "jit_bad_lines_total", "Malformed perf-map lines skipped.", WEB_COUNTER,
 		  cs.sym.jit_bad_lines },
 		{ "debuginfod_failed_total", "Debug info requests without an answer.", WEB_COUNTER,
@@ -413,37 +392,6 @@ static void housekeep(struct agent *a, int64_t now_ms)
 		log_warn("store housekeeping failed: %s", strerror(-err));
 }
 
-/*
- * Past --memory-limit, drops the symbol data that can be rebuilt, DWARF
- * first (only the next new addresses pay for it), the cached names only if
- * that was not enough (every address pays).  DWARF and names are what
- * grows with the variety of programs sampled.
- */
-static void check_memory(struct agent *a)
-{
-	uint64_t before = rss_bytes(), after;
-	bool names = false;
-
-	if (!a->o.memory_limit || before <= a->o.memory_limit)
-		return;
-	collector__shrink(a->c, false);
-	after = rss_bytes();
-	if (after > a->o.memory_limit) {
-		collector__shrink(a->c, true);
-		after = rss_bytes();
-		names = true;
-	}
-	a->shrinks++;
-	log_info("memory: resident %.1f MB is over the %llu MB limit: closed DWARF%s (now %.1f MB)",
-		 before / 1048576.0, (unsigned long long)(a->o.memory_limit >> 20),
-		 names ? " and dropped cached names" : "", after / 1048576.0);
-	if (after > a->o.memory_limit && !a->limit_warned) {
-		a->limit_warned = true;
-		log_warn("memory: still over --memory-limit after dropping what can be rebuilt;"
-			 " symbolization will redo work every window: raise the limit");
-	}
-}
-
 /* Drains one window into the store. */
 static int end_window(struct agent *a, int64_t start_ms, int64_t end_ms)
 {
@@ -466,7 +414,6 @@ static int end_window(struct agent *a, int64_t start_ms, int64_t end_ms)
 	t1 = mono_now();
 	queue_window(a, a->w);
 	flush_pending(a);
-	check_memory(a);
 	log_window(a, t1 - t0, mono_now() - t1);
 	housekeep(a, end_ms);
 	return 0;
@@ -532,6 +479,8 @@ int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
 		goto out;
 	ret = 1;
 	a.c = collector__new(&a.o.s, &a.o.sym);
+	if (a.c)
+		collector__set_memory_limit(a.c, a.o.memory_limit);
 	if (!a.c)
 		goto out;
 	log_info("sampling at %u Hz on every CPU into %s, %lld s windows", a.o.s.freq,

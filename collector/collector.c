@@ -38,6 +38,9 @@ struct collector {
 	void *ctx;
 	uint64_t last_poll_ms;
 	uint64_t last_reap_ms;
+	uint64_t memory_limit;		/* bytes of RSS; 0: none */
+	uint64_t shrinks;
+	bool limit_warned;
 };
 
 /* How often tracked processes are checked for exits BPF did not report. */
@@ -267,6 +270,53 @@ int collector__poll(struct collector *c, int timeout_ms)
 	return n < 0 ? n : 0;
 }
 
+/* Resident set size in bytes, 0 when unknown. */
+static uint64_t rss_bytes(void)
+{
+	unsigned long long size, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "re");
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu %llu", &size, &resident) != 2)
+		resident = 0;
+	fclose(f);
+	return resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/*
+ * Past the memory limit, drops symbol data that can be rebuilt: DWARF
+ * first (only addresses not cached yet pay for it), the cached names only
+ * when that was not enough (every address pays).  They are what grows
+ * with the variety of programs sampled.  Called between samples, when no
+ * frame handed out is held any more; @quiet for checks inside a drain.
+ */
+static void check_memory(struct collector *c, bool quiet)
+{
+	uint64_t before, after;
+	bool names = false;
+
+	if (!c->memory_limit || (before = rss_bytes()) <= c->memory_limit)
+		return;
+	symbolizer__shrink(c->sym, false);
+	after = rss_bytes();
+	if (after > c->memory_limit) {
+		symbolizer__shrink(c->sym, true);
+		after = rss_bytes();
+		names = true;
+	}
+	c->shrinks++;
+	log_msg(quiet ? LOG_DEBUG : LOG_INFO, "memory: resident %.1f MB is over the %llu MB limit:"
+		" closed DWARF%s (now %.1f MB)", before / 1048576.0,
+		(unsigned long long)(c->memory_limit >> 20),
+		names ? " and dropped cached names" : "", after / 1048576.0);
+	if (after > c->memory_limit && !c->limit_warned) {
+		c->limit_warned = true;
+		log_warn("memory: still over the limit after dropping what can be rebuilt;"
+			 " symbolization redoes its work every window: raise the limit");
+	}
+}
+
 static int push_frames(struct collector *c, const struct sym_frame *fr, int n)
 {
 	struct sym_frame *p;
@@ -334,6 +384,8 @@ static int on_row(void *ctx, const struct sampler_row *row)
 	 */
 	if (mono_ms() - c->last_poll_ms >= EVENT_POLL_MS) {
 		sampler__poll(c->sampler, 0, on_process, c);
+		/* a window full of new programs must not overshoot the limit either */
+		check_memory(c, true);
 		c->last_poll_ms = mono_ms();
 	}
 	c->nframes = 0;
@@ -372,15 +424,16 @@ int collector__drain(struct collector *c, collector_sample_fn fn, void *ctx)
 	if (c->unwinder)
 		unwinder__expire(c->unwinder, UNWIND_IDLE_MS);
 	symbolizer__trim(c->sym, IDLE_ELF_FILES);
+	check_memory(c, false);
 	memmove(c->exited, c->exited + n, (c->nexited - n) * sizeof(*c->exited));
 	c->nexited -= n;
 	reap_dead(c);
 	return err;
 }
 
-void collector__shrink(struct collector *c, bool names)
+void collector__set_memory_limit(struct collector *c, uint64_t bytes)
 {
-	symbolizer__shrink(c->sym, names);
+	c->memory_limit = bytes;
 }
 
 int collector__stats(struct collector *c, struct collector_stats *st)
@@ -390,6 +443,8 @@ int collector__stats(struct collector *c, struct collector_stats *st)
 	st->maps_unreadable = c->maps_unreadable;
 	st->processes_seen = c->seen;
 	st->processes_exited = c->gone;
+	st->rss_bytes = rss_bytes();
+	st->memory_shrinks = c->shrinks;
 	st->unwind_rescans = c->rescans;
 	sampler__prog_stats(c->sampler, &st->bpf_run_ns, &st->bpf_run_cnt);
 	symbolizer__stats(c->sym, &st->sym);

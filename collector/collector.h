@@ -33,6 +33,8 @@ struct collector_stats {
 	uint64_t processes_exited;
 	uint64_t unwind_rescans;	/* mapping re-reads asked for by BPF (dlopen) */
 	uint64_t bpf_run_ns, bpf_run_cnt;
+	uint64_t rss_bytes;		/* resident set size now, 0 when unknown */
+	uint64_t memory_shrinks;	/* times symbol data was dropped for the memory limit */
 	struct symbolizer_stats sym;
 	struct unwinder_stats unwind;	/* zeros with --unwind fp */
 };
@@ -64,10 +66,10 @@ int collector__stop(struct collector *c);
 int collector__drain(struct collector *c, collector_sample_fn fn, void *ctx);
 
 /*
- * Drops symbol data that can be rebuilt, for a caller over its memory
- * limit: DWARF and unused files, and with @names the cached names too.
+ * From now on, whenever the resident size passes @bytes (0: never) while
+ * or after draining, drop the symbol data that can be rebuilt on demand.
  */
-void collector__shrink(struct collector *c, bool names);
+void collector__set_memory_limit(struct collector *c, uint64_t bytes);
 
 /* Fills @st with running totals.  Returns 0 or -errno. */
 int collector__stats(struct collector *c, struct collector_stats *st);

@@ -28,7 +28,7 @@ TESTS = [
     "agent_export_total", "agent_cpu_chain_stack", "agent_cpu_chain_sample_count",
     "agent_short_process_symbolized", "agent_export_while_running", "agent_export_pid",
     "agent_kill9_integrity", "agent_kill9_windows_kept",
-    "agent_restart_appends",
+    "agent_restart_appends", "agent_memory_limit",
 ]
 
 TMP = tempfile.mkdtemp(prefix="ember-agent-")
@@ -332,6 +332,35 @@ def t_agent_restart_appends():
     assert new[0][1] >= max(r[1] + r[2] for r in before), "the restart wrote windows older than the old ones"
     assert len(new) == len(agent.window_lines()), \
         f"the restarted agent logged {len(agent.window_lines())} windows but added {len(new)}"
+
+
+# --- memory limit -----------------------------------------------------------------
+
+def t_agent_memory_limit():
+    """Under a limit below its base size the agent drops symbol data every window, and names stay right."""
+    db = os.path.join(TMP, "memlimit.db")
+    agent = Agent(["--db", db, "--window", "1", "-F", str(HZ), "--memory-limit", "16"])
+    chain = None
+    try:
+        agent.wait_ready()
+        chain = start_workload("cpu_chain", 3)
+        _, err = chain.communicate(timeout=60)
+        assert chain.returncode == 0, f"cpu_chain exited with {chain.returncode}: {err.strip()}"
+        agent.stop()
+        rc, _, err = agent.result(timeout=30)
+    finally:
+        agent.kill()
+        if chain and chain.poll() is None:
+            chain.kill()
+    assert rc == 0, f"ember agent --memory-limit 16 exited with {rc}: {one_line(err)[-300:]}"
+    shrinks = [l for l in err.splitlines() if "memory: resident" in l and "over the 16 MB limit" in l]
+    assert len(shrinks) >= 2, f"{len(shrinks)} 'memory: resident ... over the 16 MB limit' lines in 3+ windows"
+    assert "still over the limit" in err, "no warning that the limit is below what cannot be dropped"
+    mine = by_comm(parse_folded(export(db, "--pid", str(chain.pid))), "cpu_chain")
+    n = total(mine)
+    good = sum(c for f, c in mine if user_frames(f)[-len(CHAIN):] == CHAIN)
+    assert n > 0 and good >= 0.9 * n, f"with symbol data dropped every window only {good}/{n} samples " \
+        f"end in {';'.join(CHAIN)}"
 
 
 def main():

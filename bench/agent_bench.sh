@@ -117,6 +117,7 @@ load_pid=
 t1=$(date +%s.%N)
 spawned=$(cat "$OUT/churn.count" 2>/dev/null || echo 0)
 rss1=$(rss_kb "$agent_pid")
+hwm1=$(awk '/^VmHWM:/ { print $2 }' "/proc/$agent_pid/status")
 cpu1=$(cpu_ticks "$agent_pid")
 kill -INT "$agent_pid"
 rc=0
@@ -135,6 +136,8 @@ awk -v c="$((cpu1 - cpu0))" -v hz="$(getconf CLK_TCK)" -v a="$t0" -v b="$t1" \
 	'BEGIN { printf "agent_cpu_percent_of_one_core %.2f percent\n", 100 * c / hz / (b - a) }'
 awk -v k="$rss0" 'BEGIN { printf "agent_rss_start %.1f MB\n", k / 1024 }'
 awk -v k="$rss1" 'BEGIN { printf "agent_rss_after_churn %.1f MB\n", k / 1024 }'
+awk -v k="$hwm1" 'BEGIN { printf "agent_rss_peak %.1f MB\n", k / 1024 }'
+echo "# (peak: VmHWM over the whole run, start-up included; --memory-limit is checked every 20 ms while draining and after each window)"
 echo "$rss_line"
 awk -v a="$bytes0" -v b="$bytes1" -v s0="$t0" -v s1="$t1" \
 	'BEGIN { printf "store_bytes_per_hour %.1f MB\n", (b - a) / 1048576 / ((s1 - s0) / 3600) }'

@@ -41,6 +41,7 @@ struct collector {
 	uint64_t memory_limit;		/* bytes of RSS; 0: none */
 	uint64_t shrinks;
 	bool limit_warned;
+	bool shrunk_in_drain;		/* check_memory() already acted in this drain */
 };
 
 /* How often tracked processes are checked for exits BPF did not report. */
@@ -289,28 +290,38 @@ static uint64_t rss_bytes(void)
  * first (only addresses not cached yet pay for it), the cached names only
  * when that was not enough (every address pays).  They are what grows
  * with the variety of programs sampled.  Called between samples, when no
- * frame handed out is held any more; @quiet for checks inside a drain.
+ * frame handed out is held any more.
+ *
+ * Inside a drain (@in_drain) only a quarter above the limit counts, and
+ * only DWARF goes, once per drain: a window of many new programs must
+ * not run away, but closing what the next rows need again is slow.
  */
-static void check_memory(struct collector *c, bool quiet)
+static void check_memory(struct collector *c, bool in_drain)
 {
-	uint64_t before, after;
+	uint64_t limit = c->memory_limit, before, after;
 	bool names = false;
 
-	if (!c->memory_limit || (before = rss_bytes()) <= c->memory_limit)
+	if (in_drain) {
+		if (c->shrunk_in_drain)
+			return;
+		limit += limit / 4;
+	}
+	if (!limit || (before = rss_bytes()) <= limit)
 		return;
 	symbolizer__shrink(c->sym, false);
 	after = rss_bytes();
-	if (after > c->memory_limit) {
+	c->shrunk_in_drain = in_drain;
+	if (!in_drain && after > limit) {
 		symbolizer__shrink(c->sym, true);
 		after = rss_bytes();
 		names = true;
 	}
 	c->shrinks++;
-	log_msg(quiet ? LOG_DEBUG : LOG_INFO, "memory: resident %.1f MB is over the %llu MB limit:"
+	log_msg(in_drain ? LOG_DEBUG : LOG_INFO, "memory: resident %.1f MB is over the %llu MB limit:"
 		" closed DWARF%s (now %.1f MB)", before / 1048576.0,
-		(unsigned long long)(c->memory_limit >> 20),
-		names ? " and dropped cached names" : "", after / 1048576.0);
-	if (after > c->memory_limit && !c->limit_warned) {
+		(unsigned long long)(limit >> 20), names ? " and dropped cached names" : "",
+		after / 1048576.0);
+	if (!in_drain && after > limit && !c->limit_warned) {
 		c->limit_warned = true;
 		log_warn("memory: still over the limit after dropping what can be rebuilt;"
 			 " symbolization redoes its work every window: raise the limit");
@@ -384,7 +395,6 @@ static int on_row(void *ctx, const struct sampler_row *row)
 	 */
 	if (mono_ms() - c->last_poll_ms >= EVENT_POLL_MS) {
 		sampler__poll(c->sampler, 0, on_process, c);
-		/* a window full of new programs must not overshoot the limit either */
 		check_memory(c, true);
 		c->last_poll_ms = mono_ms();
 	}
@@ -425,6 +435,7 @@ int collector__drain(struct collector *c, collector_sample_fn fn, void *ctx)
 		unwinder__expire(c->unwinder, UNWIND_IDLE_MS);
 	symbolizer__trim(c->sym, IDLE_ELF_FILES);
 	check_memory(c, false);
+	c->shrunk_in_drain = false;
 	memmove(c->exited, c->exited + n, (c->nexited - n) * sizeof(*c->exited));
 	c->nexited -= n;
 	reap_dead(c);

@@ -32,6 +32,7 @@ struct collector_stats {
 	uint64_t processes_seen;
 	uint64_t processes_exited;
 	uint64_t unwind_rescans;	/* mapping re-reads asked for by BPF (dlopen) */
+	uint64_t exit_maps;		/* mapping dumps received for exited processes */
 	uint64_t bpf_run_ns, bpf_run_cnt;
 	struct symbolizer_stats sym;
 	struct unwinder_stats unwind;	/* zeros with --unwind fp */

@@ -271,8 +271,8 @@ static int64_t proc_age_ms(struct collector *c, uint32_t tgid)
 	buf[n] = '\0';
 	/* comm may hold spaces and parentheses: fields restart after the last ')' */
 	p = strrchr(buf, ')');
-	/* starttime is field 22; the one after ')' is field 3 */
-	for (i = 3; p && i < 22; i++)
+	/* starttime is field 22; ')' ends field 2, each space starts the next */
+	for (i = 2; p && i < 22; i++)
 		p = strchr(p + 1, ' ');
 	if (!p || sscanf(p + 1, "%llu", &start) != 1 || clock_gettime(CLOCK_BOOTTIME, &ts))
 		return -1;
@@ -476,6 +476,9 @@ int collector__drain(struct collector *c, collector_sample_fn fn, void *ctx)
 
 	c->fn = fn;
 	c->ctx = ctx;
+	/* mappings sent at exit must be in before the samples they name */
+	sampler__poll(c->sampler, 0, on_process, c);
+	c->last_poll_ms = mono_ms();
 	err = sampler__drain(c->sampler, on_row, c);
 	/* only exits seen before this drain: their samples are all in it */
 	for (i = 0; i < n; i++) {

@@ -254,8 +254,9 @@ static __always_inline bool fill_vma(struct ember_vma *v, struct vm_area_struct 
  * sent.  (fentry or a kprobe on do_exit() would see the mm everywhere, but
  * some kernels allow neither; tp_btf works wherever BTF does.)  User space
  * attaches this before on_exit, and probes of one tracepoint run in attach
- * order, so the entry is still there.  Every thread passes here; the first one sends and the state
- * change keeps the others quiet.  Read-only: nothing in the task changes.
+ * order, so the entry is still there.  Sent once, by the last thread (the
+ * mm lives until its exit_mm()), which also marks the entry DUMPED.
+ * Read-only: nothing in the task changes.
  */
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(exit_maps, struct task_struct *p)
@@ -269,6 +270,13 @@ int BPF_PROG(exit_maps, struct task_struct *p)
 	__u32 n = 0;
 
 	if (!state || *state != SEEN_CURRENT || !task->mm)
+		return 0;
+	/*
+	 * Only the last thread: do_exit() has counted this one out of
+	 * signal->live already.  An earlier dump would stand for a process
+	 * that lives on (and is then never re-read).
+	 */
+	if (BPF_CORE_READ(task, signal, live.counter))
 		return 0;
 	*state = SEEN_DUMPED;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);

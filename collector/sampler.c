@@ -503,7 +503,7 @@ bool sampler__unwinds(struct sampler *s)
 bool sampler_counter_is_loss(int id)
 {
 	return id != CNT_SAMPLES && id != CNT_UNWIND_WALKS && id != CNT_UNWIND_ROOT &&
-	       id != CNT_UNWIND_FP_END;
+	       id != CNT_UNWIND_FP_END && id != CNT_EXIT_MAPS;
 }
 
 int sampler__counters(struct sampler *s, uint64_t out[CNT_MAX])

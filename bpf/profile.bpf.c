@@ -68,12 +68,11 @@ struct {
 } targets SEC(".maps");
 
 /*
- * tgids announced to user space.  Exec marks the entry stale rather than
- * deleting it, so the exit of a process never sampled since exec is still
- * reported and user space can drop what it holds for it.
+ * tgids announced to user space, value enum seen_state.  Exec marks the
+ * entry stale rather than deleting it, so the exit of a process never
+ * sampled since exec is still reported and user space can drop what it
+ * holds for it.  Only a missing or stale entry is announced again.
  */
-#define SEEN_CURRENT 1
-#define SEEN_STALE 2
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -84,7 +83,8 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 256 * 1024);
+	/* room for ~360 exit dumps (2.8 KiB each) between two polls */
+	__uint(max_entries, 1024 * 1024);
 } events SEC(".maps");
 
 static __always_inline void count(__u32 id)
@@ -191,7 +191,7 @@ int do_sample(struct bpf_perf_event_data *ctx)
 		 * it now would leave an entry nobody ever removes.
 		 */
 		state = bpf_map_lookup_elem(&seen, &tgid);
-		if ((!state || *state != SEEN_CURRENT) && !(flags & PF_EXITING)) {
+		if ((!state || *state == SEEN_STALE) && !(flags & PF_EXITING)) {
 			bpf_map_update_elem(&seen, &tgid, &current, BPF_ANY);
 			send_event(EVENT_NEW_PROCESS, tgid);
 		}
@@ -212,6 +212,97 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 
 	if (state)
 		*state = SEEN_STALE;
+	return 0;
+}
+
+/* Open-coded VMA iterator (Linux 6.7+); without it exit_maps does not load. */
+extern int bpf_iter_task_vma_new(struct bpf_iter_task_vma *it, struct task_struct *task,
+				 __u64 addr) __ksym __weak;
+extern struct vm_area_struct *bpf_iter_task_vma_next(struct bpf_iter_task_vma *it) __ksym __weak;
+extern void bpf_iter_task_vma_destroy(struct bpf_iter_task_vma *it) __ksym __weak;
+
+#define VM_EXEC 0x00000004
+#define PAGE_SHIFT 12	/* x86_64, the only target (see Makefile) */
+
+/* Copies one executable file mapping into @v; false when it is not one. */
+static __always_inline bool fill_vma(struct ember_vma *v, struct vm_area_struct *vma)
+{
+	struct file *file = vma->vm_file;
+	struct inode *inode;
+
+	if (!(vma->vm_flags & VM_EXEC) || !file)
+		return false;
+	inode = BPF_CORE_READ(file, f_inode);
+	v->start = vma->vm_start;
+	v->end = vma->vm_end;
+	v->pgoff = (__u64)vma->vm_pgoff << PAGE_SHIFT;
+	v->ino = BPF_CORE_READ(inode, i_ino);
+	v->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	v->pad = 0;
+	if (bpf_probe_read_kernel_str(v->name, sizeof(v->name),
+				      BPF_CORE_READ(file, f_path.dentry, d_name.name)) < 0)
+		v->name[0] = '\0';
+	return true;
+}
+
+/*
+ * A process that lives a few milliseconds is gone before user space can
+ * read /proc/PID/maps for its first sample, so send the executable file
+ * mappings of a process announced but not read yet (still SEEN_CURRENT)
+ * while it exits.  Recent kernels (checked on 6.18) fire sched_process_exit
+ * before exit_mm(), so the mm is still there; where it is not, nothing is
+ * sent.  (fentry or a kprobe on do_exit() would see the mm everywhere, but
+ * some kernels allow neither; tp_btf works wherever BTF does.)  User space
+ * attaches this before on_exit, and probes of one tracepoint run in attach
+ * order, so the entry is still there.  Sent once, by the last thread (the
+ * mm lives until its exit_mm()), which also marks the entry DUMPED.
+ * Read-only: nothing in the task changes.
+ */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(exit_maps, struct task_struct *p)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u8 *state = bpf_map_lookup_elem(&seen, &tgid);
+	struct ember_maps_event *e;
+	struct bpf_iter_task_vma it;
+	struct vm_area_struct *vma;
+	__u32 n = 0;
+
+	if (!state || *state != SEEN_CURRENT || !task->mm)
+		return 0;
+	/*
+	 * Only the last thread: do_exit() has counted this one out of
+	 * signal->live already.  An earlier dump would stand for a process
+	 * that lives on (and is then never re-read).
+	 */
+	if (BPF_CORE_READ(task, signal, live.counter))
+		return 0;
+	*state = SEEN_DUMPED;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(CNT_EXIT_MAPS_LOST);
+		return 0;
+	}
+	e->type = EVENT_MAPS;
+	e->tgid = tgid;
+	e->truncated = 0;
+	bpf_iter_task_vma_new(&it, task, 0);
+	while ((vma = bpf_iter_task_vma_next(&it))) {
+		if (n >= MAX_EXIT_VMAS) {
+			if (vma->vm_file && (vma->vm_flags & VM_EXEC)) {
+				e->truncated = 1;
+				break;
+			}
+			continue;
+		}
+		if (fill_vma(&e->vmas[n], vma))
+			n++;
+	}
+	bpf_iter_task_vma_destroy(&it);
+	e->n = n;
+	bpf_ringbuf_submit(e, 0);
+	count(CNT_EXIT_MAPS);
 	return 0;
 }
 

@@ -77,11 +77,50 @@ enum ember_event_type {
 	EVENT_NEW_PROCESS = 1,	/* first sample of a tgid (or first since exec) */
 	EVENT_EXIT = 2,		/* a sampled tgid exited */
 	EVENT_RESCAN = 3,	/* a pc outside every known mapping (dlopen): re-read maps */
+	EVENT_MAPS = 4,		/* struct ember_maps_event: an announced tgid's mappings at exit */
 };
 
 struct ember_event {
 	__u32 type;
 	__u32 tgid;
+};
+
+/* Values of the `seen` map (tgid -> __u8). */
+enum seen_state {
+	SEEN_CURRENT = 1,	/* announced; its maps may not have been read */
+	SEEN_STALE = 2,		/* exec'd since it was announced */
+	SEEN_READ = 3,		/* user space has its maps (written by user space) */
+	SEEN_DUMPED = 4,	/* its maps were sent at exit (EVENT_MAPS) */
+};
+
+#ifndef MAX_EXIT_VMAS
+#define MAX_EXIT_VMAS 32	/* executable file mappings sent at exit */
+#endif
+#define EXIT_VMA_NAME_LEN 48
+
+/* One executable file mapping, as /proc/PID/maps would show it. */
+struct ember_vma {
+	__u64 start;
+	__u64 end;
+	__u64 pgoff;		/* file offset in bytes */
+	__u64 ino;
+	__u32 dev;		/* the kernel's s_dev: major << 20 | minor */
+	__u32 pad;
+	char name[EXIT_VMA_NAME_LEN];	/* dentry basename; untrusted, maybe cut short */
+};
+
+/*
+ * Sent at exit for a process announced but whose maps user space has not
+ * read: short-lived processes are gone before /proc/PID/maps can be read.
+ * The first n entries are valid; a first member equal to ember_event's
+ * keeps type/tgid where every event has them.
+ */
+struct ember_maps_event {
+	__u32 type;		/* EVENT_MAPS */
+	__u32 tgid;
+	__u32 n;
+	__u32 truncated;	/* more executable file mappings than MAX_EXIT_VMAS */
+	struct ember_vma vmas[MAX_EXIT_VMAS];
 };
 
 /*
@@ -106,7 +145,9 @@ struct ember_event {
 	X(UNWIND_READ_FAULT, "unwind_failed_read_fault")		\
 	X(UNWIND_DEPTH, "unwind_failed_depth_limit")			\
 	X(UNWIND_STACKS_FULL, "unwind_stack_map_full")			\
-	X(UNWIND_COLLISION, "unwind_stack_collision")
+	X(UNWIND_COLLISION, "unwind_stack_collision")			\
+	X(EXIT_MAPS, "exit_maps_sent")					\
+	X(EXIT_MAPS_LOST, "exit_maps_lost")
 
 #define X(id, name) CNT_##id,
 enum ember_counter { EMBER_BPF_COUNTERS(X) CNT_MAX };

@@ -6,6 +6,7 @@
  * process churn without losing the last samples of a process.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <search.h>
 #include <signal.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/sysmacros.h>
 #include "collector.h"
 #include "log.h"
 
@@ -33,7 +35,10 @@ struct collector {
 	int nframes, cap;
 	uint32_t *exited;		/* tgids to forget after the next drain */
 	int nexited, exited_cap;
-	uint64_t unknown_frames, maps_unreadable, seen, gone, rescans;
+	uint32_t *young;		/* read too young to be marked read (see settle_young) */
+	int nyoung, young_cap;
+	uint64_t unknown_frames, maps_unreadable, seen, gone, rescans, exit_maps;
+	long clk_tck;
 	collector_sample_fn fn;
 	void *ctx;
 	uint64_t last_poll_ms;
@@ -56,6 +61,14 @@ struct collector {
 /* How often process events are handled while a drain is symbolizing. */
 #define EVENT_POLL_MS 20
 
+/*
+ * A process read younger than this may still be in its dynamic loader,
+ * with its libraries not mapped yet: it is marked read only at a later
+ * drain, so if it exits first the BPF side sends its mappings too and the
+ * fuller of the two snapshots is kept.
+ */
+#define MAPS_SETTLED_MS 200
+
 struct collector *collector__new(const struct sampler_opts *opts,
 				 const struct symbolizer_opts *sym_opts)
 {
@@ -64,6 +77,7 @@ struct collector *collector__new(const struct sampler_opts *opts,
 
 	if (!c)
 		return NULL;
+	c->clk_tck = sysconf(_SC_CLK_TCK);
 	c->sym = symbolizer__new_opts(sym_opts);
 	if (!c->sym)
 		goto fail;
@@ -180,6 +194,7 @@ void collector__free(struct collector *c)
 	symbolizer__free(c->sym);
 	free(c->frames);
 	free(c->exited);
+	free(c->young);
 	free(c);
 }
 
@@ -191,21 +206,29 @@ static uint64_t mono_ms(void)
 	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
 }
 
-/* Queues @tgid to be forgotten after the next drain. */
-static void note_exit(struct collector *c, uint32_t tgid)
+/* Appends @tgid to a growing array; 0 or -ENOMEM. */
+static int tgids_push(uint32_t **v, int *n, int *cap, uint32_t tgid)
 {
 	uint32_t *p;
 
-	if (c->nexited == c->exited_cap) {
-		int cap = c->exited_cap ? c->exited_cap * 2 : 256;
+	if (*n == *cap) {
+		int ncap = *cap ? *cap * 2 : 256;
 
-		p = realloc(c->exited, cap * sizeof(*p));
+		p = realloc(*v, ncap * sizeof(*p));
 		if (!p)
-			return;	/* kept until its pid is reused: bounded, not lost */
-		c->exited = p;
-		c->exited_cap = cap;
+			return -ENOMEM;
+		*v = p;
+		*cap = ncap;
 	}
-	c->exited[c->nexited++] = tgid;
+	(*v)[(*n)++] = tgid;
+	return 0;
+}
+
+/* Queues @tgid to be forgotten after the next drain. */
+static void note_exit(struct collector *c, uint32_t tgid)
+{
+	/* on failure it is kept until its pid is reused: bounded, not lost */
+	tgids_push(&c->exited, &c->nexited, &c->exited_cap, tgid);
 }
 
 static void find_dead(const void *node, VISIT which, void *ctx)
@@ -232,10 +255,78 @@ static void reap_dead(struct collector *c)
 	twalk_r(c->procs, find_dead, c);
 }
 
-static void on_process(void *ctx, uint32_t type, uint32_t tgid)
+/* Milliseconds since @tgid started, or -1 when unknown (gone). */
+static int64_t proc_age_ms(struct collector *c, uint32_t tgid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long start;
+	struct timespec ts;
+	ssize_t n;
+	int fd, i;
+
+	snprintf(path, sizeof(path), "/proc/%u/stat", tgid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0 || c->clk_tck <= 0)
+		return -1;
+	buf[n] = '\0';
+	/* comm may hold spaces and parentheses: fields restart after the last ')' */
+	p = strrchr(buf, ')');
+	/* starttime is field 22; ')' ends field 2, each space starts the next */
+	for (i = 2; p && i < 22; i++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p + 1, "%llu", &start) != 1 || clock_gettime(CLOCK_BOOTTIME, &ts))
+		return -1;
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000 - (int64_t)(start * 1000 / c->clk_tck);
+}
+
+/* Mappings sent by the BPF side at exit, for a process not read in time. */
+static void add_exit_maps(struct collector *c, const struct ember_maps_event *e)
+{
+	char names[MAX_EXIT_VMAS][EXIT_VMA_NAME_LEN + 1];
+	struct sym_vma v[MAX_EXIT_VMAS];
+	uint32_t i;
+	int err;
+
+	c->exit_maps++;
+	for (i = 0; i < e->n && i < MAX_EXIT_VMAS; i++) {
+		const struct ember_vma *k = &e->vmas[i];
+
+		/* untrusted: whatever the dentry held, cut to size */
+		memcpy(names[i], k->name, EXIT_VMA_NAME_LEN);
+		names[i][EXIT_VMA_NAME_LEN] = '\0';
+		v[i] = (struct sym_vma){
+			.start = k->start,
+			.end = k->end,
+			.pgoff = k->pgoff,
+			/* the kernel's s_dev packs major:minor as 12:20 bits */
+			.dev = makedev(k->dev >> 20, k->dev & 0xfffff),
+			.ino = k->ino,
+			.name = names[i],
+		};
+	}
+	err = symbolizer__add_process_vmas(c->sym, e->tgid, v, i);
+	if (err < 0)
+		log_debug("cannot use the exit mappings of pid %u: %s", e->tgid, strerror(-err));
+	else
+		log_debug("pid %u: %u mappings sent at exit%s%s", e->tgid, i,
+			  e->truncated ? " (more not sent)" : "", err ? "" : ", not needed");
+}
+
+static void on_process(void *ctx, uint32_t type, uint32_t tgid,
+		       const struct ember_maps_event *maps)
 {
 	struct collector *c = ctx;
 	int err;
+
+	if (type == EVENT_MAPS) {
+		if (maps)
+			add_exit_maps(c, maps);
+		return;
+	}
 
 	if (type == EVENT_RESCAN) {
 		if (c->unwinder && unwinder__add_process(c->unwinder, tgid) == 0)
@@ -253,6 +344,11 @@ static void on_process(void *ctx, uint32_t type, uint32_t tgid)
 		if (err) {
 			c->maps_unreadable++;
 			log_debug("cannot read mappings of pid %u: %s", tgid, strerror(-err));
+		} else if (proc_age_ms(c, tgid) >= MAPS_SETTLED_MS) {
+			/* nothing to send at exit */
+			sampler__mark_read(c->sampler, tgid);
+		} else if (tgids_push(&c->young, &c->nyoung, &c->young_cap, tgid)) {
+			log_debug("pid %u: its mappings will be sent at exit", tgid);
 		}
 		return;
 	}
@@ -416,12 +512,35 @@ static int on_row(void *ctx, const struct sampler_row *row)
 	return c->fn(c->ctx, &s);
 }
 
+/*
+ * Marks read the processes read while young that have lived long enough
+ * since; the dead ones sent (or will send) their mappings at exit.  A
+ * library mapped after the read is still found by a re-read on a miss.
+ */
+static void settle_young(struct collector *c)
+{
+	int i, n = 0;
+	int64_t age;
+
+	for (i = 0; i < c->nyoung; i++) {
+		age = proc_age_ms(c, c->young[i]);
+		if (age >= MAPS_SETTLED_MS)
+			sampler__mark_read(c->sampler, c->young[i]);
+		else if (age >= 0)
+			c->young[n++] = c->young[i];
+	}
+	c->nyoung = n;
+}
+
 int collector__drain(struct collector *c, collector_sample_fn fn, void *ctx)
 {
 	int n = c->nexited, i, err;
 
 	c->fn = fn;
 	c->ctx = ctx;
+	/* mappings sent at exit must be in before the samples they name */
+	sampler__poll(c->sampler, 0, on_process, c);
+	c->last_poll_ms = mono_ms();
 	err = sampler__drain(c->sampler, on_row, c);
 	/* only exits seen before this drain: their samples are all in it */
 	for (i = 0; i < n; i++) {
@@ -438,6 +557,7 @@ int collector__drain(struct collector *c, collector_sample_fn fn, void *ctx)
 	c->shrunk_in_drain = false;
 	memmove(c->exited, c->exited + n, (c->nexited - n) * sizeof(*c->exited));
 	c->nexited -= n;
+	settle_young(c);
 	reap_dead(c);
 	return err;
 }
@@ -457,6 +577,7 @@ int collector__stats(struct collector *c, struct collector_stats *st)
 	st->rss_bytes = rss_bytes();
 	st->memory_shrinks = c->shrinks;
 	st->unwind_rescans = c->rescans;
+	st->exit_maps = c->exit_maps;
 	sampler__prog_stats(c->sampler, &st->bpf_run_ns, &st->bpf_run_cnt);
 	symbolizer__stats(c->sym, &st->sym);
 	if (c->unwinder)

@@ -31,6 +31,7 @@ struct sampler {
 	int *pefds;
 	int ncpus;
 	int stats_fd;
+	bool exit_maps;		/* the exit_maps program is attached */
 	/* drain scratch space, sized for a full counts map */
 	struct sample_key *keys;
 	uint64_t *vals;
@@ -153,21 +154,53 @@ static int on_event(void *ctx, void *data, size_t size)
 {
 	struct sampler *s = ctx;
 	const struct ember_event *e = data;
+	const struct ember_maps_event *maps = NULL;
 
 	if (size < sizeof(*e))
 		return 0;
-	s->proc_fn(s->proc_ctx, e->type, e->tgid);
+	if (e->type == EVENT_MAPS) {
+		maps = data;
+		if (size < sizeof(*maps) || maps->n > MAX_EXIT_VMAS)
+			return 0;
+	}
+	s->proc_fn(s->proc_ctx, e->type, e->tgid, maps);
 	s->handled++;
 	return 0;
 }
 
-static int load(struct sampler *s, const struct sampler_opts *opts)
+/*
+ * Attaches the tracepoint programs one by one: each is best effort, as
+ * sampling works without them.  exit_maps goes first so it runs before
+ * on_exit (which drops the process's `seen` entry) at every exit.
+ */
+static void attach_tracking(struct sampler *s)
+{
+	struct profile_bpf *skel = s->skel;
+
+	if (bpf_program__autoload(skel->progs.exit_maps)) {
+		skel->links.exit_maps = bpf_program__attach(skel->progs.exit_maps);
+		s->exit_maps = skel->links.exit_maps != NULL;
+		if (!s->exit_maps)
+			log_info("mappings of short-lived processes are not sent at exit: "
+				 "attach failed: %s", strerror(errno));
+	}
+	skel->links.on_exec = bpf_program__attach(skel->progs.on_exec);
+	if (!skel->links.on_exec)
+		log_warn("process exec tracking unavailable: %s", strerror(errno));
+	skel->links.on_exit = bpf_program__attach(skel->progs.on_exit);
+	if (!skel->links.on_exit)
+		log_warn("process exit tracking unavailable: %s", strerror(errno));
+}
+
+static int load(struct sampler *s, const struct sampler_opts *opts, bool exit_maps)
 {
 	int err;
 
 	s->skel = profile_bpf__open();
 	if (!s->skel)
 		return -errno;
+	/* needs the open-coded VMA iterator kfuncs (Linux 6.7+) */
+	bpf_program__set_autoload(s->skel->progs.exit_maps, exit_maps);
 	s->skel->rodata->kernel_stacks = opts->kernel_stacks;
 	s->skel->rodata->user_stacks = opts->user_stacks;
 	s->skel->rodata->include_idle = opts->include_idle;
@@ -183,11 +216,47 @@ static int load(struct sampler *s, const struct sampler_opts *opts)
 	err = set_targets(s, opts);
 	if (err)
 		return err;
-	/* exec/exit tracking is best effort: sampling works without it */
-	if (profile_bpf__attach(s->skel))
-		log_warn("process exec/exit tracking unavailable: %s", strerror(errno));
+	attach_tracking(s);
 	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), on_event, s, NULL);
 	return s->rb ? 0 : -errno;
+}
+
+static void unload(struct sampler *s)
+{
+	ring_buffer__free(s->rb);
+	profile_bpf__destroy(s->skel);
+	s->rb = NULL;
+	s->skel = NULL;
+	s->exit_maps = false;
+}
+
+/*
+ * Loads the richest program the kernel accepts: the exit-time mapping dump
+ * and table unwinding are each dropped when the verifier rejects them.
+ */
+static int load_any(struct sampler *s, const struct sampler_opts *opts)
+{
+	struct sampler_opts fp = *opts;
+	int err;
+
+	err = load(s, opts, true);
+	if (!err || err == -EPERM)
+		return err;
+	unload(s);
+	log_info("mappings of short-lived processes are not sent at exit "
+		 "(it needs Linux 6.7+ for the VMA iterator)");
+	err = load(s, opts, false);
+	if (!err || err == -EPERM || opts->unwind != UNWIND_MODE_AUTO)
+		return err;
+	unload(s);
+	log_warn("table unwinding did not load (it needs Linux 5.17+ for bpf_loop): "
+		 "using frame pointers only");
+	fp.unwind = UNWIND_MODE_FP;
+	err = load(s, &fp, true);
+	if (!err || err == -EPERM)
+		return err;
+	unload(s);
+	return load(s, &fp, false);
 }
 
 struct sampler *sampler__new(const struct sampler_opts *opts)
@@ -208,19 +277,7 @@ struct sampler *sampler__new(const struct sampler_opts *opts)
 	err = alloc_scratch(s);
 	if (err)
 		goto fail;
-	err = load(s, opts);
-	if (err && err != -EPERM && opts->unwind == UNWIND_MODE_AUTO) {
-		struct sampler_opts fp = *opts;
-
-		log_warn("table unwinding did not load (it needs Linux 5.17+ for bpf_loop): "
-			 "using frame pointers only");
-		ring_buffer__free(s->rb);
-		profile_bpf__destroy(s->skel);
-		s->rb = NULL;
-		s->skel = NULL;
-		fp.unwind = UNWIND_MODE_FP;
-		err = load(s, &fp);
-	}
+	err = load_any(s, opts);
 	if (err) {
 		log_error("cannot load the BPF program: %s%s", strerror(-err),
 			  err == -EPERM ? " (run as root)" : "");
@@ -409,6 +466,27 @@ int sampler__drain(struct sampler *s, sampler_row_fn fn, void *ctx)
 	return err;
 }
 
+int sampler__mark_read(struct sampler *s, uint32_t tgid)
+{
+	int fd = bpf_map__fd(s->skel->maps.seen);
+	__u8 state, read = SEEN_READ;
+
+	/*
+	 * Not atomic: an exec between the lookup and the update loses its
+	 * stale mark, and the new image is then only read on a missed address.
+	 */
+	if (bpf_map_lookup_elem(fd, &tgid, &state))
+		return -errno;
+	if (state != SEEN_CURRENT)
+		return 0;
+	return bpf_map_update_elem(fd, &tgid, &read, BPF_EXIST) ? -errno : 0;
+}
+
+bool sampler__exit_maps(struct sampler *s)
+{
+	return s->exit_maps;
+}
+
 void sampler__unwind_maps(struct sampler *s, struct sampler_unwind_maps *m)
 {
 	m->rows_fd = bpf_map__fd(s->skel->maps.unwind_rows);
@@ -425,7 +503,7 @@ bool sampler__unwinds(struct sampler *s)
 bool sampler_counter_is_loss(int id)
 {
 	return id != CNT_SAMPLES && id != CNT_UNWIND_WALKS && id != CNT_UNWIND_ROOT &&
-	       id != CNT_UNWIND_FP_END;
+	       id != CNT_UNWIND_FP_END && id != CNT_EXIT_MAPS;
 }
 
 int sampler__counters(struct sampler *s, uint64_t out[CNT_MAX])

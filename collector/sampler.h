@@ -41,7 +41,12 @@ struct sampler_row {
 };
 
 typedef int (*sampler_row_fn)(void *ctx, const struct sampler_row *row);
-typedef void (*sampler_proc_fn)(void *ctx, uint32_t type, uint32_t tgid);
+/*
+ * A process event; @maps is set for EVENT_MAPS only, with n checked
+ * against MAX_EXIT_VMAS (names are not checked: NUL-terminate them).
+ */
+typedef void (*sampler_proc_fn)(void *ctx, uint32_t type, uint32_t tgid,
+				const struct ember_maps_event *maps);
 
 /*
  * Loads the program and starts sampling.  Returns NULL with errno set; the
@@ -71,6 +76,16 @@ int sampler__poll(struct sampler *s, int timeout_ms, sampler_proc_fn fn, void *c
  * Returns 0, the first negative result of @fn, or -errno.
  */
 int sampler__drain(struct sampler *s, sampler_row_fn fn, void *ctx);
+
+/*
+ * Tells the BPF side that user space has read @tgid's maps, so it sends no
+ * EVENT_MAPS at exit; a process exec'd meanwhile keeps its stale mark.
+ * Returns 0 or -errno.
+ */
+int sampler__mark_read(struct sampler *s, uint32_t tgid);
+
+/* True when mappings are sent at exit (EVENT_MAPS). */
+bool sampler__exit_maps(struct sampler *s);
 
 /* Fills @m with the unwind maps' fds (owned by the sampler). */
 void sampler__unwind_maps(struct sampler *s, struct sampler_unwind_maps *m);

@@ -39,6 +39,8 @@ struct elf_file {
 	char *key;		/* "b:<build id hex>" or "i:<dev>:<ino>" */
 	const char *module;	/* interned basename */
 	char *path;		/* where debug files are searched (see dwfl_file__open) */
+	dev_t dev;		/* of the file first opened for this entry */
+	ino_t ino;
 	int fd;			/* the file (or its debug file); -1 when unreadable */
 	struct elf_load *loads;
 	size_t nloads;
@@ -252,8 +254,11 @@ struct elf_file *elf_file__get(struct symbolizer *sym, int fd, const char *path)
 	}
 	ef = elf_file_new(sym, fd, e, key, path, st.st_size);
 	fd = -1;
-	if (ef)
+	if (ef) {
+		ef->dev = st.st_dev;
+		ef->ino = st.st_ino;
 		ef = elf_file_intern(sym, ef);
+	}
 out:
 	if (ef)
 		ef->used = ++sym->elf_tick;
@@ -495,6 +500,41 @@ size_t elf_file__trim(struct symbolizer *sym, size_t max_idle, unsigned int flag
 	}
 	free(idle.v);
 	return idle.released;
+}
+
+const char *elf_file__module(const struct elf_file *ef)
+{
+	return ef->module;
+}
+
+struct inode_probe {
+	dev_t dev;
+	ino_t ino;
+	struct elf_file *found;
+};
+
+static void visit_inode(const void *node, VISIT which, void *ctx)
+{
+	struct elf_file *ef = *(struct elf_file *const *)node;
+	struct inode_probe *probe = ctx;
+
+	if ((which == postorder || which == leaf) && !probe->found &&
+	    ef->ino == probe->ino && ef->dev == probe->dev)
+		probe->found = ef;
+}
+
+/*
+ * A linear walk: it runs once per mapping of a process that exited before
+ * its maps were read, over the few hundred files open at most.
+ */
+struct elf_file *elf_file__find_inode(struct symbolizer *sym, dev_t dev, ino_t ino)
+{
+	struct inode_probe probe = { .dev = dev, .ino = ino };
+
+	twalk_r(sym->elf_by_key, visit_inode, &probe);
+	if (probe.found)
+		probe.found->used = ++sym->elf_tick;
+	return probe.found;
 }
 
 struct elf_file *elf_file__find(struct symbolizer *sym, const char *key)

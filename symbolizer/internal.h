@@ -118,6 +118,10 @@ void elf_file__hold(struct elf_file *ef, int delta);
  * ask for more.  Returns how many files or DWARF were closed.
  */
 size_t elf_file__trim(struct symbolizer *sym, size_t max_idle, unsigned int flags);
+/* The interned basename naming @ef's frames. */
+const char *elf_file__module(const struct elf_file *ef);
+/* Finds an open entry whose file has device @dev and inode @ino, or NULL. */
+struct elf_file *elf_file__find_inode(struct symbolizer *sym, dev_t dev, ino_t ino);
 /* Finds the open entry with key @key ("b:<build id hex>"), or NULL. */
 struct elf_file *elf_file__find(struct symbolizer *sym, const char *key);
 /*
@@ -156,6 +160,10 @@ const char *symtab__find(const struct symtab *st, uint64_t addr);
 
 /* proc.c */
 struct proc *proc__load(struct symbolizer *sym, int pid, bool rescan, bool empty);
+/* A snapshot of a process that has exited, from its mappings; NULL with errno. */
+struct proc *proc__from_vmas(struct symbolizer *sym, int pid, const struct sym_vma *v, size_t n);
+/* How many mappings of @p are file mappings. */
+size_t proc__file_maps(const struct proc *p);
 void proc__free(void *p, void *ctx);
 bool proc__may_rescan(struct proc *p);
 struct frames *proc__lookup(struct symbolizer *sym, const struct proc *p, uint64_t addr);

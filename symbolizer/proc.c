@@ -31,6 +31,7 @@ struct proc {
 	size_t n, cap;
 	time_t scanned_at;	/* CLOCK_MONOTONIC seconds of the last read */
 	bool rescanned;		/* read because an address missed every mapping */
+	bool exited;		/* taken at exit: the pid may be reused, never re-read */
 };
 
 static time_t now_sec(void)
@@ -207,6 +208,79 @@ out:
 	return p;
 }
 
+static int by_start(const void *a, const void *b)
+{
+	uint64_t x = ((const struct mapping *)a)->start, y = ((const struct mapping *)b)->start;
+
+	return x < y ? -1 : x > y;
+}
+
+/* A name from the kernel: bounded by the caller, but any byte may be in it. */
+static const char *vma_name(struct symbolizer *sym, const char *name)
+{
+	return strpool__intern(&sym->strings, name && *name ? name : "[unknown-file]");
+}
+
+struct proc *proc__from_vmas(struct symbolizer *sym, int pid, const struct sym_vma *v, size_t n)
+{
+	struct proc *p = calloc(1, sizeof(*p));
+	struct mapping *m;
+	size_t i, j;
+
+	if (!p)
+		return NULL;
+	p->pid = pid;
+	p->exited = true;
+	p->scanned_at = now_sec();
+	p->maps = calloc(n ? n : 1, sizeof(*p->maps));
+	if (!p->maps)
+		goto fail;
+	p->cap = n;
+	for (i = 0; i < n; i++) {
+		if (v[i].start >= v[i].end)
+			continue;
+		m = &p->maps[p->n];
+		m->start = v[i].start;
+		m->end = v[i].end;
+		m->pgoff = v[i].pgoff;
+		m->kind = MAP_FILE;
+		m->ef = elf_file__find_inode(sym, v[i].dev, v[i].ino);
+		m->name = m->ef ? elf_file__module(m->ef) : vma_name(sym, v[i].name);
+		if (!m->name)
+			goto fail;
+		elf_file__hold(m->ef, 1);
+		p->n++;
+		if (m->ef)
+			sym->stats.vma_matched++;
+		else
+			sym->stats.vma_unmatched++;
+	}
+	/* lookups bsearch: sorted, and an overlap (never sent by a sane kernel) dropped */
+	qsort(p->maps, p->n, sizeof(*p->maps), by_start);
+	for (i = j = 0; i < p->n; i++) {
+		if (j && p->maps[i].start < p->maps[j - 1].end) {
+			elf_file__hold(p->maps[i].ef, -1);
+			continue;
+		}
+		p->maps[j++] = p->maps[i];
+	}
+	p->n = j;
+	return p;
+fail:
+	proc__free(p, NULL);
+	errno = ENOMEM;
+	return NULL;
+}
+
+size_t proc__file_maps(const struct proc *p)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < p->n; i++)
+		n += p->maps[i].kind == MAP_FILE;
+	return n;
+}
+
 void proc__free(void *p, void *ctx)
 {
 	struct proc *proc = p;
@@ -231,7 +305,7 @@ bool proc__may_rescan(struct proc *p)
 {
 	time_t now = now_sec();
 
-	if (p->rescanned && now == p->scanned_at)
+	if (p->exited || (p->rescanned && now == p->scanned_at))
 		return false;
 	p->rescanned = true;
 	p->scanned_at = now;

@@ -129,6 +129,24 @@ int symbolizer__add_process(struct symbolizer *sym, int pid)
 	return symbolizer_set_proc(sym, pid, p);
 }
 
+int symbolizer__add_process_vmas(struct symbolizer *sym, int pid, const struct sym_vma *v,
+				 size_t n)
+{
+	struct proc *old = hmap__get(&sym->procs, pid), *p;
+	int err;
+
+	if (old && proc__file_maps(old) >= n)
+		return 0;
+	p = proc__from_vmas(sym, pid, v, n);
+	if (!p)
+		return -errno;
+	err = symbolizer_set_proc(sym, pid, p);
+	if (err)
+		return err;
+	sym->stats.vma_snapshots++;
+	return 1;
+}
+
 void symbolizer__remove_process(struct symbolizer *sym, int pid)
 {
 	proc__free(hmap__del(&sym->procs, pid), NULL);

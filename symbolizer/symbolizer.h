@@ -67,6 +67,21 @@ struct symbolizer_stats {
 	uint64_t debuginfod_asked;	/* build ids sent to debuginfod */
 	uint64_t debuginfod_found;	/* debug files that arrived and were used */
 	uint64_t debuginfod_failed;	/* requests without a usable answer */
+	uint64_t vma_snapshots;		/* snapshots taken from symbolizer__add_process_vmas() */
+	uint64_t vma_matched;		/* of their mappings, tied to an open ELF file */
+	uint64_t vma_unmatched;		/* named by basename only (name+0xOFFSET) */
+};
+
+/*
+ * An executable file mapping as the kernel reported it, for a process
+ * whose /proc/PID/maps could not be read in time.
+ */
+struct sym_vma {
+	uint64_t start, end;
+	uint64_t pgoff;		/* file offset in bytes */
+	uint64_t dev;		/* st_dev as stat(2) reports it */
+	uint64_t ino;
+	const char *name;	/* file basename, NUL-terminated (untrusted bytes) */
 };
 
 /* Returns a new symbolizer with default options, or NULL with errno set. */
@@ -85,6 +100,17 @@ void symbolizer__free(struct symbolizer *sym);
  * (-ESRCH when the process is gone).
  */
 int symbolizer__add_process(struct symbolizer *sym, int pid);
+
+/*
+ * Snapshots @pid from @n mappings taken at its exit: each is tied to the
+ * ELF file already open with the same device and inode, else named by its
+ * basename alone.  Used only when the process has no snapshot, an empty
+ * one, or fewer file mappings than @n (it was read before its libraries
+ * were mapped); a snapshot taken this way is never re-read, as the pid may
+ * be reused.  Returns 1 if applied, 0 if not needed, or -errno.
+ */
+int symbolizer__add_process_vmas(struct symbolizer *sym, int pid, const struct sym_vma *v,
+				 size_t n);
 
 /* Forgets a process's mappings (ELF caches stay); unknown pids are ignored. */
 void symbolizer__remove_process(struct symbolizer *sym, int pid);

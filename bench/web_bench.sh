@@ -22,8 +22,9 @@ die() { echo "web_bench: $*" >&2; exit 1; }
 
 make --no-print-directory -s .output/ember .output/web_gen >/dev/null || die "build failed"
 mkdir -p .output/bench
-# Keyed by the generator's source: a relinked web_gen writes the same store.
-KEY=$(sha1sum tests/web/gen.c | cut -d' ' -f1)
+# Keyed by the generator's and the store's sources (a new schema needs a
+# new file); a relinked web_gen alone writes the same store.
+KEY=$(cat tests/web/gen.c store/*.c store/*.h | sha1sum | cut -d' ' -f1)
 if [ ! -s "$DB" ] || [ "$(cat "$DB.key" 2>/dev/null)" != "$KEY" ]; then
 	rm -f "$DB" "$DB-wal" "$DB-shm" "$DB.key"
 	start=$(date +%s.%N)
@@ -36,10 +37,11 @@ echo "web_store_bytes $(stat -c %s "$DB") bytes"
 
 # A free port: bind 0, read it back, release it.
 PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-.output/ember serve --db "$DB" --listen "127.0.0.1:$PORT" >/dev/null 2>&1 &
+.output/ember serve --db "$DB" --listen "127.0.0.1:$PORT" >/dev/null 2>.output/bench/serve.stderr &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null' EXIT
 for _ in $(seq 50); do
+	kill -0 "$SERVER" 2>/dev/null || die "ember serve exited: $(tail -1 .output/bench/serve.stderr)"
 	curl -sf -o /dev/null "http://127.0.0.1:$PORT/" && break
 	sleep 0.1
 done

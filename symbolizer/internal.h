@@ -85,6 +85,12 @@ void hmap__clear(struct hmap *m, void (*fn)(void *val, void *ctx), void *ctx);
 const char *strpool__intern(struct strpool *p, const char *s);
 void strpool__clear(struct strpool *p);
 struct frames *frames__new(int n);
+/*
+ * The single frame naming interned @name in @cache (keyed by the pointer),
+ * made on first use with @module interned in @pool; NULL with errno set.
+ */
+struct frames *frames__one(struct hmap *cache, struct strpool *pool, const char *name,
+			   const char *module, uint32_t flags);
 
 /* kallsyms.c */
 struct kallsyms *kallsyms__load(const char *path, struct strpool *pool);

@@ -271,25 +271,6 @@ static int jit_refresh(struct symbolizer *sym, struct jit_map *jm)
 	return err;
 }
 
-static struct frames *jit_frames(struct symbolizer *sym, const char *name)
-{
-	struct frames *fr = hmap__get(&sym->jit_frames, (uintptr_t)name);
-
-	if (fr)
-		return fr;
-	fr = frames__new(1);
-	if (!fr)
-		return NULL;
-	fr->f[0].name = name;
-	fr->f[0].module = strpool__intern(&sym->strings, "[jit]");
-	fr->f[0].flags = SYM_F_JIT;
-	if (!fr->f[0].module || hmap__put(&sym->jit_frames, (uintptr_t)name, fr)) {
-		free(fr);
-		errno = ENOMEM;
-		return NULL;
-	}
-	return fr;
-}
 
 struct frames *jit__lookup(struct symbolizer *sym, int pid, uint64_t addr)
 {
@@ -319,5 +300,5 @@ struct frames *jit__lookup(struct symbolizer *sym, int pid, uint64_t addr)
 		errno = ENOENT;
 		return NULL;
 	}
-	return jit_frames(sym, e->name);
+	return frames__one(&sym->jit_frames, &sym->strings, e->name, "[jit]", SYM_F_JIT);
 }

@@ -376,27 +376,11 @@ void symbolizer__stats(const struct symbolizer *sym, struct symbolizer_stats *st
 struct frames *symbolizer__synth(struct symbolizer *sym, const char *name, const char *module,
 				 uint32_t flags)
 {
-	struct frames *fr;
-
-	name = strpool__intern(&sym->names, name);
-	module = strpool__intern(&sym->strings, module);
-	if (!name || !module)
-		return NULL;
 	/* Interned, so the pointer identifies the name. */
-	fr = hmap__get(&sym->synth, (uintptr_t)name);
-	if (fr)
-		return fr;
-	fr = frames__new(1);
-	if (!fr)
+	name = strpool__intern(&sym->names, name);
+	if (!name)
 		return NULL;
-	fr->f[0].name = name;
-	fr->f[0].module = module;
-	fr->f[0].flags = flags;
-	if (hmap__put(&sym->synth, (uintptr_t)name, fr)) {
-		free(fr);
-		return NULL;
-	}
-	return fr;
+	return frames__one(&sym->synth, &sym->strings, name, module, flags);
 }
 
 struct frames *symbolizer__synth_off(struct symbolizer *sym, const char *module,

@@ -184,3 +184,24 @@ struct frames *frames__new(int n)
 		fr->n = n;
 	return fr;
 }
+
+struct frames *frames__one(struct hmap *cache, struct strpool *pool, const char *name,
+			   const char *module, uint32_t flags)
+{
+	struct frames *fr = hmap__get(cache, (uintptr_t)name);
+
+	if (fr)
+		return fr;
+	fr = frames__new(1);
+	if (!fr)
+		return NULL;
+	fr->f[0].name = name;
+	fr->f[0].module = strpool__intern(pool, module);
+	fr->f[0].flags = flags;
+	if (!fr->f[0].module || hmap__put(cache, (uintptr_t)name, fr)) {
+		free(fr);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return fr;
+}

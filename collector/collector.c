@@ -316,6 +316,18 @@ static void add_exit_maps(struct collector *c, const struct ember_maps_event *e)
 			  e->truncated ? " (more not sent)" : "", err ? "" : ", not needed");
 }
 
+/*
+ * Tells the BPF side @tgid's maps were read, so nothing is sent at its
+ * exit; a process read while young is told at a later drain (settle_young).
+ */
+static void note_read(struct collector *c, uint32_t tgid)
+{
+	if (proc_age_ms(c, tgid) >= MAPS_SETTLED_MS)
+		sampler__mark_read(c->sampler, tgid);
+	else if (tgids_push(&c->young, &c->nyoung, &c->young_cap, tgid))
+		log_debug("pid %u: its mappings will be sent at exit", tgid);
+}
+
 static void on_process(void *ctx, uint32_t type, uint32_t tgid,
 		       const struct ember_maps_event *maps)
 {
@@ -344,11 +356,8 @@ static void on_process(void *ctx, uint32_t type, uint32_t tgid,
 		if (err) {
 			c->maps_unreadable++;
 			log_debug("cannot read mappings of pid %u: %s", tgid, strerror(-err));
-		} else if (proc_age_ms(c, tgid) >= MAPS_SETTLED_MS) {
-			/* nothing to send at exit */
-			sampler__mark_read(c->sampler, tgid);
-		} else if (tgids_push(&c->young, &c->nyoung, &c->young_cap, tgid)) {
-			log_debug("pid %u: its mappings will be sent at exit", tgid);
+		} else if (sampler__exit_maps(c->sampler)) {
+			note_read(c, tgid);
 		}
 		return;
 	}

@@ -3,6 +3,7 @@
 
 import os
 import random
+import re
 import shutil
 import signal
 import sqlite3
@@ -336,8 +337,12 @@ def t_agent_restart_appends():
 
 # --- memory limit -----------------------------------------------------------------
 
+SHRINK_RE = re.compile(r"memory: resident ([0-9.]+) MB is over the 16 MB limit: closed DWARF"
+                       r"(?: and dropped cached names)? \(now ([0-9.]+) MB\)")
+
+
 def t_agent_memory_limit():
-    """Under a limit below its base size the agent drops symbol data every window, and names stay right."""
+    """Under a 16 MB limit the agent drops symbol data, says so, and names stay right afterwards."""
     db = os.path.join(TMP, "memlimit.db")
     agent = Agent(["--db", db, "--window", "1", "-F", str(HZ), "--memory-limit", "16"])
     chain = None
@@ -353,15 +358,27 @@ def t_agent_memory_limit():
         if chain and chain.poll() is None:
             chain.kill()
     assert rc == 0, f"ember agent --memory-limit 16 exited with {rc}: {one_line(err)[-300:]}"
-    shrinks = [l for l in err.splitlines() if "memory: resident" in l and "over the 16 MB limit" in l]
+    lines = err.splitlines()
     rss = [w.get("rss_mb") for w in agent.window_lines()]
-    assert len(shrinks) >= 2, \
-        f"{len(shrinks)} 'memory: resident ... over the 16 MB limit' lines in {len(rss)} windows (rss_mb {rss})"
-    assert "still over the limit" in err, "no warning that the limit is below what cannot be dropped"
+    # Whether dropping DWARF alone gets under 16 MB depends on what else the host
+    # runs, so the number of shrinks does not say much; what each one did does.
+    shrinks = [(i, float(m.group(1)), float(m.group(2)))
+               for i, l in enumerate(lines) for m in [SHRINK_RE.search(l)] if m]
+    assert shrinks, f"no 'memory: resident ... over the 16 MB limit' line in {len(rss)} windows (rss_mb {rss})"
+    assert any(after < before for _, before, after in shrinks), \
+        f"no shrink freed anything: {[(b, a) for _, b, a in shrinks]}"
+    for _, before, after in shrinks:
+        # nothing may be left to drop (then the warning below is due), but it never grows
+        assert after <= before, f"a shrink grew the agent: {before} MB -> {after} MB"
+        assert before > 16, f"a shrink at {before} MB, under the 16 MB limit"
+    if any(after >= 16.1 for _, _, after in shrinks):
+        assert "still over the limit" in err, "still over 16 MB after a shrink, but no warning"
+    later = [l for l in lines[shrinks[0][0] + 1:] if "info: window:" in l and "samples=0 " not in l]
+    assert later, "no window with samples after the first shrink: naming after it is untested"
     mine = by_comm(parse_folded(export(db, "--pid", str(chain.pid))), "cpu_chain")
     n = total(mine)
     good = sum(c for f, c in mine if user_frames(f)[-len(CHAIN):] == CHAIN)
-    assert n > 0 and good >= 0.9 * n, f"with symbol data dropped every window only {good}/{n} samples " \
+    assert n > 0 and good >= 0.9 * n, f"with symbol data dropped only {good}/{n} samples " \
         f"end in {';'.join(CHAIN)}"
 
 

@@ -31,7 +31,6 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-BPF_SRC := bpf/profile.bpf.c
 LIB_SRCS := $(wildcard symbolizer/*.c store/*.c unwind/*.c) $(filter-out collector/main.c,$(wildcard collector/*.c))
 LIB_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(LIB_SRCS))
 WORKLOADS := $(patsubst tests/workloads/%.c,$(OUTPUT)/workloads/%,$(wildcard tests/workloads/*.c)) \
@@ -39,6 +38,7 @@ WORKLOADS := $(patsubst tests/workloads/%.c,$(OUTPUT)/workloads/%,$(wildcard tes
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 
 .DELETE_ON_ERROR:
+.SECONDARY: $(OUTPUT)/profile.bpf.o $(OUTPUT)/probe.bpf.o
 .PHONY: all deps test run bench clean
 
 all: $(OUTPUT)/ember
@@ -61,15 +61,15 @@ $(OUTPUT)/vmlinux.h: | $(OUTPUT)
 	$(call msg,GEN,$@)
 	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
 
-$(OUTPUT)/profile.bpf.o: $(BPF_SRC) $(wildcard bpf/*.h) unwind/unwind_abi.h $(OUTPUT)/vmlinux.h | $(OUTPUT)
+$(OUTPUT)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) unwind/unwind_abi.h $(OUTPUT)/vmlinux.h | $(OUTPUT)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) -g -O2 -Wall -target bpf -D__TARGET_ARCH_$(ARCH) -I$(OUTPUT) -Ibpf \
 		-c $< -o $@.tmp
 	$(Q)$(BPFTOOL) gen object $@ $@.tmp && rm -f $@.tmp
 
-$(OUTPUT)/profile.skel.h: $(OUTPUT)/profile.bpf.o
+$(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 	$(call msg,SKEL,$@)
-	$(Q)$(BPFTOOL) gen skeleton $< name profile_bpf > $@
+	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf > $@
 
 $(OUTPUT)/%.o: %.c
 	$(call msg,CC,$@)
@@ -77,6 +77,7 @@ $(OUTPUT)/%.o: %.c
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(OUTPUT)/collector/sampler.o: $(OUTPUT)/profile.skel.h
+$(OUTPUT)/collector/kfeat.o: $(OUTPUT)/probe.skel.h
 
 $(OUTPUT)/ember: $(OUTPUT)/collector/main.o $(LIB_OBJS)
 	$(call msg,LINK,$@)

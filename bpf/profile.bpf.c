@@ -24,7 +24,6 @@ const volatile bool kernel_stacks = true;
 const volatile bool user_stacks = true;
 const volatile bool include_idle = false;
 const volatile bool filter_pids = false;
-const volatile __u32 unwind_mode = UNWIND_MODE_FP;
 
 /* Which half of each map pair samples go to; written by user space. */
 volatile __u32 active;
@@ -142,15 +141,23 @@ static __always_inline void add_sample(void *counts, struct sample_key *key)
 		count(CNT_COUNTS_FULL);
 }
 
-SEC("perf_event")
-int do_sample(struct bpf_perf_event_data *ctx)
+/*
+ * perf_event programs see the UAPI struct pt_regs, whose layout is fixed:
+ * cs is its 18th 8-byte slot.  Kernels up to 6.11 declare the kernel's cs
+ * as unsigned long, later ones as a union holding a u16, so a CO-RE read
+ * relocates on only one of them; and the verifier takes only full-width
+ * loads of ctx->regs.  So read the slot itself.
+ */
+#define UAPI_PT_REGS_CS 17
+
+/* One sample; @tables: unwind user stacks with .eh_frame tables (bpf_loop). */
+static __always_inline int sample(struct bpf_perf_event_data *ctx, bool tables)
 {
 	struct task_struct *task = (void *)bpf_get_current_task();
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, pid = (__u32)id;
 	struct sample_key key = {};
-	/* the verifier only allows full-width loads of ctx->regs */
-	bool in_user = (*(volatile __u64 *)&ctx->regs.cs & 3) == 3;
+	bool in_user = (((volatile __u64 *)ctx)[UAPI_PT_REGS_CS] & 3) == 3;
 	__u32 half = active & 1;
 	__u8 current = SEEN_CURRENT, *state;
 	unsigned int flags;
@@ -178,7 +185,7 @@ int do_sample(struct bpf_perf_event_data *ctx)
 	flags = BPF_CORE_READ(task, flags);
 	/* kernel threads, and tasks past exit_mm(), have no user stack */
 	if (user_stacks && !(flags & PF_KTHREAD) && BPF_CORE_READ(task, mm) && pid != 0) {
-		if (unwind_mode == UNWIND_MODE_FP || !unwind_user(ctx, in_user, tgid, half, &key)) {
+		if (!tables || !unwind_user(ctx, in_user, tgid, half, &key)) {
 			ret = bpf_get_stackid(ctx, half ? (void *)&ustacks1 : (void *)&ustacks0,
 					      BPF_F_USER_STACK);
 			if (ret < 0)
@@ -201,6 +208,23 @@ int do_sample(struct bpf_perf_event_data *ctx)
 }
 
 /*
+ * Two entry points, and user space loads one: kernels before 5.17 have no
+ * bpf_loop() and before 5.13 not even the instruction that names its
+ * callback, which the verifier refuses even in dead code.
+ */
+SEC("perf_event")
+int do_sample(struct bpf_perf_event_data *ctx)
+{
+	return sample(ctx, false);
+}
+
+SEC("perf_event")
+int do_sample_dw(struct bpf_perf_event_data *ctx)
+{
+	return sample(ctx, true);
+}
+
+/*
  * After exec the old mappings are gone: the next sample announces the
  * process again, once the new image is running.
  */
@@ -215,7 +239,7 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	return 0;
 }
 
-/* Open-coded VMA iterator (Linux 6.7+); without it exit_maps does not load. */
+/* Open-coded VMA iterator (Linux 6.7+); without it exit_maps_* do not load. */
 extern int bpf_iter_task_vma_new(struct bpf_iter_task_vma *it, struct task_struct *task,
 				 __u64 addr) __ksym __weak;
 extern struct vm_area_struct *bpf_iter_task_vma_next(struct bpf_iter_task_vma *it) __ksym __weak;
@@ -249,17 +273,13 @@ static __always_inline bool fill_vma(struct ember_vma *v, struct vm_area_struct 
  * A process that lives a few milliseconds is gone before user space can
  * read /proc/PID/maps for its first sample, so send the executable file
  * mappings of a process announced but not read yet (still SEEN_CURRENT)
- * while it exits.  Recent kernels (checked on 6.18) fire sched_process_exit
- * before exit_mm(), so the mm is still there; where it is not, nothing is
- * sent.  (fentry or a kprobe on do_exit() would see the mm everywhere, but
- * some kernels allow neither; tp_btf works wherever BTF does.)  User space
- * attaches this before on_exit, and probes of one tracepoint run in attach
- * order, so the entry is still there.  Sent once, by the last thread (the
- * mm lives until its exit_mm()), which also marks the entry DUMPED.
- * Read-only: nothing in the task changes.
+ * while it exits.  Sent once, by the last thread (the mm lives until its
+ * exit_mm()), which also marks the entry DUMPED.  @live_left is what
+ * signal->live reads for the last thread at the hook: do_exit() counts a
+ * thread out before sched_process_exit, after fentry/do_exit.  Read-only:
+ * nothing in the task changes.
  */
-SEC("tp_btf/sched_process_exit")
-int BPF_PROG(exit_maps, struct task_struct *p)
+static __always_inline int send_exit_maps(int live_left)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
@@ -272,11 +292,10 @@ int BPF_PROG(exit_maps, struct task_struct *p)
 	if (!state || *state != SEEN_CURRENT || !task->mm)
 		return 0;
 	/*
-	 * Only the last thread: do_exit() has counted this one out of
-	 * signal->live already.  An earlier dump would stand for a process
+	 * Only the last thread.  An earlier dump would stand for a process
 	 * that lives on (and is then never re-read).
 	 */
-	if (BPF_CORE_READ(task, signal, live.counter))
+	if (BPF_CORE_READ(task, signal, live.counter) != live_left)
 		return 0;
 	*state = SEEN_DUMPED;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -304,6 +323,25 @@ int BPF_PROG(exit_maps, struct task_struct *p)
 	bpf_ringbuf_submit(e, 0);
 	count(CNT_EXIT_MAPS);
 	return 0;
+}
+
+/*
+ * Since Linux 6.16 sched_process_exit fires before exit_mm(); before, it
+ * sees no mm, and fentry on do_exit() (where ftrace allows it) is used.
+ * User space probes which one works, loads that one and attaches it
+ * before on_exit (probes of one hook run in attach order, so the `seen`
+ * entry is still there).
+ */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(exit_maps_tp, struct task_struct *p)
+{
+	return send_exit_maps(0);
+}
+
+SEC("fentry/do_exit")
+int BPF_PROG(exit_maps_fentry, long code)
+{
+	return send_exit_maps(1);
 }
 
 SEC("tp_btf/sched_process_exit")

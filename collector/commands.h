@@ -29,5 +29,6 @@ int cmd_record(int argc, char **argv, volatile sig_atomic_t *exiting);
 int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting);
 int cmd_export(int argc, char **argv, volatile sig_atomic_t *exiting);
 int cmd_serve(int argc, char **argv, volatile sig_atomic_t *exiting);
+int cmd_check(int argc, char **argv, volatile sig_atomic_t *exiting);
 
 #endif /* EMBER_COMMANDS_H */

@@ -23,7 +23,8 @@ static const char usage[] =
 "  record    sample every CPU and write folded stacks (ember record --help)\n"
 "  agent     sample continuously into a SQLite store (ember agent --help)\n"
 "  export    write a time range of a store as folded stacks or pprof\n"
-"  serve     serve the web UI and API over a store, read-only (ember serve --help)\n";
+"  serve     serve the web UI and API over a store, read-only (ember serve --help)\n"
+"  check     what this kernel and these privileges let ember do (ember check --help)\n";
 
 /*
  * A fixed mmap threshold: glibc otherwise raises it to the size of every
@@ -63,6 +64,8 @@ int main(int argc, char **argv)
 		return cmd_export(argc - 1, argv + 1, &exiting);
 	if (!strcmp(argv[1], "serve"))
 		return cmd_serve(argc - 1, argv + 1, &exiting);
+	if (!strcmp(argv[1], "check"))
+		return cmd_check(argc - 1, argv + 1, &exiting);
 	fprintf(stderr, "ember: unknown command '%s' (see ember --help)\n", argv[1]);
 	return 2;
 }

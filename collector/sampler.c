@@ -14,6 +14,7 @@
 #include <sys/syscall.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "kfeat.h"
 #include "log.h"
 #include "sampler.h"
 #include "profile.skel.h"
@@ -31,7 +32,9 @@ struct sampler {
 	int *pefds;
 	int ncpus;
 	int stats_fd;
-	bool exit_maps;		/* the exit_maps program is attached */
+	struct kfeat kf;	/* what the kernel offers, probed before loading */
+	bool tables;		/* do_sample_dw (table unwinding) is loaded */
+	const char *exit_hook;	/* where mappings are sent at exit; NULL: nowhere */
 	/* drain scratch space, sized for a full counts map */
 	struct sample_key *keys;
 	uint64_t *vals;
@@ -78,6 +81,11 @@ static int online_cpus(bool *online, int max)
 	return n ? 0 : -EINVAL;
 }
 
+static struct bpf_program *sample_prog(struct sampler *s)
+{
+	return s->tables ? s->skel->progs.do_sample_dw : s->skel->progs.do_sample;
+}
+
 static int open_events(struct sampler *s, unsigned int freq)
 {
 	struct perf_event_attr attr = {
@@ -108,8 +116,7 @@ static int open_events(struct sampler *s, unsigned int freq)
 			log_error("perf_event_open on CPU %d: %s", cpu, strerror(errno));
 			goto out;
 		}
-		s->links[cpu] = bpf_program__attach_perf_event(s->skel->progs.do_sample,
-							       s->pefds[cpu]);
+		s->links[cpu] = bpf_program__attach_perf_event(sample_prog(s), s->pefds[cpu]);
 		if (!s->links[cpu]) {
 			err = -errno;
 			log_error("attach to CPU %d: %s", cpu, strerror(errno));
@@ -170,19 +177,31 @@ static int on_event(void *ctx, void *data, size_t size)
 
 /*
  * Attaches the tracepoint programs one by one: each is best effort, as
- * sampling works without them.  exit_maps goes first so it runs before
- * on_exit (which drops the process's `seen` entry) at every exit.
+ * sampling works without them.  The exit-time dump goes first so it runs
+ * before on_exit (which drops the process's `seen` entry) at every exit.
  */
 static void attach_tracking(struct sampler *s)
 {
 	struct profile_bpf *skel = s->skel;
+	struct bpf_program *exit_prog = NULL;
+	struct bpf_link **exit_link = NULL;
 
-	if (bpf_program__autoload(skel->progs.exit_maps)) {
-		skel->links.exit_maps = bpf_program__attach(skel->progs.exit_maps);
-		s->exit_maps = skel->links.exit_maps != NULL;
-		if (!s->exit_maps)
-			log_info("mappings of short-lived processes are not sent at exit: "
-				 "attach failed: %s", strerror(errno));
+	if (bpf_program__autoload(skel->progs.exit_maps_tp)) {
+		exit_prog = skel->progs.exit_maps_tp;
+		exit_link = &skel->links.exit_maps_tp;
+		s->exit_hook = "tracepoint sched_process_exit";
+	} else if (bpf_program__autoload(skel->progs.exit_maps_fentry)) {
+		exit_prog = skel->progs.exit_maps_fentry;
+		exit_link = &skel->links.exit_maps_fentry;
+		s->exit_hook = "fentry do_exit";
+	}
+	if (exit_prog) {
+		*exit_link = bpf_program__attach(exit_prog);
+		if (!*exit_link) {
+			log_warn("mappings of short-lived processes are not sent at exit: "
+				 "attaching to %s failed: %s", s->exit_hook, strerror(errno));
+			s->exit_hook = NULL;
+		}
 	}
 	skel->links.on_exec = bpf_program__attach(skel->progs.on_exec);
 	if (!skel->links.on_exec)
@@ -192,22 +211,54 @@ static void attach_tracking(struct sampler *s)
 		log_warn("process exit tracking unavailable: %s", strerror(errno));
 }
 
-static int load(struct sampler *s, const struct sampler_opts *opts, bool exit_maps)
+/* Preallocated unwind maps (before 6.1) are smaller: they cost memory unused. */
+#define PREALLOC_UNWIND_PROCS 1024
+#define PREALLOC_DW_STACKS 4096
+
+/*
+ * Sizes the maps only one variant uses: without tables they shrink to one
+ * entry; where perf_event programs need preallocated hash maps they lose
+ * BPF_F_NO_PREALLOC and most of their entries.
+ */
+static int size_unwind_maps(struct sampler *s, const struct sampler_opts *opts, bool tables)
 {
+	struct profile_bpf *skel = s->skel;
+	struct bpf_map *lazy[] = { skel->maps.unwind_procs, skel->maps.ustacks_dw0,
+				   skel->maps.ustacks_dw1 };
+	unsigned int i;
+	int err = 0;
+
+	err = bpf_map__set_max_entries(skel->maps.unwind_rows,
+				       tables && opts->unwind_rows ? opts->unwind_rows : 1);
+	for (i = 0; i < sizeof(lazy) / sizeof(lazy[0]) && !err; i++) {
+		if (!tables)
+			err = bpf_map__set_max_entries(lazy[i], 1);
+		else if (!s->kf.has[KFEAT_NO_PREALLOC])
+			err = bpf_map__set_map_flags(lazy[i], 0) ?:
+			      bpf_map__set_max_entries(lazy[i], i ? PREALLOC_DW_STACKS :
+							PREALLOC_UNWIND_PROCS);
+	}
+	return err;
+}
+
+static int load(struct sampler *s, const struct sampler_opts *opts, bool tables, bool exit_maps)
+{
+	bool tp = exit_maps && s->kf.has[KFEAT_EXIT_TP_MM];
 	int err;
 
 	s->skel = profile_bpf__open();
 	if (!s->skel)
 		return -errno;
-	/* needs the open-coded VMA iterator kfuncs (Linux 6.7+) */
-	bpf_program__set_autoload(s->skel->progs.exit_maps, exit_maps);
+	s->tables = tables;
+	bpf_program__set_autoload(s->skel->progs.do_sample, !tables);
+	bpf_program__set_autoload(s->skel->progs.do_sample_dw, tables);
+	bpf_program__set_autoload(s->skel->progs.exit_maps_tp, tp);
+	bpf_program__set_autoload(s->skel->progs.exit_maps_fentry, exit_maps && !tp);
 	s->skel->rodata->kernel_stacks = opts->kernel_stacks;
 	s->skel->rodata->user_stacks = opts->user_stacks;
 	s->skel->rodata->include_idle = opts->include_idle;
 	s->skel->rodata->filter_pids = opts->npids > 0;
-	s->skel->rodata->unwind_mode = opts->unwind;
-	err = bpf_map__set_max_entries(s->skel->maps.unwind_rows,
-				       opts->unwind_rows ? opts->unwind_rows : 1);
+	err = size_unwind_maps(s, opts, tables);
 	if (err)
 		return err;
 	err = profile_bpf__load(s->skel);
@@ -223,40 +274,54 @@ static int load(struct sampler *s, const struct sampler_opts *opts, bool exit_ma
 
 static void unload(struct sampler *s)
 {
+	int cpu;
+
+	for (cpu = 0; cpu < s->ncpus && s->links; cpu++) {
+		bpf_link__destroy(s->links[cpu]);
+		s->links[cpu] = NULL;
+	}
 	ring_buffer__free(s->rb);
 	profile_bpf__destroy(s->skel);
 	s->rb = NULL;
 	s->skel = NULL;
-	s->exit_maps = false;
+	s->exit_hook = NULL;
 }
 
 /*
- * Loads the richest program the kernel accepts: the exit-time mapping dump
- * and table unwinding are each dropped when the verifier rejects them.
+ * Picks the program variant the probed kernel supports, says once what is
+ * missing and what that costs, and loads it.  Should the verifier still
+ * refuse the richer variant (its limits differ per kernel), the plain
+ * frame-pointer program is loaded instead, with libbpf's reason logged.
  */
 static int load_any(struct sampler *s, const struct sampler_opts *opts)
 {
-	struct sampler_opts fp = *opts;
+	const struct kfeat *kf = &s->kf;
+	bool tables = opts->unwind == UNWIND_MODE_AUTO;
+	bool exit_maps = kf->has[KFEAT_VMA_ITER] &&
+			 (kf->has[KFEAT_EXIT_TP_MM] || kf->has[KFEAT_FENTRY]);
 	int err;
 
-	err = load(s, opts, true);
-	if (!err || err == -EPERM)
+	if (tables && (!kf->has[KFEAT_BPF_LOOP] || !kf->has[KFEAT_TASK_PT_REGS])) {
+		log_warn("table unwinding unavailable: kernel %s lacks %s (Linux %s+); "
+			 "user stacks use frame pointers only", kf->release,
+			 kf->has[KFEAT_BPF_LOOP] ? "bpf_task_pt_regs" : "bpf_loop",
+			 kf->has[KFEAT_BPF_LOOP] ? "5.15" : "5.17");
+		tables = false;
+	}
+	if (!exit_maps)
+		log_info("mappings of short-lived processes are not sent at exit: kernel %s "
+			 "lacks %s; a process is named once user space has read its maps",
+			 kf->release, !kf->has[KFEAT_VMA_ITER] ? "the VMA iterator (Linux 6.7+)" :
+			 "an exit hook that sees the mm (sched_process_exit 6.16+, or fentry)");
+	err = load(s, opts, tables, exit_maps);
+	if (!err || err == -EPERM || (!tables && !exit_maps))
 		return err;
+	log_warn("kernel %s refused the program with%s%s%s (%s; libbpf's log above): "
+		 "loading the frame-pointer program without them", kf->release,
+		 tables ? " table unwinding" : "", tables && exit_maps ? " and" : "",
+		 exit_maps ? " the exit-time mapping dump" : "", strerror(-err));
 	unload(s);
-	log_info("mappings of short-lived processes are not sent at exit "
-		 "(it needs Linux 6.7+ for the VMA iterator)");
-	err = load(s, opts, false);
-	if (!err || err == -EPERM || opts->unwind != UNWIND_MODE_AUTO)
-		return err;
-	unload(s);
-	log_warn("table unwinding did not load (it needs Linux 5.17+ for bpf_loop): "
-		 "using frame pointers only");
-	fp.unwind = UNWIND_MODE_FP;
-	err = load(s, &fp, true);
-	if (!err || err == -EPERM)
-		return err;
-	unload(s);
-	return load(s, &fp, false);
+	return load(s, opts, false, false);
 }
 
 struct sampler *sampler__new(const struct sampler_opts *opts)
@@ -277,6 +342,7 @@ struct sampler *sampler__new(const struct sampler_opts *opts)
 	err = alloc_scratch(s);
 	if (err)
 		goto fail;
+	kfeat__probe(&s->kf);
 	err = load_any(s, opts);
 	if (err) {
 		log_error("cannot load the BPF program: %s%s", strerror(-err),
@@ -484,7 +550,17 @@ int sampler__mark_read(struct sampler *s, uint32_t tgid)
 
 bool sampler__exit_maps(struct sampler *s)
 {
-	return s->exit_maps;
+	return s->exit_hook != NULL;
+}
+
+const char *sampler__exit_hook(struct sampler *s)
+{
+	return s->exit_hook;
+}
+
+const struct kfeat *sampler__kfeat(struct sampler *s)
+{
+	return &s->kf;
 }
 
 void sampler__unwind_maps(struct sampler *s, struct sampler_unwind_maps *m)
@@ -497,7 +573,7 @@ void sampler__unwind_maps(struct sampler *s, struct sampler_unwind_maps *m)
 
 bool sampler__unwinds(struct sampler *s)
 {
-	return s->skel->rodata->unwind_mode == UNWIND_MODE_AUTO;
+	return s->tables;
 }
 
 bool sampler_counter_is_loss(int id)
@@ -535,7 +611,7 @@ void sampler__prog_stats(struct sampler *s, uint64_t *run_ns, uint64_t *run_cnt)
 	__u32 len = sizeof(info);
 
 	*run_ns = *run_cnt = 0;
-	if (bpf_obj_get_info_by_fd(bpf_program__fd(s->skel->progs.do_sample), &info, &len))
+	if (bpf_obj_get_info_by_fd(bpf_program__fd(sample_prog(s)), &info, &len))
 		return;
 	*run_ns = info.run_time_ns;
 	*run_cnt = info.run_cnt;

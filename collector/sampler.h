@@ -12,6 +12,7 @@
 #include "profile.h"
 
 struct sampler;
+struct kfeat;
 
 struct sampler_opts {
 	unsigned int freq;		/* samples per second per CPU */
@@ -86,6 +87,12 @@ int sampler__mark_read(struct sampler *s, uint32_t tgid);
 
 /* True when mappings are sent at exit (EVENT_MAPS). */
 bool sampler__exit_maps(struct sampler *s);
+
+/* Which hook sends them ("fentry do_exit", ...), or NULL. */
+const char *sampler__exit_hook(struct sampler *s);
+
+/* What the kernel was probed to offer before loading. */
+const struct kfeat *sampler__kfeat(struct sampler *s);
 
 /* Fills @m with the unwind maps' fds (owned by the sampler). */
 void sampler__unwind_maps(struct sampler *s, struct sampler_unwind_maps *m);

@@ -1,0 +1,268 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
+/*
+ * kfeat.c - probes the running kernel for each BPF feature ember uses.
+ * Helpers and map types are asked of the verifier (libbpf's probes), kfuncs
+ * of the kernel's BTF, and what the exit hooks see of a forked child that
+ * exits at once (probe.bpf.c), because distribution kernels backport and
+ * configure features independently of their version.
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include "kfeat.h"
+#include "log.h"
+#include "probe.skel.h"
+
+static const struct {
+	const char *name;
+	const char *since;	/* upstream version that added it */
+	const char *use;	/* what ember uses it for */
+	const char *instead;	/* what ember does without it */
+} features[KFEAT_MAX] = {
+	[KFEAT_BTF] = { "btf", "5.4, CONFIG_DEBUG_INFO_BTF",
+		"CO-RE relocations and BTF tracepoints",
+		"nothing: ember cannot load without kernel BTF" },
+	[KFEAT_PERF_EVENT] = { "perf_event_program", "4.9",
+		"sampling on cpu-clock events", "nothing: ember cannot sample" },
+	[KFEAT_RINGBUF] = { "ringbuf", "5.8", "process start/exit events",
+		"nothing: ember cannot load" },
+	[KFEAT_BPF_LOOP] = { "bpf_loop", "5.17", "user stacks unwound with .eh_frame tables",
+		"frame-pointer walks only: code built without frame pointers loses callers" },
+	[KFEAT_TASK_PT_REGS] = { "bpf_task_pt_regs", "5.15",
+		"table unwinding of samples taken in kernel mode",
+		"frame-pointer walks only" },
+	[KFEAT_NO_PREALLOC] = { "no_prealloc_hash_in_perf_event", "6.1",
+		"unwind maps allocated on use",
+		"preallocated unwind maps, with 1024 processes and 4096 stacks per half" },
+	[KFEAT_VMA_ITER] = { "vma_iterator_kfuncs", "6.7",
+		"mappings of short-lived processes sent at exit",
+		"processes are named only if they live until user space reads their maps" },
+	[KFEAT_EXIT_TP_MM] = { "sched_process_exit_sees_mm", "6.16",
+		"the exit-time mapping dump on the sched_process_exit tracepoint",
+		"the dump runs on fentry/do_exit where that attaches" },
+	[KFEAT_FENTRY] = { "fentry_do_exit", "5.5, with ftrace",
+		"the exit-time mapping dump before 6.16",
+		"no exit-time dump where sched_process_exit has no mm" },
+	[KFEAT_BATCH_OPS] = { "map_batch_ops", "5.6", "draining counts in one call per batch",
+		"maps drained key by key" },
+	[KFEAT_BPF_STATS] = { "bpf_stats", "5.8", "the BPF time per sample in summaries",
+		"the BPF time per sample reads 0" },
+};
+
+const char *kfeat_name(enum kfeat_id id)
+{
+	return id < KFEAT_MAX ? features[id].name : "?";
+}
+
+/* A libbpf probe: 1 yes, 0 no, <0 could not tell. */
+static void set_probe(struct kfeat *kf, enum kfeat_id id, int ret)
+{
+	kf->has[id] = ret == 1;
+	kf->err[id] = ret < 0 ? ret : 0;
+}
+
+/*
+ * Before 6.1 the verifier refuses BPF_F_NO_PREALLOC hash maps in perf_event
+ * programs, even in dead code: load one that only references such a map.
+ */
+static int probe_no_prealloc(void)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, mopts, .map_flags = BPF_F_NO_PREALLOC);
+	int map_fd, prog_fd;
+
+	map_fd = bpf_map_create(BPF_MAP_TYPE_HASH, "ember_probe", 4, 4, 1, &mopts);
+	if (map_fd < 0)
+		return -errno;
+	struct bpf_insn insns[] = {
+		{ .code = BPF_LD | BPF_DW | BPF_IMM, .dst_reg = BPF_REG_1,
+		  .src_reg = BPF_PSEUDO_MAP_FD, .imm = map_fd },
+		{ 0 },
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	prog_fd = bpf_prog_load(BPF_PROG_TYPE_PERF_EVENT, NULL, "GPL", insns,
+				sizeof(insns) / sizeof(insns[0]), NULL);
+	close(map_fd);
+	if (prog_fd < 0)
+		return errno == EINVAL ? 0 : -errno;
+	close(prog_fd);
+	return 1;
+}
+
+static int probe_batch_ops(void)
+{
+	__u32 key, val, count = 1, out;
+	int fd, err;
+
+	fd = bpf_map_create(BPF_MAP_TYPE_HASH, "ember_probe", 4, 4, 1, NULL);
+	if (fd < 0)
+		return -errno;
+	/* an empty map answers ENOENT where batches exist */
+	err = bpf_map_lookup_and_delete_batch(fd, NULL, &out, &key, &val, &count, NULL);
+	err = err && errno != ENOENT ? -errno : 0;
+	close(fd);
+	if (err == -EINVAL || err == -ENOTSUP || err == -EOPNOTSUPP)
+		return 0;
+	return err ? err : 1;
+}
+
+static int probe_stats(void)
+{
+	int fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+
+	if (fd < 0)
+		return errno == EINVAL ? 0 : -errno;
+	close(fd);
+	return 1;
+}
+
+static int probe_kfunc(const char *name)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	int id;
+
+	if (!btf)
+		return -errno;
+	id = btf__find_by_name_kind(btf, name, BTF_KIND_FUNC);
+	btf__free(btf);
+	return id > 0;
+}
+
+/* Loads probe.bpf.c, with its fentry program when @fentry. */
+static struct probe_bpf *probe_open(bool fentry, int *err)
+{
+	struct probe_bpf *skel = probe_bpf__open();
+
+	if (!skel) {
+		*err = -errno;
+		return NULL;
+	}
+	bpf_program__set_autoload(skel->progs.probe_exit_fentry, fentry);
+	*err = probe_bpf__load(skel);
+	if (*err) {
+		probe_bpf__destroy(skel);
+		return NULL;
+	}
+	return skel;
+}
+
+/* Forks a child that exits once it is the probes' target, and reaps it. */
+static int exit_child(struct probe_bpf *skel)
+{
+	pid_t child;
+	int p[2];
+	char c;
+
+	if (pipe(p))
+		return -errno;
+	child = fork();
+	if (child == 0) {
+		close(p[1]);
+		_exit(read(p[0], &c, 1) < 0);
+	}
+	close(p[0]);
+	if (child > 0)
+		skel->bss->target_tgid = child;
+	close(p[1]);
+	if (child < 0)
+		return -errno;
+	return waitpid(child, NULL, 0) < 0 ? -errno : 0;
+}
+
+/* What the exit hooks see of a child that exits at once. */
+static void probe_exit_hooks(struct kfeat *kf)
+{
+	struct probe_bpf *skel;
+	libbpf_print_fn_t old;
+	bool fentry = true;
+	int err;
+
+	/* a refused fentry is an answer here, not an error to print */
+	old = libbpf_set_print(NULL);
+	skel = probe_open(true, &err);
+	libbpf_set_print(old);
+	if (!skel) {
+		kf->err[KFEAT_FENTRY] = err;
+		fentry = false;
+		skel = probe_open(false, &err);
+	}
+	if (!skel) {
+		kf->err[KFEAT_EXIT_TP_MM] = err;
+		return;
+	}
+	if (!bpf_program__attach(skel->progs.probe_exit_tp)) {
+		kf->err[KFEAT_EXIT_TP_MM] = -errno;
+		goto out;
+	}
+	if (fentry && !bpf_program__attach(skel->progs.probe_exit_fentry)) {
+		kf->err[KFEAT_FENTRY] = -errno;
+		fentry = false;
+	}
+	err = exit_child(skel);
+	if (err) {
+		kf->err[KFEAT_EXIT_TP_MM] = err;
+		goto out;
+	}
+	kf->has[KFEAT_EXIT_TP_MM] = skel->bss->tp_hits && skel->bss->tp_saw_mm;
+	kf->has[KFEAT_FENTRY] = fentry && skel->bss->fentry_hits;
+out:
+	probe_bpf__destroy(skel);
+}
+
+void kfeat__probe(struct kfeat *kf)
+{
+	struct utsname u;
+
+	memset(kf, 0, sizeof(*kf));
+	if (uname(&u) == 0)
+		snprintf(kf->release, sizeof(kf->release), "%s", u.release);
+	if (access("/sys/kernel/btf/vmlinux", R_OK))
+		kf->err[KFEAT_BTF] = -errno;
+	else
+		set_probe(kf, KFEAT_BTF, probe_kfunc("do_exit"));
+	set_probe(kf, KFEAT_PERF_EVENT, libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_PERF_EVENT, NULL));
+	set_probe(kf, KFEAT_RINGBUF, libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL));
+	set_probe(kf, KFEAT_BPF_LOOP,
+		  libbpf_probe_bpf_helper(BPF_PROG_TYPE_PERF_EVENT, BPF_FUNC_loop, NULL));
+	set_probe(kf, KFEAT_TASK_PT_REGS,
+		  libbpf_probe_bpf_helper(BPF_PROG_TYPE_PERF_EVENT, BPF_FUNC_task_pt_regs, NULL));
+	set_probe(kf, KFEAT_NO_PREALLOC, probe_no_prealloc());
+	set_probe(kf, KFEAT_BATCH_OPS, probe_batch_ops());
+	set_probe(kf, KFEAT_BPF_STATS, probe_stats());
+	if (kf->has[KFEAT_BTF]) {
+		set_probe(kf, KFEAT_VMA_ITER, probe_kfunc("bpf_iter_task_vma_new"));
+		probe_exit_hooks(kf);
+	}
+}
+
+void kfeat__print(const struct kfeat *kf, FILE *out)
+{
+	int i;
+
+	for (i = 0; i < KFEAT_MAX; i++) {
+		fprintf(out, "feature %-32s %-3s  (Linux %s) ", features[i].name,
+			kf->has[i] ? "yes" : "no", features[i].since);
+		if (kf->has[i])
+			fprintf(out, "used for: %s\n", features[i].use);
+		else
+			fprintf(out, "without it: %s%s%s%s\n", features[i].instead,
+				kf->err[i] ? " [probe failed: " : "",
+				kf->err[i] ? strerror(-kf->err[i]) : "", kf->err[i] ? "]" : "");
+	}
+}
+
+void kfeat__log(const struct kfeat *kf)
+{
+	char line[512];
+	int i, n;
+
+	n = snprintf(line, sizeof(line), "kernel %s:", kf->release);
+	for (i = 0; i < KFEAT_MAX && n < (int)sizeof(line); i++)
+		n += snprintf(line + n, sizeof(line) - n, " %s=%d", features[i].name, kf->has[i]);
+	log_info("%s", line);
+}

@@ -17,6 +17,7 @@
 #include <time.h>
 #include "collector.h"
 #include "commands.h"
+#include "kfeat.h"
 #include "log.h"
 #include "store.h"
 #include "timearg.h"
@@ -60,6 +61,8 @@ struct agent {
 	struct collector_stats m_stats;
 	uint64_t m_written, m_dropped, m_write_errors;
 	int m_pending;
+	struct kfeat m_kf;		/* what the kernel offers; valid once m_kf_set */
+	bool m_kf_set;
 };
 
 static const char usage[] =
@@ -280,9 +283,15 @@ static int agent_metrics(void *ctx, struct web_metrics *m)
 	struct collector_stats cs;
 	uint64_t written, dropped, errors;
 	char name[80];
-	int i, pending, err = 0;
+	const char *kf_names[KFEAT_MAX];
+	double kf_has[KFEAT_MAX];
+	int i, pending, nkf = 0, err = 0;
 
 	pthread_mutex_lock(&a->mlock);
+	for (i = 0; a->m_kf_set && i < KFEAT_MAX; i++, nkf++) {
+		kf_names[i] = kfeat_name(i);
+		kf_has[i] = a->m_kf.has[i];
+	}
 	cs = a->m_stats;
 	written = a->m_written;
 	dropped = a->m_dropped;
@@ -363,6 +372,10 @@ static int agent_metrics(void *ctx, struct web_metrics *m)
 
 	for (i = 0; i < (int)(sizeof(rows) / sizeof(rows[0])) && !err; i++)
 		err = web_metrics__add(m, rows[i].name, rows[i].help, rows[i].type, rows[i].value);
+	if (!err && nkf)
+		err = web_metrics__add_labeled(m, "kernel_feature", "Whether the running kernel "
+					       "offers a BPF feature ember uses (see ember check).",
+					       WEB_GAUGE, "name", kf_names, kf_has, nkf);
 	return err;
 }
 
@@ -487,10 +500,14 @@ int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
 		goto out;
 	ret = 1;
 	a.c = collector__new(&a.o.s, &a.o.sym);
-	if (a.c)
-		collector__set_memory_limit(a.c, a.o.memory_limit);
 	if (!a.c)
 		goto out;
+	collector__set_memory_limit(a.c, a.o.memory_limit);
+	pthread_mutex_lock(&a.mlock);
+	a.m_kf = *collector__kfeat(a.c);
+	a.m_kf_set = true;
+	pthread_mutex_unlock(&a.mlock);
+	kfeat__log(&a.m_kf);
 	log_info("sampling at %u Hz on every CPU into %s, %lld s windows", a.o.s.freq,
 		 a.o.db, (long long)a.o.window_ms / 1000);
 	err = run(&a, exiting);

@@ -104,6 +104,11 @@ fail:
 	return NULL;
 }
 
+const struct kfeat *collector__kfeat(struct collector *c)
+{
+	return sampler__kfeat(c->sampler);
+}
+
 static int proc_cmp(const void *a, const void *b)
 {
 	uint32_t x = ((const struct proc_info *)a)->tgid, y = ((const struct proc_info *)b)->tgid;

@@ -72,6 +72,9 @@ int collector__drain(struct collector *c, collector_sample_fn fn, void *ctx);
  */
 void collector__set_memory_limit(struct collector *c, uint64_t bytes);
 
+/* What the kernel was probed to offer (see kfeat.h). */
+const struct kfeat *collector__kfeat(struct collector *c);
+
 /* Fills @st with running totals.  Returns 0 or -errno. */
 int collector__stats(struct collector *c, struct collector_stats *st);
 

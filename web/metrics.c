@@ -25,18 +25,45 @@ static bool valid_name(const char *name, enum web_metric_type type)
 	return type != WEB_COUNTER || (n > 6 && !strcmp(name + n - 6, "_total"));
 }
 
-int web_metrics__add(struct web_metrics *m, const char *name, const char *help,
-		     enum web_metric_type type, double value)
+static void put_help(struct web_metrics *m, const char *name, const char *help,
+		     enum web_metric_type type)
 {
 	const char *h;
 
-	if (!valid_name(name, type))
-		return -EINVAL;
 	wbuf__printf(m->b, "# HELP ember_%s ", name);
 	for (h = help; *h; h++)	/* help text is one line; \ and newlines escaped */
 		wbuf__puts(m->b, *h == '\\' ? "\\\\" : *h == '\n' ? "\\n" : (char[2]){ *h, 0 });
-	wbuf__printf(m->b, "\n# TYPE ember_%s %s\nember_%s %.17g\n", name,
-		     type == WEB_COUNTER ? "counter" : "gauge", name, value);
+	wbuf__printf(m->b, "\n# TYPE ember_%s %s\n", name,
+		     type == WEB_COUNTER ? "counter" : "gauge");
+}
+
+int web_metrics__add(struct web_metrics *m, const char *name, const char *help,
+		     enum web_metric_type type, double value)
+{
+	if (!valid_name(name, type))
+		return -EINVAL;
+	put_help(m, name, help, type);
+	wbuf__printf(m->b, "ember_%s %.17g\n", name, value);
+	return m->b->err;
+}
+
+int web_metrics__add_labeled(struct web_metrics *m, const char *name, const char *help,
+			     enum web_metric_type type, const char *label,
+			     const char *const *keys, const double *values, int n)
+{
+	const char *k;
+	int i;
+
+	if (!valid_name(name, type) || !valid_name(label, WEB_GAUGE))
+		return -EINVAL;
+	put_help(m, name, help, type);
+	for (i = 0; i < n; i++) {
+		wbuf__printf(m->b, "ember_%s{%s=\"", name, label);
+		for (k = keys[i]; *k; k++)	/* label values escape \, " and newlines */
+			wbuf__puts(m->b, *k == '\\' ? "\\\\" : *k == '"' ? "\\\"" :
+				   *k == '\n' ? "\\n" : (char[2]){ *k, 0 });
+		wbuf__printf(m->b, "\"} %.17g\n", values[i]);
+	}
 	return m->b->err;
 }
 

@@ -32,6 +32,11 @@ enum web_metric_type {
 int web_metrics__add(struct web_metrics *m, const char *name, const char *help,
 		     enum web_metric_type type, double value);
 
+/* A family with one label: one line per key, e.g. ember_NAME{LABEL="key"} value. */
+int web_metrics__add_labeled(struct web_metrics *m, const char *name, const char *help,
+			     enum web_metric_type type, const char *label,
+			     const char *const *keys, const double *values, int n);
+
 /*
  * What the agent adds to /metrics.  @collect runs on a server thread for
  * every /metrics request, so it must lock whatever it reads; it returns 0

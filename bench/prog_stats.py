@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
-"""prog_stats.py - prints "RUN_TIME_NS RUN_CNT" of the BPF program named NAME held by PID, from `bpftool prog show -j`."""
+"""prog_stats.py - prints "RUN_TIME_NS RUN_CNT" of the BPF program whose name starts with NAME (do_sample covers both variants) held by PID, from `bpftool prog show -j`."""
 
 import json
 import subprocess
@@ -11,7 +11,7 @@ def main():
     progs = json.loads(subprocess.run(["bpftool", "prog", "show", "-j"], capture_output=True,
                                       text=True, check=True).stdout or "[]")
     for p in progs:
-        if p.get("name") != name:
+        if not str(p.get("name", "")).startswith(name):
             continue
         if "pids" in p and not any(x.get("pid") == pid for x in p["pids"]):
             continue

@@ -220,9 +220,9 @@ class Recording:
         except (subprocess.SubprocessError, ValueError, OSError):
             return False
         for p in progs:
-            if p.get("name") != "do_sample":
+            if not str(p.get("name", "")).startswith("do_sample"):
                 continue
-            # bpftool without pid support has no "pids": take any do_sample.
+            # bpftool without pid support has no "pids": take any do_sample*.
             if "pids" not in p or any(x.get("pid") == self.proc.pid for x in p["pids"]):
                 return True
         return False

@@ -141,6 +141,154 @@ static __always_inline void add_sample(void *counts, struct sample_key *key)
 		count(CNT_COUNTS_FULL);
 }
 
+#define VM_EXEC 0x00000004
+#define PAGE_SHIFT 12	/* x86_64, the only target (see Makefile) */
+
+/*
+ * Copies one executable file mapping into @v; false when it is not one.
+ * Every read goes through BPF_CORE_READ: perf_event programs reach VMAs
+ * through untyped pointers.
+ */
+static __always_inline bool fill_vma(struct ember_vma *v, struct vm_area_struct *vma)
+{
+	struct file *file = BPF_CORE_READ(vma, vm_file);
+	struct inode *inode;
+
+	if (!(BPF_CORE_READ(vma, vm_flags) & VM_EXEC) || !file)
+		return false;
+	inode = BPF_CORE_READ(file, f_inode);
+	v->start = BPF_CORE_READ(vma, vm_start);
+	v->end = BPF_CORE_READ(vma, vm_end);
+	v->pgoff = BPF_CORE_READ(vma, vm_pgoff) << PAGE_SHIFT;
+	v->ino = BPF_CORE_READ(inode, i_ino);
+	v->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	v->pad = 0;
+	if (bpf_probe_read_kernel_str(v->name, sizeof(v->name),
+				      BPF_CORE_READ(file, f_path.dentry, d_name.name)) < 0)
+		v->name[0] = '\0';
+	return true;
+}
+
+/*
+ * Mappings sent with a process's first sample, where no exit hook can
+ * send them (see enum start_maps_mode); a process that lives a few
+ * milliseconds is gone before user space reads /proc/PID/maps.
+ */
+const volatile __u32 start_maps = START_MAPS_NONE;
+
+#define START_WALK_VMAS 64	/* VMAs looked at in the list, for MAX_EXIT_VMAS */
+#define START_PCS 16		/* sampled user pcs whose mappings are looked up */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ember_maps_event);
+	__uint(max_entries, 1);
+} maps_scratch SEC(".maps");
+
+/* Kernels before 6.1 chain VMAs in a list (later ones in a maple tree). */
+struct mm_struct___list {
+	struct vm_area_struct *mmap;
+} __attribute__((preserve_access_index));
+
+struct vm_area_struct___list {
+	struct vm_area_struct *vm_next;
+} __attribute__((preserve_access_index));
+
+static __always_inline struct ember_maps_event *start_event(__u32 tgid)
+{
+	__u32 zero = 0;
+	struct ember_maps_event *e = bpf_map_lookup_elem(&maps_scratch, &zero);
+
+	if (e) {
+		e->type = EVENT_MAPS;
+		e->tgid = tgid;
+		e->n = 0;
+		e->flags = MAPS_AT_START;
+	}
+	return e;
+}
+
+static __always_inline void start_submit(struct ember_maps_event *e)
+{
+	if (bpf_ringbuf_output(&events, e, sizeof(*e), 0))
+		count(CNT_START_MAPS_LOST);
+	else
+		count(CNT_START_MAPS);
+}
+
+/* Walks mm->mmap (before 6.1); the reads may race with mmap(), and are checked. */
+static __always_inline void start_maps_list(struct task_struct *task, __u32 tgid)
+{
+	struct mm_struct___list *mm = (void *)BPF_CORE_READ(task, mm);
+	struct ember_maps_event *e;
+	struct vm_area_struct *vma;
+	__u32 n = 0;
+	int i;
+
+	if (!bpf_core_field_exists(mm->mmap))
+		return;
+	e = start_event(tgid);
+	if (!e)
+		return;
+	vma = BPF_CORE_READ(mm, mmap);
+	for (i = 0; i < START_WALK_VMAS && vma; i++) {
+		if (n < MAX_EXIT_VMAS && fill_vma(&e->vmas[n & (MAX_EXIT_VMAS - 1)], vma))
+			n++;
+		vma = BPF_CORE_READ((struct vm_area_struct___list *)vma, vm_next);
+	}
+	e->n = n;
+	if (vma)
+		e->flags |= MAPS_TRUNCATED;
+	start_submit(e);
+}
+
+/*
+ * bpf_find_vma() callback: appends @vma unless it is the last one added
+ * (the pcs of one stack cluster in a few mappings).
+ */
+static long collect_vma(struct task_struct *task, struct vm_area_struct *vma, void *unused)
+{
+	__u32 zero = 0, n;
+	struct ember_maps_event *e = bpf_map_lookup_elem(&maps_scratch, &zero);
+
+	if (!e)
+		return 0;
+	n = e->n;
+	if (n >= MAX_EXIT_VMAS)
+		return 0;
+	if (n && e->vmas[(n - 1) & (MAX_EXIT_VMAS - 1)].start == BPF_CORE_READ(vma, vm_start))
+		return 0;
+	if (fill_vma(&e->vmas[n & (MAX_EXIT_VMAS - 1)], vma))
+		e->n = n + 1;
+	return 0;
+}
+
+/*
+ * Where VMAs cannot be walked (6.1-6.6), looks up the mapping of the
+ * executable's text and of each pc of the sampled user stack
+ * (bpf_find_vma, 5.17+: only in the table-unwinding program).
+ */
+static __always_inline void start_maps_find(struct bpf_perf_event_data *ctx, __u32 tgid)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct ember_maps_event *e = start_event(tgid);
+	__u64 pcs[START_PCS];
+	long len;
+	int i;
+
+	if (!e)
+		return;
+	bpf_find_vma(task, BPF_CORE_READ(task, mm, start_code), collect_vma, NULL, 0);
+	len = bpf_get_stack(ctx, pcs, sizeof(pcs), BPF_F_USER_STACK);
+	for (i = 0; i < START_PCS; i++) {
+		if (len < (i + 1) * (long)sizeof(__u64))
+			break;
+		bpf_find_vma(task, pcs[i], collect_vma, NULL, 0);
+	}
+	start_submit(e);
+}
+
 /*
  * perf_event programs see the UAPI struct pt_regs, whose layout is fixed:
  * cs is its 18th 8-byte slot.  Kernels up to 6.11 declare the kernel's cs
@@ -201,6 +349,10 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx, bool tables)
 		if ((!state || *state == SEEN_STALE) && !(flags & PF_EXITING)) {
 			bpf_map_update_elem(&seen, &tgid, &current, BPF_ANY);
 			send_event(EVENT_NEW_PROCESS, tgid);
+			if (start_maps == START_MAPS_LIST)
+				start_maps_list(task, tgid);
+			else if (tables && start_maps == START_MAPS_FIND_VMA)
+				start_maps_find(ctx, tgid);
 		}
 	}
 	add_sample(half ? (void *)&counts1 : (void *)&counts0, &key);
@@ -245,30 +397,6 @@ extern int bpf_iter_task_vma_new(struct bpf_iter_task_vma *it, struct task_struc
 extern struct vm_area_struct *bpf_iter_task_vma_next(struct bpf_iter_task_vma *it) __ksym __weak;
 extern void bpf_iter_task_vma_destroy(struct bpf_iter_task_vma *it) __ksym __weak;
 
-#define VM_EXEC 0x00000004
-#define PAGE_SHIFT 12	/* x86_64, the only target (see Makefile) */
-
-/* Copies one executable file mapping into @v; false when it is not one. */
-static __always_inline bool fill_vma(struct ember_vma *v, struct vm_area_struct *vma)
-{
-	struct file *file = vma->vm_file;
-	struct inode *inode;
-
-	if (!(vma->vm_flags & VM_EXEC) || !file)
-		return false;
-	inode = BPF_CORE_READ(file, f_inode);
-	v->start = vma->vm_start;
-	v->end = vma->vm_end;
-	v->pgoff = (__u64)vma->vm_pgoff << PAGE_SHIFT;
-	v->ino = BPF_CORE_READ(inode, i_ino);
-	v->dev = BPF_CORE_READ(inode, i_sb, s_dev);
-	v->pad = 0;
-	if (bpf_probe_read_kernel_str(v->name, sizeof(v->name),
-				      BPF_CORE_READ(file, f_path.dentry, d_name.name)) < 0)
-		v->name[0] = '\0';
-	return true;
-}
-
 /*
  * A process that lives a few milliseconds is gone before user space can
  * read /proc/PID/maps for its first sample, so send the executable file
@@ -305,12 +433,12 @@ static __always_inline int send_exit_maps(int live_left)
 	}
 	e->type = EVENT_MAPS;
 	e->tgid = tgid;
-	e->truncated = 0;
+	e->flags = 0;
 	bpf_iter_task_vma_new(&it, task, 0);
 	while ((vma = bpf_iter_task_vma_next(&it))) {
 		if (n >= MAX_EXIT_VMAS) {
 			if (vma->vm_file && (vma->vm_flags & VM_EXEC)) {
-				e->truncated = 1;
+				e->flags = MAPS_TRUNCATED;
 				break;
 			}
 			continue;

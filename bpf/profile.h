@@ -109,9 +109,23 @@ struct ember_vma {
 	char name[EXIT_VMA_NAME_LEN];	/* dentry basename; untrusted, maybe cut short */
 };
 
+enum maps_flags {
+	MAPS_TRUNCATED = 1,	/* more executable file mappings than MAX_EXIT_VMAS */
+	MAPS_AT_START = 2,	/* sent with the first sample, not at exit */
+};
+
+/* How mappings are sent with a process's first sample (rodata start_maps). */
+enum start_maps_mode {
+	START_MAPS_NONE = 0,	/* not sent: an exit hook sends them, or nothing can */
+	START_MAPS_LIST = 1,	/* walk mm->mmap (kernels before 6.1) */
+	START_MAPS_FIND_VMA = 2, /* bpf_find_vma() of the exe text and the sampled pcs */
+};
+
 /*
  * Sent at exit for a process announced but whose maps user space has not
  * read: short-lived processes are gone before /proc/PID/maps can be read.
+ * Where no exit hook can see the mm (before 6.7, or 6.7-6.15 without
+ * fentry), sent with the first sample instead (MAPS_AT_START).
  * The first n entries are valid; a first member equal to ember_event's
  * keeps type/tgid where every event has them.
  */
@@ -119,7 +133,7 @@ struct ember_maps_event {
 	__u32 type;		/* EVENT_MAPS */
 	__u32 tgid;
 	__u32 n;
-	__u32 truncated;	/* more executable file mappings than MAX_EXIT_VMAS */
+	__u32 flags;		/* MAPS_* */
 	struct ember_vma vmas[MAX_EXIT_VMAS];
 };
 
@@ -147,7 +161,9 @@ struct ember_maps_event {
 	X(UNWIND_STACKS_FULL, "unwind_stack_map_full")			\
 	X(UNWIND_COLLISION, "unwind_stack_collision")			\
 	X(EXIT_MAPS, "exit_maps_sent")					\
-	X(EXIT_MAPS_LOST, "exit_maps_lost")
+	X(EXIT_MAPS_LOST, "exit_maps_lost")				\
+	X(START_MAPS, "start_maps_sent")				\
+	X(START_MAPS_LOST, "start_maps_lost")
 
 #define X(id, name) CNT_##id,
 enum ember_counter { EMBER_BPF_COUNTERS(X) CNT_MAX };

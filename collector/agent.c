@@ -356,8 +356,8 @@ static int agent_metrics(void *ctx, struct web_metrics *m)
 		  WEB_COUNTER, cs.unwind.tables_expired },
 		{ "unwind_rescans_total", "Mapping re-reads asked for by BPF (dlopen).",
 		  WEB_COUNTER, cs.unwind_rescans },
-		{ "exit_maps_received_total", "Mappings sent by BPF for processes that exited "
-		  "before their maps were read.", WEB_COUNTER, cs.exit_maps },
+		{ "exit_maps_received_total", "Mappings sent by BPF at exit (or with the first "
+		  "sample where no exit hook sees them).", WEB_COUNTER, cs.exit_maps },
 		{ "exit_maps_used_total", "Of those, snapshots taken from them.", WEB_COUNTER,
 		  cs.sym.vma_snapshots },
 		{ "exit_vmas_matched_total", "Their mappings tied to an open ELF file.", WEB_COUNTER,

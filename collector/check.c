@@ -157,10 +157,10 @@ int cmd_check(int argc, char **argv, volatile sig_atomic_t *exiting)
 		printf("sampling: no: the program did not load or attach: %s\n", strerror(errno));
 		return 1;
 	}
-	printf("sampling: yes; user stacks: %s; mappings at exit: %s\n",
+	printf("sampling: yes; user stacks: %s; mappings of short-lived processes: %s\n",
 	       sampler__unwinds(s) ? ".eh_frame tables, frame pointers where none" :
 	       "frame pointers only",
-	       sampler__exit_hook(s) ? sampler__exit_hook(s) : "not sent");
+	       sampler__maps_hook(s) ? sampler__maps_hook(s) : "not sent (read from /proc only)");
 	sampler__free(s);
 	return 0;
 }

@@ -288,37 +288,48 @@ static int64_t proc_age_ms(struct collector *c, uint32_t tgid)
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000 - (int64_t)(start * 1000 / c->clk_tck);
 }
 
-/* Mappings sent by the BPF side at exit, for a process not read in time. */
+/*
+ * Mappings sent by the BPF side at exit (or with the first sample, where
+ * no exit hook sees them), for a process whose maps may not be read in
+ * time.  First-sample lookups can repeat a mapping: keep one of each.
+ */
 static void add_exit_maps(struct collector *c, const struct ember_maps_event *e)
 {
 	char names[MAX_EXIT_VMAS][EXIT_VMA_NAME_LEN + 1];
 	struct sym_vma v[MAX_EXIT_VMAS];
-	uint32_t i;
+	uint32_t i, j, n = 0;
 	int err;
 
 	c->exit_maps++;
 	for (i = 0; i < e->n && i < MAX_EXIT_VMAS; i++) {
 		const struct ember_vma *k = &e->vmas[i];
 
+		for (j = 0; j < n && v[j].start != k->start; j++)
+			;
+		if (j < n)
+			continue;
 		/* untrusted: whatever the dentry held, cut to size */
-		memcpy(names[i], k->name, EXIT_VMA_NAME_LEN);
-		names[i][EXIT_VMA_NAME_LEN] = '\0';
-		v[i] = (struct sym_vma){
+		memcpy(names[n], k->name, EXIT_VMA_NAME_LEN);
+		names[n][EXIT_VMA_NAME_LEN] = '\0';
+		v[n] = (struct sym_vma){
 			.start = k->start,
 			.end = k->end,
 			.pgoff = k->pgoff,
 			/* the kernel's s_dev packs major:minor as 12:20 bits */
 			.dev = makedev(k->dev >> 20, k->dev & 0xfffff),
 			.ino = k->ino,
-			.name = names[i],
+			.name = names[n],
 		};
+		n++;
 	}
-	err = symbolizer__add_process_vmas(c->sym, e->tgid, v, i);
+	err = symbolizer__add_process_vmas(c->sym, e->tgid, v, n);
 	if (err < 0)
-		log_debug("cannot use the exit mappings of pid %u: %s", e->tgid, strerror(-err));
+		log_debug("cannot use the mappings sent for pid %u: %s", e->tgid, strerror(-err));
 	else
-		log_debug("pid %u: %u mappings sent at exit%s%s", e->tgid, i,
-			  e->truncated ? " (more not sent)" : "", err ? "" : ", not needed");
+		log_debug("pid %u: %u mappings sent %s%s%s", e->tgid, n,
+			  e->flags & MAPS_AT_START ? "with its first sample" : "at exit",
+			  e->flags & MAPS_TRUNCATED ? " (more not sent)" : "",
+			  err ? "" : ", not needed");
 }
 
 /*
@@ -353,17 +364,23 @@ static void on_process(void *ctx, uint32_t type, uint32_t tgid,
 	if (type == EVENT_NEW_PROCESS) {
 		c->seen++;
 		remember_proc(c, tgid);
-		/* tables first: until they are in, BPF falls back to frame pointers */
-		err = c->unwinder ? unwinder__add_process(c->unwinder, tgid) : 0;
-		if (err)
-			log_debug("cannot load unwind tables of pid %u: %s", tgid, strerror(-err));
-		err = symbolizer__add_process(c->sym, tgid) ?: err;
+		/*
+		 * Mappings first: reading them takes about a millisecond, while
+		 * building the tables of a new binary can take hundreds, and a
+		 * short-lived process may be gone by then (before 6.7 nothing
+		 * sends its mappings at exit).
+		 */
+		err = symbolizer__add_process(c->sym, tgid);
 		if (err) {
 			c->maps_unreadable++;
 			log_debug("cannot read mappings of pid %u: %s", tgid, strerror(-err));
 		} else if (sampler__exit_maps(c->sampler)) {
 			note_read(c, tgid);
 		}
+		/* until the tables are in, BPF falls back to frame pointers */
+		err = c->unwinder ? unwinder__add_process(c->unwinder, tgid) : 0;
+		if (err)
+			log_debug("cannot load unwind tables of pid %u: %s", tgid, strerror(-err));
 		return;
 	}
 	note_exit(c, tgid);

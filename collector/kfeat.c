@@ -7,6 +7,7 @@
  * configure features independently of their version.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/utsname.h>
@@ -48,6 +49,12 @@ static const struct {
 	[KFEAT_FENTRY] = { "fentry_do_exit", "5.5, with ftrace",
 		"the exit-time mapping dump before 6.16",
 		"no exit-time dump where sched_process_exit has no mm" },
+	[KFEAT_VMA_LIST] = { "vma_list", "before 6.1",
+		"mappings sent with a process's first sample where no exit hook sees them",
+		"bpf_find_vma of the first sample's pcs, where tables are used" },
+	[KFEAT_FIND_VMA] = { "bpf_find_vma", "5.17",
+		"mappings of a first sample's pcs where VMAs cannot be walked",
+		"short-lived processes are named only if user space reads their maps in time" },
 	[KFEAT_BATCH_OPS] = { "map_batch_ops", "5.6", "draining counts in one call per batch",
 		"maps drained key by key" },
 	[KFEAT_BPF_STATS] = { "bpf_stats", "5.8", "the BPF time per sample in summaries",
@@ -121,16 +128,57 @@ static int probe_stats(void)
 	return 1;
 }
 
-static int probe_kfunc(const char *name)
+static int probe_kfunc(const struct btf *btf, const char *name)
 {
-	struct btf *btf = btf__load_vmlinux_btf();
-	int id;
+	return btf__find_by_name_kind(btf, name, BTF_KIND_FUNC) > 0;
+}
 
-	if (!btf)
-		return -errno;
-	id = btf__find_by_name_kind(btf, name, BTF_KIND_FUNC);
-	btf__free(btf);
-	return id > 0;
+/* Whether BTF type @id has a member @member, looking into anonymous members. */
+static bool has_member(const struct btf *btf, int id, const char *member, int depth)
+{
+	const struct btf_type *t = btf__type_by_id(btf, id);
+	const struct btf_member *m;
+	const char *name;
+	int i;
+
+	if (!t || !btf_is_composite(t) || depth > 4)
+		return false;
+	for (i = 0, m = btf_members(t); i < btf_vlen(t); i++, m++) {
+		name = btf__name_by_offset(btf, m->name_off);
+		if (name && !strcmp(name, member))
+			return true;
+		if ((!name || !*name) && has_member(btf, m->type, member, depth + 1))
+			return true;
+	}
+	return false;
+}
+
+/* Whether the kernel's struct @type has a member @member. */
+static int probe_member(const struct btf *btf, const char *type, const char *member)
+{
+	int id = btf__find_by_name_kind(btf, type, BTF_KIND_STRUCT);
+
+	return id > 0 && has_member(btf, id, member, 0);
+}
+
+/*
+ * EMBER_DISABLE_FEATURES=name,name... makes ember act as if the kernel
+ * lacked them, so the fallbacks can be tested on any kernel.
+ */
+static void apply_disabled(struct kfeat *kf)
+{
+	const char *list = getenv("EMBER_DISABLE_FEATURES"), *p;
+	size_t len;
+	int i;
+
+	for (p = list; p && *p; p += len + (p[len] == ',')) {
+		len = strcspn(p, ",");
+		for (i = 0; i < KFEAT_MAX; i++)
+			if (strlen(features[i].name) == len && !strncmp(p, features[i].name, len)) {
+				kf->has[i] = false;
+				kf->disabled[i] = true;
+			}
+	}
 }
 
 /* Loads probe.bpf.c, with its fentry program when @fentry. */
@@ -216,6 +264,7 @@ out:
 
 void kfeat__probe(struct kfeat *kf)
 {
+	struct btf *btf = NULL;
 	struct utsname u;
 
 	memset(kf, 0, sizeof(*kf));
@@ -223,8 +272,10 @@ void kfeat__probe(struct kfeat *kf)
 		snprintf(kf->release, sizeof(kf->release), "%s", u.release);
 	if (access("/sys/kernel/btf/vmlinux", R_OK))
 		kf->err[KFEAT_BTF] = -errno;
+	else if (!(btf = btf__load_vmlinux_btf()))
+		kf->err[KFEAT_BTF] = -errno;
 	else
-		set_probe(kf, KFEAT_BTF, probe_kfunc("do_exit"));
+		kf->has[KFEAT_BTF] = true;
 	set_probe(kf, KFEAT_PERF_EVENT, libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_PERF_EVENT, NULL));
 	set_probe(kf, KFEAT_RINGBUF, libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL));
 	set_probe(kf, KFEAT_BPF_LOOP,
@@ -232,12 +283,17 @@ void kfeat__probe(struct kfeat *kf)
 	set_probe(kf, KFEAT_TASK_PT_REGS,
 		  libbpf_probe_bpf_helper(BPF_PROG_TYPE_PERF_EVENT, BPF_FUNC_task_pt_regs, NULL));
 	set_probe(kf, KFEAT_NO_PREALLOC, probe_no_prealloc());
+	set_probe(kf, KFEAT_FIND_VMA,
+		  libbpf_probe_bpf_helper(BPF_PROG_TYPE_PERF_EVENT, BPF_FUNC_find_vma, NULL));
 	set_probe(kf, KFEAT_BATCH_OPS, probe_batch_ops());
 	set_probe(kf, KFEAT_BPF_STATS, probe_stats());
-	if (kf->has[KFEAT_BTF]) {
-		set_probe(kf, KFEAT_VMA_ITER, probe_kfunc("bpf_iter_task_vma_new"));
+	if (btf) {
+		set_probe(kf, KFEAT_VMA_ITER, probe_kfunc(btf, "bpf_iter_task_vma_new"));
+		set_probe(kf, KFEAT_VMA_LIST, probe_member(btf, "mm_struct", "mmap"));
 		probe_exit_hooks(kf);
 	}
+	btf__free(btf);
+	apply_disabled(kf);
 }
 
 void kfeat__print(const struct kfeat *kf, FILE *out)
@@ -250,9 +306,10 @@ void kfeat__print(const struct kfeat *kf, FILE *out)
 		if (kf->has[i])
 			fprintf(out, "used for: %s\n", features[i].use);
 		else
-			fprintf(out, "without it: %s%s%s%s\n", features[i].instead,
+			fprintf(out, "without it: %s%s%s%s%s\n", features[i].instead,
 				kf->err[i] ? " [probe failed: " : "",
-				kf->err[i] ? strerror(-kf->err[i]) : "", kf->err[i] ? "]" : "");
+				kf->err[i] ? strerror(-kf->err[i]) : "", kf->err[i] ? "]" : "",
+				kf->disabled[i] ? " [disabled by EMBER_DISABLE_FEATURES]" : "");
 	}
 }
 

@@ -22,6 +22,8 @@ enum kfeat_id {
 	KFEAT_VMA_ITER,		/* open-coded VMA iterator kfuncs: mappings at exit */
 	KFEAT_EXIT_TP_MM,	/* sched_process_exit still sees the mm */
 	KFEAT_FENTRY,		/* fentry programs attach (on do_exit) */
+	KFEAT_VMA_LIST,		/* mm->mmap VMA list (before 6.1): mappings at first sample */
+	KFEAT_FIND_VMA,		/* bpf_find_vma(): mappings of a first sample's pcs */
 	KFEAT_BATCH_OPS,	/* batched map lookup-and-delete */
 	KFEAT_BPF_STATS,	/* BPF run-time statistics */
 	KFEAT_MAX
@@ -30,12 +32,14 @@ enum kfeat_id {
 struct kfeat {
 	bool has[KFEAT_MAX];
 	int err[KFEAT_MAX];	/* why a probe said no, when it failed (-errno) */
+	bool disabled[KFEAT_MAX]; /* turned off by EMBER_DISABLE_FEATURES (tests) */
 	char release[65];	/* uname -r */
 };
 
 /*
  * Probes every feature.  Never fails: a probe that cannot run (no
- * privilege, no BTF) reports the feature missing with its error.
+ * privilege, no BTF) reports the feature missing with its error.  Features
+ * named in $EMBER_DISABLE_FEATURES (comma-separated) count as missing.
  */
 void kfeat__probe(struct kfeat *kf);
 

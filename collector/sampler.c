@@ -241,6 +241,22 @@ static int size_unwind_maps(struct sampler *s, const struct sampler_opts *opts, 
 	return err;
 }
 
+/*
+ * Without an exit hook, mappings go with the first sample: from the VMA
+ * list where there is one (before 6.1), else from bpf_find_vma(), which
+ * only the table program may call.
+ */
+static enum start_maps_mode start_maps_mode(const struct kfeat *kf, bool tables, bool exit_maps)
+{
+	if (exit_maps)
+		return START_MAPS_NONE;
+	if (kf->has[KFEAT_VMA_LIST])
+		return START_MAPS_LIST;
+	if (tables && kf->has[KFEAT_FIND_VMA])
+		return START_MAPS_FIND_VMA;
+	return START_MAPS_NONE;
+}
+
 static int load(struct sampler *s, const struct sampler_opts *opts, bool tables, bool exit_maps)
 {
 	bool tp = exit_maps && s->kf.has[KFEAT_EXIT_TP_MM];
@@ -258,6 +274,7 @@ static int load(struct sampler *s, const struct sampler_opts *opts, bool tables,
 	s->skel->rodata->user_stacks = opts->user_stacks;
 	s->skel->rodata->include_idle = opts->include_idle;
 	s->skel->rodata->filter_pids = opts->npids > 0;
+	s->skel->rodata->start_maps = start_maps_mode(&s->kf, tables, exit_maps);
 	err = size_unwind_maps(s, opts, tables);
 	if (err)
 		return err;
@@ -310,9 +327,14 @@ static int load_any(struct sampler *s, const struct sampler_opts *opts)
 	}
 	if (!exit_maps)
 		log_info("mappings of short-lived processes are not sent at exit: kernel %s "
-			 "lacks %s; a process is named once user space has read its maps",
-			 kf->release, !kf->has[KFEAT_VMA_ITER] ? "the VMA iterator (Linux 6.7+)" :
-			 "an exit hook that sees the mm (sched_process_exit 6.16+, or fentry)");
+			 "lacks %s; %s", kf->release,
+			 !kf->has[KFEAT_VMA_ITER] ? "the VMA iterator (Linux 6.7+)" :
+			 "an exit hook that sees the mm (sched_process_exit 6.16+, or fentry)",
+			 start_maps_mode(kf, tables, false) == START_MAPS_LIST ?
+			 "they are sent with each process's first sample" :
+			 start_maps_mode(kf, tables, false) == START_MAPS_FIND_VMA ?
+			 "those of each process's first sampled stack are sent with it" :
+			 "a process is named once user space has read its maps");
 	err = load(s, opts, tables, exit_maps);
 	if (!err || err == -EPERM || (!tables && !exit_maps))
 		return err;
@@ -558,6 +580,20 @@ const char *sampler__exit_hook(struct sampler *s)
 	return s->exit_hook;
 }
 
+const char *sampler__maps_hook(struct sampler *s)
+{
+	if (s->exit_hook)
+		return s->exit_hook;
+	switch (s->skel->rodata->start_maps) {
+	case START_MAPS_LIST:
+		return "first sample (VMA list)";
+	case START_MAPS_FIND_VMA:
+		return "first sample (bpf_find_vma of its stack)";
+	default:
+		return NULL;
+	}
+}
+
 const struct kfeat *sampler__kfeat(struct sampler *s)
 {
 	return &s->kf;
@@ -579,7 +615,7 @@ bool sampler__unwinds(struct sampler *s)
 bool sampler_counter_is_loss(int id)
 {
 	return id != CNT_SAMPLES && id != CNT_UNWIND_WALKS && id != CNT_UNWIND_ROOT &&
-	       id != CNT_UNWIND_FP_END && id != CNT_EXIT_MAPS;
+	       id != CNT_UNWIND_FP_END && id != CNT_EXIT_MAPS && id != CNT_START_MAPS;
 }
 
 int sampler__counters(struct sampler *s, uint64_t out[CNT_MAX])

@@ -91,6 +91,12 @@ bool sampler__exit_maps(struct sampler *s);
 /* Which hook sends them ("fentry do_exit", ...), or NULL. */
 const char *sampler__exit_hook(struct sampler *s);
 
+/*
+ * Where mappings of short-lived processes come from: the exit hook, or
+ * the first sample ("first sample (VMA list)", ...); NULL: nowhere.
+ */
+const char *sampler__maps_hook(struct sampler *s);
+
 /* What the kernel was probed to offer before loading. */
 const struct kfeat *sampler__kfeat(struct sampler *s);
 

@@ -112,8 +112,12 @@ def t_prealloc_maps():
     run = record("prealloc", "no_prealloc_hash_in_perf_event")
     check_fp_chain(run)
     good, n = share(run["stacks"], "nofp_chain", lambda u: u[-3:] == NOFP_CHAIN)
-    assert run["summary"]["unwind_walks"] > 0, "no table walks with preallocated maps"
-    assert good >= 0.8 * n, f"{good}/{n} nofp_chain samples whole with preallocated maps (want 80%)"
+    s = run["summary"]
+    assert s["unwind_walks"] > 0, "no table walks with preallocated maps"
+    # until its tables are built (about a second here) a process is walked with frame pointers
+    assert s["unwind_reached_root"] >= 0.9 * s["unwind_walks"], \
+        f"{s['unwind_reached_root']}/{s['unwind_walks']} table walks reached the root (want 90%)"
+    assert good >= 0.5 * n, f"{good}/{n} nofp_chain samples whole with preallocated maps (want 50%)"
 
 
 def t_start_maps_find_vma():

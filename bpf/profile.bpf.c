@@ -378,16 +378,35 @@ int do_sample_dw(struct bpf_perf_event_data *ctx)
 
 /*
  * After exec the old mappings are gone: the next sample announces the
- * process again, once the new image is running.
+ * process again, once the new image is running.  The new executable is
+ * reported too (see struct ember_exec_event).
  */
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	__u8 *state = bpf_map_lookup_elem(&seen, &tgid);
+	struct ember_exec_event *e;
+	struct inode *inode;
 
 	if (state)
 		*state = SEEN_STALE;
+	if (filter_pids && !bpf_map_lookup_elem(&targets, &tgid))
+		return 0;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(CNT_EVENTS_LOST);
+		return 0;
+	}
+	inode = BPF_CORE_READ(bprm, file, f_inode);
+	e->type = EVENT_EXEC;
+	e->tgid = tgid;
+	e->ino = BPF_CORE_READ(inode, i_ino);
+	e->dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	e->pad = 0;
+	if (bpf_probe_read_kernel_str(e->path, sizeof(e->path), BPF_CORE_READ(bprm, interp)) < 0)
+		e->path[0] = '\0';
+	bpf_ringbuf_submit(e, 0);
 	return 0;
 }
 

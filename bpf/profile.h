@@ -78,11 +78,28 @@ enum ember_event_type {
 	EVENT_EXIT = 2,		/* a sampled tgid exited */
 	EVENT_RESCAN = 3,	/* a pc outside every known mapping (dlopen): re-read maps */
 	EVENT_MAPS = 4,		/* struct ember_maps_event: an announced tgid's mappings at exit */
+	EVENT_EXEC = 5,		/* struct ember_exec_event: a tgid exec'd this file */
 };
 
 struct ember_event {
 	__u32 type;
 	__u32 tgid;
+};
+
+#define EXEC_PATH_LEN 256
+
+/*
+ * Sent at every exec: the executable's identity and the path it was run
+ * by, so the file of a process gone before its maps were read can still
+ * be opened (and checked against dev/ino) to name its frames.
+ */
+struct ember_exec_event {
+	__u32 type;		/* EVENT_EXEC */
+	__u32 tgid;
+	__u64 ino;
+	__u32 dev;		/* the kernel's s_dev: major << 20 | minor */
+	__u32 pad;
+	char path[EXEC_PATH_LEN];	/* bprm->interp: untrusted, maybe relative or cut */
 };
 
 /* Values of the `seen` map (tgid -> __u8). */

@@ -38,6 +38,7 @@ struct collector {
 	uint32_t *young;		/* read too young to be marked read (see settle_young) */
 	int nyoung, young_cap;
 	uint64_t unknown_frames, maps_unreadable, seen, gone, rescans, exit_maps;
+	struct exec_hint *execs;	/* the last exec of each tgid, by tgid % EXEC_SLOTS */
 	long clk_tck;
 	collector_sample_fn fn;
 	void *ctx;
@@ -47,6 +48,19 @@ struct collector {
 	uint64_t shrinks;
 	bool limit_warned;
 	bool shrunk_in_drain;		/* check_memory() already acted in this drain */
+};
+
+/*
+ * Where the executable of a recent exec can be opened: the path it was run
+ * by, checked against dev/ino when used.  A hint only, so a slot is simply
+ * overwritten by the next tgid that hashes to it.
+ */
+#define EXEC_SLOTS 256
+struct exec_hint {
+	uint32_t tgid;
+	dev_t dev;
+	ino_t ino;
+	char path[EXEC_PATH_LEN];
 };
 
 /* How often tracked processes are checked for exits BPF did not report. */
@@ -78,6 +92,9 @@ struct collector *collector__new(const struct sampler_opts *opts,
 	if (!c)
 		return NULL;
 	c->clk_tck = sysconf(_SC_CLK_TCK);
+	c->execs = calloc(EXEC_SLOTS, sizeof(*c->execs));
+	if (!c->execs)
+		goto fail;
 	c->sym = symbolizer__new_opts(sym_opts);
 	if (!c->sym)
 		goto fail;
@@ -200,6 +217,7 @@ void collector__free(struct collector *c)
 	free(c->frames);
 	free(c->exited);
 	free(c->young);
+	free(c->execs);
 	free(c);
 }
 
@@ -296,6 +314,7 @@ static int64_t proc_age_ms(struct collector *c, uint32_t tgid)
 static void add_exit_maps(struct collector *c, const struct ember_maps_event *e)
 {
 	char names[MAX_EXIT_VMAS][EXIT_VMA_NAME_LEN + 1];
+	const struct exec_hint *hint = &c->execs[e->tgid % EXEC_SLOTS];
 	struct sym_vma v[MAX_EXIT_VMAS];
 	uint32_t i, j, n = 0;
 	int err;
@@ -320,6 +339,8 @@ static void add_exit_maps(struct collector *c, const struct ember_maps_event *e)
 			.ino = k->ino,
 			.name = names[n],
 		};
+		if (hint->tgid == e->tgid && hint->dev == v[n].dev && hint->ino == v[n].ino)
+			v[n].path = hint->path;
 		n++;
 	}
 	err = symbolizer__add_process_vmas(c->sym, e->tgid, v, n);
@@ -344,15 +365,39 @@ static void note_read(struct collector *c, uint32_t tgid)
 		log_debug("pid %u: its mappings will be sent at exit", tgid);
 }
 
-static void on_process(void *ctx, uint32_t type, uint32_t tgid,
-		       const struct ember_maps_event *maps)
+/*
+ * Remembers where @e's executable can be opened.  A relative path is
+ * resolved through /proc/PID/exe while the process lives.
+ */
+static void add_exec(struct collector *c, const struct ember_exec_event *e)
+{
+	struct exec_hint *h = &c->execs[e->tgid % EXEC_SLOTS];
+	char link[32];
+	ssize_t len;
+
+	h->tgid = e->tgid;
+	h->dev = makedev(e->dev >> 20, e->dev & 0xfffff);
+	h->ino = e->ino;
+	memcpy(h->path, e->path, sizeof(h->path));
+	h->path[sizeof(h->path) - 1] = '\0';
+	if (h->path[0] == '/')
+		return;
+	snprintf(link, sizeof(link), "/proc/%u/exe", e->tgid);
+	len = readlink(link, h->path, sizeof(h->path) - 1);
+	h->path[len > 0 ? len : 0] = '\0';
+}
+
+static void on_process(void *ctx, uint32_t type, uint32_t tgid, const void *data)
 {
 	struct collector *c = ctx;
 	int err;
 
 	if (type == EVENT_MAPS) {
-		if (maps)
-			add_exit_maps(c, maps);
+		add_exit_maps(c, data);
+		return;
+	}
+	if (type == EVENT_EXEC) {
+		add_exec(c, data);
 		return;
 	}
 
@@ -374,6 +419,12 @@ static void on_process(void *ctx, uint32_t type, uint32_t tgid,
 		if (err) {
 			c->maps_unreadable++;
 			log_debug("cannot read mappings of pid %u: %s", tgid, strerror(-err));
+			/*
+			 * A process is announced again after exec: what was read
+			 * before is the old image.  Drop it, so the mappings BPF
+			 * sends (with this sample, or at exit) take its place.
+			 */
+			symbolizer__remove_process(c->sym, tgid);
 		} else if (sampler__exit_maps(c->sampler)) {
 			note_read(c, tgid);
 		}

@@ -161,16 +161,16 @@ static int on_event(void *ctx, void *data, size_t size)
 {
 	struct sampler *s = ctx;
 	const struct ember_event *e = data;
-	const struct ember_maps_event *maps = NULL;
 
 	if (size < sizeof(*e))
 		return 0;
-	if (e->type == EVENT_MAPS) {
-		maps = data;
-		if (size < sizeof(*maps) || maps->n > MAX_EXIT_VMAS)
-			return 0;
-	}
-	s->proc_fn(s->proc_ctx, e->type, e->tgid, maps);
+	if (e->type == EVENT_MAPS &&
+	    (size < sizeof(struct ember_maps_event) ||
+	     ((const struct ember_maps_event *)data)->n > MAX_EXIT_VMAS))
+		return 0;
+	if (e->type == EVENT_EXEC && size < sizeof(struct ember_exec_event))
+		return 0;
+	s->proc_fn(s->proc_ctx, e->type, e->tgid, data);
 	s->handled++;
 	return 0;
 }

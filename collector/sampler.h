@@ -43,11 +43,12 @@ struct sampler_row {
 
 typedef int (*sampler_row_fn)(void *ctx, const struct sampler_row *row);
 /*
- * A process event; @maps is set for EVENT_MAPS only, with n checked
- * against MAX_EXIT_VMAS (names are not checked: NUL-terminate them).
+ * A process event; @data is the whole event, its size checked for its
+ * type (struct ember_maps_event for EVENT_MAPS, with n checked against
+ * MAX_EXIT_VMAS; struct ember_exec_event for EVENT_EXEC).  Strings in it
+ * are not checked: NUL-terminate them.
  */
-typedef void (*sampler_proc_fn)(void *ctx, uint32_t type, uint32_t tgid,
-				const struct ember_maps_event *maps);
+typedef void (*sampler_proc_fn)(void *ctx, uint32_t type, uint32_t tgid, const void *data);
 
 /*
  * Loads the program and starts sampling.  Returns NULL with errno set; the

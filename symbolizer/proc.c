@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "internal.h"
 #include "log.h"
@@ -221,6 +222,28 @@ static const char *vma_name(struct symbolizer *sym, const char *name)
 	return strpool__intern(&sym->strings, name && *name ? name : "[unknown-file]");
 }
 
+/*
+ * Opens @v's file by its path hint, only if it is still the same file
+ * (a regular file with the mapping's device and inode); NULL otherwise.
+ * The path is the user's: never block on it, never trust what it names.
+ */
+static struct elf_file *open_hint(struct symbolizer *sym, const struct sym_vma *v)
+{
+	struct stat st;
+	int fd;
+
+	if (!v->path || v->path[0] != '/')
+		return NULL;
+	fd = open(v->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_dev != v->dev || st.st_ino != v->ino) {
+		close(fd);
+		return NULL;
+	}
+	return elf_file__get(sym, fd, v->path);
+}
+
 struct proc *proc__from_vmas(struct symbolizer *sym, int pid, const struct sym_vma *v, size_t n)
 {
 	struct proc *p = calloc(1, sizeof(*p));
@@ -245,6 +268,8 @@ struct proc *proc__from_vmas(struct symbolizer *sym, int pid, const struct sym_v
 		m->pgoff = v[i].pgoff;
 		m->kind = MAP_FILE;
 		m->ef = elf_file__find_inode(sym, v[i].dev, v[i].ino);
+		if (!m->ef)
+			m->ef = open_hint(sym, &v[i]);
 		m->name = m->ef ? elf_file__module(m->ef) : vma_name(sym, v[i].name);
 		if (!m->name)
 			goto fail;

@@ -82,6 +82,7 @@ struct sym_vma {
 	uint64_t dev;		/* st_dev as stat(2) reports it */
 	uint64_t ino;
 	const char *name;	/* file basename, NUL-terminated (untrusted bytes) */
+	const char *path;	/* where the file may be opened (checked against dev/ino), or NULL */
 };
 
 /* Returns a new symbolizer with default options, or NULL with errno set. */

@@ -32,8 +32,11 @@ def base(frame):
     return frame.split(" ")[0].removesuffix("_[i]")
 
 
-def record(name, disabled, short=2):
-    """3 s of record with cpu_chain and nofp_chain started before, `short` short_lived runs after."""
+def record(name, disabled, short=2, only_workloads=False):
+    """3 s of record with cpu_chain and nofp_chain started before, `short` short_lived runs after.
+
+    only_workloads: sample only those two (-p), so the summary's counters are theirs.
+    """
     if name in runs:
         return runs[name]
     procs = [start_workload("cpu_chain", 5), start_workload("nofp_chain", 5)]
@@ -41,7 +44,8 @@ def record(name, disabled, short=2):
     os.environ["EMBER_DISABLE_FEATURES"] = disabled
     out = os.path.join(TMP, name + ".folded")
     try:
-        rec = Recording(["-d", "3", "-o", out], out)
+        pids = ["-p", ",".join(str(p.pid) for p in procs)] if only_workloads else []
+        rec = Recording(["-d", "3", "-o", out] + pids, out)
     finally:
         del os.environ["EMBER_DISABLE_FEATURES"]
     try:
@@ -109,7 +113,7 @@ def t_fp_program():
 
 
 def t_prealloc_maps():
-    run = record("prealloc", "no_prealloc_hash_in_perf_event")
+    run = record("prealloc", "no_prealloc_hash_in_perf_event", short=0, only_workloads=True)
     check_fp_chain(run)
     good, n = share(run["stacks"], "nofp_chain", lambda u: u[-3:] == NOFP_CHAIN)
     s = run["summary"]

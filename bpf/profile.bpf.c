@@ -223,7 +223,7 @@ static __always_inline void start_maps_list(struct task_struct *task, __u32 tgid
 	struct mm_struct___list *mm = (void *)BPF_CORE_READ(task, mm);
 	struct ember_maps_event *e;
 	struct vm_area_struct *vma;
-	__u32 n = 0;
+	__u32 n;
 	int i;
 
 	if (!bpf_core_field_exists(mm->mmap))
@@ -232,12 +232,17 @@ static __always_inline void start_maps_list(struct task_struct *task, __u32 tgid
 	if (!e)
 		return;
 	vma = BPF_CORE_READ(mm, mmap);
+	/*
+	 * The count lives in the map value, not in a register: the verifier
+	 * would otherwise follow every count at every step (5.10 has no
+	 * bpf_loop), and give up past a million instructions.
+	 */
 	for (i = 0; i < START_WALK_VMAS && vma; i++) {
+		n = e->n;
 		if (n < MAX_EXIT_VMAS && fill_vma(&e->vmas[n & (MAX_EXIT_VMAS - 1)], vma))
-			n++;
+			e->n = n + 1;
 		vma = BPF_CORE_READ((struct vm_area_struct___list *)vma, vm_next);
 	}
-	e->n = n;
 	if (vma)
 		e->flags |= MAPS_TRUNCATED;
 	start_submit(e);

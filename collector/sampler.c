@@ -46,11 +46,38 @@ struct sampler {
 	int handled;
 };
 
-/* libbpf's messages (the verifier log among them) can be long: print them whole. */
+/*
+ * Prints the end of a verifier log, where the verifier says why it gave
+ * up; the whole log (a million instructions' worth) only at -vv.
+ */
+static int print_verifier_tail(const char *fmt, va_list ap)
+{
+	const char *end, *p;
+	char *msg = NULL;
+	int lines = 0, n;
+
+	n = vasprintf(&msg, fmt, ap);
+	if (n < 0)
+		return n;
+	end = strstr(msg, "-- END PROG LOAD LOG --");
+	if (!end)
+		end = msg + n;
+	for (p = end; p > msg && lines < 4; p--)
+		if (p[-1] == '\n' && p != end)
+			lines++;
+	fprintf(stderr, "ember: libbpf: %.*s[...]\n%.*s(-vv prints the whole verifier log)\n",
+		(int)strcspn(msg, "\n") + 1, msg, (int)(end - p), p);
+	free(msg);
+	return n;
+}
+
+/* libbpf's messages, at our log level; verifier logs cut to their end. */
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	if (log_get_level() < (level == LIBBPF_WARN ? LOG_WARN : LOG_DEBUG))
 		return 0;
+	if (log_get_level() < LOG_DEBUG && strstr(fmt, "BEGIN PROG LOAD LOG"))
+		return print_verifier_tail(fmt, ap);
 	fputs("ember: libbpf: ", stderr);
 	return vfprintf(stderr, fmt, ap);
 }
@@ -257,7 +284,13 @@ static enum start_maps_mode start_maps_mode(const struct kfeat *kf, bool tables,
 	return START_MAPS_NONE;
 }
 
-static int load(struct sampler *s, const struct sampler_opts *opts, bool tables, bool exit_maps)
+/*
+ * Loads one variant: @tables picks do_sample_dw, @exit_maps the exit-time
+ * dump (on the hook the kernel was probed to have), @start_maps how
+ * mappings go with first samples otherwise.
+ */
+static int load(struct sampler *s, const struct sampler_opts *opts, bool tables, bool exit_maps,
+		enum start_maps_mode start_maps)
 {
 	bool tp = exit_maps && s->kf.has[KFEAT_EXIT_TP_MM];
 	int err;
@@ -274,7 +307,7 @@ static int load(struct sampler *s, const struct sampler_opts *opts, bool tables,
 	s->skel->rodata->user_stacks = opts->user_stacks;
 	s->skel->rodata->include_idle = opts->include_idle;
 	s->skel->rodata->filter_pids = opts->npids > 0;
-	s->skel->rodata->start_maps = start_maps_mode(&s->kf, tables, exit_maps);
+	s->skel->rodata->start_maps = start_maps;
 	err = size_unwind_maps(s, opts, tables);
 	if (err)
 		return err;
@@ -316,6 +349,7 @@ static int load_any(struct sampler *s, const struct sampler_opts *opts)
 	bool tables = opts->unwind == UNWIND_MODE_AUTO;
 	bool exit_maps = kf->has[KFEAT_VMA_ITER] &&
 			 (kf->has[KFEAT_EXIT_TP_MM] || kf->has[KFEAT_FENTRY]);
+	enum start_maps_mode start_maps;
 	int err;
 
 	if (tables && (!kf->has[KFEAT_BPF_LOOP] || !kf->has[KFEAT_TASK_PT_REGS])) {
@@ -325,25 +359,26 @@ static int load_any(struct sampler *s, const struct sampler_opts *opts)
 			 kf->has[KFEAT_BPF_LOOP] ? "5.15" : "5.17");
 		tables = false;
 	}
+	start_maps = start_maps_mode(kf, tables, exit_maps);
 	if (!exit_maps)
 		log_info("mappings of short-lived processes are not sent at exit: kernel %s "
 			 "lacks %s; %s", kf->release,
 			 !kf->has[KFEAT_VMA_ITER] ? "the VMA iterator (Linux 6.7+)" :
 			 "an exit hook that sees the mm (sched_process_exit 6.16+, or fentry)",
-			 start_maps_mode(kf, tables, false) == START_MAPS_LIST ?
+			 start_maps == START_MAPS_LIST ?
 			 "they are sent with each process's first sample" :
-			 start_maps_mode(kf, tables, false) == START_MAPS_FIND_VMA ?
+			 start_maps == START_MAPS_FIND_VMA ?
 			 "those of each process's first sampled stack are sent with it" :
 			 "a process is named once user space has read its maps");
-	err = load(s, opts, tables, exit_maps);
-	if (!err || err == -EPERM || (!tables && !exit_maps))
+	err = load(s, opts, tables, exit_maps, start_maps);
+	if (!err || err == -EPERM || (!tables && !exit_maps && !start_maps))
 		return err;
 	log_warn("kernel %s refused the program with%s%s%s (%s; libbpf's log above): "
 		 "loading the frame-pointer program without them", kf->release,
-		 tables ? " table unwinding" : "", tables && exit_maps ? " and" : "",
-		 exit_maps ? " the exit-time mapping dump" : "", strerror(-err));
+		 tables ? " table unwinding," : "", exit_maps ? " the exit-time mapping dump," : "",
+		 start_maps ? " mappings sent with first samples," : "", strerror(-err));
 	unload(s);
-	return load(s, opts, false, false);
+	return load(s, opts, false, false, START_MAPS_NONE);
 }
 
 struct sampler *sampler__new(const struct sampler_opts *opts)

@@ -100,6 +100,10 @@ else
 	skipped=$((skipped + 1))
 fi
 
+# Kernel matrix (tests/vm/): ember inside qemu on Debian's 5.10, 6.1 and
+# 6.12 kernels; without qemu or the kernel images it SKIPs (FAILs in CI).
+run_prog vm_kernels "$PYTHON" tests/vm/test_kernels.py
+
 if [ "$skipped" -gt 0 ]; then
 	echo "$passed passed, $failed failed, $skipped skipped"
 else

@@ -9,7 +9,8 @@ ARCH := x86
 DEBS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev \
 	libsqlite3-dev libmicrohttpd-dev pkg-config make gcc python3 binutils \
 	linux-perf procps util-linux golang-go chromium xxd \
-	libiberty-dev libdebuginfod-dev debuginfod g++
+	libiberty-dev libdebuginfod-dev debuginfod g++ \
+	qemu-system-x86 busybox-static python3.11 debian-archive-keyring
 
 PKGS := libbpf libelf libdw zlib sqlite3 libdebuginfod
 CFLAGS ?= -g -O2 -fno-omit-frame-pointer
@@ -126,6 +127,14 @@ run: deps
 	$(Q)$(MAKE) --no-print-directory all
 	@echo "ember agent: store /var/lib/ember/ember.db, UI at http://127.0.0.1:7070/"
 	$(Q)$(OUTPUT)/ember agent
+
+# The kernel matrix's inputs (tests/vm/): Debian's kernel images, fetched
+# once, and the initramfs holding this build; make test makes them too.
+.PHONY: vm
+vm: deps
+	$(Q)$(MAKE) --no-print-directory all $(addprefix $(OUTPUT)/workloads/,cpu_chain nofp_chain short_300ms short_lived)
+	$(Q)bash tests/vm/kernels.sh
+	$(Q)/usr/bin/python3 tests/vm/initramfs.py
 
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all $(WORKLOADS)

@@ -5,14 +5,23 @@
 #
 # Every result is a file in /tmp/results (see tests/vm/test_kernels.py for
 # what is checked).  Durations come from the kernel command line, which the
-# kernel passes to init as environment variables: EMBER_REC (record
-# seconds), EMBER_LATE (seconds after sampling began before the late
-# process starts), EMBER_LATE_CPU (its CPU seconds), EMBER_AGENT (the agent
-# samples twice this: a warm-up half, then a half exported on its own).  As PID 1 this script must never exit: it powers off.
+# kernel passes to init as environment variables:
+#   EMBER_REC       seconds ember record samples (20)
+#   EMBER_LATE      seconds after sampling began before the late process starts (7)
+#   EMBER_LATE_CPU  its CPU seconds (1)
+#   EMBER_AGENT     the agent samples twice this: a warm-up half, then a half
+#                   exported on its own (4)
+#   EMBER_REC_FLAGS more record flags, e.g. -vv
+# Under emulation ember spends its first 2-5 s building the unwind tables
+# of the processes already running (their samples are frame-pointer walks
+# meanwhile), so the recording is long enough for that to stay under a
+# tenth, and the late process starts once it is over: it tests a process
+# started after sampling began, not ember's start-up.
+# As PID 1 this script must never exit: it powers off.
 
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
-REC=${EMBER_REC:-15}
+REC=${EMBER_REC:-20}
 LATE=${EMBER_LATE:-7}
 LATE_CPU=${EMBER_LATE_CPU:-1}
 AGENT=${EMBER_AGENT:-4}

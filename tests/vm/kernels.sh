@@ -5,8 +5,9 @@
 # usage: tests/vm/kernels.sh [--refresh] [SERIES...]   (default: 5.10 6.1 6.12)
 #
 # Each series gets a private apt configuration under .output/vm/apt/SERIES
-# (its own sources list, lists, cache and empty dpkg status), so the
-# machine's apt setup is neither read for packages nor written.  The newest
+# (its own sources list, lists, cache and empty dpkg status, removed once
+# the image is in), so the machine's apt setup is neither read for packages
+# nor written.  The newest
 # matching linux-image package is downloaded with `apt-get download`
 # (checked against the signed index) and only boot/vmlinuz-* and
 # boot/config-* are kept.  A series already fetched costs no network work
@@ -104,6 +105,7 @@ fetch_series() {
 		echo "APT::Architectures { \"amd64\"; };"
 		echo "APT::Sandbox::User \"root\";"
 		echo "Acquire::Languages \"none\";"
+		echo "Acquire::GzipIndexes \"true\";"
 		echo "Acquire::Retries \"3\";"
 		echo "$SYS_ACQUIRE"
 	} >"$apt/apt.conf"
@@ -131,6 +133,7 @@ fetch_series() {
 	fi
 	if [ -f "$dest/package" ] && [ "$(cat "$dest/package")" = "$best $bestv" ] && [ -f "$dest/vmlinuz" ]; then
 		log "$s: $best $bestv is already here"
+		rm -rf "$apt"
 		return 0
 	fi
 	log "$s: downloading $best $bestv"
@@ -153,8 +156,11 @@ fetch_series() {
 	echo "$release" >"$tmp/release"
 	echo "$best $bestv" >"$tmp/package"
 	rm -rf "$tmp/x" "$deb"
+	chmod 755 "$tmp"
 	rm -rf "$dest"
 	mv "$tmp" "$dest"
+	# The index (150 MB for trixie) is needed again only by --refresh, which updates it.
+	rm -rf "$apt"
 	log "$s: $release ready"
 }
 

@@ -112,11 +112,12 @@ fetch_series() {
 	export APT_CONFIG=$apt/apt.conf
 
 	log "$s: updating the package index ($(tail -n +2 <<<"$info" | awk '{print $2}' | paste -sd' '))"
-	apt-get -q -q update >"$apt/update.log" 2>&1 || {
-		log "$s: apt-get update failed:"
-		sed 's/^/    /' "$apt/update.log" >&2
+	# apt-get update exits 0 when an index could not be fetched: its log says.
+	if ! apt-get -q -q update >"$apt/update.log" 2>&1 ||
+		grep -qE '^(E:|W: Failed to fetch|W: Some index files failed)' "$apt/update.log"; then
+		log "$s: apt-get update failed: $(grep -E '^[EW]:' "$apt/update.log" | head -n 2 | tr '\n' ' ')"
 		return 1
-	}
+	fi
 	pkgs=$(apt-cache --names-only search "$pattern" | awk '{print $1}' | grep -E "$pattern" || true)
 	best=""
 	bestv=""

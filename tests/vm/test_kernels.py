@@ -315,7 +315,7 @@ def failing(why):
 
 def main():
     runner = Runner()
-    names = [f"vm-{s} {n}" for s in SERIES for n, _ in checks_for(Guest(s, {"outdir": None}))]
+    names = [n for s in SERIES for n, _ in checks_for(Guest(s, {"outdir": None}))]
     if not shutil.which(vm.QEMU):
         runner.unavailable(names, f"{vm.QEMU} not installed (make deps installs qemu-system-x86)")
         runner.exit()
@@ -340,7 +340,7 @@ def main():
         checks = checks_for(g)
         if r.get("setup"):
             # No kernel image: the network (or the archive) is missing, not ember.
-            runner.unavailable([n for n, _ in checks], r["error"])
+            runner.unavailable([n for n, _ in checks], one_line(r["error"]))
             continue
         if r["error"]:
             why = f"the VM sent no results: {r['error']} (console: {r['outdir']}/console.log)"

@@ -132,7 +132,7 @@ run: deps
 # once, and the initramfs holding this build; make test makes them too.
 .PHONY: vm
 vm: deps
-	$(Q)$(MAKE) --no-print-directory all $(addprefix $(OUTPUT)/workloads/,cpu_chain nofp_chain short_300ms short_lived)
+	$(Q)$(MAKE) --no-print-directory all $(addprefix $(OUTPUT)/workloads/,cpu_chain nofp_chain short_300ms)
 	$(Q)bash tests/vm/kernels.sh
 	$(Q)/usr/bin/python3 tests/vm/initramfs.py
 

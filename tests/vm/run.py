@@ -5,9 +5,10 @@ usage: run.py [-j JOBS] [--no-fetch] [SERIES...]   (default: 5.10 6.1 6.12)
 
 Fetches the kernels (kernels.sh), builds the initramfs once (initramfs.py),
 boots each kernel with a hard timeout and retries once when a guest dies
-before its scenario starts (emulation occasionally panics at boot).  The guest's results
-land in .output/vm/results/SERIES/, with the console log (console.log, and
-console.1.log for a failed first try) and qemu.log beside them.
+before its scenario starts (emulation occasionally panics at boot).  The
+guest's results land in .output/vm/results/SERIES/, with the console log
+(console.log, and console.1.log for a failed first try) and qemu.log beside
+them.
 """
 
 import argparse

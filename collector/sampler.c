@@ -373,10 +373,10 @@ static int load_any(struct sampler *s, const struct sampler_opts *opts)
 	err = load(s, opts, tables, exit_maps, start_maps);
 	if (!err || err == -EPERM || (!tables && !exit_maps && !start_maps))
 		return err;
-	log_warn("kernel %s refused the program with%s%s%s (%s; libbpf's log above): "
-		 "loading the frame-pointer program without them", kf->release,
-		 tables ? " table unwinding," : "", exit_maps ? " the exit-time mapping dump," : "",
-		 start_maps ? " mappings sent with first samples," : "", strerror(-err));
+	log_warn("kernel %s refused the program (%s; the verifier's reason is above): "
+		 "loading the frame-pointer program alone (dropped:%s%s%s)", kf->release,
+		 strerror(-err), tables ? " table-unwinding" : "", exit_maps ? " exit-maps" : "",
+		 start_maps ? " first-sample-maps" : "");
 	unload(s);
 	return load(s, opts, false, false, START_MAPS_NONE);
 }

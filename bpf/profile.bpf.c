@@ -239,10 +239,12 @@ static __always_inline void start_maps_list(struct task_struct *task, __u32 tgid
 	 */
 	for (i = 0; i < START_WALK_VMAS && vma; i++) {
 		n = e->n;
-		/* the mask, kept by barrier_var(), is what bounds the index for 5.10 */
-		barrier_var(n);
-		if (n < MAX_EXIT_VMAS && fill_vma(&e->vmas[n & (MAX_EXIT_VMAS - 1)], vma))
-			e->n = n + 1;
+		if (n < MAX_EXIT_VMAS) {
+			/* barrier_var() keeps the mask, which bounds the index for the verifier */
+			barrier_var(n);
+			if (fill_vma(&e->vmas[n & (MAX_EXIT_VMAS - 1)], vma))
+				e->n = n + 1;
+		}
 		vma = BPF_CORE_READ((struct vm_area_struct___list *)vma, vm_next);
 	}
 	if (vma)
@@ -262,9 +264,9 @@ static long collect_vma(struct task_struct *task, struct vm_area_struct *vma, vo
 	if (!e)
 		return 0;
 	n = e->n;
-	barrier_var(n);
 	if (n >= MAX_EXIT_VMAS)
 		return 0;
+	barrier_var(n);
 	if (n && e->vmas[(n - 1) & (MAX_EXIT_VMAS - 1)].start == BPF_CORE_READ(vma, vm_start))
 		return 0;
 	if (fill_vma(&e->vmas[n & (MAX_EXIT_VMAS - 1)], vma))

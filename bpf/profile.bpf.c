@@ -275,28 +275,77 @@ static long collect_vma(struct task_struct *task, struct vm_area_struct *vma, vo
 }
 
 /*
- * Where VMAs cannot be walked (6.1-6.6), looks up the mapping of the
- * executable's text and of each pc of the sampled user stack
- * (bpf_find_vma, 5.17+: only in the table-unwinding program).
+ * Where VMAs cannot be walked (6.1-6.6), looks up mappings one at a time
+ * with bpf_find_vma (5.17+: only in the table-unwinding program).  Only
+ * one lookup per sample: in interrupt context its mmap_lock is released
+ * through a per-CPU irq_work, busy until the program returns.  So the
+ * first sample sends the executable's text; a later one (@later) the
+ * mapping of the first sampled pc outside it (libc, mostly).
  */
-static __always_inline void start_maps_find(struct bpf_perf_event_data *ctx, __u32 tgid)
+static __always_inline void start_maps_find(struct bpf_perf_event_data *ctx, __u32 tgid,
+					    bool later)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct ember_maps_event *e = start_event(tgid);
-	__u64 pcs[START_PCS];
+	__u64 pcs[START_PCS], lo, hi, pc = 0;
 	long len;
 	int i;
 
 	if (!e)
 		return;
-	bpf_find_vma(task, BPF_CORE_READ(task, mm, start_code), collect_vma, NULL, 0);
-	len = bpf_get_stack(ctx, pcs, sizeof(pcs), BPF_F_USER_STACK);
-	for (i = 0; i < START_PCS; i++) {
-		if (len < (i + 1) * (long)sizeof(__u64))
-			break;
-		bpf_find_vma(task, pcs[i], collect_vma, NULL, 0);
+	lo = BPF_CORE_READ(task, mm, start_code);
+	hi = BPF_CORE_READ(task, mm, end_code);
+	if (!later) {
+		pc = lo;
+	} else {
+		/* the outermost: libc's once main runs, ld.so's before */
+		len = bpf_get_stack(ctx, pcs, sizeof(pcs), BPF_F_USER_STACK);
+		for (i = 0; i < START_PCS; i++) {
+			if (len < (i + 1) * (long)sizeof(__u64))
+				break;
+			if (pcs[i] < lo || pcs[i] >= hi)
+				pc = pcs[i];
+		}
 	}
-	start_submit(e);
+	if (pc)
+		bpf_find_vma(task, pc, collect_vma, NULL, 0);
+	if (e->n)
+		start_submit(e);
+}
+
+/*
+ * A process this young may still be in its dynamic loader, its libraries
+ * not mapped yet: mappings sent now are sent again once it is older.
+ */
+#define START_MAPS_SETTLE_NS 20000000ULL
+
+/*
+ * When each tgid last exec'd, or last sent its mappings (a fork's start
+ * time says nothing of its exec).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 16384);
+} maps_at SEC(".maps");
+
+static __always_inline bool young(struct task_struct *task, __u32 tgid)
+{
+	__u64 *at = bpf_map_lookup_elem(&maps_at, &tgid);
+	__u64 start = at ? *at : BPF_CORE_READ(task, group_leader, start_time);
+
+	return bpf_ktime_get_ns() - start < START_MAPS_SETTLE_NS;
+}
+
+static __always_inline void send_start_maps(struct bpf_perf_event_data *ctx,
+					    struct task_struct *task, __u32 tgid, bool tables,
+					    bool later)
+{
+	if (start_maps == START_MAPS_LIST)
+		start_maps_list(task, tgid);
+	else if (tables && start_maps == START_MAPS_FIND_VMA)
+		start_maps_find(ctx, tgid, later);
 }
 
 /*
@@ -319,6 +368,7 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx, bool tables)
 	__u32 half = active & 1;
 	__u8 current = SEEN_CURRENT, *state;
 	unsigned int flags;
+	__u64 now;
 	long ret;
 
 	if (pid == 0 && !include_idle)
@@ -357,12 +407,23 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx, bool tables)
 		 */
 		state = bpf_map_lookup_elem(&seen, &tgid);
 		if ((!state || *state == SEEN_STALE) && !(flags & PF_EXITING)) {
+			/* bpf_find_vma sends the libraries' text only with a later sample */
+			if (start_maps == START_MAPS_FIND_VMA ||
+			    (start_maps == START_MAPS_LIST && young(task, tgid)))
+				current = SEEN_EARLY;
 			bpf_map_update_elem(&seen, &tgid, &current, BPF_ANY);
 			send_event(EVENT_NEW_PROCESS, tgid);
-			if (start_maps == START_MAPS_LIST)
-				start_maps_list(task, tgid);
-			else if (tables && start_maps == START_MAPS_FIND_VMA)
-				start_maps_find(ctx, tgid);
+			send_start_maps(ctx, task, tgid, tables, false);
+		} else if (state && *state >= SEEN_EARLY && *state <= SEEN_EARLY_LAST &&
+			   !young(task, tgid) && !(flags & PF_EXITING)) {
+			/*
+			 * Its libraries may be mapped by now: send them too, a
+			 * few times, 20 ms apart (the dynamic loader may be slow).
+			 */
+			*state = *state < SEEN_EARLY_LAST ? *state + 1 : SEEN_CURRENT;
+			now = bpf_ktime_get_ns();
+			bpf_map_update_elem(&maps_at, &tgid, &now, BPF_ANY);
+			send_start_maps(ctx, task, tgid, tables, true);
 		}
 	}
 	add_sample(half ? (void *)&counts1 : (void *)&counts0, &key);
@@ -397,10 +458,13 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	__u8 *state = bpf_map_lookup_elem(&seen, &tgid);
 	struct ember_exec_event *e;
+	__u64 now = bpf_ktime_get_ns();
 	struct inode *inode;
 
 	if (state)
 		*state = SEEN_STALE;
+	if (start_maps != START_MAPS_NONE)
+		bpf_map_update_elem(&maps_at, &tgid, &now, BPF_ANY);
 	if (filter_pids && !bpf_map_lookup_elem(&targets, &tgid))
 		return 0;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -507,7 +571,11 @@ int BPF_PROG(on_exit, struct task_struct *p)
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
 
-	if (tgid == (__u32)id && bpf_map_delete_elem(&seen, &tgid) == 0)
+	if (tgid != (__u32)id)
+		return 0;
+	if (start_maps != START_MAPS_NONE)
+		bpf_map_delete_elem(&maps_at, &tgid);
+	if (bpf_map_delete_elem(&seen, &tgid) == 0)
 		send_event(EVENT_EXIT, tgid);
 	return 0;
 }

@@ -108,6 +108,8 @@ enum seen_state {
 	SEEN_STALE = 2,		/* exec'd since it was announced */
 	SEEN_READ = 3,		/* user space has its maps (written by user space) */
 	SEEN_DUMPED = 4,	/* its maps were sent at exit (EVENT_MAPS) */
+	SEEN_EARLY = 5,		/* announced young: maps sent, and again (up to 3 times) */
+	SEEN_EARLY_LAST = 7,	/* ... as it gets older: 5, 6, 7, then SEEN_CURRENT */
 };
 
 #ifndef MAX_EXIT_VMAS

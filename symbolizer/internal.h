@@ -166,8 +166,12 @@ const char *symtab__find(const struct symtab *st, uint64_t addr);
 
 /* proc.c */
 struct proc *proc__load(struct symbolizer *sym, int pid, bool rescan, bool empty);
-/* A snapshot of a process that has exited, from its mappings; NULL with errno. */
-struct proc *proc__from_vmas(struct symbolizer *sym, int pid, const struct sym_vma *v, size_t n);
+/*
+ * A snapshot of a process from mappings sent by BPF, added to those of
+ * @base (what was known of it, or NULL); NULL with errno.
+ */
+struct proc *proc__from_vmas(struct symbolizer *sym, int pid, const struct sym_vma *v, size_t n,
+			     const struct proc *base);
 /* How many mappings of @p are file mappings. */
 size_t proc__file_maps(const struct proc *p);
 void proc__free(void *p, void *ctx);

@@ -244,21 +244,27 @@ static struct elf_file *open_hint(struct symbolizer *sym, const struct sym_vma *
 	return elf_file__get(sym, fd, v->path);
 }
 
-struct proc *proc__from_vmas(struct symbolizer *sym, int pid, const struct sym_vma *v, size_t n)
+struct proc *proc__from_vmas(struct symbolizer *sym, int pid, const struct sym_vma *v, size_t n,
+			     const struct proc *base)
 {
 	struct proc *p = calloc(1, sizeof(*p));
+	size_t nbase = base ? base->n : 0, i, j;
 	struct mapping *m;
-	size_t i, j;
 
 	if (!p)
 		return NULL;
 	p->pid = pid;
-	p->exited = true;
-	p->scanned_at = now_sec();
-	p->maps = calloc(n ? n : 1, sizeof(*p->maps));
+	p->exited = base ? base->exited : true;
+	p->scanned_at = base ? base->scanned_at : now_sec();
+	p->rescanned = base && base->rescanned;
+	p->maps = calloc(n + nbase ? n + nbase : 1, sizeof(*p->maps));
 	if (!p->maps)
 		goto fail;
-	p->cap = n;
+	p->cap = n + nbase;
+	for (i = 0; i < nbase; i++) {
+		p->maps[p->n] = base->maps[i];
+		elf_file__hold(p->maps[p->n++].ef, 1);
+	}
 	for (i = 0; i < n; i++) {
 		if (v[i].start >= v[i].end)
 			continue;
@@ -280,7 +286,10 @@ struct proc *proc__from_vmas(struct symbolizer *sym, int pid, const struct sym_v
 		else
 			sym->stats.vma_unmatched++;
 	}
-	/* lookups bsearch: sorted, and an overlap (never sent by a sane kernel) dropped */
+	/*
+	 * lookups bsearch: sorted, and an overlap dropped (a mapping sent
+	 * twice; never two different ones from a sane kernel)
+	 */
 	qsort(p->maps, p->n, sizeof(*p->maps), by_start);
 	for (i = j = 0; i < p->n; i++) {
 		if (j && p->maps[i].start < p->maps[j - 1].end) {

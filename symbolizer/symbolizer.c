@@ -135,11 +135,14 @@ int symbolizer__add_process_vmas(struct symbolizer *sym, int pid, const struct s
 	struct proc *old = hmap__get(&sym->procs, pid), *p;
 	int err;
 
-	if (old && proc__file_maps(old) >= n)
-		return 0;
-	p = proc__from_vmas(sym, pid, v, n);
+	/* what was known stays; the mappings it lacked are added */
+	p = proc__from_vmas(sym, pid, v, n, old);
 	if (!p)
 		return -errno;
+	if (old && proc__file_maps(p) <= proc__file_maps(old)) {
+		proc__free(p, NULL);
+		return 0;
+	}
 	err = symbolizer_set_proc(sym, pid, p);
 	if (err)
 		return err;

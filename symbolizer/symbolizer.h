@@ -103,12 +103,14 @@ void symbolizer__free(struct symbolizer *sym);
 int symbolizer__add_process(struct symbolizer *sym, int pid);
 
 /*
- * Snapshots @pid from @n mappings taken at its exit: each is tied to the
- * ELF file already open with the same device and inode, else named by its
- * basename alone.  Used only when the process has no snapshot, an empty
- * one, or fewer file mappings than @n (it was read before its libraries
- * were mapped); a snapshot taken this way is never re-read, as the pid may
- * be reused.  Returns 1 if applied, 0 if not needed, or -errno.
+ * Snapshots @pid from @n mappings sent by BPF (at exit, or with early
+ * samples): each is tied to the ELF file already open with the same device
+ * and inode, else opened by its path hint if that is still the same file,
+ * else named by its basename alone.  They are added to what was known of
+ * the process (a read of /proc/PID/maps made before its libraries were
+ * mapped, or earlier such mappings).  A process known only this way is
+ * never re-read, as the pid may be reused.  Returns 1 if that added a
+ * mapping, 0 if not needed, or -errno.
  */
 int symbolizer__add_process_vmas(struct symbolizer *sym, int pid, const struct sym_vma *v,
 				 size_t n);

@@ -137,6 +137,14 @@ if wait_sampling $RECPID; then
 		$W/short_300ms "$LATE_CPU" >late.out 2>&1
 		echo $? >late.rc
 		stamp late_end
+		# processes of 30 ms of CPU each: named only if their mappings
+		# reach user space (at exit, with the first sample, or read in time)
+		i=0
+		while [ $i -lt 8 ]; do
+			$W/short_lived 0.03 >/dev/null 2>&1
+			i=$((i + 1))
+		done
+		stamp short_end
 	) &
 	LATEPID=$!
 	ps >ps.txt 2>&1

@@ -27,7 +27,7 @@ PYTHON = "/usr/bin/python3.11"  # Debian's, built without frame pointers
 # landmark that locates the stdlib, and the codecs of the C/UTF-8 locale.
 PY_STDLIB = ["os.py", "encodings/__init__.py", "encodings/aliases.py", "encodings/utf_8.py",
              "encodings/ascii.py", "encodings/latin_1.py"]
-WORKLOADS = ["cpu_chain", "nofp_chain", "short_300ms"]
+WORKLOADS = ["cpu_chain", "nofp_chain", "short_300ms", "short_lived"]
 GUEST_DIR = "/vm"  # workloads live in /vm/workloads, ember is /usr/bin/ember
 
 

@@ -39,6 +39,17 @@ SHARE = 0.9  # of a workload's samples that must show its whole stack
 CPU_CHAIN = ["main", "chain_a", "chain_b", "spin"]
 NOFP_CHAIN = ["nofp_outer", "nofp_middle", "nofp_leaf"]
 LATE_COMM = "short_300ms"
+SHORT_COMM = "short_lived"  # 8 runs of 30 ms of CPU, after the late process
+SHORT_FRAMES = {"main", "short_a", "short_spin"}
+# what `ember check` must say of each kernel (feature name -> yes/no)
+EXPECTED_FEATURES = {
+    "5.10": {"bpf_loop": "no", "no_prealloc_hash_in_perf_event": "no", "vma_iterator_kfuncs": "no",
+             "vma_list": "yes", "sched_process_exit_sees_mm": "no"},
+    "6.1": {"bpf_loop": "yes", "no_prealloc_hash_in_perf_event": "yes", "vma_iterator_kfuncs": "no",
+            "vma_list": "no", "bpf_find_vma": "yes", "sched_process_exit_sees_mm": "no"},
+    "6.12": {"bpf_loop": "yes", "vma_iterator_kfuncs": "yes", "vma_list": "no",
+             "sched_process_exit_sees_mm": "no"},
+}
 LATE_FRAMES = {"main", "brief_outer", "brief_inner", "brief_spin"}
 WORKLOAD_COMMS = ["cpu_chain", "nofp_chain", "python3.11"]
 
@@ -166,6 +177,11 @@ def checks_for(g):
         out = g.text("check.txt", "")
         assert rc == 0, f"ember check exited {rc}: {why_failed(g.text('check.err', ''))}"
         assert release in out, f"ember check does not name the kernel {release}: {err_tail(out, 300)!r}"
+        said = dict(re.findall(r"^feature (\S+)\s+(yes|no)\b", out, re.M))
+        wrong = {k: said.get(k) for k, v in EXPECTED_FEATURES.get(s, {}).items() if said.get(k) != v}
+        assert not wrong, f"ember check describes {release} wrongly: {wrong} " \
+                          f"(expected {EXPECTED_FEATURES[s]})"
+        assert "sampling: yes" in out, f"ember check could not sample: {err_tail(out, 300)!r}"
 
     def t_record():
         rec()
@@ -203,6 +219,18 @@ def checks_for(g):
         assert good >= 0.5 * n, f"only {fmt(good, n)} samples of {LATE_COMM} (started after sampling " \
                                 f"began) have a named frame of its own; top: {top(rec(), LATE_COMM)}"
 
+    def t_short():
+        # symbolized: every user frame has a known mapping and the program's own are named
+        mine = [(f, c) for f, c in by_comm(rec(), SHORT_COMM) if user_frames(f)]
+        n = total(mine)
+        assert n > 0, f"no samples of {SHORT_COMM} (8 runs of 30 ms, started after sampling began)"
+        good = sum(c for f, c in mine if not any(x == "[unknown]" or x.startswith(SHORT_COMM + "+0x")
+                                                  for x in user_frames(f)))
+        print(f"# vm-{s} processes of 30 ms: {fmt(good, n)} samples symbolized "
+              f"({g.text('check.txt', '').split('short-lived processes: ')[-1].strip()[:80]})", flush=True)
+        assert good >= 0.8 * n, f"only {fmt(good, n)} samples of {SHORT_COMM} (30 ms processes) are " \
+                                f"symbolized; top: {top(rec(), SHORT_COMM)}"
+
     def t_agent():
         rc = g.rc("agent")
         err = g.text("agent.err", "")
@@ -231,7 +259,7 @@ def checks_for(g):
         out += [("nofp_chain whole stacks", t_nofp), ("python3.11 reaches _start", t_python)]
     else:
         out += [("frame-pointer notice", t_fp_notice)]
-    out += [("late process symbolized", t_late), ("agent runs", t_agent), ("agent serves /metrics", t_metrics),
+    out += [("late process symbolized", t_late), ("30 ms processes symbolized", t_short), ("agent runs", t_agent), ("agent serves /metrics", t_metrics),
             ("export has the workloads", t_export)]
     return [(f"vm-{s} {name}", fn) for name, fn in out]
 

@@ -15,7 +15,7 @@ DEBS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev \
 PKGS := libbpf libelf libdw zlib sqlite3 libdebuginfod
 CFLAGS ?= -g -O2 -fno-omit-frame-pointer
 WARN := -Wall -Wextra -Werror -Wmissing-field-initializers -Werror=undef
-INCLUDES := -I$(OUTPUT) -Ibpf -Icollector -Isymbolizer -Istore -Iunwind
+INCLUDES := -I$(OUTPUT) -Ibpf -Icollector -Isymbolizer -Istore -Iunwind -Iutil -Iexport -Icmd
 ALL_CFLAGS = $(CFLAGS) $(WARN) $(INCLUDES) -MMD -MP -D_GNU_SOURCE \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -liberty -lpthread
@@ -32,7 +32,8 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-LIB_SRCS := $(wildcard symbolizer/*.c store/*.c unwind/*.c) $(filter-out collector/main.c,$(wildcard collector/*.c))
+LIB_SRCS := $(wildcard util/*.c symbolizer/*.c store/*.c unwind/*.c collector/*.c export/*.c) \
+	$(filter-out cmd/main.c,$(wildcard cmd/*.c))
 LIB_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(LIB_SRCS))
 WORKLOADS := $(patsubst tests/workloads/%.c,$(OUTPUT)/workloads/%,$(wildcard tests/workloads/*.c)) \
 	$(patsubst tests/workloads/%.cc,$(OUTPUT)/workloads/%,$(wildcard tests/workloads/*.cc))
@@ -77,10 +78,10 @@ $(OUTPUT)/%.o: %.c
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(OUTPUT)/collector/sampler.o: $(OUTPUT)/profile.skel.h
+$(OUTPUT)/collector/sampler.o $(OUTPUT)/collector/variant.o: $(OUTPUT)/profile.skel.h
 $(OUTPUT)/collector/kfeat.o: $(OUTPUT)/probe.skel.h
 
-$(OUTPUT)/ember: $(OUTPUT)/collector/main.o $(LIB_OBJS)
+$(OUTPUT)/ember: $(OUTPUT)/cmd/main.o $(LIB_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 

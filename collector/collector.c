@@ -16,52 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/sysmacros.h>
-#include "collector.h"
+#include "internal.h"
 #include "log.h"
-
-/* Labels of a process, read when it is first sampled. */
-struct proc_info {
-	uint32_t tgid;
-	char *exe;
-	char *cgroup;
-};
-
-struct collector {
-	struct sampler *sampler;
-	struct unwinder *unwinder;	/* NULL with --unwind fp */
-	void *procs;			/* tree of struct proc_info */
-	struct symbolizer *sym;
-	struct sym_frame *frames;	/* one sample's frames, root first */
-	int nframes, cap;
-	uint32_t *exited;		/* tgids to forget after the next drain */
-	int nexited, exited_cap;
-	uint32_t *young;		/* read too young to be marked read (see settle_young) */
-	int nyoung, young_cap;
-	uint64_t unknown_frames, maps_unreadable, seen, gone, rescans, exit_maps;
-	struct exec_hint *execs;	/* the last exec of each tgid, by tgid % EXEC_SLOTS */
-	long clk_tck;
-	collector_sample_fn fn;
-	void *ctx;
-	uint64_t last_poll_ms;
-	uint64_t last_reap_ms;
-	uint64_t memory_limit;		/* bytes of RSS; 0: none */
-	uint64_t shrinks;
-	bool limit_warned;
-	bool shrunk_in_drain;		/* check_memory() already acted in this drain */
-};
-
-/*
- * Where the executable of a recent exec can be opened: the path it was run
- * by, checked against dev/ino when used.  A hint only, so a slot is simply
- * overwritten by the next tgid that hashes to it.
- */
-#define EXEC_SLOTS 256
-struct exec_hint {
-	uint32_t tgid;
-	dev_t dev;
-	ino_t ino;
-	char path[EXEC_PATH_LEN];
-};
 
 /* How often tracked processes are checked for exits BPF did not report. */
 #define REAP_INTERVAL_MS 30000
@@ -74,14 +30,6 @@ struct exec_hint {
 
 /* How often process events are handled while a drain is symbolizing. */
 #define EVENT_POLL_MS 20
-
-/*
- * A process read younger than this may still be in its dynamic loader,
- * with its libraries not mapped yet: it is marked read only at a later
- * drain, so if it exits first the BPF side sends its mappings too and the
- * fuller of the two snapshots is kept.
- */
-#define MAPS_SETTLED_MS 200
 
 struct collector *collector__new(const struct sampler_opts *opts,
 				 const struct symbolizer_opts *sym_opts)
@@ -192,7 +140,7 @@ static void forget_proc(struct collector *c, uint32_t tgid)
 	proc_free(p);
 }
 
-static void remember_proc(struct collector *c, uint32_t tgid)
+void collector_remember_proc(struct collector *c, uint32_t tgid)
 {
 	struct proc_info *p = calloc(1, sizeof(*p));
 
@@ -230,7 +178,7 @@ static uint64_t mono_ms(void)
 }
 
 /* Appends @tgid to a growing array; 0 or -ENOMEM. */
-static int tgids_push(uint32_t **v, int *n, int *cap, uint32_t tgid)
+int collector_tgids_push(uint32_t **v, int *n, int *cap, uint32_t tgid)
 {
 	uint32_t *p;
 
@@ -248,10 +196,10 @@ static int tgids_push(uint32_t **v, int *n, int *cap, uint32_t tgid)
 }
 
 /* Queues @tgid to be forgotten after the next drain. */
-static void note_exit(struct collector *c, uint32_t tgid)
+void collector_note_exit(struct collector *c, uint32_t tgid)
 {
 	/* on failure it is kept until its pid is reused: bounded, not lost */
-	tgids_push(&c->exited, &c->nexited, &c->exited_cap, tgid);
+	collector_tgids_push(&c->exited, &c->nexited, &c->exited_cap, tgid);
 }
 
 static void find_dead(const void *node, VISIT which, void *ctx)
@@ -260,7 +208,7 @@ static void find_dead(const void *node, VISIT which, void *ctx)
 	struct collector *c = ctx;
 
 	if ((which == postorder || which == leaf) && kill(p->tgid, 0) && errno == ESRCH)
-		note_exit(c, p->tgid);
+		collector_note_exit(c, p->tgid);
 }
 
 /*
@@ -278,165 +226,6 @@ static void reap_dead(struct collector *c)
 	twalk_r(c->procs, find_dead, c);
 }
 
-/* Milliseconds since @tgid started, or -1 when unknown (gone). */
-static int64_t proc_age_ms(struct collector *c, uint32_t tgid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long start;
-	struct timespec ts;
-	ssize_t n;
-	int fd, i;
-
-	snprintf(path, sizeof(path), "/proc/%u/stat", tgid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0 || c->clk_tck <= 0)
-		return -1;
-	buf[n] = '\0';
-	/* comm may hold spaces and parentheses: fields restart after the last ')' */
-	p = strrchr(buf, ')');
-	/* starttime is field 22; ')' ends field 2, each space starts the next */
-	for (i = 2; p && i < 22; i++)
-		p = strchr(p + 1, ' ');
-	if (!p || sscanf(p + 1, "%llu", &start) != 1 || clock_gettime(CLOCK_BOOTTIME, &ts))
-		return -1;
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000 - (int64_t)(start * 1000 / c->clk_tck);
-}
-
-/*
- * Mappings sent by the BPF side at exit (or with the first sample, where
- * no exit hook sees them), for a process whose maps may not be read in
- * time.  First-sample lookups can repeat a mapping: keep one of each.
- */
-static void add_exit_maps(struct collector *c, const struct ember_maps_event *e)
-{
-	char names[MAX_EXIT_VMAS][EXIT_VMA_NAME_LEN + 1];
-	const struct exec_hint *hint = &c->execs[e->tgid % EXEC_SLOTS];
-	struct sym_vma v[MAX_EXIT_VMAS];
-	uint32_t i, j, n = 0;
-	int err;
-
-	c->exit_maps++;
-	for (i = 0; i < e->n && i < MAX_EXIT_VMAS; i++) {
-		const struct ember_vma *k = &e->vmas[i];
-
-		for (j = 0; j < n && v[j].start != k->start; j++)
-			;
-		if (j < n)
-			continue;
-		/* untrusted: whatever the dentry held, cut to size */
-		memcpy(names[n], k->name, EXIT_VMA_NAME_LEN);
-		names[n][EXIT_VMA_NAME_LEN] = '\0';
-		v[n] = (struct sym_vma){
-			.start = k->start,
-			.end = k->end,
-			.pgoff = k->pgoff,
-			/* the kernel's s_dev packs major:minor as 12:20 bits */
-			.dev = makedev(k->dev >> 20, k->dev & 0xfffff),
-			.ino = k->ino,
-			.name = names[n],
-		};
-		if (hint->tgid == e->tgid && hint->dev == v[n].dev && hint->ino == v[n].ino)
-			v[n].path = hint->path;
-		n++;
-	}
-	err = symbolizer__add_process_vmas(c->sym, e->tgid, v, n);
-	if (err < 0)
-		log_debug("cannot use the mappings sent for pid %u: %s", e->tgid, strerror(-err));
-	else
-		log_debug("pid %u: %u mappings sent %s%s%s", e->tgid, n,
-			  e->flags & MAPS_AT_START ? "with its first sample" : "at exit",
-			  e->flags & MAPS_TRUNCATED ? " (more not sent)" : "",
-			  err ? "" : ", not needed");
-}
-
-/*
- * Tells the BPF side @tgid's maps were read, so nothing is sent at its
- * exit; a process read while young is told at a later drain (settle_young).
- */
-static void note_read(struct collector *c, uint32_t tgid)
-{
-	if (proc_age_ms(c, tgid) >= MAPS_SETTLED_MS)
-		sampler__mark_read(c->sampler, tgid);
-	else if (tgids_push(&c->young, &c->nyoung, &c->young_cap, tgid))
-		log_debug("pid %u: its mappings will be sent at exit", tgid);
-}
-
-/*
- * Remembers where @e's executable can be opened.  A relative path is
- * resolved through /proc/PID/exe while the process lives.
- */
-static void add_exec(struct collector *c, const struct ember_exec_event *e)
-{
-	struct exec_hint *h = &c->execs[e->tgid % EXEC_SLOTS];
-	char link[32];
-	ssize_t len;
-
-	h->tgid = e->tgid;
-	h->dev = makedev(e->dev >> 20, e->dev & 0xfffff);
-	h->ino = e->ino;
-	memcpy(h->path, e->path, sizeof(h->path));
-	h->path[sizeof(h->path) - 1] = '\0';
-	if (h->path[0] == '/')
-		return;
-	snprintf(link, sizeof(link), "/proc/%u/exe", e->tgid);
-	len = readlink(link, h->path, sizeof(h->path) - 1);
-	h->path[len > 0 ? len : 0] = '\0';
-}
-
-static void on_process(void *ctx, uint32_t type, uint32_t tgid, const void *data)
-{
-	struct collector *c = ctx;
-	int err;
-
-	if (type == EVENT_MAPS) {
-		add_exit_maps(c, data);
-		return;
-	}
-	if (type == EVENT_EXEC) {
-		add_exec(c, data);
-		return;
-	}
-
-	if (type == EVENT_RESCAN) {
-		if (c->unwinder && unwinder__add_process(c->unwinder, tgid) == 0)
-			c->rescans++;
-		return;
-	}
-	if (type == EVENT_NEW_PROCESS) {
-		c->seen++;
-		remember_proc(c, tgid);
-		/*
-		 * Mappings first: reading them takes about a millisecond, while
-		 * building the tables of a new binary can take hundreds, and a
-		 * short-lived process may be gone by then (before 6.7 nothing
-		 * sends its mappings at exit).
-		 */
-		err = symbolizer__add_process(c->sym, tgid);
-		if (err) {
-			c->maps_unreadable++;
-			log_debug("cannot read mappings of pid %u: %s", tgid, strerror(-err));
-			/*
-			 * A process is announced again after exec: what was read
-			 * before is the old image.  Drop it, so the mappings BPF
-			 * sends (with this sample, or at exit) take its place.
-			 */
-			symbolizer__remove_process(c->sym, tgid);
-		} else if (sampler__exit_maps(c->sampler)) {
-			note_read(c, tgid);
-		}
-		/* until the tables are in, BPF falls back to frame pointers */
-		err = c->unwinder ? unwinder__add_process(c->unwinder, tgid) : 0;
-		if (err)
-			log_debug("cannot load unwind tables of pid %u: %s", tgid, strerror(-err));
-		return;
-	}
-	note_exit(c, tgid);
-}
-
 int collector__stop(struct collector *c)
 {
 	return sampler__stop(c->sampler);
@@ -444,7 +233,7 @@ int collector__stop(struct collector *c)
 
 int collector__poll(struct collector *c, int timeout_ms)
 {
-	int n = sampler__poll(c->sampler, timeout_ms, on_process, c);
+	int n = sampler__poll(c->sampler, timeout_ms, collector_on_process, c);
 
 	return n < 0 ? n : 0;
 }
@@ -572,7 +361,7 @@ static int on_row(void *ctx, const struct sampler_row *row)
 	 * less than that would be gone before we look.
 	 */
 	if (mono_ms() - c->last_poll_ms >= EVENT_POLL_MS) {
-		sampler__poll(c->sampler, 0, on_process, c);
+		sampler__poll(c->sampler, 0, collector_on_process, c);
 		check_memory(c, true);
 		c->last_poll_ms = mono_ms();
 	}
@@ -605,7 +394,7 @@ static void settle_young(struct collector *c)
 	int64_t age;
 
 	for (i = 0; i < c->nyoung; i++) {
-		age = proc_age_ms(c, c->young[i]);
+		age = collector_proc_age_ms(c, c->young[i]);
 		if (age >= MAPS_SETTLED_MS)
 			sampler__mark_read(c->sampler, c->young[i]);
 		else if (age >= 0)
@@ -621,7 +410,7 @@ int collector__drain(struct collector *c, collector_sample_fn fn, void *ctx)
 	c->fn = fn;
 	c->ctx = ctx;
 	/* mappings sent at exit must be in before the samples they name */
-	sampler__poll(c->sampler, 0, on_process, c);
+	sampler__poll(c->sampler, 0, collector_on_process, c);
 	c->last_poll_ms = mono_ms();
 	err = sampler__drain(c->sampler, on_row, c);
 	/* only exits seen before this drain: their samples are all in it */

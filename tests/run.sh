@@ -48,6 +48,8 @@ run_prog() {
 	fi
 }
 
+run_prog layering "$PYTHON" tests/layering.py
+
 if [ -x .output/unit_tests ]; then
 	run_prog unit_tests .output/unit_tests .output/fixtures
 else

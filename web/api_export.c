@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "api.h"
-#include "exporter.h"
+#include "export.h"
 
 /* Encodes the range into memory; the reply body takes the bytes. */
 static int encode(struct store *st, const struct store_filter *f, enum export_format fmt,

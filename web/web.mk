@@ -31,7 +31,7 @@ $(OUTPUT)/web/assets.o: $(OUTPUT)/web/assets.c
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -Wno-unused-variable -c $< -o $@
 
-# Every binary that links LIB_OBJS (collector/serve.c, agent.c) needs the web objects.
+# Every binary that links LIB_OBJS (cmd/serve.c, cmd/agent.c) needs the web objects.
 $(OUTPUT)/ember $(OUTPUT)/unit_tests: $(WEB_OBJS)
 
 # tests/web/: a store generator, headless Chromium and playwright-core.

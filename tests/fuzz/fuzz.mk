@@ -6,7 +6,7 @@
 # inside elfutils itself are suppressed (tests/fuzz/lsan.supp).
 FUZZ_DIR := $(OUTPUT)/fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_SRCS := tests/fuzz/fuzz_elf.c $(wildcard symbolizer/*.c) collector/log.c
+FUZZ_SRCS := tests/fuzz/fuzz_elf.c $(wildcard symbolizer/*.c) util/log.c
 FUZZ_SEEDS := basic_pie basic_nopie basic_stripped basic_stripped.debug inline_o2 \
 	libfix.so cxx_fix
 
@@ -16,7 +16,7 @@ $(FUZZ_DIR)/fuzz_elf: $(FUZZ_SRCS) $(wildcard symbolizer/*.h) tests/fuzz/fuzz.mk
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(FUZZ_DIR)
 	$(Q)$(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
-		-Wall -Wextra -D_GNU_SOURCE -Isymbolizer -Icollector $(FUZZ_SRCS) \
+		-Wall -Wextra -D_GNU_SOURCE -Isymbolizer -Iutil $(FUZZ_SRCS) \
 		$(shell pkg-config --cflags --libs libelf libdw zlib libdebuginfod 2>/dev/null) \
 		-liberty -lpthread -o $@
 

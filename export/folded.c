@@ -8,7 +8,7 @@
 #include <search.h>
 #include <stdlib.h>
 #include <string.h>
-#include "folded.h"
+#include "export.h"
 
 struct line {
 	char *text;
@@ -150,29 +150,27 @@ static int note_tgid(struct folded *f, uint32_t tgid)
 	return 0;
 }
 
-int folded__add(struct folded *f, const struct collector_sample *s)
+int folded__add(struct folded *f, const char *comm, uint32_t tgid,
+		const struct sym_frame *frames, int nframes, uint64_t count)
 {
-	char comm[sizeof(s->key->comm) + 1];
 	const struct sym_frame *fr;
 	int err, i;
 
-	memcpy(comm, s->key->comm, sizeof(s->key->comm));
-	comm[sizeof(s->key->comm)] = '\0';
 	f->len = 0;
-	err = append_name(f, comm[0] ? comm : "[unknown]", "");
-	for (i = 0; i < s->nframes && !err; i++) {
-		fr = &s->frames[i];
+	err = append_name(f, comm && comm[0] ? comm : "[unknown]", "");
+	for (i = 0; i < nframes && !err; i++) {
+		fr = &frames[i];
 		err = append_name(f, fr->name, (fr->flags & SYM_F_KERNEL) ? "_[k]" :
 				  (fr->flags & SYM_F_INLINE) ? "_[i]" :
 				  (fr->flags & SYM_F_JIT) ? "_[j]" : "");
 	}
 	if (!err)
-		err = add_line(f, s->count);
+		err = add_line(f, count);
 	if (!err)
-		err = note_tgid(f, s->key->tgid);
+		err = note_tgid(f, tgid);
 	if (err)
 		return err;
-	f->stats.samples += s->count;
+	f->stats.samples += count;
 	return 0;
 }
 

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "commands.h"
-#include "exporter.h"
+#include "export.h"
 #include "log.h"
 #include "store.h"
 #include "timearg.h"

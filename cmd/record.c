@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "commands.h"
-#include "folded.h"
+#include "export.h"
 #include "log.h"
 #include "collector.h"
 #include "unwind_abi.h"
@@ -151,7 +151,11 @@ static int parse_args(struct record_opts *o, int argc, char **argv)
 
 static int add_sample(void *ctx, const struct collector_sample *s)
 {
-	return folded__add(ctx, s);
+	char comm[sizeof(s->key->comm) + 1];
+
+	memcpy(comm, s->key->comm, sizeof(s->key->comm));
+	comm[sizeof(s->key->comm)] = '\0';
+	return folded__add(ctx, comm, s->key->tgid, s->frames, s->nframes, s->count);
 }
 
 static double now(void)

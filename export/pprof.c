@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
-#include "pprof.h"
+#include "export.h"
 
 struct buf {
 	uint8_t *data;

@@ -6,9 +6,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
-#include "exporter.h"
-#include "folded.h"
-#include "pprof.h"
+#include "export.h"
 
 /* 99 Hz, the agent's default, for stores that did not record their period */
 #define DEFAULT_PERIOD_NS (1000000000ULL / 99)
@@ -24,8 +22,6 @@ static int on_sample(void *ctx, const struct store_proc *proc, const struct stor
 		     int nframes, uint64_t count)
 {
 	struct export_ctx *x = ctx;
-	struct sample_key key = { .tgid = proc->pid, .pid = proc->pid };
-	struct collector_sample s = { .key = &key, .count = count, .nframes = nframes };
 	struct sym_frame *p;
 	int i;
 
@@ -44,9 +40,7 @@ static int on_sample(void *ctx, const struct store_proc *proc, const struct stor
 		};
 	if (x->pprof)
 		return pprof__add(x->pprof, proc->comm, proc->pid, x->frames, nframes, count);
-	snprintf(key.comm, sizeof(key.comm), "%s", proc->comm);
-	s.frames = x->frames;
-	return folded__add(x->folded, &s);
+	return folded__add(x->folded, proc->comm, proc->pid, x->frames, nframes, count);
 }
 
 /* A pprof profile spanning the data actually in range, not the bare filter. */

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0 */
+/*
+ * internal.h - state shared inside collector/: the sampler's (sampler.c:
+ * events, drains, counters; variant.c: which program variant to load) and
+ * the collector's (collector.c: drains; events.c: process events).
+ */
+#ifndef EMBER_COLLECTOR_INTERNAL_H
+#define EMBER_COLLECTOR_INTERNAL_H
+
+#include <bpf/libbpf.h>
+#include "kfeat.h"
+#include "sampler.h"
+#include "profile.skel.h"
+
+struct sampler {
+	struct profile_bpf *skel;
+	struct ring_buffer *rb;
+	struct bpf_link **links;
+	int *pefds;
+	int ncpus;
+	int stats_fd;
+	struct kfeat kf;	/* what the kernel offers, probed before loading */
+	bool tables;		/* do_sample_dw (table unwinding) is loaded */
+	const char *exit_hook;	/* where mappings are sent at exit; NULL: nowhere */
+	/* drain scratch space, sized for a full counts map */
+	struct sample_key *keys;
+	uint64_t *vals;
+	uint64_t *kips;
+	uint64_t *uips;
+	/* set by the ring buffer callback for the duration of one poll */
+	sampler_proc_fn proc_fn;
+	void *proc_ctx;
+	int handled;
+};
+
+/* The loaded sampling program (do_sample or do_sample_dw). */
+static inline struct bpf_program *sample_prog(struct sampler *s)
+{
+	return s->tables ? s->skel->progs.do_sample_dw : s->skel->progs.do_sample;
+}
+
+/* variant.c */
+/* libbpf's messages, at ember's log level; verifier logs cut to their end. */
+int sampler_libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap);
+/*
+ * Loads the richest variant the probed kernel (s->kf) takes, attaches the
+ * tracking programs and opens the ring buffer.  Returns 0 or -errno.
+ */
+int sampler_load(struct sampler *s, const struct sampler_opts *opts);
+
+/* The collector's state, shared by collector.c (drains) and events.c (process events). */
+#include "collector.h"
+
+/* Labels of a process, read when it is first sampled. */
+struct proc_info {
+	uint32_t tgid;
+	char *exe;
+	char *cgroup;
+};
+
+struct collector {
+	struct sampler *sampler;
+	struct unwinder *unwinder;	/* NULL with --unwind fp */
+	void *procs;			/* tree of struct proc_info */
+	struct symbolizer *sym;
+	struct sym_frame *frames;	/* one sample's frames, root first */
+	int nframes, cap;
+	uint32_t *exited;		/* tgids to forget after the next drain */
+	int nexited, exited_cap;
+	uint32_t *young;		/* read too young to be marked read (see settle_young) */
+	int nyoung, young_cap;
+	uint64_t unknown_frames, maps_unreadable, seen, gone, rescans, exit_maps;
+	struct exec_hint *execs;	/* the last exec of each tgid, by tgid % EXEC_SLOTS */
+	long clk_tck;
+	collector_sample_fn fn;
+	void *ctx;
+	uint64_t last_poll_ms;
+	uint64_t last_reap_ms;
+	uint64_t memory_limit;		/* bytes of RSS; 0: none */
+	uint64_t shrinks;
+	bool limit_warned;
+	bool shrunk_in_drain;		/* check_memory() already acted in this drain */
+};
+
+/*
+ * Where the executable of a recent exec can be opened: the path it was run
+ * by, checked against dev/ino when used.  A hint only, so a slot is simply
+ * overwritten by the next tgid that hashes to it.
+ */
+#define EXEC_SLOTS 256
+struct exec_hint {
+	uint32_t tgid;
+	dev_t dev;
+	ino_t ino;
+	char path[EXEC_PATH_LEN];
+};
+
+/*
+ * A process read younger than this may still be in its dynamic loader,
+ * with its libraries not mapped yet: it is marked read only at a later
+ * drain, so if it exits first the BPF side sends its mappings too and the
+ * fuller of the two snapshots is kept.
+ */
+#define MAPS_SETTLED_MS 200
+
+/* collector.c */
+void collector_remember_proc(struct collector *c, uint32_t tgid);
+void collector_note_exit(struct collector *c, uint32_t tgid);
+int collector_tgids_push(uint32_t **v, int *n, int *cap, uint32_t tgid);
+
+/* events.c: milliseconds since @tgid started, or -1 when unknown (gone). */
+int64_t collector_proc_age_ms(struct collector *c, uint32_t tgid);
+/* events.c: handles one process event of the sampler (a sampler_proc_fn). */
+void collector_on_process(void *ctx, uint32_t type, uint32_t tgid, const void *data);
+
+#endif /* EMBER_COLLECTOR_INTERNAL_H */

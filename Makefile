@@ -78,8 +78,8 @@ $(OUTPUT)/%.o: %.c
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(OUTPUT)/collector/sampler.o $(OUTPUT)/collector/variant.o: $(OUTPUT)/profile.skel.h
-$(OUTPUT)/collector/kfeat.o: $(OUTPUT)/probe.skel.h
+# collector/internal.h includes the skeletons
+$(patsubst %.c,$(OUTPUT)/%.o,$(wildcard collector/*.c)): $(OUTPUT)/profile.skel.h $(OUTPUT)/probe.skel.h
 
 $(OUTPUT)/ember: $(OUTPUT)/cmd/main.o $(LIB_OBJS)
 	$(call msg,LINK,$@)

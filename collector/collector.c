@@ -19,9 +19,6 @@
 #include "internal.h"
 #include "log.h"
 
-/* How often tracked processes are checked for exits BPF did not report. */
-#define REAP_INTERVAL_MS 30000
-
 /* ELF files kept open (with their caches) after their last process exits. */
 #define IDLE_ELF_FILES 32
 
@@ -74,91 +71,11 @@ const struct kfeat *collector__kfeat(struct collector *c)
 	return sampler__kfeat(c->sampler);
 }
 
-static int proc_cmp(const void *a, const void *b)
-{
-	uint32_t x = ((const struct proc_info *)a)->tgid, y = ((const struct proc_info *)b)->tgid;
-
-	return x < y ? -1 : x > y;
-}
-
-static void proc_free(void *node)
-{
-	struct proc_info *p = node;
-
-	if (!p)
-		return;
-	free(p->exe);
-	free(p->cgroup);
-	free(p);
-}
-
-static char *read_exe(uint32_t tgid)
-{
-	char path[64], buf[PATH_MAX];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%u/exe", tgid);
-	n = readlink(path, buf, sizeof(buf) - 1);
-	if (n <= 0)
-		return NULL;
-	buf[n] = '\0';
-	return strdup(buf);
-}
-
-/* The cgroup v2 path ("0::/system.slice/x.service"), which names containers. */
-static char *read_cgroup(uint32_t tgid)
-{
-	char path[64], *line = NULL, *res = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%u/cgroup", tgid);
-	f = fopen(path, "r");
-	if (!f)
-		return NULL;
-	while (!res && (n = getline(&line, &cap, f)) > 0) {
-		if (strncmp(line, "0::", 3))
-			continue;
-		line[strcspn(line, "\n")] = '\0';
-		res = strdup(line + 3);
-	}
-	free(line);
-	fclose(f);
-	return res;
-}
-
-static void forget_proc(struct collector *c, uint32_t tgid)
-{
-	struct proc_info key = { .tgid = tgid }, **found, *p;
-
-	found = tfind(&key, &c->procs, proc_cmp);
-	if (!found)
-		return;
-	p = *found;
-	tdelete(&key, &c->procs, proc_cmp);
-	proc_free(p);
-}
-
-void collector_remember_proc(struct collector *c, uint32_t tgid)
-{
-	struct proc_info *p = calloc(1, sizeof(*p));
-
-	forget_proc(c, tgid);
-	if (!p)
-		return;
-	p->tgid = tgid;
-	p->exe = read_exe(tgid);
-	p->cgroup = read_cgroup(tgid);
-	if (!tsearch(p, &c->procs, proc_cmp))
-		proc_free(p);
-}
-
 void collector__free(struct collector *c)
 {
 	if (!c)
 		return;
-	tdestroy(c->procs, proc_free);
+	collector_procs_free(c);
 	unwinder__free(c->unwinder);
 	sampler__free(c->sampler);
 	symbolizer__free(c->sym);
@@ -167,63 +84,6 @@ void collector__free(struct collector *c)
 	free(c->young);
 	free(c->execs);
 	free(c);
-}
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
-}
-
-/* Appends @tgid to a growing array; 0 or -ENOMEM. */
-int collector_tgids_push(uint32_t **v, int *n, int *cap, uint32_t tgid)
-{
-	uint32_t *p;
-
-	if (*n == *cap) {
-		int ncap = *cap ? *cap * 2 : 256;
-
-		p = realloc(*v, ncap * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		*v = p;
-		*cap = ncap;
-	}
-	(*v)[(*n)++] = tgid;
-	return 0;
-}
-
-/* Queues @tgid to be forgotten after the next drain. */
-void collector_note_exit(struct collector *c, uint32_t tgid)
-{
-	/* on failure it is kept until its pid is reused: bounded, not lost */
-	collector_tgids_push(&c->exited, &c->nexited, &c->exited_cap, tgid);
-}
-
-static void find_dead(const void *node, VISIT which, void *ctx)
-{
-	const struct proc_info *p = *(const struct proc_info *const *)node;
-	struct collector *c = ctx;
-
-	if ((which == postorder || which == leaf) && kill(p->tgid, 0) && errno == ESRCH)
-		collector_note_exit(c, p->tgid);
-}
-
-/*
- * A safety net for exits the BPF side could not report (e.g. a group
- * leader that left before its threads): processes found gone are dropped
- * after the next drain, which holds all their samples.
- */
-static void reap_dead(struct collector *c)
-{
-	uint64_t now = mono_ms();
-
-	if (now - c->last_reap_ms < REAP_INTERVAL_MS)
-		return;
-	c->last_reap_ms = now;
-	twalk_r(c->procs, find_dead, c);
 }
 
 int collector__stop(struct collector *c)
@@ -351,7 +211,7 @@ static int on_row(void *ctx, const struct sampler_row *row)
 {
 	struct collector *c = ctx;
 	struct collector_sample s = { .key = row->key, .count = row->count };
-	struct proc_info key = { .tgid = row->key->tgid }, **p;
+	const struct proc_info *p;
 	uint64_t unknown = c->unknown_frames;
 	int err;
 
@@ -375,32 +235,12 @@ static int on_row(void *ctx, const struct sampler_row *row)
 	c->unknown_frames = unknown + (c->unknown_frames - unknown) * row->count;
 	s.frames = c->frames;
 	s.nframes = c->nframes;
-	p = tfind(&key, &c->procs, proc_cmp);
+	p = collector_proc_find(c, row->key->tgid);
 	if (p) {
-		s.exe = (*p)->exe;
-		s.cgroup = (*p)->cgroup;
+		s.exe = p->exe;
+		s.cgroup = p->cgroup;
 	}
 	return c->fn(c->ctx, &s);
-}
-
-/*
- * Marks read the processes read while young that have lived long enough
- * since; the dead ones sent (or will send) their mappings at exit.  A
- * library mapped after the read is still found by a re-read on a miss.
- */
-static void settle_young(struct collector *c)
-{
-	int i, n = 0;
-	int64_t age;
-
-	for (i = 0; i < c->nyoung; i++) {
-		age = collector_proc_age_ms(c, c->young[i]);
-		if (age >= MAPS_SETTLED_MS)
-			sampler__mark_read(c->sampler, c->young[i]);
-		else if (age >= 0)
-			c->young[n++] = c->young[i];
-	}
-	c->nyoung = n;
 }
 
 int collector__drain(struct collector *c, collector_sample_fn fn, void *ctx)
@@ -418,7 +258,7 @@ int collector__drain(struct collector *c, collector_sample_fn fn, void *ctx)
 		symbolizer__remove_process(c->sym, c->exited[i]);
 		if (c->unwinder)
 			unwinder__remove_process(c->unwinder, c->exited[i]);
-		forget_proc(c, c->exited[i]);
+		collector_forget_proc(c, c->exited[i]);
 	}
 	c->gone += n;
 	if (c->unwinder)
@@ -428,8 +268,8 @@ int collector__drain(struct collector *c, collector_sample_fn fn, void *ctx)
 	c->shrunk_in_drain = false;
 	memmove(c->exited, c->exited + n, (c->nexited - n) * sizeof(*c->exited));
 	c->nexited -= n;
-	settle_young(c);
-	reap_dead(c);
+	collector_settle_young(c);
+	collector_reap_dead(c);
 	return err;
 }
 

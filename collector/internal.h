@@ -2,11 +2,12 @@
 /*
  * internal.h - state shared inside collector/: the sampler's (sampler.c:
  * events, drains, counters; variant.c: which program variant to load) and
- * the collector's (collector.c: drains; events.c: process events).
+ * the collector's (collector.c: drains; procs.c: processes and their events).
  */
 #ifndef EMBER_COLLECTOR_INTERNAL_H
 #define EMBER_COLLECTOR_INTERNAL_H
 
+#include <time.h>
 #include <bpf/libbpf.h>
 #include "kfeat.h"
 #include "sampler.h"
@@ -48,7 +49,7 @@ int sampler_libbpf_log(enum libbpf_print_level level, const char *fmt, va_list a
  */
 int sampler_load(struct sampler *s, const struct sampler_opts *opts);
 
-/* The collector's state, shared by collector.c (drains) and events.c (process events). */
+/* The collector's state, shared by collector.c (drains) and procs.c (processes). */
 #include "collector.h"
 
 /* Labels of a process, read when it is first sampled. */
@@ -103,14 +104,25 @@ struct exec_hint {
  */
 #define MAPS_SETTLED_MS 200
 
-/* collector.c */
-void collector_remember_proc(struct collector *c, uint32_t tgid);
-void collector_note_exit(struct collector *c, uint32_t tgid);
-int collector_tgids_push(uint32_t **v, int *n, int *cap, uint32_t tgid);
+static inline uint64_t mono_ms(void)
+{
+	struct timespec ts;
 
-/* events.c: milliseconds since @tgid started, or -1 when unknown (gone). */
-int64_t collector_proc_age_ms(struct collector *c, uint32_t tgid);
-/* events.c: handles one process event of the sampler (a sampler_proc_fn). */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
+}
+
+/* procs.c */
+/* Handles one process event of the sampler (a sampler_proc_fn). */
 void collector_on_process(void *ctx, uint32_t type, uint32_t tgid, const void *data);
+/* The labels of @tgid, or NULL. */
+const struct proc_info *collector_proc_find(struct collector *c, uint32_t tgid);
+/* Drops @tgid's labels (after the drain that follows its exit). */
+void collector_forget_proc(struct collector *c, uint32_t tgid);
+/* Marks read the processes read young that have lived long enough since. */
+void collector_settle_young(struct collector *c);
+/* Notes exits BPF did not report (every REAP_INTERVAL_MS). */
+void collector_reap_dead(struct collector *c);
+void collector_procs_free(struct collector *c);
 
 #endif /* EMBER_COLLECTOR_INTERNAL_H */

@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
 /*
- * events.c - the collector's handling of process events from BPF: a new
- * process's mappings read (then its unwind tables built), mappings sent by
- * BPF for processes gone too soon, exec reports, rescans and exits.
+ * procs.c - the collector's processes: the labels of each (executable,
+ * cgroup), and the events BPF sends about them: a new process's mappings
+ * read (then its unwind tables built), mappings sent for processes gone too
+ * soon, exec reports, rescans and exits, and the exits BPF missed.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
+#include <search.h>
+#include <signal.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -15,8 +19,152 @@
 #include "internal.h"
 #include "log.h"
 
+/* How often tracked processes are checked for exits BPF did not report. */
+#define REAP_INTERVAL_MS 30000
+
+static int proc_cmp(const void *a, const void *b)
+{
+	uint32_t x = ((const struct proc_info *)a)->tgid, y = ((const struct proc_info *)b)->tgid;
+
+	return x < y ? -1 : x > y;
+}
+
+static void proc_free(void *node)
+{
+	struct proc_info *p = node;
+
+	if (!p)
+		return;
+	free(p->exe);
+	free(p->cgroup);
+	free(p);
+}
+
+static char *read_exe(uint32_t tgid)
+{
+	char path[64], buf[PATH_MAX];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%u/exe", tgid);
+	n = readlink(path, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	return strdup(buf);
+}
+
+/* The cgroup v2 path ("0::/system.slice/x.service"), which names containers. */
+static char *read_cgroup(uint32_t tgid)
+{
+	char path[64], *line = NULL, *res = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%u/cgroup", tgid);
+	f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	while (!res && (n = getline(&line, &cap, f)) > 0) {
+		if (strncmp(line, "0::", 3))
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		res = strdup(line + 3);
+	}
+	free(line);
+	fclose(f);
+	return res;
+}
+
+void collector_forget_proc(struct collector *c, uint32_t tgid)
+{
+	struct proc_info key = { .tgid = tgid }, **found, *p;
+
+	found = tfind(&key, &c->procs, proc_cmp);
+	if (!found)
+		return;
+	p = *found;
+	tdelete(&key, &c->procs, proc_cmp);
+	proc_free(p);
+}
+
+static void remember_proc(struct collector *c, uint32_t tgid)
+{
+	struct proc_info *p = calloc(1, sizeof(*p));
+
+	collector_forget_proc(c, tgid);
+	if (!p)
+		return;
+	p->tgid = tgid;
+	p->exe = read_exe(tgid);
+	p->cgroup = read_cgroup(tgid);
+	if (!tsearch(p, &c->procs, proc_cmp))
+		proc_free(p);
+}
+
+void collector_procs_free(struct collector *c)
+{
+	tdestroy(c->procs, proc_free);
+	c->procs = NULL;
+}
+
+const struct proc_info *collector_proc_find(struct collector *c, uint32_t tgid)
+{
+	struct proc_info key = { .tgid = tgid }, **p = tfind(&key, &c->procs, proc_cmp);
+
+	return p ? *p : NULL;
+}
+
+static int tgids_push(uint32_t **v, int *n, int *cap, uint32_t tgid)
+{
+	uint32_t *p;
+
+	if (*n == *cap) {
+		int ncap = *cap ? *cap * 2 : 256;
+
+		p = realloc(*v, ncap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		*v = p;
+		*cap = ncap;
+	}
+	(*v)[(*n)++] = tgid;
+	return 0;
+}
+
+/* Queues @tgid to be forgotten after the next drain. */
+static void note_exit(struct collector *c, uint32_t tgid)
+{
+	/* on failure it is kept until its pid is reused: bounded, not lost */
+	tgids_push(&c->exited, &c->nexited, &c->exited_cap, tgid);
+}
+
+static void find_dead(const void *node, VISIT which, void *ctx)
+{
+	const struct proc_info *p = *(const struct proc_info *const *)node;
+	struct collector *c = ctx;
+
+	if ((which == postorder || which == leaf) && kill(p->tgid, 0) && errno == ESRCH)
+		note_exit(c, p->tgid);
+}
+
+/*
+ * A safety net for exits the BPF side could not report (e.g. a group
+ * leader that left before its threads): processes found gone are dropped
+ * after the next drain, which holds all their samples.
+ */
+void collector_reap_dead(struct collector *c)
+{
+	uint64_t now = mono_ms();
+
+	if (now - c->last_reap_ms < REAP_INTERVAL_MS)
+		return;
+	c->last_reap_ms = now;
+	twalk_r(c->procs, find_dead, c);
+}
+
 /* Milliseconds since @tgid started, or -1 when unknown (gone). */
-int64_t collector_proc_age_ms(struct collector *c, uint32_t tgid)
+static int64_t proc_age_ms(struct collector *c, uint32_t tgid)
 {
 	char path[64], buf[1024], *p;
 	unsigned long long start;
@@ -96,9 +244,9 @@ static void add_exit_maps(struct collector *c, const struct ember_maps_event *e)
  */
 static void note_read(struct collector *c, uint32_t tgid)
 {
-	if (collector_proc_age_ms(c, tgid) >= MAPS_SETTLED_MS)
+	if (proc_age_ms(c, tgid) >= MAPS_SETTLED_MS)
 		sampler__mark_read(c->sampler, tgid);
-	else if (collector_tgids_push(&c->young, &c->nyoung, &c->young_cap, tgid))
+	else if (tgids_push(&c->young, &c->nyoung, &c->young_cap, tgid))
 		log_debug("pid %u: its mappings will be sent at exit", tgid);
 }
 
@@ -145,7 +293,7 @@ void collector_on_process(void *ctx, uint32_t type, uint32_t tgid, const void *d
 	}
 	if (type == EVENT_NEW_PROCESS) {
 		c->seen++;
-		collector_remember_proc(c, tgid);
+		remember_proc(c, tgid);
 		/*
 		 * Mappings first: reading them takes about a millisecond, while
 		 * building the tables of a new binary can take hundreds, and a
@@ -171,6 +319,27 @@ void collector_on_process(void *ctx, uint32_t type, uint32_t tgid, const void *d
 			log_debug("cannot load unwind tables of pid %u: %s", tgid, strerror(-err));
 		return;
 	}
-	collector_note_exit(c, tgid);
+	note_exit(c, tgid);
+}
+
+
+/*
+ * Marks read the processes read while young that have lived long enough
+ * since; the dead ones sent (or will send) their mappings at exit.  A
+ * library mapped after the read is still found by a re-read on a miss.
+ */
+void collector_settle_young(struct collector *c)
+{
+	int i, n = 0;
+	int64_t age;
+
+	for (i = 0; i < c->nyoung; i++) {
+		age = proc_age_ms(c, c->young[i]);
+		if (age >= MAPS_SETTLED_MS)
+			sampler__mark_read(c->sampler, c->young[i]);
+		else if (age >= 0)
+			c->young[n++] = c->young[i];
+	}
+	c->nyoung = n;
 }
 

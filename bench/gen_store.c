@@ -8,7 +8,7 @@
  * does).  Prints "gen_write_s S", "gen_rollup_s S" and "gen_rows N".
  *
  * usage: gen_store PATH [HOURS [WINDOW_S [STACKS [PROCS]]]]  (default 24 10 200 20)
- * build: cc -O2 -Istore store/ *.c bench/gen_store.c -lsqlite3
+ * build: cc -O2 -Istore -Iutil store/ *.c bench/gen_store.c -lsqlite3
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -32,7 +32,7 @@ static const char *const kfuncs[] = {
 };
 
 struct stack {
-	struct store_frame f[MAXDEPTH];
+	struct frame f[MAXDEPTH];
 	int n;
 };
 
@@ -61,20 +61,20 @@ static void make_stack(struct stack *s, int i)
 	uint64_t group = i / 10;
 
 	s->n = 0;
-	s->f[s->n++] = (struct store_frame){ .name = "__libc_start_call_main", .module = modules[1] };
-	s->f[s->n++] = (struct store_frame){ .name = "main", .module = modules[0], .file = files[0], .line = 42 };
+	s->f[s->n++] = (struct frame){ .name = "__libc_start_call_main", .module = modules[1] };
+	s->f[s->n++] = (struct frame){ .name = "main", .module = modules[0], .file = files[0], .line = 42 };
 	kern = i % 3 == 0 ? 3 + i % 4 : 0;
 	for (k = 2; k < depth - kern; k++) {
 		uint64_t h = k < 8 ? group * 7919 + k * 104729 : next_rand();
 		int fn = (int)(h % NFUNCS);
 
-		s->f[s->n++] = (struct store_frame){
+		s->f[s->n++] = (struct frame){
 			.name = func_names[fn], .module = modules[fn % 4], .file = files[fn % 16],
-			.line = 10 + fn * 3, .flags = fn % 17 == 0 ? STORE_F_INLINE : 0,
+			.line = 10 + fn * 3, .flags = fn % 17 == 0 ? FRAME_F_INLINE : 0,
 		};
 	}
 	for (k = 0; k < kern && s->n < MAXDEPTH; k++)
-		s->f[s->n++] = (struct store_frame){ .name = kfuncs[(i + k) % 10], .flags = STORE_F_KERNEL };
+		s->f[s->n++] = (struct frame){ .name = kfuncs[(i + k) % 10], .flags = FRAME_F_KERNEL };
 }
 
 int main(int argc, char **argv)

@@ -183,23 +183,15 @@ static double mono_now(void)
 static int add_sample(void *ctx, const struct collector_sample *s)
 {
 	struct agent *a = ctx;
-	struct store_frame frames[s->nframes];
 	char comm[sizeof(s->key->comm) + 1];
 	struct store_proc proc = {
 		.comm = comm, .pid = s->key->tgid, .exe = s->exe, .cgroup = s->cgroup,
 	};
-	int i, err;
+	int err;
 
 	memcpy(comm, s->key->comm, sizeof(s->key->comm));
 	comm[sizeof(s->key->comm)] = '\0';
-	for (i = 0; i < s->nframes; i++) {
-		frames[i] = (struct store_frame){
-			.name = s->frames[i].name, .module = s->frames[i].module,
-			.build_id = s->frames[i].build_id, .file = s->frames[i].file,
-			.line = s->frames[i].line, .flags = s->frames[i].flags,
-		};
-	}
-	err = store__window_add(a->w, &proc, frames, s->nframes, s->count);
+	err = store__window_add(a->w, &proc, s->frames, s->nframes, s->count);
 	if (err)
 		return err;
 	a->w_samples += s->count;

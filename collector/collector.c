@@ -155,9 +155,9 @@ static void check_memory(struct collector *c, bool in_drain)
 	}
 }
 
-static int push_frames(struct collector *c, const struct sym_frame *fr, int n)
+static int push_frames(struct collector *c, const struct frame *fr, int n)
 {
-	struct sym_frame *p;
+	struct frame *p;
 	int i;
 
 	if (c->nframes + n > c->cap) {
@@ -173,7 +173,7 @@ static int push_frames(struct collector *c, const struct sym_frame *fr, int n)
 	}
 	/* the symbolizer gives innermost first; we build root first */
 	for (i = n - 1; i >= 0; i--) {
-		if (fr[i].flags & SYM_F_UNKNOWN)
+		if (fr[i].flags & FRAME_F_UNKNOWN)
 			c->unknown_frames++;
 		c->frames[c->nframes++] = fr[i];
 	}
@@ -184,7 +184,7 @@ static int push_frames(struct collector *c, const struct sym_frame *fr, int n)
 static int push_stack(struct collector *c, const struct sampler_row *row, bool kernel)
 {
 	const uint64_t *ips = kernel ? row->kips : row->uips;
-	const struct sym_frame *fr;
+	const struct frame *fr;
 	int depth, i, n;
 
 	if (!ips)

@@ -17,7 +17,7 @@ struct collector;
 struct collector_sample {
 	const struct sample_key *key;
 	uint64_t count;
-	const struct sym_frame *frames;	/* root first: user frames, then kernel */
+	const struct frame *frames;	/* root first: user frames, then kernel */
 	int nframes;
 	const char *exe;		/* executable path, NULL when unknown */
 	const char *cgroup;		/* cgroup v2 path, NULL when unknown */

@@ -64,7 +64,7 @@ struct collector {
 	struct unwinder *unwinder;	/* NULL with --unwind fp */
 	void *procs;			/* tree of struct proc_info */
 	struct symbolizer *sym;
-	struct sym_frame *frames;	/* one sample's frames, root first */
+	struct frame *frames;	/* one sample's frames, root first */
 	int nframes, cap;
 	uint32_t *exited;		/* tgids to forget after the next drain */
 	int nexited, exited_cap;

@@ -35,7 +35,7 @@ void folded__free(struct folded *f);
  * -ENOMEM.
  */
 int folded__add(struct folded *f, const char *comm, uint32_t tgid,
-		const struct sym_frame *frames, int nframes, uint64_t count);
+		const struct frame *frames, int nframes, uint64_t count);
 
 /* Writes every line, sorted.  Returns 0 or -errno (e.g. -ENOSPC). */
 int folded__write(struct folded *f, FILE *out);
@@ -55,12 +55,12 @@ struct pprof *pprof__new(uint64_t period_ns, int64_t start_ms, int64_t end_ms);
 void pprof__free(struct pprof *p);
 
 /*
- * Adds @count samples of one stack (@frames root first; SYM_F_INLINE frames
+ * Adds @count samples of one stack (@frames root first; FRAME_F_INLINE frames
  * fold into the Location of the real function before them), labelled with
  * the process's @comm and @pid.  Returns 0 or -ENOMEM.
  */
 int pprof__add(struct pprof *p, const char *comm, uint32_t pid,
-	       const struct sym_frame *frames, int nframes, uint64_t count);
+	       const struct frame *frames, int nframes, uint64_t count);
 
 /* Writes the gzip-compressed profile.  Returns 0 or -errno. */
 int pprof__write(struct pprof *p, FILE *out);

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
 /*
- * exporter.c - store rows to folded stacks or pprof.  Store frames carry the
- * same fields as symbolizer frames, so the encoders used by `record` serve
- * exports unchanged.
+ * exporter.c - store rows to folded stacks or pprof, with the encoders
+ * `record` uses: the store hands out the same frames the symbolizer does.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -14,33 +13,16 @@
 struct export_ctx {
 	struct folded *folded;
 	struct pprof *pprof;
-	struct sym_frame *frames;
-	int cap;
 };
 
-static int on_sample(void *ctx, const struct store_proc *proc, const struct store_frame *frames,
+static int on_sample(void *ctx, const struct store_proc *proc, const struct frame *frames,
 		     int nframes, uint64_t count)
 {
 	struct export_ctx *x = ctx;
-	struct sym_frame *p;
-	int i;
 
-	if (nframes > x->cap) {
-		p = realloc(x->frames, nframes * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		x->frames = p;
-		x->cap = nframes;
-	}
-	for (i = 0; i < nframes; i++)
-		x->frames[i] = (struct sym_frame){
-			.name = frames[i].name, .module = frames[i].module,
-			.build_id = frames[i].build_id, .file = frames[i].file,
-			.line = frames[i].line, .flags = frames[i].flags,
-		};
 	if (x->pprof)
-		return pprof__add(x->pprof, proc->comm, proc->pid, x->frames, nframes, count);
-	return folded__add(x->folded, proc->comm, proc->pid, x->frames, nframes, count);
+		return pprof__add(x->pprof, proc->comm, proc->pid, frames, nframes, count);
+	return folded__add(x->folded, proc->comm, proc->pid, frames, nframes, count);
 }
 
 /* A pprof profile spanning the data actually in range, not the bare filter. */
@@ -73,6 +55,5 @@ int exporter__write(struct store *st, const struct store_filter *f, enum export_
 		err = x.pprof ? pprof__write(x.pprof, out) : folded__write(x.folded, out);
 	pprof__free(x.pprof);
 	folded__free(x.folded);
-	free(x.frames);
 	return err;
 }

@@ -151,18 +151,18 @@ static int note_tgid(struct folded *f, uint32_t tgid)
 }
 
 int folded__add(struct folded *f, const char *comm, uint32_t tgid,
-		const struct sym_frame *frames, int nframes, uint64_t count)
+		const struct frame *frames, int nframes, uint64_t count)
 {
-	const struct sym_frame *fr;
+	const struct frame *fr;
 	int err, i;
 
 	f->len = 0;
 	err = append_name(f, comm && comm[0] ? comm : "[unknown]", "");
 	for (i = 0; i < nframes && !err; i++) {
 		fr = &frames[i];
-		err = append_name(f, fr->name, (fr->flags & SYM_F_KERNEL) ? "_[k]" :
-				  (fr->flags & SYM_F_INLINE) ? "_[i]" :
-				  (fr->flags & SYM_F_JIT) ? "_[j]" : "");
+		err = append_name(f, fr->name, (fr->flags & FRAME_F_KERNEL) ? "_[k]" :
+				  (fr->flags & FRAME_F_INLINE) ? "_[i]" :
+				  (fr->flags & FRAME_F_JIT) ? "_[j]" : "");
 	}
 	if (!err)
 		err = add_line(f, count);

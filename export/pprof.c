@@ -163,7 +163,7 @@ static uint64_t mapping_id(struct pprof *p, const char *module, const char *buil
 	return id;
 }
 
-static uint64_t function_id(struct pprof *p, const struct sym_frame *f)
+static uint64_t function_id(struct pprof *p, const struct frame *f)
 {
 	uint64_t key[2] = { str_id(p, f->name), str_id(p, f->file) }, id;
 	bool is_new;
@@ -186,7 +186,7 @@ static uint64_t function_id(struct pprof *p, const struct sym_frame *f)
  * One Location for a real frame @fr[0] and the inline frames @fr[1..n-1]
  * that follow it (root first); pprof wants its lines innermost first.
  */
-static uint64_t location_id(struct pprof *p, const struct sym_frame *fr, int n)
+static uint64_t location_id(struct pprof *p, const struct frame *fr, int n)
 {
 	uint64_t key[1 + 3 * n], id;
 	struct buf lines = {};
@@ -197,7 +197,7 @@ static uint64_t location_id(struct pprof *p, const struct sym_frame *fr, int n)
 	for (i = 0; i < n; i++) {
 		key[1 + 3 * i] = function_id(p, &fr[n - 1 - i]);
 		key[2 + 3 * i] = fr[n - 1 - i].line;
-		key[3 + 3 * i] = fr[n - 1 - i].flags & SYM_F_KERNEL;
+		key[3 + 3 * i] = fr[n - 1 - i].flags & FRAME_F_KERNEL;
 	}
 	id = intern(&p->locations, &p->nlocations, key, sizeof(key), &is_new);
 	if (id == UINT64_MAX) {
@@ -269,14 +269,14 @@ static void put_label(struct buf *b, uint64_t key, int field, uint64_t v)
 }
 
 int pprof__add(struct pprof *p, const char *comm, uint32_t pid,
-	       const struct sym_frame *frames, int nframes, uint64_t count)
+	       const struct frame *frames, int nframes, uint64_t count)
 {
 	struct buf sample = {}, ids = {};
 	int i, j;
 
 	/* group each real frame with the inline frames that follow it */
 	for (i = nframes - 1; i >= 0; i = j - 1) {
-		for (j = i; j > 0 && (frames[j].flags & SYM_F_INLINE); j--)
+		for (j = i; j > 0 && (frames[j].flags & FRAME_F_INLINE); j--)
 			;
 		put_varint(&ids, location_id(p, &frames[j], i - j + 1));
 	}

@@ -152,6 +152,6 @@ int store_resolver__proc(struct store_resolver *q, int64_t id, struct store_proc
  * Returns its depth or -errno (-EUCLEAN: dangling id or a cycle).
  */
 int store_resolver__stack(struct store_resolver *q, int64_t id,
-			  const struct store_frame **frames);
+			  const struct frame **frames);
 
 #endif /* EMBER_STORE_INTERNAL_H */

@@ -80,7 +80,7 @@ out:
 static int emit_stacks(struct store *st, struct store_agg *g, store_sample_fn fn, void *ctx)
 {
 	struct store_resolver *q = store_resolver__new(st);
-	const struct store_frame *frames;
+	const struct frame *frames;
 	struct store_proc proc;
 	uint32_t i;
 	int n, err;

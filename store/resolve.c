@@ -23,7 +23,7 @@ struct store_resolver {
 	char **strs;
 	uint32_t strs_cap;
 	struct store_itab frame_ids;
-	struct store_frame *frames;
+	struct frame *frames;
 	uint32_t frames_cap;
 	struct store_itab node_ids;	/* val: parent node */
 	int64_t *node_fid;		/* the node's frame id */
@@ -34,7 +34,7 @@ struct store_resolver {
 	struct store_proc *procs;
 	uint32_t procs_cap;
 	int64_t path[STORE_MAX_FRAMES];	/* frame ids, leaf first */
-	struct store_frame out[STORE_MAX_FRAMES];
+	struct frame out[STORE_MAX_FRAMES];
 };
 
 /* Grows *@arr (of @size-byte items) to hold at least @n items. */
@@ -118,7 +118,7 @@ static int get_str(struct store_resolver *q, int64_t id, const char **out)
 /* Loads frame @id into q->frames[idx]. */
 static int load_frame(struct store_resolver *q, int64_t id, uint32_t idx)
 {
-	struct store_frame f;
+	struct frame f;
 	sqlite3_stmt *s;
 	int64_t name, module, file, build_id;
 	int err;
@@ -205,7 +205,7 @@ static int get_node(struct store_resolver *q, int64_t id, int64_t *parent, int64
 }
 
 int store_resolver__stack(struct store_resolver *q, int64_t id,
-			  const struct store_frame **frames)
+			  const struct frame **frames)
 {
 	uint32_t fi;
 	int i, n = 0, err = 0;

@@ -15,16 +15,11 @@
 #define EMBER_STORE_H
 
 #include <stdint.h>
+#include "frame.h"
 
 struct store;
 struct store_window;
 
-/* Frame flags: the same bits as the symbolizer's SYM_F_*. */
-enum {
-	STORE_F_KERNEL = 1 << 0,	/* a kernel frame */
-	STORE_F_INLINE = 1 << 1,	/* inlined into the next (outer) frame */
-	STORE_F_UNKNOWN = 1 << 2,	/* no symbol: name is "module+0xOFFSET" or similar */
-};
 
 /* Deepest stack accepted by store__window_add(). */
 #define STORE_MAX_FRAMES 1024
@@ -32,14 +27,6 @@ enum {
 /* Longest name accepted (bytes, without the NUL). */
 #define STORE_MAX_NAME (1u << 20)
 
-struct store_frame {
-	const char *name;	/* never NULL */
-	const char *module;	/* NULL when unknown */
-	const char *build_id;	/* the module's build id (hex), NULL when unknown */
-	const char *file;	/* NULL when unknown */
-	uint32_t line;		/* 0 when unknown */
-	uint32_t flags;		/* STORE_F_* */
-};
 
 /* The labels samples are grouped by. */
 struct store_proc {
@@ -100,7 +87,7 @@ int store__window_begin(struct store *st, int64_t start_ms, int64_t dur_ms,
  * -ENOMEM, or -EALREADY once the window is committed.
  */
 int store__window_add(struct store_window *w, const struct store_proc *proc,
-		      const struct store_frame *frames, int nframes, uint64_t count);
+		      const struct frame *frames, int nframes, uint64_t count);
 
 /*
  * Writes the window in one transaction.  Returns 0 or -errno: -EBUSY
@@ -127,7 +114,7 @@ struct store_filter {
  * only.  A non-zero return stops the query.
  */
 typedef int (*store_sample_fn)(void *ctx, const struct store_proc *proc,
-			       const struct store_frame *frames, int nframes,
+			       const struct frame *frames, int nframes,
 			       uint64_t count);
 
 /*

@@ -93,7 +93,7 @@ static int add_str(struct store_window *w, const char *s, uint32_t *id)
 	return store_itab__intern(&w->strs, s, (uint32_t)len, id, NULL);
 }
 
-static int add_frame(struct store_window *w, const struct store_frame *f, uint32_t *id)
+static int add_frame(struct store_window *w, const struct frame *f, uint32_t *id)
 {
 	struct wframe k = { .line = f->line, .flags = f->flags };
 	int err;
@@ -112,7 +112,7 @@ static int add_frame(struct store_window *w, const struct store_frame *f, uint32
 	return err;
 }
 
-static int add_stack(struct store_window *w, const struct store_frame *frames, int n,
+static int add_stack(struct store_window *w, const struct frame *frames, int n,
 		     uint32_t *id)
 {
 	int i, err = 0;
@@ -140,7 +140,7 @@ static int add_proc(struct store_window *w, const struct store_proc *p, uint32_t
 }
 
 int store__window_add(struct store_window *w, const struct store_proc *proc,
-		      const struct store_frame *frames, int nframes, uint64_t count)
+		      const struct frame *frames, int nframes, uint64_t count)
 {
 	struct wrow row;
 	uint32_t idx;

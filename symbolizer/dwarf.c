@@ -255,7 +255,7 @@ static void call_site(Dwarf_Die *inl, Dwarf_Files *files, const char **file, int
 }
 
 /* Interns one frame's strings into @f; returns 0 or -ENOMEM. */
-static int frame_set(struct sym_frame *f, struct strpool *pool, const char *name,
+static int frame_set(struct frame *f, struct strpool *pool, const char *name,
 		     const char *module, const char *file, int line, uint32_t flags)
 {
 	f->name = strpool__intern(pool, name);
@@ -299,7 +299,7 @@ static int scopes_at(struct dwfl_file *df, Dwarf_Addr addr, Dwarf_Die **scopes,
 
 /* Walks the inline chain outwards up to the real function. */
 static int dwarf_frames(struct dwfl_file *df, Dwarf_Addr addr, struct strpool *pool,
-			const char *module, struct sym_frame *out)
+			const char *module, struct frame *out)
 {
 	const char *file = NULL;
 	Dwarf_Files *files;
@@ -319,7 +319,7 @@ static int dwarf_frames(struct dwfl_file *df, Dwarf_Addr addr, struct strpool *p
 			continue;
 		name = die_name(&scopes[i]);
 		err = frame_set(&out[nf++], pool, name ? name : "??", module, file, line,
-				tag == DW_TAG_inlined_subroutine ? SYM_F_INLINE : 0);
+				tag == DW_TAG_inlined_subroutine ? FRAME_F_INLINE : 0);
 		if (tag != DW_TAG_inlined_subroutine)
 			break;
 		call_site(&scopes[i], files, &file, &line);
@@ -335,7 +335,7 @@ static int dwarf_frames(struct dwfl_file *df, Dwarf_Addr addr, struct strpool *p
  * number of frames (0 when the address has no name at all) or -ENOMEM.
  */
 int dwfl_file__resolve(struct dwfl_file *df, uint64_t vaddr, struct strpool *pool,
-		       const char *module, struct sym_frame *out)
+		       const char *module, struct frame *out)
 {
 	Dwarf_Addr addr = vaddr + df->bias;
 	const char *symname, *name;
@@ -357,7 +357,7 @@ int dwfl_file__resolve(struct dwfl_file *df, uint64_t vaddr, struct strpool *poo
 		if (!n)
 			return frame_set(&out[0], pool, name, module, NULL, 0, 0) ? -ENOMEM : 1;
 		out[n - 1].name = name;
-		out[n - 1].flags &= ~SYM_F_INLINE;
+		out[n - 1].flags &= ~FRAME_F_INLINE;
 	}
 	if (n && !symname && out[n - 1].name[0] == '?' && out[n - 1].name[1] == '?')
 		return 0;

@@ -333,7 +333,7 @@ static int elf_file_build_id(struct symbolizer *sym, const struct elf_file *ef, 
 static struct frames *elf_file_unknown(struct symbolizer *sym, const struct elf_file *ef,
 				       uint64_t vaddr, const char *build_id)
 {
-	struct frames *syn = symbolizer__synth_off(sym, ef->module, vaddr, SYM_F_UNKNOWN), *fr;
+	struct frames *syn = symbolizer__synth_off(sym, ef->module, vaddr, FRAME_F_UNKNOWN), *fr;
 
 	if (!syn || !build_id)
 		return syn;
@@ -348,7 +348,7 @@ static struct frames *elf_file_unknown(struct symbolizer *sym, const struct elf_
 static struct frames *elf_file_resolve(struct symbolizer *sym, struct elf_file *ef,
 				       uint64_t vaddr)
 {
-	struct sym_frame out[SYM_MAX_INLINE];
+	struct frame out[SYM_MAX_INLINE];
 	const char *build_id;
 	struct frames *fr;
 	int i, n = 0;
@@ -395,7 +395,7 @@ static void frames_free(void *p, void *ctx)
 	struct frames *fr = p;
 
 	(void)ctx;
-	if (!(fr->f[0].flags & SYM_F_UNKNOWN) || fr->f[0].build_id)
+	if (!(fr->f[0].flags & FRAME_F_UNKNOWN) || fr->f[0].build_id)
 		free(fr);
 }
 

@@ -23,7 +23,7 @@
 /* A cached answer: @n frames, innermost first. */
 struct frames {
 	int n;
-	struct sym_frame f[];
+	struct frame f[];
 };
 
 /* Open-addressing map from any u64 key to a non-NULL pointer. */
@@ -70,7 +70,7 @@ struct symbolizer {
 	bool demangle;
 	struct hmap demangled;	/* interned raw name -> interned demangled name */
 	struct hmap jit_maps;	/* pid -> struct jit_map */
-	struct hmap jit_frames;	/* interned name -> struct frames (SYM_F_JIT) */
+	struct hmap jit_frames;	/* interned name -> struct frames (FRAME_F_JIT) */
 	struct fetcher *fetch;	/* NULL when debuginfod is off */
 	struct symbolizer_stats stats;
 };
@@ -154,7 +154,7 @@ void dwfl_file__pageout(struct dwfl_file *df);
 bool dwfl_file__has_dwarf(struct dwfl_file *df);
 /* Fills @out (room for SYM_MAX_INLINE) and returns the frame count or -errno. */
 int dwfl_file__resolve(struct dwfl_file *df, uint64_t vaddr, struct strpool *pool,
-		       const char *module, struct sym_frame *out);
+		       const char *module, struct frame *out);
 
 /* symtab.c: function symbols of one libdwfl module, sorted. */
 struct symtab;

@@ -300,5 +300,5 @@ struct frames *jit__lookup(struct symbolizer *sym, int pid, uint64_t addr)
 		errno = ENOENT;
 		return NULL;
 	}
-	return frames__one(&sym->jit_frames, &sym->strings, e->name, "[jit]", SYM_F_JIT);
+	return frames__one(&sym->jit_frames, &sym->strings, e->name, "[jit]", FRAME_F_JIT);
 }

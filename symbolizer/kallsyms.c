@@ -246,7 +246,7 @@ static struct frames *kallsyms_frame(struct kallsyms *ks, long i)
 		return NULL;
 	fr->f[0].name = ks->names + s->name_off;	/* lives as long as the table */
 	fr->f[0].module = s->module;
-	fr->f[0].flags = SYM_F_KERNEL;
+	fr->f[0].flags = FRAME_F_KERNEL;
 	if (kallsyms_build_id(ks, s->module, &fr->f[0].build_id) || hmap__put(&ks->frames, i, fr)) {
 		free(fr);
 		errno = ENOMEM;

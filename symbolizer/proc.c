@@ -393,6 +393,6 @@ struct frames *proc__lookup(struct symbolizer *sym, const struct proc *p, uint64
 	if (m->ef)
 		return elf_file__lookup(sym, m->ef, elf_file__off_to_vaddr(m->ef, off));
 	if (m->kind == MAP_FILE)
-		return symbolizer__synth_off(sym, m->name, off, SYM_F_UNKNOWN);
-	return symbolizer__synth_off(sym, m->name, addr - m->start, SYM_F_UNKNOWN);
+		return symbolizer__synth_off(sym, m->name, off, FRAME_F_UNKNOWN);
+	return symbolizer__synth_off(sym, m->name, addr - m->start, FRAME_F_UNKNOWN);
 }

@@ -182,18 +182,18 @@ static int symbolizer_load_proc(struct symbolizer *sym, int pid, bool rescan, st
 
 /* Hands out @fr; NULL means allocation failure. */
 static int symbolizer_done(struct symbolizer *sym, struct frames *fr,
-			   const struct sym_frame **frames)
+			   const struct frame **frames)
 {
 	if (!fr)
 		return -ENOMEM;
-	if (fr->f[fr->n - 1].flags & SYM_F_UNKNOWN)
+	if (fr->f[fr->n - 1].flags & FRAME_F_UNKNOWN)
 		sym->stats.unknown_frames++;
 	*frames = fr->f;
 	return fr->n;
 }
 
 int symbolizer__user(struct symbolizer *sym, int pid, uint64_t addr, bool is_return,
-		     const struct sym_frame **frames)
+		     const struct frame **frames)
 {
 	uint64_t a = is_return && addr ? addr - 1 : addr;
 	struct proc *p = hmap__get(&sym->procs, pid);
@@ -215,7 +215,7 @@ int symbolizer__user(struct symbolizer *sym, int pid, uint64_t addr, bool is_ret
 	if (!fr && errno == ENOENT)	/* JIT code in a mapping not seen yet */
 		fr = jit__lookup(sym, pid, a);
 	if (!fr && errno == ENOENT)
-		fr = symbolizer__synth(sym, "[unknown]", "[unknown]", SYM_F_UNKNOWN);
+		fr = symbolizer__synth(sym, "[unknown]", "[unknown]", FRAME_F_UNKNOWN);
 	return symbolizer_done(sym, fr, frames);
 }
 
@@ -235,7 +235,7 @@ static int symbolizer_ksyms(struct symbolizer *sym)
 }
 
 int symbolizer__kernel(struct symbolizer *sym, uint64_t addr, bool is_return,
-		       const struct sym_frame **frames)
+		       const struct frame **frames)
 {
 	uint64_t a = is_return && addr ? addr - 1 : addr;
 	struct frames *fr = NULL;
@@ -248,7 +248,7 @@ int symbolizer__kernel(struct symbolizer *sym, uint64_t addr, bool is_return,
 	if (sym->ksyms)
 		fr = kallsyms__lookup(sym->ksyms, a, &sym->stats);
 	if (!fr && errno == ENOENT)
-		fr = symbolizer__synth_off(sym, "[kernel]", a, SYM_F_UNKNOWN | SYM_F_KERNEL);
+		fr = symbolizer__synth_off(sym, "[kernel]", a, FRAME_F_UNKNOWN | FRAME_F_KERNEL);
 	return symbolizer_done(sym, fr, frames);
 }
 
@@ -283,7 +283,7 @@ static struct elf_file *symbolizer_elf_file(struct symbolizer *sym, const char *
 }
 
 int symbolizer__elf(struct symbolizer *sym, const char *path, uint64_t vaddr,
-		    const struct sym_frame **frames)
+		    const struct frame **frames)
 {
 	struct elf_file *ef = symbolizer_elf_file(sym, path);
 	const char *slash = strrchr(path, '/');
@@ -296,7 +296,7 @@ int symbolizer__elf(struct symbolizer *sym, const char *path, uint64_t vaddr,
 	} else {
 		log_debug("%s: %s", path, strerror(errno));
 		sym->stats.elf_errors++;
-		fr = symbolizer__synth_off(sym, slash ? slash + 1 : path, vaddr, SYM_F_UNKNOWN);
+		fr = symbolizer__synth_off(sym, slash ? slash + 1 : path, vaddr, FRAME_F_UNKNOWN);
 	}
 	return symbolizer_done(sym, fr, frames);
 }

@@ -14,15 +14,10 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "frame.h"
 
 struct symbolizer;
 
-enum {
-	SYM_F_KERNEL = 1 << 0,	/* a kernel frame */
-	SYM_F_INLINE = 1 << 1,	/* inlined into the next (outer) frame */
-	SYM_F_UNKNOWN = 1 << 2,	/* no name: name is "module+0xOFFSET" or "[unknown]" */
-	SYM_F_JIT = 1 << 3,	/* JIT code named by the process's perf map */
-};
 
 /* Options of symbolizer__new_opts(); zeroed means the defaults. */
 struct symbolizer_opts {
@@ -36,24 +31,11 @@ struct symbolizer_opts {
 	const char *debuginfod_urls;
 };
 
-/*
- * One frame.  Strings are owned by the symbolizer and stay valid until
- * symbolizer__free(); they are the raw, untrusted bytes from the ELF file
- * (any byte but NUL may appear).
- */
-struct sym_frame {
-	const char *name;
-	const char *module;	/* ELF basename, kernel module name or "vmlinux" */
-	const char *build_id;	/* the module's GNU build id in lowercase hex, NULL when unknown */
-	const char *file;	/* source file, NULL when unknown */
-	uint32_t line;		/* 0 when unknown */
-	uint32_t flags;		/* SYM_F_* */
-};
 
 struct symbolizer_stats {
 	uint64_t cache_hits;
 	uint64_t cache_misses;
-	uint64_t unknown_frames;	/* frames returned with SYM_F_UNKNOWN */
+	uint64_t unknown_frames;	/* frames returned with FRAME_F_UNKNOWN */
 	uint64_t elf_errors;		/* ELF/DWARF files that could not be read */
 	uint64_t maps_errors;		/* /proc/PID/maps that could not be read */
 	uint64_t elf_files;		/* ELF files currently open */
@@ -123,24 +105,24 @@ void symbolizer__remove_process(struct symbolizer *sym, int pid);
  * return address (every frame but the first), looked up at addr - 1.
  * Sets *frames to an array of frames, innermost (inlined callee) first,
  * outermost (the real function) last, owned by the symbolizer.  Returns the
- * number of frames (>= 1: an unnamed address still gets one SYM_F_UNKNOWN
+ * number of frames (>= 1: an unnamed address still gets one FRAME_F_UNKNOWN
  * frame), or -errno on allocation failure only.
  * A pid never added is added on first use; an address outside every known
  * mapping triggers one re-read of the maps while the process is alive.
  */
 int symbolizer__user(struct symbolizer *sym, int pid, uint64_t addr, bool is_return,
-		     const struct sym_frame **frames);
+		     const struct frame **frames);
 
 /* Same for a kernel address (via /proc/kallsyms, loaded on first use). */
 int symbolizer__kernel(struct symbolizer *sym, uint64_t addr, bool is_return,
-		       const struct sym_frame **frames);
+		       const struct frame **frames);
 
 /*
  * Names @vaddr, an address in ELF file @path's own virtual address space
  * (as `nm` prints it), with the same frame layout as symbolizer__user().
  */
 int symbolizer__elf(struct symbolizer *sym, const char *path, uint64_t vaddr,
-		    const struct sym_frame **frames);
+		    const struct frame **frames);
 
 /*
  * Call between batches of lookups (once per drain) to keep memory bounded

@@ -34,7 +34,7 @@ void wbuf__xml_str(struct wbuf *b, const char *s, size_t maxlen);
 void wbuf__free(struct wbuf *b);
 
 
-/* Frame kinds beyond STORE_F_*, for the synthetic frames of the tree. */
+/* Frame kinds beyond FRAME_F_*, for the synthetic frames of the tree. */
 enum {
 	TREE_F_ROOT = 1 << 8,
 	TREE_F_PROC = 1 << 9,

@@ -122,11 +122,11 @@ static const char *svg_fill(const struct tree_frame *f, uint32_t h)
 
 	if (f->flags & (TREE_F_ROOT | TREE_F_PROC))
 		return "#c9c3dd";
-	if (f->flags & STORE_F_UNKNOWN)
+	if (f->flags & FRAME_F_UNKNOWN)
 		return "#b5b5b5";
-	if (f->flags & STORE_F_INLINE)
+	if (f->flags & FRAME_F_INLINE)
 		return "#8fcf7a";
-	return (f->flags & STORE_F_KERNEL ? kernel : user)[h % 4];
+	return (f->flags & FRAME_F_KERNEL ? kernel : user)[h % 4];
 }
 
 static void svg_node(struct svg *s, uint32_t n, uint64_t x, int depth)

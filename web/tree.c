@@ -101,16 +101,16 @@ void web_tree__free(struct web_tree *t)
 	free(t);
 }
 
-static bool frame_wanted(const struct web_tree *t, const struct store_frame *f)
+static bool frame_wanted(const struct web_tree *t, const struct frame *f)
 {
-	bool kernel = f->flags & STORE_F_KERNEL;
+	bool kernel = f->flags & FRAME_F_KERNEL;
 
 	return t->kind == TREE_ALL || (t->kind == TREE_KERNEL) == kernel;
 }
 
 /* Whether a stack passes the kind and substring filters. */
 static bool stack_wanted(const struct web_tree *t, const struct store_proc *proc,
-			 const struct store_frame *frames, int nframes)
+			 const struct frame *frames, int nframes)
 {
 	bool any = t->kind == TREE_ALL, match = !t->match || strstr(proc->comm, t->match);
 	int i;
@@ -125,7 +125,7 @@ static bool stack_wanted(const struct web_tree *t, const struct store_proc *proc
 	return any && match;
 }
 
-int web_tree__add(void *tree, const struct store_proc *proc, const struct store_frame *frames,
+int web_tree__add(void *tree, const struct store_proc *proc, const struct frame *frames,
 		  int nframes, uint64_t count)
 {
 	struct web_tree *t = tree;
@@ -139,12 +139,12 @@ int web_tree__add(void *tree, const struct store_proc *proc, const struct store_
 		err = child(t, node, fi, &node);
 	t->path[depth++] = node;
 	for (i = 0; i < nframes && !err; i++) {
-		const struct store_frame *f = &frames[i];
+		const struct frame *f = &frames[i];
 
 		if (!frame_wanted(t, f))
 			continue;
 		err = intern_frame(t, f->name, f->module, f->file, f->line,
-				   f->flags & (STORE_F_KERNEL | STORE_F_INLINE | STORE_F_UNKNOWN), &fi);
+				   f->flags & (FRAME_F_KERNEL | FRAME_F_INLINE | FRAME_F_UNKNOWN), &fi);
 		if (!err)
 			err = child(t, node, fi, &node);
 		t->path[depth++] = node;

@@ -28,11 +28,11 @@ static const char *kind_name(uint32_t flags)
 		return "process";
 	if (flags & TREE_F_OTHER)
 		return "other";
-	if (flags & STORE_F_UNKNOWN)
+	if (flags & FRAME_F_UNKNOWN)
 		return "unknown";
-	if (flags & STORE_F_INLINE)
+	if (flags & FRAME_F_INLINE)
 		return "inline";
-	return flags & STORE_F_KERNEL ? "kernel" : "user";
+	return flags & FRAME_F_KERNEL ? "kernel" : "user";
 }
 
 static void write_frame(struct emit *e, const struct tree_frame *f)

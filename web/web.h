@@ -88,7 +88,7 @@ void web_tree__free(struct web_tree *t);
  * store_sample_fn, so it can be handed to store__query() with the tree as
  * @ctx.  Returns 0 or -ENOMEM.
  */
-int web_tree__add(void *tree, const struct store_proc *proc, const struct store_frame *frames,
+int web_tree__add(void *tree, const struct store_proc *proc, const struct frame *frames,
 		  int nframes, uint64_t count);
 
 /* What the exporters print next to the graph. */

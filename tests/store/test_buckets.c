@@ -47,7 +47,7 @@ struct one {
 	int stray;
 };
 
-static int on_sample(void *ctx, const struct store_proc *p, const struct store_frame *fr,
+static int on_sample(void *ctx, const struct store_proc *p, const struct frame *fr,
 		     int n, uint64_t count)
 {
 	struct one *o = ctx;

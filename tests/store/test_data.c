@@ -43,13 +43,13 @@ out:
 
 void test_odd_names(struct env *e)
 {
-	static const struct store_frame odd[] = {
+	static const struct frame odd[] = {
 		{ .name = "<img src=x onerror=alert(1)>", .module = "a;b", .file = "\"q\".c",
-		  .line = 7, .flags = STORE_F_INLINE },
+		  .line = 7, .flags = FRAME_F_INLINE },
 		{ .name = "a;b", .module = "line1\nline2", .file = "x\xff\xfe" },
-		{ .name = "\xff\xfe", .module = NULL, .file = NULL, .flags = STORE_F_UNKNOWN },
+		{ .name = "\xff\xfe", .module = NULL, .file = NULL, .flags = FRAME_F_UNKNOWN },
 		{ .name = "", .module = "", .file = "", .line = 4294967295u,
-		  .flags = STORE_F_KERNEL | STORE_F_INLINE | STORE_F_UNKNOWN },
+		  .flags = FRAME_F_KERNEL | FRAME_F_INLINE | FRAME_F_UNKNOWN },
 	};
 	static const struct store_proc p = { .comm = "x\n;<\"\xff", .pid = 4294967295u,
 					     .exe = "/tmp/a b;c\n", .cgroup = "\xc3\x28" };
@@ -90,7 +90,7 @@ out:
 void test_build_ids(struct env *e)
 {
 	static const char *const ids[] = { NULL, "", "aa01", "bb02\xff" };
-	struct store_frame fr[4][2];
+	struct frame fr[4][2];
 	const char *path = fresh(e, "buildid");
 	struct store_window *w = NULL;
 	struct store *st = NULL;
@@ -100,7 +100,7 @@ void test_build_ids(struct env *e)
 
 	for (i = 0; i < 4; i++) {
 		fr[i][0] = F[0];
-		fr[i][1] = (struct store_frame){ .name = "leaf", .module = "libx.so",
+		fr[i][1] = (struct frame){ .name = "leaf", .module = "libx.so",
 						 .build_id = ids[i], .line = 3 };
 	}
 	err = store__open(path, 0, &st);
@@ -217,7 +217,7 @@ void test_retention(struct env *e)
 {
 	const char *path = fresh(e, "retain");
 	struct store_window *w = NULL;
-	struct store_frame only = { .name = "only_in_old_window", .module = "old.so",
+	struct frame only = { .name = "only_in_old_window", .module = "old.so",
 				    .build_id = "0bad" };
 	struct store_stats s;
 	struct store *st = NULL;
@@ -275,7 +275,7 @@ static int write_random(struct store *st, int64_t base, int n, uint64_t *per_min
 		err = store__window_begin(st, base + i * 10 * SEC, 10 * SEC, &w);
 		for (j = 0; j < 6 && !err; j++) {
 			uint64_t c = lcg(&seed) % 10 + 1;
-			const struct store_frame *fr = lcg(&seed) % 2 ? F : S2;
+			const struct frame *fr = lcg(&seed) % 2 ? F : S2;
 
 			err = store__window_add(w, procs[lcg(&seed) % 3], fr, 1 + lcg(&seed) % 3, c);
 			per_min[i / 6] += c;

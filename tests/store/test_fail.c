@@ -16,7 +16,7 @@
 /* Begins a window with @n distinct long frame names; counts 1..n. */
 static int big_window(struct store *st, int64_t start, int n, struct store_window **w)
 {
-	struct store_frame fr = { .module = "big.so" };
+	struct frame fr = { .module = "big.so" };
 	char name[300];
 	int i, err;
 
@@ -97,7 +97,7 @@ out:
 /* Another connection deletes, then reuses, ids this one has cached. */
 void test_stale_cache(struct env *e)
 {
-	const struct store_frame other[] = { { .name = "newcomer", .module = "n.so" } };
+	const struct frame other[] = { { .name = "newcomer", .module = "n.so" } };
 	const struct store_proc po = { .comm = "newproc", .pid = 9, .exe = "/bin/new" };
 	const char *path = fresh(e, "stale");
 	struct store *a = NULL, *b = NULL;
@@ -216,7 +216,7 @@ out:
 	report(e, "kill9_keeps_committed_windows", why);
 }
 
-static int stop_at_first(void *ctx, const struct store_proc *p, const struct store_frame *fr,
+static int stop_at_first(void *ctx, const struct store_proc *p, const struct frame *fr,
 			 int n, uint64_t count)
 {
 	(void)ctx, (void)p, (void)fr, (void)n, (void)count;
@@ -226,7 +226,7 @@ static int stop_at_first(void *ctx, const struct store_proc *p, const struct sto
 void test_api_misuse(struct env *e)
 {
 	static const struct store_rollup_level bad = { .age_ms = HOUR, .bucket_ms = 0 };
-	const struct store_frame noname = { .module = "m" };
+	const struct frame noname = { .module = "m" };
 	const struct store_proc nocomm = { .pid = 1 };
 	struct store_filter f = { .from_ms = T0, .to_ms = T0 + 1, .pid = -1 };
 	const char *path = fresh(e, "misuse");

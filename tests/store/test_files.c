@@ -46,7 +46,7 @@ static const char v1_store[] =
 	"INSERT INTO samples VALUES (1, 1, 2, 9);"
 	"PRAGMA user_version = 1;";
 
-static const struct store_frame v1_stack[] = {
+static const struct frame v1_stack[] = {
 	{ .name = "main", .module = "old.so" },
 	{ .name = "leaf", .module = "old.so", .line = 12 },
 };
@@ -54,7 +54,7 @@ static const struct store_proc v1_proc = { .comm = "old", .pid = 42, .exe = "/bi
 
 /* Commits one window holding @n frames of @fr for @p. */
 static int write_one(struct store *st, int64_t start, const struct store_proc *p,
-		     const struct store_frame *fr, int n, uint64_t count)
+		     const struct frame *fr, int n, uint64_t count)
 {
 	struct store_window *w = NULL;
 	int err;
@@ -122,7 +122,7 @@ void test_migration_v3(struct env *e)
 {
 	const struct store_proc cg = { .comm = "old", .pid = 43, .exe = "/bin/old",
 				       .cgroup = "/sys/cg" };
-	const struct store_frame built[] = {
+	const struct frame built[] = {
 		v1_stack[0], { .name = "leaf", .module = "old.so", .build_id = "c0ffee", .line = 12 },
 	};
 	const char *path = fresh(e, "migrate3");

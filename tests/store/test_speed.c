@@ -26,10 +26,10 @@ static double now_ms(void)
 struct pool {
 	char name[POOL][64];
 	char file[POOL][32];
-	struct store_frame fr[POOL];
+	struct frame fr[POOL];
 	char comm[50][16];
 	struct store_proc proc[50];
-	struct store_frame stack[32];
+	struct frame stack[32];
 };
 
 static void pool_init(struct pool *p)
@@ -40,7 +40,7 @@ static void pool_init(struct pool *p)
 		snprintf(p->name[i], sizeof(p->name[i]), "ns%d::Class<T>::method_%d(int, char*)",
 			 i % 40, i);
 		snprintf(p->file[i], sizeof(p->file[i]), "src/file%d.cc", i % 300);
-		p->fr[i] = (struct store_frame){ .name = p->name[i], .module = "libapp.so",
+		p->fr[i] = (struct frame){ .name = p->name[i], .module = "libapp.so",
 						 .file = p->file[i], .line = 10 + i };
 	}
 	for (i = 0; i < 50; i++) {

@@ -99,7 +99,7 @@ static void put_str(FILE *f, const char *s)
 }
 
 /* Renders a (process, stack) the same way for expected and actual rows. */
-static char *render(const struct store_proc *p, const struct store_frame *fr, int n,
+static char *render(const struct store_proc *p, const struct frame *fr, int n,
 		    size_t *len)
 {
 	char *buf = NULL;
@@ -124,7 +124,7 @@ static char *render(const struct store_proc *p, const struct store_frame *fr, in
 	return buf;
 }
 
-static int collect(void *ctx, const struct store_proc *p, const struct store_frame *fr,
+static int collect(void *ctx, const struct store_proc *p, const struct frame *fr,
 		   int n, uint64_t count)
 {
 	struct rows *r = ctx;
@@ -152,7 +152,7 @@ void rows_free(struct rows *r)
 
 /* Count of the row for (@p, @fr), 0 when absent, UINT64_MAX when duplicated. */
 uint64_t rows_count(const struct rows *r, const struct store_proc *p,
-			   const struct store_frame *fr, int n)
+			   const struct frame *fr, int n)
 {
 	size_t len;
 	char *key = render(p, fr, n, &len);
@@ -179,13 +179,13 @@ int query(struct store *st, int64_t from, int64_t to, const char *comm, int64_t 
 }
 
 /* A small fixed workload: stacks main>foo>bar, main>foo>baz in two processes. */
-const struct store_frame F[4] = {
+const struct frame F[4] = {
 	{ .name = "main", .module = "app", .file = "app.c", .line = 10 },
 	{ .name = "foo", .module = "app", .file = "app.c", .line = 20 },
 	{ .name = "bar", .module = "libc.so.6", .build_id = BUILD_ID_LIBC, .file = NULL, .line = 0 },
-	{ .name = "baz", .module = "vmlinux", .file = NULL, .flags = STORE_F_KERNEL },
+	{ .name = "baz", .module = "vmlinux", .file = NULL, .flags = FRAME_F_KERNEL },
 };
-const struct store_frame S2[3] = { F[0], F[1], F[3] };
+const struct frame S2[3] = { F[0], F[1], F[3] };
 const struct store_proc PA = { .comm = "app", .pid = 100, .exe = "/bin/app" };
 const struct store_proc PB = { .comm = "app", .pid = 200, .exe = "/bin/app" };
 const struct store_proc PC = { .comm = "other", .pid = 300, .cgroup = "/sys/x" };

@@ -69,11 +69,11 @@ void rows_free(struct rows *r);
 
 /* The count for (@p, @fr[0..@n)): 0 when absent, UINT64_MAX when listed twice. */
 uint64_t rows_count(const struct rows *r, const struct store_proc *p,
-		    const struct store_frame *fr, int n);
+		    const struct frame *fr, int n);
 
 /* A fixed workload: F = main>foo>bar, S2 = main>foo>baz; PA, PB share comm "app". */
 #define BUILD_ID_LIBC "9a3f0c2e51d4b6a87e10f3c29d5b4e6a71c08f2d"	/* bar's */
-extern const struct store_frame F[4], S2[3];
+extern const struct frame F[4], S2[3];
 extern const struct store_proc PA, PB, PC;
 
 /* Commits a 10 s window at @start: PA F 4k, PA S2 2k, PB F 5k, PC F[0] 7k (18k in all). */

@@ -65,8 +65,8 @@ int elf_section(const char *path, const char *name, uint64_t *off, uint64_t *siz
  * Returns true (and says why in @why) unless @f is named @name, in a file
  * whose basename is @file (NULL: no file), at @line, with exactly @flags.
  */
-struct sym_frame;
-bool frame_differs(const struct sym_frame *f, const char *name, const char *file,
+struct frame;
+bool frame_differs(const struct frame *f, const char *name, const char *file,
 		   uint32_t line, uint32_t flags, char *why, size_t len);
 /* Copies at most @max bytes of @src to @dst; returns 0 or -errno. */
 int copy_file(const char *src, const char *dst, size_t max);

@@ -49,7 +49,7 @@ static void check_demangle(struct test *t, bool raw)
 	struct symbolizer_opts o = { .no_demangle = raw };
 	struct symbolizer *sym = symbolizer__new_opts(&o);
 	const struct mangled *m;
-	const struct sym_frame *f;
+	const struct frame *f;
 	uint64_t addr, size;
 	const char *want;
 	int n;
@@ -62,7 +62,7 @@ static void check_demangle(struct test *t, bool raw)
 		want = raw ? m->raw : m->plain;
 		CHECK(n >= 1 && !strcmp(f[n - 1].name, want), "%s named '%s', expected '%s'",
 		      m->raw, n >= 1 ? f[n - 1].name : "nothing", want);
-		CHECK(!(f[n - 1].flags & SYM_F_UNKNOWN) && f[n - 1].file, "%s: no file:line", m->raw);
+		CHECK(!(f[n - 1].flags & FRAME_F_UNKNOWN) && f[n - 1].file, "%s: no file:line", m->raw);
 	}
 out:
 	symbolizer__free(sym);
@@ -108,7 +108,7 @@ static int append(const char *path, const char *text, size_t len)
 static bool jit_differs(struct symbolizer *sym, uint64_t addr, const char *name, uint32_t flags,
 			char *why, size_t len)
 {
-	const struct sym_frame *f;
+	const struct frame *f;
 	int n = symbolizer__user(sym, getpid(), addr, false, &f);
 
 	if (n != 1 || strncmp(f->name, name, strlen(name)) || f->flags != flags) {
@@ -148,10 +148,10 @@ static void test_jit_perf_map(struct test *t)
 	len = snprintf(line, sizeof(line), "%" PRIx64 " 100 jit_first\n0x%" PRIx64
 		       " 80 LazyCompile:*emberHot [eval]:1\n", base, base + 0x100);
 	CHECK(!append(path, line, len), "writing %s", path);
-	CHECK(!jit_differs(sym, base + 0x10, "jit_first", SYM_F_JIT, why, sizeof(why)), "%s", why);
-	CHECK(!jit_differs(sym, base + 0x17f, "LazyCompile:*emberHot [eval]:1", SYM_F_JIT, why,
+	CHECK(!jit_differs(sym, base + 0x10, "jit_first", FRAME_F_JIT, why, sizeof(why)), "%s", why);
+	CHECK(!jit_differs(sym, base + 0x17f, "LazyCompile:*emberHot [eval]:1", FRAME_F_JIT, why,
 			   sizeof(why)), "%s", why);
-	CHECK(!jit_differs(sym, base + 0x800, "[anon]+0x", SYM_F_UNKNOWN, why, sizeof(why)),
+	CHECK(!jit_differs(sym, base + 0x800, "[anon]+0x", FRAME_F_UNKNOWN, why, sizeof(why)),
 	      "%s", why);
 	symbolizer__stats(sym, &st);
 	CHECK(st.jit_bad_lines == 7, "%" PRIu64 " bad lines counted, expected 7", st.jit_bad_lines);
@@ -159,28 +159,28 @@ static void test_jit_perf_map(struct test *t)
 	len = snprintf(line, sizeof(line), "%" PRIx64 " 100 jit_second\n", base + 0x800);
 	CHECK(!append(path, line, len), "writing %s", path);
 	usleep(600 * 1000);
-	CHECK(!jit_differs(sym, base + 0x810, "jit_second", SYM_F_JIT, why, sizeof(why)), "%s",
+	CHECK(!jit_differs(sym, base + 0x810, "jit_second", FRAME_F_JIT, why, sizeof(why)), "%s",
 	      why);
 	/* an unfinished last line waits for its newline */
 	len = snprintf(line, sizeof(line), "%" PRIx64 " 100 jit_thi", base + 0x1000);
 	CHECK(!append(path, line, len), "writing %s", path);
 	usleep(600 * 1000);
-	CHECK(!jit_differs(sym, base + 0x1010, "[anon]+0x", SYM_F_UNKNOWN, why, sizeof(why)),
+	CHECK(!jit_differs(sym, base + 0x1010, "[anon]+0x", FRAME_F_UNKNOWN, why, sizeof(why)),
 	      "%s", why);
 	CHECK(!append(path, "rd\n", 3), "writing %s", path);
 	usleep(600 * 1000);
-	CHECK(!jit_differs(sym, base + 0x1010, "jit_third", SYM_F_JIT, why, sizeof(why)), "%s",
+	CHECK(!jit_differs(sym, base + 0x1010, "jit_third", FRAME_F_JIT, why, sizeof(why)), "%s",
 	      why);
 	/* an over-long line still being written is skipped, once, up to its end */
 	memset(junk, 'b', 20000);
 	CHECK(!append(path, junk, 20000), "writing %s", path);
 	usleep(600 * 1000);
-	CHECK(!jit_differs(sym, base + 0x2010, "[anon]+0x", SYM_F_UNKNOWN, why, sizeof(why)),
+	CHECK(!jit_differs(sym, base + 0x2010, "[anon]+0x", FRAME_F_UNKNOWN, why, sizeof(why)),
 	      "%s", why);
 	len = snprintf(line, sizeof(line), "bbb\n%" PRIx64 " 100 jit_fourth\n", base + 0x2000);
 	CHECK(!append(path, junk, 10000) && !append(path, line, len), "writing %s", path);
 	usleep(600 * 1000);
-	CHECK(!jit_differs(sym, base + 0x2010, "jit_fourth", SYM_F_JIT, why, sizeof(why)), "%s",
+	CHECK(!jit_differs(sym, base + 0x2010, "jit_fourth", FRAME_F_JIT, why, sizeof(why)), "%s",
 	      why);
 	symbolizer__stats(sym, &st);
 	CHECK(st.jit_bad_lines == 8 && !st.elf_errors, "%" PRIu64 " bad lines (expected 8), %"
@@ -210,7 +210,7 @@ static void test_memfd_anon(struct test *t)
 	CHECK(!write_all(fd, buf, sizeof(buf)) && page <= sizeof(buf), "memfd write");
 	code = mmap(NULL, page, PROT_READ | PROT_EXEC, MAP_SHARED, fd, 0);
 	CHECK(code != MAP_FAILED, "mmap: %s", strerror(errno));
-	CHECK(!jit_differs(sym, (uintptr_t)code + 0x123, "[anon]+0x123", SYM_F_UNKNOWN, why,
+	CHECK(!jit_differs(sym, (uintptr_t)code + 0x123, "[anon]+0x123", FRAME_F_UNKNOWN, why,
 			   sizeof(why)), "%s", why);
 	symbolizer__stats(sym, &st);
 	CHECK(!st.elf_errors, "%" PRIu64 " elf errors", st.elf_errors);
@@ -317,7 +317,7 @@ static void test_debuginfod(struct test *t)
 	struct symbolizer_opts o = { .debuginfod_urls = url };
 	struct symbolizer *sym = NULL;
 	struct symbolizer_stats st;
-	const struct sym_frame *f;
+	const struct frame *f;
 	uint64_t addr, size;
 	bool started = false;
 	double t0, took;
@@ -344,13 +344,13 @@ static void test_debuginfod(struct test *t)
 	t0 = mono();
 	n = symbolizer__elf(sym, exe, addr, &f);
 	took = mono() - t0;
-	CHECK(n == 1 && (f->flags & SYM_F_UNKNOWN), "named before debuginfod answered: %s",
+	CHECK(n == 1 && (f->flags & FRAME_F_UNKNOWN), "named before debuginfod answered: %s",
 	      n >= 1 ? f->name : "nothing");
 	CHECK(took < s.delay_ms / 1000.0, "the lookup waited %.3f s for debuginfod", took);
 	for (t0 = mono(); mono() - t0 < 15; usleep(20 * 1000)) {
 		symbolizer__trim(sym, 100);
 		n = symbolizer__elf(sym, exe, addr, &f);
-		if (n >= 1 && !(f->flags & SYM_F_UNKNOWN))
+		if (n >= 1 && !(f->flags & FRAME_F_UNKNOWN))
 			break;
 	}
 	CHECK(n == 1 && !frame_differs(f, "basic_leaf", "basic.c", line, 0, why, sizeof(why)),

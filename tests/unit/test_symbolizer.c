@@ -22,7 +22,7 @@ static void check_funcs(struct test *t, const char *bin, const char *symfile, co
 {
 	struct symbolizer *sym = symbolizer__new();
 	struct symbolizer_stats st;
-	const struct sym_frame *f;
+	const struct frame *f;
 	uint64_t addr, size;
 	char why[512];
 	int n, line;
@@ -86,7 +86,7 @@ static void test_inline_chain(struct test *t)
 	const char *src = fixture(t, 1, "inline.c");
 	int first = marker_line(src, "inl_first"), last = marker_line(src, "inl_last");
 	int call = marker_line(src, "call_inl"), n, inlined = 0;
-	const struct sym_frame *f;
+	const struct frame *f;
 	uint64_t addr, size, a;
 	char why[512];
 
@@ -100,7 +100,7 @@ static void test_inline_chain(struct test *t)
 		if (n == 1)
 			continue;
 		CHECK(n == 2, "%#" PRIx64 ": %d frames", a, n);
-		CHECK(!strcmp(f[0].name, "inl_work") && f[0].flags == SYM_F_INLINE &&
+		CHECK(!strcmp(f[0].name, "inl_work") && f[0].flags == FRAME_F_INLINE &&
 		      f[0].line >= (uint32_t)first && f[0].line <= (uint32_t)last &&
 		      !strcmp(base_name(f[0].file), "inline.c"),
 		      "%#" PRIx64 ": inner %s:%u flags %#x", a, f[0].name, f[0].line, f[0].flags);
@@ -119,7 +119,7 @@ static void test_unknown_fallback(struct test *t)
 	char dir[] = "/tmp/ember-test-XXXXXX", path[64], want[96], why[512];
 	struct symbolizer *sym = symbolizer__new();
 	struct symbolizer_stats st;
-	const struct sym_frame *f;
+	const struct frame *f;
 	uint64_t addr, size;
 	int n;
 
@@ -131,7 +131,7 @@ static void test_unknown_fallback(struct test *t)
 	snprintf(want, sizeof(want), "lonely+0x%" PRIx64, addr);
 	n = symbolizer__elf(sym, path, addr, &f);
 	CHECK(n == 1, "%d frames", n);
-	CHECK(!frame_differs(f, want, NULL, 0, SYM_F_UNKNOWN, why, sizeof(why)), "%s", why);
+	CHECK(!frame_differs(f, want, NULL, 0, FRAME_F_UNKNOWN, why, sizeof(why)), "%s", why);
 	CHECK(!strcmp(f->module, "lonely"), "module %s", f->module);
 	n = symbolizer__elf(sym, path, addr, &f);
 	symbolizer__stats(sym, &st);
@@ -163,7 +163,7 @@ static int write_file(const char *path, const void *buf, size_t len)
 static int expect_unknown(struct symbolizer *sym, const char *path, uint64_t addr,
 			  char *why, size_t len)
 {
-	const struct sym_frame *f;
+	const struct frame *f;
 	char want[128];
 	int n = symbolizer__elf(sym, path, addr, &f);
 
@@ -172,7 +172,7 @@ static int expect_unknown(struct symbolizer *sym, const char *path, uint64_t add
 		snprintf(why, len, "%s: %d frames", path, n);
 		return -1;
 	}
-	return frame_differs(f, want, NULL, 0, SYM_F_UNKNOWN, why, len) ? -1 : 0;
+	return frame_differs(f, want, NULL, 0, FRAME_F_UNKNOWN, why, len) ? -1 : 0;
 }
 
 static void test_broken_elf(struct test *t)
@@ -212,7 +212,7 @@ static void test_corrupt_dwarf(struct test *t)
 {
 	char dir[] = "/tmp/ember-test-XXXXXX", path[64], junk[4096];
 	struct symbolizer *sym = symbolizer__new();
-	const struct sym_frame *f;
+	const struct frame *f;
 	uint64_t addr, size, off, len;
 	int fd = -1, n;
 
@@ -258,7 +258,7 @@ static void test_kernel(struct test *t)
 {
 	uint64_t addr = kallsyms_addr("schedule");
 	struct symbolizer *sym = NULL;
-	const struct sym_frame *f;
+	const struct frame *f;
 	char why[512];
 	int n;
 
@@ -267,7 +267,7 @@ static void test_kernel(struct test *t)
 	sym = symbolizer__new();
 	CHECK(sym, "symbolizer__new: %s", strerror(errno));
 	n = symbolizer__kernel(sym, addr + 1, false, &f);
-	CHECK(n == 1 && !frame_differs(f, "schedule", NULL, 0, SYM_F_KERNEL, why, sizeof(why)),
+	CHECK(n == 1 && !frame_differs(f, "schedule", NULL, 0, FRAME_F_KERNEL, why, sizeof(why)),
 	      "%d frames: %s", n, why);
 	CHECK(!strcmp(f->module, "vmlinux"), "module %s", f->module);
 	n = symbolizer__kernel(sym, addr + 1, true, &f);
@@ -282,14 +282,14 @@ static void test_kernel_unknown(struct test *t)
 {
 	struct symbolizer *sym = symbolizer__new();
 	struct symbolizer_stats st;
-	const struct sym_frame *f;
+	const struct frame *f;
 	char why[512];
 	int n;
 
 	CHECK(sym, "symbolizer__new: %s", strerror(errno));
 	n = symbolizer__kernel(sym, 0x1234, false, &f);
 	CHECK(n == 1 && !frame_differs(f, "[kernel]+0x1234", NULL, 0,
-				       SYM_F_UNKNOWN | SYM_F_KERNEL, why, sizeof(why)),
+				       FRAME_F_UNKNOWN | FRAME_F_KERNEL, why, sizeof(why)),
 	      "%d frames: %s", n, why);
 	symbolizer__stats(sym, &st);
 	CHECK(st.unknown_frames == 1, "%" PRIu64 " unknown frames", st.unknown_frames);
@@ -300,7 +300,7 @@ out:
 /* Names @func (a symbol of basic_pie) and checks the answer, file:line included. */
 static void expect_basic(struct test *t, struct symbolizer *sym, const char *func)
 {
-	const struct sym_frame *f;
+	const struct frame *f;
 	uint64_t addr, size;
 	char why[512];
 	int n, line = marker_line(fixture(t, 2, "basic.c"), func);
@@ -323,7 +323,7 @@ static void test_idle_dwarf_and_flush(struct test *t)
 {
 	struct symbolizer *sym = symbolizer__new();
 	struct symbolizer_stats st;
-	const struct sym_frame *f;
+	const struct frame *f;
 	int i;
 
 	CHECK(sym, "symbolizer__new: %s", strerror(errno));
@@ -376,7 +376,7 @@ out:
 }
 
 /* Whether @f carries build id @want (NULL: none), saying what it has in @why. */
-static bool build_id_differs(const struct sym_frame *f, const char *want, char *why, size_t len)
+static bool build_id_differs(const struct frame *f, const char *want, char *why, size_t len)
 {
 	if (want ? f->build_id && !strcmp(f->build_id, want) : !f->build_id)
 		return false;
@@ -392,7 +392,7 @@ static void test_build_id(struct test *t)
 	char why[512];
 	char id[160], sid[160];
 	struct symbolizer *sym = symbolizer__new();
-	const struct sym_frame *f;
+	const struct frame *f;
 	uint64_t addr, size, a;
 	int i, n;
 
@@ -416,10 +416,10 @@ static void test_build_id(struct test *t)
 	      !write_file(junk, "not an ELF file\n", 16), "writing the files failed");
 	for (i = 0; i < 2; i++) {
 		n = symbolizer__elf(sym, junk, addr, &f);
-		CHECK(n == 1 && (f->flags & SYM_F_UNKNOWN), "junk: %d frames", n);
+		CHECK(n == 1 && (f->flags & FRAME_F_UNKNOWN), "junk: %d frames", n);
 		CHECK(!build_id_differs(f, NULL, why, sizeof(why)), "junk: %s", why);
 		n = symbolizer__elf(sym, lonely, addr, &f);
-		CHECK(n == 1 && (f->flags & SYM_F_UNKNOWN), "lonely: %d frames", n);
+		CHECK(n == 1 && (f->flags & FRAME_F_UNKNOWN), "lonely: %d frames", n);
 		CHECK(!build_id_differs(f, sid, why, sizeof(why)), "lonely: %s", why);
 	}
 out:
@@ -451,7 +451,7 @@ static void test_kernel_build_id(struct test *t)
 {
 	uint64_t addr = kallsyms_addr("schedule");
 	struct symbolizer *sym = NULL;
-	const struct sym_frame *f;
+	const struct frame *f;
 	char why[512];
 	int n;
 

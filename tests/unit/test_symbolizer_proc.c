@@ -23,7 +23,7 @@ static void check_user(struct test *t, struct symbolizer *sym, pid_t pid, uint64
 		       bool is_return, const char *name, const char *file, int line,
 		       uint32_t flags)
 {
-	const struct sym_frame *f;
+	const struct frame *f;
 	char why[512];
 	int n = symbolizer__user(sym, pid, addr, is_return, &f);
 
@@ -39,17 +39,17 @@ static void check_child(struct test *t, struct symbolizer *sym, pid_t pid,
 {
 	int fline = marker_line(fixture(t, 0, "child.c"), "child_func");
 	int lline = marker_line(fixture(t, 0, "libfix.c"), "lib_func");
-	const struct sym_frame *f;
+	const struct frame *f;
 	int n;
 
 	CHECK(fline && lline, "LINE markers missing");
 	check_user(t, sym, pid, a->func, false, "child_func", "child.c", fline, 0);
 	check_user(t, sym, pid, a->func + 1, true, "child_func", "child.c", fline, 0);
 	check_user(t, sym, pid, a->lib_func, false, "lib_func", "libfix.c", lline, 0);
-	check_user(t, sym, pid, 0x10, false, "[unknown]", NULL, 0, SYM_F_UNKNOWN);
+	check_user(t, sym, pid, 0x10, false, "[unknown]", NULL, 0, FRAME_F_UNKNOWN);
 	if (a->anon && a->anon != (unsigned long)-1)
 		check_user(t, sym, pid, a->anon + 0x10, false, "[anon]+0x10", NULL, 0,
-			   SYM_F_UNKNOWN);
+			   FRAME_F_UNKNOWN);
 	CHECK(t->status == TEST_PASS, "see above");
 	n = symbolizer__user(sym, pid, a->func, false, &f);
 	CHECK(n == 1 && !strcmp(f->module, exe), "module %s, want %s", f->module, exe);
@@ -95,7 +95,7 @@ static void check_process(struct test *t, const char *exe)
 	CHECK(st.processes == 1 && st.cache_hits > 0, "processes %" PRIu64 " hits %" PRIu64,
 	      st.processes, st.cache_hits);
 	symbolizer__remove_process(sym, pid);
-	check_user(t, sym, pid, a.func, false, "[unknown]", NULL, 0, SYM_F_UNKNOWN);
+	check_user(t, sym, pid, a.func, false, "[unknown]", NULL, 0, FRAME_F_UNKNOWN);
 	CHECK(symbolizer__add_process(sym, pid) == -ESRCH, "re-adding a dead pid");
 out:
 	child_reap(pid);
@@ -152,8 +152,8 @@ static void test_unknown_pid(struct test *t)
 
 	CHECK(sym, "symbolizer__new: %s", strerror(errno));
 	CHECK(symbolizer__add_process(sym, pid) == -ESRCH, "add_process of a missing pid");
-	check_user(t, sym, pid, 0x401000, false, "[unknown]", NULL, 0, SYM_F_UNKNOWN);
-	check_user(t, sym, pid, 0x401000, true, "[unknown]", NULL, 0, SYM_F_UNKNOWN);
+	check_user(t, sym, pid, 0x401000, false, "[unknown]", NULL, 0, FRAME_F_UNKNOWN);
+	check_user(t, sym, pid, 0x401000, true, "[unknown]", NULL, 0, FRAME_F_UNKNOWN);
 	symbolizer__stats(sym, &st);
 	CHECK(st.maps_errors >= 2 && st.unknown_frames == 2, "maps errors %" PRIu64
 	      " unknown %" PRIu64, st.maps_errors, st.unknown_frames);
@@ -208,7 +208,7 @@ static void test_process_vmas(struct test *t)
 	struct sym_vma v[32];
 	char names[32][64];
 	struct child_addrs a;
-	const struct sym_frame *f;
+	const struct frame *f;
 	size_t n = 0;
 	int err, fline, lline;
 
@@ -230,8 +230,8 @@ static void test_process_vmas(struct test *t)
 	check_user(t, sym, dead, a.func, false, "child_func", "child.c", fline, 0);
 	check_user(t, sym, dead, a.lib_func + 1, true, "lib_func", "libfix.c", lline, 0);
 	check_user(t, sym, dead, 0x10010, false, "we;ird\x01 name+0x2010", NULL, 0,
-		   SYM_F_UNKNOWN);
-	check_user(t, sym, dead, 0x10, false, "[unknown]", NULL, 0, SYM_F_UNKNOWN);
+		   FRAME_F_UNKNOWN);
+	check_user(t, sym, dead, 0x10, false, "[unknown]", NULL, 0, FRAME_F_UNKNOWN);
 	CHECK(t->status == TEST_PASS, "see above");
 	err = symbolizer__user(sym, dead, a.func, false, &f);
 	CHECK(err == 1 && !strcmp(f->module, "child_pie"), "module %s", f->module);

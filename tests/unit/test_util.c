@@ -113,7 +113,7 @@ int elf_section(const char *path, const char *name, uint64_t *off, uint64_t *siz
 	return err;
 }
 
-bool frame_differs(const struct sym_frame *f, const char *name, const char *file,
+bool frame_differs(const struct frame *f, const char *name, const char *file,
 		   uint32_t line, uint32_t flags, char *why, size_t len)
 {
 	const char *fb = base_name(f->file);

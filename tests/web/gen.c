@@ -13,11 +13,11 @@
 #include "store.h"
 
 #define T0 1700000000000LL	/* 2023-11-14T22:13:20Z */
-#define K STORE_F_KERNEL
+#define K FRAME_F_KERNEL
 
 struct stack {
 	struct store_proc proc;
-	struct store_frame f[8];
+	struct frame f[8];
 	int n;
 	uint64_t count[2];	/* per window in the first and second half */
 };
@@ -36,10 +36,10 @@ static const struct stack fixture[] = {
 	{ { "evil", 300, NULL, NULL },
 	  { { .name = "<img src=x onerror=alert(1)>", .module = "evil" },
 	    { .name = "a;b", .module = "evil" },
-	    { .name = "line\nbreak", .module = "evil", .flags = STORE_F_INLINE },
+	    { .name = "line\nbreak", .module = "evil", .flags = FRAME_F_INLINE },
 	    { .name = "bad\xff\xfe\xc0\x80utf8", .module = "evil" },
 	    { .name = "ctl\x01\x1f\x7f\"q\\", .module = "evil" },
-	    { .name = "evil+0x1234", .module = "evil", .flags = STORE_F_UNKNOWN } }, 6,
+	    { .name = "evil+0x1234", .module = "evil", .flags = FRAME_F_UNKNOWN } }, 6,
 	  { 5, 5 } },
 };
 
@@ -72,9 +72,9 @@ static int gen_fixture(struct store *st)
 struct busy {
 	char names[3000][48];
 	char comms[200][16];
-	struct store_frame fr[3000];
+	struct frame fr[3000];
 	struct store_proc procs[200];
-	struct store_frame stack[32];
+	struct frame stack[32];
 };
 
 static void busy_init(struct busy *b)
@@ -83,7 +83,7 @@ static void busy_init(struct busy *b)
 
 	for (i = 0; i < 3000; i++) {
 		snprintf(b->names[i], sizeof(b->names[i]), "ns%d::Class::method_%d(int)", i % 50, i);
-		b->fr[i] = (struct store_frame){ .name = b->names[i],
+		b->fr[i] = (struct frame){ .name = b->names[i],
 						 .module = i < 300 ? "vmlinux" : "libapp.so",
 						 .flags = i < 300 ? K : 0, .line = i };
 	}

@@ -112,7 +112,7 @@ $(OUTPUT)/store_tests: $(patsubst %.c,$(OUTPUT)/%.o,$(wildcard tests/store/*.c))
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ -lsqlite3 -o $@
 
-UNWIND_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(wildcard unwind/*.c))
+UNWIND_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(wildcard unwind/*.c)) $(OUTPUT)/util/file.o
 $(OUTPUT)/unwind_tests: $(patsubst %.c,$(OUTPUT)/%.o,$(wildcard tests/unwind/*.c)) $(UNWIND_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ -ldw -lelf -lz -o $@

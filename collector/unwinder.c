@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include "log.h"
+#include "file.h"
 #include "unwind.h"
 #include "unwinder.h"
 
@@ -359,9 +360,9 @@ static void load_file(struct unwinder *u, struct uw_file *f, int pid, uint64_t s
 
 	snprintf(mf, sizeof(mf), "/proc/%d/map_files/%llx-%llx", pid,
 		 (unsigned long long)start, (unsigned long long)end);
-	fd = open(mf, O_RDONLY | O_CLOEXEC);
+	fd = file__open_regular(mf, 0);
 	if (fd < 0)
-		fd = open(path, O_RDONLY | O_CLOEXEC);
+		fd = file__open_regular(path, 0);
 	if (fd < 0) {
 		u->st.tables_failed++;
 		f->failed = true;

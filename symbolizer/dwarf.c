@@ -24,6 +24,7 @@
 #include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
 #include "internal.h"
+#include "file.h"
 
 struct dwfl_file {
 	Dwfl *dwfl;
@@ -39,6 +40,9 @@ static int no_find_elf(Dwfl_Module *mod, void **userdata, const char *modname,
 	(void)mod, (void)userdata, (void)modname, (void)base, (void)file_name, (void)elfp;
 	return -1;
 }
+
+/* Debug files larger than this are not looked at (libxul's is ~1 GiB). */
+#define MAX_DEBUG_FILE (4ULL << 30)
 
 static uint32_t file_crc(int fd)
 {
@@ -95,11 +99,12 @@ static int find_debuglink(Dwfl_Module *mod, const char *file_name, const char *l
 	for (i = 0; i < 3; i++) {
 		snprintf(path, sizeof(path), i == 0 ? "%s/%s" : i == 1 ? "%s/.debug/%s"
 			 : "/usr/lib/debug%s/%s", dir, link);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
+		/* a user's FIFO would block here, a sparse giant be read for its CRC */
+		fd = file__open_regular(path, MAX_DEBUG_FILE);
 		if (fd < 0)
 			continue;
 		/* the file itself may carry the link's name */
-		if (!fstat(fd, &st) && S_ISREG(st.st_mode) &&
+		if (!fstat(fd, &st) &&
 		    !(st.st_dev == main_st.st_dev && st.st_ino == main_st.st_ino) &&
 		    debug_matches(mod, fd, crc)) {
 			lseek(fd, 0, SEEK_SET);

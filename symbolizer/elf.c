@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include <elfutils/libdwelf.h>
 #include "internal.h"
+#include "file.h"
 #include "log.h"
 
 struct elf_load {
@@ -240,7 +241,7 @@ struct elf_file *elf_file__get(struct symbolizer *sym, int fd, const char *path)
 	Elf *e = NULL;
 
 	if (fd < 0)
-		fd = open(path, O_RDONLY | O_CLOEXEC);
+		fd = file__open_regular(path, 0);
 	if (fd < 0 || fstat(fd, &st))
 		goto out;
 	e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
@@ -558,9 +559,9 @@ int elf_file__use_debug(struct symbolizer *sym, struct elf_file *ef, const char 
 
 	if (ef->fd < 0)
 		return -EINVAL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = file__open_regular(path, 0);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	err = dfd < 0 ? -errno : dwfl_file__open(dfd, path, ef->module, &df);
 	if (!err && (!df || !dwfl_file__has_dwarf(df)))

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "internal.h"
+#include "file.h"
 #include "log.h"
 
 enum map_kind { MAP_FILE, MAP_ANON, MAP_SPECIAL };
@@ -61,11 +62,14 @@ static int mapping_open(int pid, const struct mapping *m, const char *path)
 
 	snprintf(buf, sizeof(buf), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid,
 		 m->start, m->end);
-	fd = open(buf, O_RDONLY | O_CLOEXEC);
+	fd = file__open_regular(buf, 0);
 	if (fd >= 0)
 		return fd;
 	snprintf(buf, sizeof(buf), "/proc/%d/root%s", pid, path);
-	return open(buf, O_RDONLY | O_CLOEXEC);
+	fd = file__open_regular(buf, 0);
+	if (fd < 0)
+		errno = -fd;
+	return fd < 0 ? -1 : fd;
 }
 
 static bool is_elf(int fd)
@@ -234,10 +238,10 @@ static struct elf_file *open_hint(struct symbolizer *sym, const struct sym_vma *
 
 	if (!v->path || v->path[0] != '/')
 		return NULL;
-	fd = open(v->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	fd = file__open_regular(v->path, 0);
 	if (fd < 0)
 		return NULL;
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_dev != v->dev || st.st_ino != v->ino) {
+	if (fstat(fd, &st) || st.st_dev != v->dev || st.st_ino != v->ino) {
 		close(fd);
 		return NULL;
 	}

@@ -16,7 +16,7 @@ import tempfile
 # folder -> folders it may include from (its own always allowed)
 ALLOWED = {
     "util": set(),
-    "unwind": set(),
+    "unwind": {"util"},
     "bpf": {"unwind", ".output"},            # unwind_abi.h: the table row ABI; vmlinux.h
     "symbolizer": {"util"},
     "store": {"util"},

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "internal.h"
+#include "file.h"
 
 static bool row_same_rule(const struct unwind_row *a,
 			  const struct unwind_row *b)
@@ -197,9 +198,9 @@ int unwind_table__build(const char *path, struct unwind_table **out)
 	int fd, err;
 
 	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = file__open_regular(path, 0);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	err = unwind_table__from_fd(fd, out);
 	close(fd);
 	return err;

@@ -6,7 +6,7 @@
 # inside elfutils itself are suppressed (tests/fuzz/lsan.supp).
 FUZZ_DIR := $(OUTPUT)/fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_SRCS := tests/fuzz/fuzz_elf.c $(wildcard symbolizer/*.c) util/log.c
+FUZZ_SRCS := tests/fuzz/fuzz_elf.c $(wildcard symbolizer/*.c) util/log.c util/file.c
 FUZZ_SEEDS := basic_pie basic_nopie basic_stripped basic_stripped.debug inline_o2 \
 	libfix.so cxx_fix
 

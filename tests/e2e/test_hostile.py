@@ -1,0 +1,63 @@
+# SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
+"""test_hostile.py - end-to-end tests that files a local user controls cannot stall ember.
+
+A binary whose .gnu_debuglink names a FIFO: ember looks for the debug file
+next to the binary, and a blocking open() of a FIFO waits for a writer
+forever.  ember must finish on time and still name the frames (from the
+binary's own symbol table).
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.dont_write_bytecode = True  # keep the work tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ember_e2e import (Recording, by_comm, parse_folded, run_suite, total,  # noqa: E402
+                       user_frames, workload)
+
+TESTS = ["fifo_debuglink_does_not_block"]
+TMP = tempfile.mkdtemp(prefix="ember-e2e-")
+CHAIN = ["main", "chain_a", "chain_b", "spin"]
+
+
+def fifo_binary():
+    """cpu_chain without its DWARF, its .gnu_debuglink naming a FIFO beside it."""
+    exe = os.path.join(TMP, "fifo_chain")
+    debug = exe + ".debug"
+    shutil.copy(workload("cpu_chain"), exe)
+    subprocess.run(["objcopy", "--only-keep-debug", exe, debug], check=True)
+    subprocess.run(["objcopy", "--strip-debug", exe], check=True)
+    subprocess.run(["objcopy", "--add-gnu-debuglink=" + debug, exe], check=True)
+    os.unlink(debug)
+    os.mkfifo(debug)
+    return exe
+
+
+def t_fifo_debuglink_does_not_block():
+    exe = fifo_binary()
+    proc = subprocess.Popen([exe, "6"], stdout=subprocess.DEVNULL)
+    out = os.path.join(TMP, "fifo.folded")
+    try:
+        time.sleep(0.3)
+        rec = Recording(["-d", "2", "-p", str(proc.pid), "-o", out], out)
+        start = time.monotonic()
+        rc, _, err = rec.result(timeout=30)  # a blocked open never returns
+        took = time.monotonic() - start
+    finally:
+        proc.kill()
+        proc.wait()
+    assert rc == 0, f"ember exited {rc}: {err.strip()[-300:]}"
+    assert took < 20, f"ember took {took:.1f} s for a 2 s recording"
+    mine = by_comm(parse_folded(rec.folded), "fifo_chain")
+    n = total(mine)
+    named = sum(c for f, c in mine if user_frames(f)[-4:] == CHAIN)
+    assert n > 0, "no fifo_chain samples"
+    assert named >= 0.8 * n, f"{named}/{n} fifo_chain samples named main;chain_a;chain_b;spin"
+
+
+if __name__ == "__main__":
+    run_suite(TESTS, globals(), tmp=TMP)

@@ -94,17 +94,19 @@ static __always_inline void count(__u32 id)
 		*val += 1;
 }
 
-static __always_inline void send_event(__u32 type, __u32 tgid)
+/* Returns false when the ring buffer was full (counted). */
+static __always_inline bool send_event(__u32 type, __u32 tgid)
 {
 	struct ember_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 
 	if (!e) {
 		count(CNT_EVENTS_LOST);
-		return;
+		return false;
 	}
 	e->type = type;
 	e->tgid = tgid;
 	bpf_ringbuf_submit(e, 0);
+	return true;
 }
 
 #include "unwind.bpf.h"
@@ -406,13 +408,17 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx, bool tables)
 		 * it now would leave an entry nobody ever removes.
 		 */
 		state = bpf_map_lookup_elem(&seen, &tgid);
-		if ((!state || *state == SEEN_STALE) && !(flags & PF_EXITING)) {
+		/*
+		 * Marked seen only once announced: a full ring buffer loses the
+		 * announcement (counted), and the next sample tries again.
+		 */
+		if ((!state || *state == SEEN_STALE) && !(flags & PF_EXITING) &&
+		    send_event(EVENT_NEW_PROCESS, tgid)) {
 			/* bpf_find_vma sends the libraries' text only with a later sample */
 			if (start_maps == START_MAPS_FIND_VMA ||
 			    (start_maps == START_MAPS_LIST && young(task, tgid)))
 				current = SEEN_EARLY;
 			bpf_map_update_elem(&seen, &tgid, &current, BPF_ANY);
-			send_event(EVENT_NEW_PROCESS, tgid);
 			send_start_maps(ctx, task, tgid, tables, false);
 		} else if (state && *state >= SEEN_EARLY && *state <= SEEN_EARLY_LAST &&
 			   !young(task, tgid) && !(flags & PF_EXITING)) {

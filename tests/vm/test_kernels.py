@@ -228,7 +228,7 @@ def checks_for(g):
                                                   for x in user_frames(f)))
         print(f"# vm-{s} processes of 30 ms: {fmt(good, n)} samples symbolized "
               f"({g.text('check.txt', '').split('short-lived processes: ')[-1].strip()[:80]})", flush=True)
-        assert good >= 0.8 * n, f"only {fmt(good, n)} samples of {SHORT_COMM} (30 ms processes) are " \
+        assert good >= 0.6 * n, f"only {fmt(good, n)} samples of {SHORT_COMM} (30 ms processes) are " \
                                 f"symbolized; top: {top(rec(), SHORT_COMM)}"
 
     def t_agent():

@@ -182,7 +182,9 @@ struct ember_maps_event {
 	X(EXIT_MAPS, "exit_maps_sent")					\
 	X(EXIT_MAPS_LOST, "exit_maps_lost")				\
 	X(START_MAPS, "start_maps_sent")				\
-	X(START_MAPS_LOST, "start_maps_lost")
+	X(START_MAPS_LOST, "start_maps_lost")				\
+	X(RESCANS, "rescans_requested")					\
+	X(RESCANS_HELD, "rescans_held_back")
 
 #define X(id, name) CNT_##id,
 enum ember_counter { EMBER_BPF_COUNTERS(X) CNT_MAX };

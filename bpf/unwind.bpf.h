@@ -72,12 +72,22 @@ struct {
 DW_STACK_MAP(ustacks_dw0);
 DW_STACK_MAP(ustacks_dw1);
 
-/* When each tgid last asked for a rescan: at most five requests a second. */
-#define RESCAN_INTERVAL_NS 200000000ULL
+/*
+ * When each tgid last asked for a rescan, and how long until it may ask
+ * again: 200 ms, doubling at each request up to a minute, so a process
+ * whose pcs never fall in a table (JIT code, no CFI) cannot storm.
+ */
+#define RESCAN_MIN_NS 200000000ULL
+#define RESCAN_MAX_NS 60000000000ULL
+struct rescan_state {
+	__u64 at;
+	__u64 wait;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct rescan_state);
 	__uint(max_entries, 4096);
 } rescan_at SEC(".maps");
 
@@ -263,12 +273,20 @@ static long unwind_frame(__u64 idx, void *ctx)
 
 static __always_inline void request_rescan(__u32 tgid)
 {
-	__u64 now = bpf_ktime_get_ns(), *last = bpf_map_lookup_elem(&rescan_at, &tgid);
+	struct rescan_state *last = bpf_map_lookup_elem(&rescan_at, &tgid), next;
+	__u64 now = bpf_ktime_get_ns();
 
-	if (last && now - *last < RESCAN_INTERVAL_NS)
+	if (last && now - last->at < last->wait) {
+		count(CNT_RESCANS_HELD);
 		return;
-	bpf_map_update_elem(&rescan_at, &tgid, &now, BPF_ANY);
-	send_event(EVENT_RESCAN, tgid);
+	}
+	next.at = now;
+	next.wait = last ? last->wait * 2 : RESCAN_MIN_NS;
+	if (next.wait > RESCAN_MAX_NS)
+		next.wait = RESCAN_MAX_NS;
+	bpf_map_update_elem(&rescan_at, &tgid, &next, BPF_ANY);
+	if (send_event(EVENT_RESCAN, tgid))
+		count(CNT_RESCANS);
 }
 
 /*

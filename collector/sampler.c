@@ -375,7 +375,8 @@ bool sampler__unwinds(struct sampler *s)
 bool sampler_counter_is_loss(int id)
 {
 	return id != CNT_SAMPLES && id != CNT_UNWIND_WALKS && id != CNT_UNWIND_ROOT &&
-	       id != CNT_UNWIND_FP_END && id != CNT_EXIT_MAPS && id != CNT_START_MAPS;
+	       id != CNT_UNWIND_FP_END && id != CNT_EXIT_MAPS && id != CNT_START_MAPS &&
+	       id != CNT_RESCANS && id != CNT_RESCANS_HELD;
 }
 
 int sampler__counters(struct sampler *s, uint64_t out[CNT_MAX])

@@ -4,7 +4,9 @@
 A binary whose .gnu_debuglink names a FIFO: ember looks for the debug file
 next to the binary, and a blocking open() of a FIFO waits for a writer
 forever.  ember must finish on time and still name the frames (from the
-binary's own symbol table).
+binary's own symbol table).  A process running JIT code (no table covers
+its pcs) must not make BPF ask for its maps to be re-read five times a
+second forever.
 """
 
 import os
@@ -16,10 +18,10 @@ import time
 
 sys.dont_write_bytecode = True  # keep the work tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ember_e2e import (Recording, by_comm, parse_folded, run_suite, total,  # noqa: E402
-                       user_frames, workload)
+from ember_e2e import (Recording, by_comm, parse_folded, parse_summary, run_suite,  # noqa: E402
+                       total, user_frames, workload)
 
-TESTS = ["fifo_debuglink_does_not_block"]
+TESTS = ["fifo_debuglink_does_not_block", "rescans_back_off"]
 TMP = tempfile.mkdtemp(prefix="ember-e2e-")
 CHAIN = ["main", "chain_a", "chain_b", "spin"]
 
@@ -57,6 +59,25 @@ def t_fifo_debuglink_does_not_block():
     named = sum(c for f, c in mine if user_frames(f)[-4:] == CHAIN)
     assert n > 0, "no fifo_chain samples"
     assert named >= 0.8 * n, f"{named}/{n} fifo_chain samples named main;chain_a;chain_b;spin"
+
+
+def t_rescans_back_off():
+    proc = subprocess.Popen([workload("jit_spin"), "8"], stdout=subprocess.DEVNULL)
+    out = os.path.join(TMP, "jit.folded")
+    try:
+        time.sleep(0.3)
+        rec = Recording(["-d", "5", "-p", str(proc.pid), "-o", out], out)
+        rc, _, err = rec.result(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert rc == 0, f"ember exited {rc}: {err.strip()[-300:]}"
+    s = parse_summary(err)
+    print(f"# jit_spin, 5 s: rescans_requested={s['rescans_requested']} "
+          f"rescans_held_back={s['rescans_held_back']}", flush=True)
+    assert s["rescans_held_back"] > 0, "no rescan was held back: the JIT pcs never asked for one"
+    # 200 ms doubling: asks at 0, 0.2, 0.6, 1.4, 3.0 s (at 5 per second it was 25)
+    assert s["rescans_requested"] <= 7, f"{s['rescans_requested']} rescans in 5 s"
 
 
 if __name__ == "__main__":

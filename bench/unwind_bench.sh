@@ -11,7 +11,7 @@ EMBER=.output/ember
 bpf_cost() {
 	local mode=$1 out
 	out=$(mktemp)
-	"$EMBER" record --unwind "$mode" -d 6 -o /dev/null 2>"$out" &
+	"$EMBER" record --bpf-stats --unwind "$mode" -d 6 -o /dev/null 2>"$out" &
 	local pid=$!
 	sleep 1.5
 	.output/workloads/nofp_chain 3 >/dev/null

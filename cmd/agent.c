@@ -77,6 +77,8 @@ static const char usage[] =
 "                        (0: no limit; default " STR(DEFAULT_MEMORY_LIMIT_MB) ")\n"
 "  --no-demangle         keep C++/Rust names mangled, as in the binary\n"
 "  --debuginfod URL      fetch missing debug info from URL (default $DEBUGINFOD_URLS)\n"
+"  --bpf-stats           measure the BPF time per sample (turns on the kernel's\n"
+"                        run-time accounting of every BPF program while it runs)\n"
 "  --listen ADDR:PORT    serve the UI and API here (default " WEB_DEFAULT_LISTEN ")\n"
 "  --token TOKEN         require this token on every request (needed off loopback)\n"
 "  --insecure-public     allow a non-loopback --listen without a token\n"
@@ -94,6 +96,7 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 		{ "memory-limit", required_argument, NULL, 'L' },
 		{ "no-demangle", no_argument, NULL, 'N' },
 		{ "debuginfod", required_argument, NULL, 'G' },
+		{ "bpf-stats", no_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "token", required_argument, NULL, 'T' },

@@ -15,7 +15,8 @@ int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(pri
 
 /*
  * Parses the flags record and agent share: -F ('F'), --unwind ('W'),
- * --unwind-mem ('M'), --no-demangle ('N'), --debuginfod ('G').  Returns 0,
+ * --unwind-mem ('M'), --no-demangle ('N'), --debuginfod ('G'), --bpf-stats
+ * ('S').  Returns 0,
  * 2 after printing a usage error for @cmd, or -ENOENT for any other flag.
  */
 int parse_sampling_flag(const char *cmd, struct sampler_opts *o, struct symbolizer_opts *sym,

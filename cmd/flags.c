@@ -42,6 +42,9 @@ int parse_sampling_flag(const char *cmd, struct sampler_opts *o, struct symboliz
 	case 'G':
 		sym->debuginfod_urls = arg;
 		return 0;
+	case 'S':
+		o->bpf_stats = true;
+		return 0;
 	}
 	return -ENOENT;
 }

@@ -44,6 +44,8 @@ static const char usage[] =
 "      --unwind-mem MB  memory for unwind tables (default 16)\n"
 "      --no-demangle    keep C++/Rust names mangled, as in the binary\n"
 "      --debuginfod URL fetch missing debug info from URL (default $DEBUGINFOD_URLS)\n"
+"      --bpf-stats      measure the BPF time per sample (turns on the kernel's\n"
+"                       run-time accounting of every BPF program while it runs)\n"
 "  -o, --output FILE    folded stacks to FILE (default or '-': stdout)\n"
 "  -v, --verbose        more logging (twice for debug)\n";
 
@@ -87,6 +89,7 @@ static int parse_args(struct record_opts *o, int argc, char **argv)
 		{ "unwind-mem", required_argument, NULL, 'M' },
 		{ "no-demangle", no_argument, NULL, 'N' },
 		{ "debuginfod", required_argument, NULL, 'G' },
+		{ "bpf-stats", no_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{},

@@ -57,7 +57,7 @@ static const struct {
 		"short-lived processes are named only if user space reads their maps in time" },
 	[KFEAT_BATCH_OPS] = { "map_batch_ops", "5.6", "draining counts in one call per batch",
 		"maps drained key by key" },
-	[KFEAT_BPF_STATS] = { "bpf_stats", "5.8", "the BPF time per sample in summaries",
+	[KFEAT_BPF_STATS] = { "bpf_stats", "5.8", "the BPF time per sample (with --bpf-stats)",
 		"the BPF time per sample reads 0" },
 };
 
@@ -116,16 +116,6 @@ static int probe_batch_ops(void)
 	if (err == -EINVAL || err == -ENOTSUP || err == -EOPNOTSUPP)
 		return 0;
 	return err ? err : 1;
-}
-
-static int probe_stats(void)
-{
-	int fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
-
-	if (fd < 0)
-		return errno == EINVAL ? 0 : -errno;
-	close(fd);
-	return 1;
 }
 
 static int probe_kfunc(const struct btf *btf, const char *name)
@@ -286,10 +276,13 @@ void kfeat__probe(struct kfeat *kf)
 	set_probe(kf, KFEAT_FIND_VMA,
 		  libbpf_probe_bpf_helper(BPF_PROG_TYPE_PERF_EVENT, BPF_FUNC_find_vma, NULL));
 	set_probe(kf, KFEAT_BATCH_OPS, probe_batch_ops());
-	set_probe(kf, KFEAT_BPF_STATS, probe_stats());
 	if (btf) {
 		set_probe(kf, KFEAT_VMA_ITER, probe_kfunc(btf, "bpf_iter_task_vma_new"));
 		set_probe(kf, KFEAT_VMA_LIST, probe_member(btf, "mm_struct", "mmap"));
+		/* BPF_ENABLE_STATS came with this enum (5.8); enabling it to see
+		 * would turn on accounting for every program on the host */
+		set_probe(kf, KFEAT_BPF_STATS,
+			  btf__find_by_name_kind(btf, "bpf_stats_type", BTF_KIND_ENUM) > 0);
 		probe_exit_hooks(kf);
 	}
 	btf__free(btf);

@@ -131,7 +131,8 @@ struct sampler *sampler__new(const struct sampler_opts *opts)
 			  err == -EPERM ? " (run as root)" : "");
 		goto fail;
 	}
-	s->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	if (opts->bpf_stats)
+		s->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 	err = open_events(s, opts->freq);
 	if (err)
 		goto fail;

@@ -23,6 +23,7 @@ struct sampler_opts {
 	int npids;
 	enum unwind_mode unwind;	/* UNWIND_MODE_FP or UNWIND_MODE_AUTO */
 	uint32_t unwind_rows;		/* capacity of the unwind row pool */
+	bool bpf_stats;			/* turn on the kernel's BPF run-time accounting */
 };
 
 /* The maps the unwind-table manager fills (see bpf/profile.h). */
@@ -115,7 +116,9 @@ int sampler__counters(struct sampler *s, uint64_t out[CNT_MAX]);
 
 /*
  * Reports the sampling program's total run time and run count (kernel
- * bpf_stats, enabled by sampler__new when possible; zeros otherwise).
+ * bpf_stats: enabled by sampler__new when opts->bpf_stats asked for it, as
+ * it accounts every BPF program on the host, or by the sysctl
+ * kernel.bpf_stats_enabled; zeros otherwise).
  */
 void sampler__prog_stats(struct sampler *s, uint64_t *run_ns, uint64_t *run_cnt);
 

@@ -33,7 +33,16 @@ struct fetcher {
 	bool stop;			/* under lock; read by the progress callback */
 	struct fetch_req *todo;		/* LIFO is fine: order does not matter */
 	struct fetch_req *done;
+	size_t ntodo;			/* requests in todo, at most FETCH_MAX_QUEUED */
 };
+
+/*
+ * Requests waiting for the network at most: past this a new one is turned
+ * away (-EBUSY, counted as failed by the caller) rather than held, as a
+ * host running thousands of new binaries would otherwise grow the queue
+ * without bound while a slow server answers.
+ */
+#define FETCH_MAX_QUEUED 256
 
 struct fetcher *fetcher__new(void)
 {
@@ -104,6 +113,7 @@ static void *fetcher_main(void *arg)
 			break;
 		r = f->todo;
 		f->todo = r->next;
+		f->ntodo--;
 		pthread_mutex_unlock(&f->lock);
 		path = NULL;
 		fd = c ? debuginfod_find_debuginfo(c, r->id, r->len, &path) : -ENOSYS;
@@ -155,6 +165,11 @@ int fetcher__ask(struct fetcher *f, const char *key, const unsigned char *id, si
 	memcpy(r->id, id, len);
 	r->len = len;
 	pthread_mutex_lock(&f->lock);
+	if (f->ntodo >= FETCH_MAX_QUEUED) {
+		pthread_mutex_unlock(&f->lock);
+		req_free(r);
+		return -EBUSY;
+	}
 	if (!f->started) {
 		err = -pthread_create(&f->thread, NULL, fetcher_main, f);
 		if (err) {
@@ -166,6 +181,7 @@ int fetcher__ask(struct fetcher *f, const char *key, const unsigned char *id, si
 	}
 	r->next = f->todo;
 	f->todo = r;
+	f->ntodo++;
 	pthread_cond_signal(&f->wake);
 	pthread_mutex_unlock(&f->lock);
 	return 0;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include "internal.h"
@@ -26,6 +27,7 @@ struct web {
 	struct web_opts o;
 	struct MHD_Daemon *d;
 	int port;
+	bool loopback;		/* listening on a loopback address */
 };
 
 /* Splits "ADDR:PORT" or "[V6]:PORT" and resolves it numerically ("localhost" too). */
@@ -114,6 +116,32 @@ static bool token_eq(const char *got, const char *want)
 static const char *header(struct MHD_Connection *c, enum MHD_ValueKind kind, const char *name)
 {
 	return MHD_lookup_connection_value(c, kind, name);
+}
+
+/*
+ * Whether a request to a loopback listener names a loopback host.  A web
+ * page the user opens can point its own name at 127.0.0.1 (DNS rebinding)
+ * and read the API as same-origin, but its requests still carry its name
+ * in Host.  No Host at all (HTTP/1.0 tools) is no browser's request.
+ */
+static bool host_ok(const struct web *w, struct MHD_Connection *c)
+{
+	const char *host = header(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+	size_t n;
+
+	if (!w->loopback || !host)
+		return true;
+	if (!strncmp(host, "[::1]", 5))
+		n = 5;
+	else if (!strncasecmp(host, "localhost", 9))
+		n = 9;
+	else if (!strncmp(host, "127.", 4))
+		n = 4 + strspn(host + 4, "0123456789.");
+	else
+		return false;
+	if (host[n] == ':')
+		n += 1 + strspn(host + n + 1, "0123456789");
+	return host[n] == '\0';
 }
 
 /* Whether the request carries the token: Bearer header, ?token= or the cookie. */
@@ -244,6 +272,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		api__error(&rep, 405, "only GET and HEAD are served");
 	else if (clen && strcmp(clen, "0"))
 		api__error(&rep, 413, "requests carry no body");
+	else if (!host_ok(w, c))
+		api__error(&rep, 421, "this server answers only requests to a loopback host name "
+			   "(127.0.0.1, localhost, [::1]); the Host header names another");
 	else if (!authorized(w, c, &set_cookie))
 		api__error(&rep, 401, "missing or wrong token");
 	else
@@ -299,6 +330,7 @@ int web__new(const struct web_opts *o, struct web **out)
 	if (!w)
 		return -ENOMEM;
 	w->o = *o;
+	w->loopback = is_loopback(&ss);
 	fd = bind_socket(&ss, len, &w->port);
 	err = fd < 0 ? fd : start(w, &ss, fd);
 	if (err) {

@@ -131,6 +131,18 @@ def t_headers(srv):
     assert st == 200 and h["content-type"].startswith("text/html") and b"<canvas" in body
 
 
+def t_dns_rebinding(srv):
+    # a page whose name was pointed at 127.0.0.1 still sends its own name
+    for host in ["evil.example:%d" % srv.port, "evil.example", "127.0.0.1.evil.example",
+                 "localhost.evil.example"]:
+        st, _, body = srv.get("/api/processes", headers={"Host": host})
+        assert st == 421, (host, st)
+        assert "loopback" in json.loads(body)["error"], body
+    for host in ["127.0.0.1:%d" % srv.port, "localhost:%d" % srv.port, "localhost", "[::1]:%d" % srv.port]:
+        st, _, _ = srv.get("/healthz", headers={"Host": host})
+        assert st == 200, (host, st)
+
+
 def t_other_endpoints(srv):
     st, _, body = srv.get("/healthz")
     assert st == 200 and body == b"ok\n"
@@ -198,6 +210,7 @@ def main():
                              ("api_diff", t_diff), ("api_prune_keeps_weight", t_prune),
                              ("api_json_escaping", t_escaping), ("api_errors", t_errors),
                              ("api_security_headers", t_headers),
+                             ("api_refuses_foreign_host", t_dns_rebinding),
                              ("api_timeline_processes_export_metrics", t_other_endpoints)]:
                 res.run(name, lambda fn=fn: fn(srv))
         finally:

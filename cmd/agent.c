@@ -165,14 +165,40 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 	return 0;
 }
 
-/* Creates the store's directory (one level, like /var/lib/ember). */
+/*
+ * Creates the store's directory (one level, like /var/lib/ember).  The
+ * store holds every process's stacks, which perf shows only to privileged
+ * users: the agent creates its files for its own user alone (umask 077).
+ */
 static void make_parent_dir(const char *path)
 {
 	char *copy = strdup(path);
 
-	if (copy && mkdir(dirname(copy), 0755) && errno != EEXIST)
+	umask(077);
+	if (copy && mkdir(dirname(copy), 0700) && errno != EEXIST)
 		log_warn("cannot create the directory of '%s': %s", path, strerror(errno));
 	free(copy);
+}
+
+/* Takes group and other access away from a store made before (once it opened as one). */
+static void make_private(const char *path)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm" };
+	char file[4096];
+	struct stat st;
+	unsigned int i;
+
+	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(file, sizeof(file), "%s%s", path, suffixes[i]);
+		if (stat(file, &st) || !S_ISREG(st.st_mode) || !(st.st_mode & 077) ||
+		    st.st_uid != geteuid())
+			continue;
+		if (chmod(file, st.st_mode & 0700))
+			log_warn("cannot make '%s' private: %s", file, strerror(errno));
+		else
+			log_info("'%s' was readable by other users: now %o", file,
+				 st.st_mode & 0700);
+	}
 }
 
 static double mono_now(void)
@@ -487,6 +513,7 @@ int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
 		log_error("cannot open store '%s': %s", a.o.db, store__strerror(err));
 		return 1;
 	}
+	make_private(a.o.db);
 	err = store__set_period_ns(a.store, 1000000000ULL / a.o.s.freq);
 	if (err)
 		log_warn("cannot record the sampling period: %s", store__strerror(err));

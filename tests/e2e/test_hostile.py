@@ -18,10 +18,10 @@ import time
 
 sys.dont_write_bytecode = True  # keep the work tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ember_e2e import (Recording, by_comm, parse_folded, parse_summary, run_suite,  # noqa: E402
-                       total, user_frames, workload)
+from ember_e2e import (Agent, Recording, by_comm, parse_folded, parse_summary,  # noqa: E402
+                       run_suite, total, user_frames, workload)
 
-TESTS = ["fifo_debuglink_does_not_block", "rescans_back_off"]
+TESTS = ["fifo_debuglink_does_not_block", "rescans_back_off", "store_is_private"]
 TMP = tempfile.mkdtemp(prefix="ember-e2e-")
 CHAIN = ["main", "chain_a", "chain_b", "spin"]
 
@@ -78,6 +78,26 @@ def t_rescans_back_off():
     assert s["rescans_held_back"] > 0, "no rescan was held back: the JIT pcs never asked for one"
     # 200 ms doubling: asks at 0, 0.2, 0.6, 1.4, 3.0 s (at 5 per second it was 25)
     assert s["rescans_requested"] <= 7, f"{s['rescans_requested']} rescans in 5 s"
+
+
+def t_store_is_private():
+    """The store holds every process's stacks: only the agent's user may read it."""
+    db = os.path.join(TMP, "private", "ember.db")
+    for round_ in range(2):
+        agent = Agent(["--db", db, "--window", "1"])
+        try:
+            agent.wait_ready()
+            time.sleep(1.5)
+            agent.stop()
+            rc, _, err = agent.result(timeout=30)
+        finally:
+            agent.kill()
+        assert rc == 0, f"agent exited {rc}: {err.strip()[-300:]}"
+        mode = os.stat(db).st_mode & 0o777
+        assert mode == 0o600, f"round {round_}: the store is {mode:o}, want 600"
+        if round_ == 0:
+            assert os.stat(os.path.dirname(db)).st_mode & 0o777 == 0o700, "its new directory is not 700"
+            os.chmod(db, 0o644)  # as an older ember left it
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ TESTS = [
     "record_exits_cleanly", "output_well_formed", "summary_line", "cpu_chain_stack",
     "cpu_chain_sample_count", "cpu_chain_symbolized", "syscall_kernel_frames",
     "user_before_kernel", "short_lived_symbolized", "pid_filter_stdout",
-    "kernel_only", "user_only",
+    "kernel_only", "user_only", "no_symbol_versions",
 ]
 
 TMP = tempfile.mkdtemp(prefix="ember-e2e-")
@@ -168,6 +168,14 @@ def t_user_before_kernel():
                     seen_k = True
                 elif seen_k:
                     raise AssertionError(f"user frame {f!r} after a kernel frame in {';'.join(frames)[:300]!r}")
+
+
+def t_no_symbol_versions():
+    # perf shows __libc_start_main, not __libc_start_main@@GLIBC_2.34
+    frames = {f for name in ("main", "sys") for fs, _ in get(name)["stacks"] for f in fs[1:]}
+    versioned = sorted(f for f in frames if "@GLIBC" in f or "@@" in f)
+    assert not versioned, f"frames with symbol versions: {versioned[:5]}"
+    assert any(f.startswith("__libc_start_main") for f in frames), "no __libc_start_main frame to check"
 
 
 def t_short_lived_symbolized():

@@ -385,10 +385,11 @@ static int agent_metrics(void *ctx, struct web_metrics *m)
 		  cs.sym.vma_matched },
 		{ "exit_vmas_unmatched_total", "Their mappings named by basename only.", WEB_COUNTER,
 		  cs.sym.vma_unmatched },
-		{ "bpf_run_seconds_total", "CPU time in the BPF program.", WEB_COUNTER,
-		  cs.bpf_run_ns / 1e9 },
-		{ "bpf_run_ns_per_sample", "Mean BPF run time per sample.", WEB_GAUGE,
-		  cs.bpf_run_cnt ? (double)cs.bpf_run_ns / cs.bpf_run_cnt : 0 },
+		/* the mean per run is rate(bpf_run_seconds_total) / rate(bpf_runs_total) */
+		{ "bpf_run_seconds_total", "CPU time in the BPF program (with --bpf-stats).",
+		  WEB_COUNTER, cs.bpf_run_ns / 1e9 },
+		{ "bpf_runs_total", "Runs of the BPF program (with --bpf-stats).", WEB_COUNTER,
+		  cs.bpf_run_cnt },
 	};
 
 	for (i = 0; i < (int)(sizeof(rows) / sizeof(rows[0])) && !err; i++)

@@ -37,6 +37,7 @@ struct agent_opts {
 	int64_t window_ms;
 	int64_t retention_ms;
 	const char *listen, *token;
+	char token_buf[TOKEN_MAX];	/* --token-file's token */
 	bool insecure_public;
 	uint64_t memory_limit;		/* bytes of RSS; 0: none */
 };
@@ -81,6 +82,7 @@ static const char usage[] =
 "                        run-time accounting of every BPF program while it runs)\n"
 "  --listen ADDR:PORT    serve the UI and API here (default " WEB_DEFAULT_LISTEN ")\n"
 "  --token TOKEN         require this token on every request (needed off loopback)\n"
+"  --token-file FILE     the same, read from FILE's first line (not visible in argv)\n"
 "  --insecure-public     allow a non-loopback --listen without a token\n"
 "  -v, --verbose         debug logging\n";
 
@@ -100,6 +102,7 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "token", required_argument, NULL, 'T' },
+		{ "token-file", required_argument, NULL, 'K' },
 		{ "insecure-public", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
@@ -147,6 +150,11 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 			break;
 		case 'T':
 			o->token = optarg;
+			break;
+		case 'K':
+			if (read_token_file("agent", optarg, o->token_buf, sizeof(o->token_buf)))
+				return 2;
+			o->token = o->token_buf;
 			break;
 		case 'P':
 			o->insecure_public = true;

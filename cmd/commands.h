@@ -22,6 +22,16 @@ int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(pri
 int parse_sampling_flag(const char *cmd, struct sampler_opts *o, struct symbolizer_opts *sym,
 			int flag, const char *arg);
 
+/* Longest web token (see web__strerror), with its NUL. */
+#define TOKEN_MAX 257
+
+/*
+ * Reads the web token from the first line of @path into @buf (--token-file:
+ * unlike --token, it is not in argv, which every user reads in /proc).
+ * Returns 0, or 2 after printing a usage error for @cmd.
+ */
+int read_token_file(const char *cmd, const char *path, char *buf, size_t size);
+
 /*
  * Each returns the process exit code: 0 success, 1 runtime failure, 2 usage
  * error.  *exiting becomes non-zero on SIGINT/SIGTERM.

@@ -5,7 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
 #include "commands.h"
+#include "file.h"
 #include "unwind_abi.h"
 
 int parse_sampling_flag(const char *cmd, struct sampler_opts *o, struct symbolizer_opts *sym,
@@ -47,6 +50,28 @@ int parse_sampling_flag(const char *cmd, struct sampler_opts *o, struct symboliz
 		return 0;
 	}
 	return -ENOENT;
+}
+
+int read_token_file(const char *cmd, const char *path, char *buf, size_t size)
+{
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	fd = file__open_regular(path, size);
+	if (fd < 0)
+		return usage_error(cmd, "cannot read --token-file '%s': %s", path,
+				   fd == -EFBIG ? "longer than a token" : strerror(-fd));
+	n = read(fd, buf, size - 1);
+	if (!fstat(fd, &st) && (st.st_mode & 077))
+		fprintf(stderr, "ember %s: warning: --token-file '%s' is readable by other users\n",
+			cmd, path);
+	close(fd);
+	if (n < 0)
+		return usage_error(cmd, "cannot read --token-file '%s': %s", path, strerror(errno));
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return 0;
 }
 
 int usage_error(const char *cmd, const char *fmt, ...)

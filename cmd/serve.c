@@ -13,19 +13,21 @@
 #include "web.h"
 
 static const char usage[] =
-"usage: ember serve --db PATH [--listen ADDR:PORT] [--token TOKEN] [--insecure-public]\n"
+"usage: ember serve --db PATH [--listen ADDR:PORT] [--token-file FILE] [--insecure-public]\n"
 "  --db PATH            store file to serve (opened read-only)\n"
 "  --listen ADDR:PORT   where to serve the UI and API (default " WEB_DEFAULT_LISTEN ")\n"
 "  --token TOKEN        require this token (Authorization: Bearer, or ?token= once\n"
 "                       in the browser); needed for a non-loopback address\n"
+"  --token-file FILE    the same, read from FILE's first line (not visible in argv)\n"
 "  --insecure-public    allow a non-loopback address without a token\n";
 
-static int parse_args(struct web_opts *o, int argc, char **argv)
+static int parse_args(struct web_opts *o, char *token, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "db", required_argument, NULL, 'D' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "token", required_argument, NULL, 'T' },
+		{ "token-file", required_argument, NULL, 'K' },
 		{ "insecure-public", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
@@ -38,6 +40,11 @@ static int parse_args(struct web_opts *o, int argc, char **argv)
 		case 'D': o->db = optarg; break;
 		case 'l': o->listen = optarg; break;
 		case 'T': o->token = optarg; break;
+		case 'K':
+			if (read_token_file("serve", optarg, token, TOKEN_MAX))
+				return 2;
+			o->token = token;
+			break;
 		case 'P': o->insecure_public = true; break;
 		case 'h':
 			fputs(usage, stdout);
@@ -71,11 +78,12 @@ static int check_store(const char *db)
 int cmd_serve(int argc, char **argv, volatile sig_atomic_t *exiting)
 {
 	struct web_opts o = {};
+	char token[TOKEN_MAX];
 	struct timespec tick = { .tv_nsec = 100 * 1000 * 1000 };
 	struct web *w = NULL;
 	int err;
 
-	err = parse_args(&o, argc, argv);
+	err = parse_args(&o, token, argc, argv);
 	if (err)
 		return err == 1 ? 0 : err;
 	if (check_store(o.db))

@@ -200,6 +200,31 @@ def t_token(tmp_db):
         srv.stop()
 
 
+def t_token_file(tmp_db):
+    """--token-file keeps the token out of argv; a FIFO or a missing file is a usage error."""
+    import os
+    import tempfile
+    d = tempfile.mkdtemp(prefix="ember-token-")
+    path = os.path.join(d, "token")
+    with open(path, "w") as f:
+        f.write("f1le-token-123\n")
+    os.chmod(path, 0o600)
+    srv = Server(tmp_db, "0.0.0.0:0", ["--token-file", path])
+    try:
+        with open(f"/proc/{srv.proc.pid}/cmdline", "rb") as f:
+            assert b"f1le-token-123" not in f.read(), "the token is in argv"
+        assert srv.get("/healthz")[0] == 401
+        assert srv.get("/healthz", {"Authorization": "Bearer f1le-token-123"})[0] == 200
+    finally:
+        srv.stop()
+    fifo = os.path.join(d, "fifo")
+    os.mkfifo(fifo)
+    for bad in (fifo, os.path.join(d, "missing")):
+        r = subprocess.run([EMBER, "serve", "--db", tmp_db, "--token-file", bad],
+                           capture_output=True, text=True, timeout=10)
+        assert r.returncode == 2 and "--token-file" in r.stderr, (bad, r.returncode, r.stderr)
+
+
 def main():
     res = Results()
     with tmpdir() as tmp:
@@ -218,6 +243,7 @@ def main():
         res.check("serve_exits_cleanly_on_sigterm", rc == 0, f"exit status {rc}")
         res.run("public_listen_needs_token", lambda: t_public_needs_token(db))
         res.run("token_enforced", lambda: t_token(db))
+        res.run("token_file", lambda: t_token_file(db))
     res.exit()
 
 

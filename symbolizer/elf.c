@@ -60,20 +60,35 @@ static int elf_key_cmp(const void *a, const void *b)
 	return strcmp(((const struct elf_file *)a)->key, ((const struct elf_file *)b)->key);
 }
 
-/* Build id when the file has one, so copies and containers share an entry. */
+/*
+ * Build id when the file has one, so copies and containers share an entry
+ * ("b:HEX").  A build id is only a claim, and any user can plant a file
+ * claiming libc's: only files that root owns and no one else may write
+ * share by it; any other file's key names the file too ("b:HEX@DEV:INO"),
+ * so its names stay its own.
+ */
 static int elf_key(Elf *e, const struct stat *st, char *buf, size_t len)
 {
 	const unsigned char *id = NULL;
 	ssize_t n = e ? dwelf_elf_gnu_build_id(e, (const void **)&id) : -1;
 	size_t i, pos;
 
-	if (n <= 0 || (size_t)n * 2 + 3 > len)
+	if (n <= 0 || (size_t)n * 2 + 48 > len)
 		return snprintf(buf, len, "i:%ju:%ju", (uintmax_t)st->st_dev,
 				(uintmax_t)st->st_ino) < 0 ? -EINVAL : 0;
 	pos = snprintf(buf, len, "b:");
 	for (i = 0; i < (size_t)n; i++)
 		pos += snprintf(buf + pos, len - pos, "%02x", id[i]);
+	if (st->st_uid != 0 || (st->st_mode & (S_IWGRP | S_IWOTH)))
+		snprintf(buf + pos, len - pos, "@%ju:%ju", (uintmax_t)st->st_dev,
+			 (uintmax_t)st->st_ino);
 	return 0;
+}
+
+/* The length of the build id hex at @hex (a key past "b:"). */
+static size_t key_hex_len(const char *hex)
+{
+	return strcspn(hex, "@");
 }
 
 static bool in_file(uint64_t off, uint64_t len, off_t size)
@@ -236,7 +251,7 @@ static struct elf_file *elf_file_intern(struct symbolizer *sym, struct elf_file 
 struct elf_file *elf_file__get(struct symbolizer *sym, int fd, const char *path)
 {
 	struct elf_file probe, *ef = NULL, **found;
-	char key[128];
+	char key[192];
 	struct stat st;
 	Elf *e = NULL;
 
@@ -299,7 +314,7 @@ static void elf_file_ask(struct symbolizer *sym, struct elf_file *ef)
 {
 	unsigned char id[64];
 	const char *hex = ef->key + 2;
-	size_t len = strlen(hex) / 2, i;
+	size_t len = key_hex_len(hex) / 2, i;
 	int err;
 
 	if (ef->fetch_asked || strncmp(ef->key, "b:", 2) || !len || len > sizeof(id))
@@ -319,10 +334,18 @@ static void elf_file_ask(struct symbolizer *sym, struct elf_file *ef)
 /* Sets *out to @ef's build id as interned hex, NULL when it has none. */
 static int elf_file_build_id(struct symbolizer *sym, const struct elf_file *ef, const char **out)
 {
+	char hex[160];
+	size_t n;
+
 	*out = NULL;
 	if (strncmp(ef->key, "b:", 2))
 		return 0;
-	*out = strpool__intern(&sym->strings, ef->key + 2);
+	n = key_hex_len(ef->key + 2);
+	if (n >= sizeof(hex))
+		return 0;
+	memcpy(hex, ef->key + 2, n);
+	hex[n] = '\0';
+	*out = strpool__intern(&sym->strings, hex);
 	return *out ? 0 : -ENOMEM;
 }
 

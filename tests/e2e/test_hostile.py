@@ -21,7 +21,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ember_e2e import (Agent, Recording, by_comm, parse_folded, parse_summary,  # noqa: E402
                        run_suite, total, user_frames, workload)
 
-TESTS = ["fifo_debuglink_does_not_block", "rescans_back_off", "store_is_private"]
+TESTS = ["fifo_debuglink_does_not_block", "rescans_back_off", "store_is_private",
+         "forged_build_id_keeps_names"]
 TMP = tempfile.mkdtemp(prefix="ember-e2e-")
 CHAIN = ["main", "chain_a", "chain_b", "spin"]
 
@@ -98,6 +99,37 @@ def t_store_is_private():
         if round_ == 0:
             assert os.stat(os.path.dirname(db)).st_mode & 0o777 == 0o700, "its new directory is not 700"
             os.chmod(db, 0o644)  # as an older ember left it
+
+
+def t_forged_build_id_keeps_names():
+    """A user's file claiming cpu_chain's build id must not rename cpu_chain's frames."""
+    forged = os.path.join(TMP, "forged_chain")
+    shutil.copy(workload("cpu_chain"), forged)
+    subprocess.run(["objcopy", "--strip-debug", "--redefine-sym", "spin=evil_spin",
+                    "--redefine-sym", "chain_b=evil_b", forged], check=True)
+    os.chown(forged, 65534, 65534)  # nobody's file, same build id
+    os.chmod(forged, 0o755)
+    out = os.path.join(TMP, "forged.folded")
+    rec = Recording(["-d", "4", "-o", out], out)
+    procs = []
+    try:
+        rec.wait_ready()
+        procs.append(subprocess.Popen([forged, "5"], stdout=subprocess.DEVNULL))
+        time.sleep(1.5)  # its file is open first, under the build id it claims
+        procs.append(subprocess.Popen([workload("cpu_chain"), "3"], stdout=subprocess.DEVNULL))
+        rc, _, err = rec.result(timeout=60)
+    finally:
+        rec.kill()
+        for p in procs:
+            p.kill()
+            p.wait()
+    assert rc == 0, f"ember exited {rc}: {err.strip()[-300:]}"
+    stacks = parse_folded(rec.folded)
+    real = {f for fs, _ in by_comm(stacks, "cpu_chain") for f in user_frames(fs)}
+    fake = {f for fs, _ in by_comm(stacks, "forged_chain") for f in user_frames(fs)}
+    assert "spin" in real and "chain_b" in real, f"cpu_chain frames: {sorted(real)[:12]}"
+    assert not any(f.startswith("evil_") for f in real), f"cpu_chain named by the forged file: {sorted(real)}"
+    assert "evil_spin" in fake, f"forged_chain frames: {sorted(fake)[:12]}"
 
 
 if __name__ == "__main__":

@@ -6,11 +6,14 @@ BPFTOOL ?= bpftool
 CC ?= cc
 ARCH := x86
 
-DEBS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev \
-	libsqlite3-dev libmicrohttpd-dev pkg-config make gcc python3 binutils \
-	linux-perf procps util-linux golang-go chromium xxd \
-	libiberty-dev libdebuginfod-dev debuginfod g++ \
-	qemu-system-x86 busybox-static python3.11 debian-archive-keyring
+# What building ember needs (`make run` installs only these on a host)...
+BUILD_DEBS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev \
+	libsqlite3-dev libmicrohttpd-dev pkg-config make gcc binutils xxd \
+	libiberty-dev libdebuginfod-dev
+# ...and what only the tests and benches need (perf for ground truth,
+# go tool pprof, Chromium, a debuginfod server, the kernel VMs).
+TEST_DEBS := python3 linux-perf procps util-linux golang-go chromium \
+	debuginfod g++ qemu-system-x86 busybox-static python3.11 debian-archive-keyring
 
 PKGS := libbpf libelf libdw zlib sqlite3 libdebuginfod
 CFLAGS ?= -g -O2 -fno-omit-frame-pointer
@@ -41,20 +44,26 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 
 .DELETE_ON_ERROR:
 .SECONDARY: $(OUTPUT)/profile.bpf.o $(OUTPUT)/probe.bpf.o
-.PHONY: all deps test run bench clean
+.PHONY: all deps test-deps test run bench clean
 
 all: $(OUTPUT)/ember
 
-# Installs only what is missing, so a fully provisioned machine does nothing.
-deps:
-	@missing=""; for p in $(DEBS); do \
+# Installs only what is missing (one apt-get update), so a fully
+# provisioned machine does nothing.  $(1): packages; $(2): "npm" to want npm too.
+install_missing = missing=""; for p in $(1); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
 	done; \
-	command -v npm >/dev/null || missing="$$missing nodejs npm"; \
+	if [ "$(2)" = npm ] && ! command -v npm >/dev/null; then missing="$$missing nodejs npm"; fi; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+
+deps:
+	@$(call install_missing,$(BUILD_DEBS))
+
+test-deps:
+	@$(call install_missing,$(BUILD_DEBS) $(TEST_DEBS),npm)
 
 $(OUTPUT) $(OUTPUT)/workloads:
 	$(Q)mkdir -p $@
@@ -117,7 +126,7 @@ $(OUTPUT)/unwind_tests: $(patsubst %.c,$(OUTPUT)/%.o,$(wildcard tests/unwind/*.c
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ -ldw -lelf -lz -o $@
 
-test: deps
+test: test-deps
 	$(Q)$(MAKE) --no-print-directory all $(OUTPUT)/unit_tests $(OUTPUT)/store_tests \
 		$(OUTPUT)/unwind_tests \
 		$(WORKLOADS) $(FIXTURES) $(WEB_TEST_DEPS)
@@ -137,7 +146,7 @@ vm: deps
 	$(Q)bash tests/vm/kernels.sh
 	$(Q)/usr/bin/python3 tests/vm/initramfs.py
 
-bench: deps
+bench: test-deps
 	$(Q)$(MAKE) --no-print-directory all $(WORKLOADS)
 	$(Q)bash bench/run.sh
 

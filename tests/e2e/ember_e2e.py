@@ -292,6 +292,17 @@ class Agent(Recording):
         self.ended = time.time()
         return r
 
+    def run_for(self, seconds, timeout=30):
+        """Waits until sampling, lets it run @seconds, stops it; returns (rc, stderr)."""
+        try:
+            self.wait_ready()
+            time.sleep(seconds)
+            self.stop()
+            rc, _, err = self.result(timeout=timeout)
+        finally:
+            self.kill()
+        return rc, err
+
     def window_lines(self):
         """The key=value pairs of every 'window:' info line the agent logged (after result())."""
         out = []

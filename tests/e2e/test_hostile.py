@@ -85,14 +85,7 @@ def t_store_is_private():
     """The store holds every process's stacks: only the agent's user may read it."""
     db = os.path.join(TMP, "private", "ember.db")
     for round_ in range(2):
-        agent = Agent(["--db", db, "--window", "1"])
-        try:
-            agent.wait_ready()
-            time.sleep(1.5)
-            agent.stop()
-            rc, _, err = agent.result(timeout=30)
-        finally:
-            agent.kill()
+        rc, err = Agent(["--db", db, "--window", "1"]).run_for(1.5)
         assert rc == 0, f"agent exited {rc}: {err.strip()[-300:]}"
         mode = os.stat(db).st_mode & 0o777
         assert mode == 0o600, f"round {round_}: the store is {mode:o}, want 600"

@@ -282,7 +282,7 @@ static long collect_vma(struct task_struct *task, struct vm_area_struct *vma, vo
  * one lookup per sample: in interrupt context its mmap_lock is released
  * through a per-CPU irq_work, busy until the program returns.  So the
  * first sample sends the executable's text; a later one (@later) the
- * mapping of the first sampled pc outside it (libc, mostly).
+ * mapping of the outermost sampled pc outside it (libc, once main runs).
  */
 static __always_inline void start_maps_find(struct bpf_perf_event_data *ctx, __u32 tgid,
 					    bool later)

@@ -148,6 +148,7 @@ int cmd_check(int argc, char **argv, volatile sig_atomic_t *exiting)
 	printf("btf /sys/kernel/btf/vmlinux: %s\n",
 	       access("/sys/kernel/btf/vmlinux", R_OK) ? "missing" : "present");
 	kfeat__probe(&kf);
+	opts.kfeat = &kf;
 	kfeat__print(&kf, stdout);
 	print_privileges();
 	fflush(stdout);

@@ -58,12 +58,12 @@ int read_token_file(const char *cmd, const char *path, char *buf, size_t size)
 	ssize_t n;
 	int fd;
 
-	fd = file__open_regular(path, size);
+	fd = file__open_regular(path, size, &st);
 	if (fd < 0)
 		return usage_error(cmd, "cannot read --token-file '%s': %s", path,
 				   fd == -EFBIG ? "longer than a token" : strerror(-fd));
 	n = read(fd, buf, size - 1);
-	if (!fstat(fd, &st) && (st.st_mode & 077))
+	if (st.st_mode & 077)
 		fprintf(stderr, "ember %s: warning: --token-file '%s' is readable by other users\n",
 			cmd, path);
 	close(fd);

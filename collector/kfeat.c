@@ -233,11 +233,14 @@ static void probe_exit_hooks(struct kfeat *kf)
 		kf->err[KFEAT_EXIT_TP_MM] = err;
 		return;
 	}
-	if (!bpf_program__attach(skel->progs.probe_exit_tp)) {
+	/* links kept in the skeleton, so destroying it detaches them */
+	skel->links.probe_exit_tp = bpf_program__attach(skel->progs.probe_exit_tp);
+	if (!skel->links.probe_exit_tp) {
 		kf->err[KFEAT_EXIT_TP_MM] = -errno;
 		goto out;
 	}
-	if (fentry && !bpf_program__attach(skel->progs.probe_exit_fentry)) {
+	if (fentry && !(skel->links.probe_exit_fentry =
+			bpf_program__attach(skel->progs.probe_exit_fentry))) {
 		kf->err[KFEAT_FENTRY] = -errno;
 		fentry = false;
 	}

@@ -124,7 +124,10 @@ struct sampler *sampler__new(const struct sampler_opts *opts)
 	err = alloc_scratch(s);
 	if (err)
 		goto fail;
-	kfeat__probe(&s->kf);
+	if (opts->kfeat)
+		s->kf = *opts->kfeat;
+	else
+		kfeat__probe(&s->kf);
 	err = sampler_load(s, opts);
 	if (err) {
 		log_error("cannot load the BPF program: %s%s", strerror(-err),

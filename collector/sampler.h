@@ -24,6 +24,7 @@ struct sampler_opts {
 	enum unwind_mode unwind;	/* UNWIND_MODE_FP or UNWIND_MODE_AUTO */
 	uint32_t unwind_rows;		/* capacity of the unwind row pool */
 	bool bpf_stats;			/* turn on the kernel's BPF run-time accounting */
+	const struct kfeat *kfeat;	/* the kernel already probed; NULL: probe it */
 };
 
 /* The maps the unwind-table manager fills (see bpf/profile.h). */

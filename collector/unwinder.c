@@ -360,9 +360,9 @@ static void load_file(struct unwinder *u, struct uw_file *f, int pid, uint64_t s
 
 	snprintf(mf, sizeof(mf), "/proc/%d/map_files/%llx-%llx", pid,
 		 (unsigned long long)start, (unsigned long long)end);
-	fd = file__open_regular(mf, 0);
+	fd = file__open_regular(mf, 0, NULL);
 	if (fd < 0)
-		fd = file__open_regular(path, 0);
+		fd = file__open_regular(path, 0, NULL);
 	if (fd < 0) {
 		u->st.tables_failed++;
 		f->failed = true;

@@ -204,14 +204,9 @@ static int load(struct sampler *s, const struct sampler_opts *opts, bool tables,
 	return s->rb ? 0 : -errno;
 }
 
+/* Undoes load(); the perf events are not open yet. */
 static void unload(struct sampler *s)
 {
-	int cpu;
-
-	for (cpu = 0; cpu < s->ncpus && s->links; cpu++) {
-		bpf_link__destroy(s->links[cpu]);
-		s->links[cpu] = NULL;
-	}
 	ring_buffer__free(s->rb);
 	profile_bpf__destroy(s->skel);
 	s->rb = NULL;

@@ -100,12 +100,11 @@ static int find_debuglink(Dwfl_Module *mod, const char *file_name, const char *l
 		snprintf(path, sizeof(path), i == 0 ? "%s/%s" : i == 1 ? "%s/.debug/%s"
 			 : "/usr/lib/debug%s/%s", dir, link);
 		/* a user's FIFO would block here, a sparse giant be read for its CRC */
-		fd = file__open_regular(path, MAX_DEBUG_FILE);
+		fd = file__open_regular(path, MAX_DEBUG_FILE, &st);
 		if (fd < 0)
 			continue;
 		/* the file itself may carry the link's name */
-		if (!fstat(fd, &st) &&
-		    !(st.st_dev == main_st.st_dev && st.st_ino == main_st.st_ino) &&
+		if (!(st.st_dev == main_st.st_dev && st.st_ino == main_st.st_ino) &&
 		    debug_matches(mod, fd, crc)) {
 			lseek(fd, 0, SEEK_SET);
 			*debug_name = strdup(path);

@@ -256,7 +256,7 @@ struct elf_file *elf_file__get(struct symbolizer *sym, int fd, const char *path)
 	Elf *e = NULL;
 
 	if (fd < 0)
-		fd = file__open_regular(path, 0);
+		fd = file__open_regular(path, 0, NULL);
 	if (fd < 0 || fstat(fd, &st))
 		goto out;
 	e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
@@ -582,7 +582,7 @@ int elf_file__use_debug(struct symbolizer *sym, struct elf_file *ef, const char 
 
 	if (ef->fd < 0)
 		return -EINVAL;
-	fd = file__open_regular(path, 0);
+	fd = file__open_regular(path, 0, NULL);
 	if (fd < 0)
 		return fd;
 	dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);

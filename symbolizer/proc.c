@@ -62,11 +62,11 @@ static int mapping_open(int pid, const struct mapping *m, const char *path)
 
 	snprintf(buf, sizeof(buf), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid,
 		 m->start, m->end);
-	fd = file__open_regular(buf, 0);
+	fd = file__open_regular(buf, 0, NULL);
 	if (fd >= 0)
 		return fd;
 	snprintf(buf, sizeof(buf), "/proc/%d/root%s", pid, path);
-	fd = file__open_regular(buf, 0);
+	fd = file__open_regular(buf, 0, NULL);
 	if (fd < 0)
 		errno = -fd;
 	return fd < 0 ? -1 : fd;
@@ -226,6 +226,23 @@ static const char *vma_name(struct symbolizer *sym, const char *name)
 	return strpool__intern(&sym->strings, name && *name ? name : "[unknown-file]");
 }
 
+static const struct mapping *proc_find(const struct proc *p, uint64_t addr)
+{
+	size_t lo = 0, hi = p->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (addr < p->maps[mid].start)
+			hi = mid;
+		else if (addr >= p->maps[mid].end)
+			lo = mid + 1;
+		else
+			return &p->maps[mid];
+	}
+	return NULL;
+}
+
 /*
  * Opens @v's file by its path hint, only if it is still the same file
  * (a regular file with the mapping's device and inode); NULL otherwise.
@@ -238,10 +255,10 @@ static struct elf_file *open_hint(struct symbolizer *sym, const struct sym_vma *
 
 	if (!v->path || v->path[0] != '/')
 		return NULL;
-	fd = file__open_regular(v->path, 0);
+	fd = file__open_regular(v->path, 0, &st);
 	if (fd < 0)
 		return NULL;
-	if (fstat(fd, &st) || st.st_dev != v->dev || st.st_ino != v->ino) {
+	if (st.st_dev != v->dev || st.st_ino != v->ino) {
 		close(fd);
 		return NULL;
 	}
@@ -270,7 +287,9 @@ struct proc *proc__from_vmas(struct symbolizer *sym, int pid, const struct sym_v
 		elf_file__hold(p->maps[p->n++].ef, 1);
 	}
 	for (i = 0; i < n; i++) {
-		if (v[i].start >= v[i].end)
+		/* what @base knows stays: only the mappings it lacks are added */
+		if (v[i].start >= v[i].end ||
+		    (base && (proc_find(base, v[i].start) || proc_find(base, v[i].end - 1))))
 			continue;
 		m = &p->maps[p->n];
 		m->start = v[i].start;
@@ -290,10 +309,7 @@ struct proc *proc__from_vmas(struct symbolizer *sym, int pid, const struct sym_v
 		else
 			sym->stats.vma_unmatched++;
 	}
-	/*
-	 * lookups bsearch: sorted, and an overlap dropped (a mapping sent
-	 * twice; never two different ones from a sane kernel)
-	 */
+	/* lookups bsearch: sorted, and an overlap (never sent by a sane kernel) dropped */
 	qsort(p->maps, p->n, sizeof(*p->maps), by_start);
 	for (i = j = 0; i < p->n; i++) {
 		if (j && p->maps[i].start < p->maps[j - 1].end) {
@@ -350,22 +366,6 @@ bool proc__may_rescan(struct proc *p)
 	return true;
 }
 
-static const struct mapping *proc_find(const struct proc *p, uint64_t addr)
-{
-	size_t lo = 0, hi = p->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (addr < p->maps[mid].start)
-			hi = mid;
-		else if (addr >= p->maps[mid].end)
-			lo = mid + 1;
-		else
-			return &p->maps[mid];
-	}
-	return NULL;
-}
 
 /* Anonymous code, or a named anonymous mapping; not the kernel's pages. */
 static bool may_be_jit(const struct mapping *m)

@@ -135,7 +135,6 @@ int symbolizer__add_process_vmas(struct symbolizer *sym, int pid, const struct s
 	struct proc *old = hmap__get(&sym->procs, pid), *p;
 	int err;
 
-	/* what was known stays; the mappings it lacked are added */
 	p = proc__from_vmas(sym, pid, v, n, old);
 	if (!p)
 		return -errno;

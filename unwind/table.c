@@ -198,7 +198,7 @@ int unwind_table__build(const char *path, struct unwind_table **out)
 	int fd, err;
 
 	*out = NULL;
-	fd = file__open_regular(path, 0);
+	fd = file__open_regular(path, 0, NULL);
 	if (fd < 0)
 		return fd;
 	err = unwind_table__from_fd(fd, out);

@@ -10,19 +10,21 @@
 #include <sys/stat.h>
 #include "file.h"
 
-int file__open_regular(const char *path, uint64_t max_size)
+int file__open_regular(const char *path, uint64_t max_size, struct stat *st)
 {
-	struct stat st;
+	struct stat tmp;
 	int fd, err;
 
+	if (!st)
+		st = &tmp;
 	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st))
+	if (fstat(fd, st))
 		err = -errno;
-	else if (!S_ISREG(st.st_mode))
+	else if (!S_ISREG(st->st_mode))
 		err = -EINVAL;
-	else if (max_size && (uint64_t)st.st_size > max_size)
+	else if (max_size && (uint64_t)st->st_size > max_size)
 		err = -EFBIG;
 	else
 		return fd;

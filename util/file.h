@@ -11,10 +11,11 @@
 
 /*
  * Opens @path read-only without blocking, and keeps it only if it is a
- * regular file of at most @max_size bytes (0: any size).  Returns the fd,
- * or -errno: -EINVAL when it is no regular file (a FIFO, a device, a
- * directory), -EFBIG when it is larger.
+ * regular file of at most @max_size bytes (0: any size); its stat goes to
+ * @st unless NULL.  Returns the fd, or -errno: -EINVAL when it is no
+ * regular file (a FIFO, a device, a directory), -EFBIG when it is larger.
  */
-int file__open_regular(const char *path, uint64_t max_size);
+struct stat;
+int file__open_regular(const char *path, uint64_t max_size, struct stat *st);
 
 #endif /* EMBER_FILE_H */

@@ -6,7 +6,7 @@
 # Every result is a file in /tmp/results (see tests/vm/test_kernels.py for
 # what is checked).  Durations come from the kernel command line, which the
 # kernel passes to init as environment variables:
-#   EMBER_REC       seconds ember record samples (20)
+#   EMBER_REC       seconds ember record samples (25)
 #   EMBER_LATE      seconds after sampling began before the late process starts (7)
 #   EMBER_LATE_CPU  its CPU seconds (1)
 #   EMBER_AGENT     the agent samples twice this: a warm-up half, then a half
@@ -21,7 +21,7 @@
 
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
-REC=${EMBER_REC:-20}
+REC=${EMBER_REC:-25}
 LATE=${EMBER_LATE:-7}
 LATE_CPU=${EMBER_LATE_CPU:-1}
 AGENT=${EMBER_AGENT:-4}

@@ -40,7 +40,7 @@ BOOTED = STEP + "booted"
 # Guest durations (guest.sh reads them from its environment, i.e. the command
 # line); the same variables set here override them.
 GUEST_PARAMS = {k: os.environ.get(k, v) for k, v in
-                {"EMBER_REC": "20", "EMBER_LATE": "7", "EMBER_LATE_CPU": "1", "EMBER_AGENT": "4"}.items()}
+                {"EMBER_REC": "25", "EMBER_LATE": "7", "EMBER_LATE_CPU": "1", "EMBER_AGENT": "4"}.items()}
 if os.environ.get("EMBER_REC_FLAGS"):
     GUEST_PARAMS["EMBER_REC_FLAGS"] = os.environ["EMBER_REC_FLAGS"]
 BEGIN, END = b"EMBER-RESULTS-BEGIN", b"EMBER-RESULTS-END"

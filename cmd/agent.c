@@ -21,6 +21,7 @@
 #include "log.h"
 #include "store.h"
 #include "timearg.h"
+#include "wallclock.h"
 #include "unwind_abi.h"
 #include "web.h"
 
@@ -29,6 +30,7 @@
 #define STR(x) STR_(x)
 #define MAX_PENDING 30		/* windows kept in memory while the store fails */
 #define HOUSEKEEP_MS 60000	/* how often retention and rollups run */
+#define DRAIN_MS 1000		/* how often the BPF maps are emptied into the window */
 
 struct agent_opts {
 	struct sampler_opts s;
@@ -42,6 +44,14 @@ struct agent_opts {
 	uint64_t memory_limit;		/* bytes of RSS; 0: none */
 };
 
+struct agent_counts {
+	uint64_t written, dropped, write_errors;	/* windows */
+	uint64_t truncated;	/* samples whose stack was cut to the store's depth */
+	uint64_t unstored;	/* samples a window could not take */
+	uint64_t clock_steps;
+	int pending;
+};
+
 struct agent {
 	struct agent_opts o;
 	struct store *store;
@@ -50,18 +60,19 @@ struct agent {
 	int npending;
 	uint64_t prev[CNT_MAX];		/* BPF counters at the last window */
 	uint64_t prev_unknown;
-	uint64_t windows_written, windows_dropped, write_errors;
+	struct agent_counts n;		/* the agent's own counters */
 	int64_t last_housekeep;
-	/* the window being filled */
+	/* the window being filled, from a drain each second */
 	struct store_window *w;
+	struct wallclock clock;
 	uint64_t w_samples, w_rows;
+	double w_drain_s;		/* time spent draining and symbolizing it */
 	int add_err;
 	/* what /metrics reports, copied after each window for the web threads */
 	struct web *web;
 	pthread_mutex_t mlock;
 	struct collector_stats m_stats;
-	uint64_t m_written, m_dropped, m_write_errors;
-	int m_pending;
+	struct agent_counts m_n;
 	struct kfeat m_kf;		/* what the kernel offers; valid once m_kf_set */
 	bool m_kf_set;
 };
@@ -229,8 +240,14 @@ static int add_sample(void *ctx, const struct collector_sample *s)
 	memcpy(comm, s->key->comm, sizeof(s->key->comm));
 	comm[sizeof(s->key->comm)] = '\0';
 	err = store__window_add(a->w, &proc, s->frames, s->nframes, s->count);
-	if (err)
-		return err;
+	if (err) {
+		/* one sample lost (no memory): the rest of the drain goes on */
+		if (!a->add_err)
+			log_error("sample not stored: %s", strerror(-err));
+		a->add_err = err;
+		a->n.unstored += s->count;
+		return 0;
+	}
 	a->w_samples += s->count;
 	a->w_rows++;
 	return 0;
@@ -244,13 +261,13 @@ static void flush_pending(struct agent *a)
 	while (a->npending) {
 		err = store__window_commit(a->pending[0]);
 		if (err) {
-			a->write_errors++;
+			a->n.write_errors++;
 			log_warn("store write failed: %s (%d window%s kept in memory)",
 				 strerror(-err), a->npending, a->npending > 1 ? "s" : "");
 			return;
 		}
 		store__window_free(a->pending[0]);
-		a->windows_written++;
+		a->n.written++;
 		memmove(a->pending, a->pending + 1, --a->npending * sizeof(a->pending[0]));
 	}
 	/* windows besides the one just queued: earlier attempts had failed */
@@ -263,16 +280,27 @@ static void queue_window(struct agent *a, struct store_window *w)
 {
 	if (a->npending == MAX_PENDING) {
 		store__window_free(a->pending[0]);
-		a->windows_dropped++;
+		a->n.dropped++;
 		log_error("store unwritable: dropped the oldest window (%llu dropped so far)",
-			  (unsigned long long)a->windows_dropped);
+			  (unsigned long long)a->n.dropped);
 		memmove(a->pending, a->pending + 1, --a->npending * sizeof(a->pending[0]));
 	}
 	a->pending[a->npending++] = w;
 }
 
-/* One info line per window; @drain_s is draining plus symbolizing. */
-static void log_window(struct agent *a, double drain_s, double write_s)
+/* Copies the counters for /metrics (the web threads read the copy). */
+static void publish(struct agent *a, const struct collector_stats *cs)
+{
+	pthread_mutex_lock(&a->mlock);
+	a->m_stats = *cs;
+	a->n.pending = a->npending;
+	a->n.clock_steps = a->clock.steps;
+	a->m_n = a->n;
+	pthread_mutex_unlock(&a->mlock);
+}
+
+/* One info line per window; @write_s is the commit's time. */
+static void log_window(struct agent *a, double write_s)
 {
 	struct collector_stats cs;
 	uint64_t lost = 0;
@@ -288,33 +316,27 @@ static void log_window(struct agent *a, double drain_s, double write_s)
 		 "dwarf_files=%llu unwind_tables=%llu rss_mb=%.1f",
 		 (unsigned long long)a->w_samples, (unsigned long long)a->w_rows,
 		 (unsigned long long)lost,
-		 (unsigned long long)(cs.unknown_frames - a->prev_unknown), drain_s * 1000,
+		 (unsigned long long)(cs.unknown_frames - a->prev_unknown), a->w_drain_s * 1000,
 		 write_s * 1000,
-		 a->npending, (unsigned long long)a->windows_dropped,
+		 a->npending, (unsigned long long)a->n.dropped,
 		 (unsigned long long)cs.sym.processes, (unsigned long long)cs.sym.elf_files,
 		 (unsigned long long)cs.sym.dwarf_files, (unsigned long long)cs.unwind.files_loaded,
 		 cs.rss_bytes / 1048576.0);
 	memcpy(a->prev, cs.bpf, sizeof(a->prev));
-	pthread_mutex_lock(&a->mlock);
-	a->m_stats = cs;
-	a->m_written = a->windows_written;
-	a->m_dropped = a->windows_dropped;
-	a->m_write_errors = a->write_errors;
-	a->m_pending = a->npending;
-	pthread_mutex_unlock(&a->mlock);
+	publish(a, &cs);
 	a->prev_unknown = cs.unknown_frames;
 }
 
-/* /metrics for the web threads: the snapshot taken after the last window. */
+/* /metrics for the web threads: the snapshot taken after the last drain. */
 static int agent_metrics(void *ctx, struct web_metrics *m)
 {
 	struct agent *a = ctx;
 	struct collector_stats cs;
-	uint64_t written, dropped, errors;
+	struct agent_counts n;
 	char name[80];
 	const char *kf_names[KFEAT_MAX];
 	double kf_has[KFEAT_MAX];
-	int i, pending, nkf = 0, err = 0;
+	int i, nkf = 0, err = 0;
 
 	pthread_mutex_lock(&a->mlock);
 	for (i = 0; a->m_kf_set && i < KFEAT_MAX; i++, nkf++) {
@@ -322,10 +344,7 @@ static int agent_metrics(void *ctx, struct web_metrics *m)
 		kf_has[i] = a->m_kf.has[i];
 	}
 	cs = a->m_stats;
-	written = a->m_written;
-	dropped = a->m_dropped;
-	errors = a->m_write_errors;
-	pending = a->m_pending;
+	n = a->m_n;
 	pthread_mutex_unlock(&a->mlock);
 	for (i = 0; i < CNT_MAX && !err; i++) {
 		snprintf(name, sizeof(name), i == CNT_SAMPLES ? "samples_total" : "bpf_%s_total",
@@ -338,11 +357,17 @@ static int agent_metrics(void *ctx, struct web_metrics *m)
 		enum web_metric_type type;
 		double value;
 	} rows[] = {
-		{ "windows_written_total", "Windows committed to the store.", WEB_COUNTER, written },
-		{ "windows_dropped_total", "Windows lost (store unwritable).", WEB_COUNTER, dropped },
-		{ "store_write_errors_total", "Failed window commits.", WEB_COUNTER, errors },
+		{ "windows_written_total", "Windows committed to the store.", WEB_COUNTER, n.written },
+		{ "windows_dropped_total", "Windows lost (store unwritable).", WEB_COUNTER, n.dropped },
+		{ "store_write_errors_total", "Failed window commits.", WEB_COUNTER, n.write_errors },
 		{ "windows_pending", "Windows kept in memory until the store takes them.", WEB_GAUGE,
-		  pending },
+		  n.pending },
+		{ "stacks_truncated_total", "Samples whose stack was cut to the store's 1024 "
+		  "frames (leaf end kept under [truncated]).", WEB_COUNTER, n.truncated },
+		{ "samples_unstored_total", "Samples the window could not take (no memory).",
+		  WEB_COUNTER, n.unstored },
+		{ "clock_steps_total", "Wall-clock steps seen (windows stay in order).",
+		  WEB_COUNTER, n.clock_steps },
 		{ "symbol_cache_hits_total", "Symbolizer cache hits.", WEB_COUNTER,
 		  cs.sym.cache_hits },
 		{ "symbol_cache_misses_total", "Symbolizer cache misses.", WEB_COUNTER,
@@ -443,58 +468,105 @@ static void housekeep(struct agent *a, int64_t now_ms)
 		log_warn("store housekeeping failed: %s", strerror(-err));
 }
 
-/* Drains one window into the store. */
-static int end_window(struct agent *a, int64_t start_ms, int64_t end_ms)
+/*
+ * Empties the BPF maps into the window being filled.  Returns 0 or -errno
+ * for a window that lost samples (the maps are emptied all the same).
+ */
+static int drain(struct agent *a)
 {
-	double t0, t1;
+	struct collector_stats cs;
+	double t0 = mono_now();
 	int err;
 
-	err = store__window_begin(a->store, start_ms, end_ms - start_ms, &a->w);
-	if (err)
-		return err;
-	a->w_samples = a->w_rows = 0;
-	t0 = mono_now();
+	if (!a->w) {
+		/* the span is set when the window ends */
+		err = store__window_begin(a->store, a->clock.start_ms, a->o.window_ms, &a->w);
+		if (err)
+			return err;
+		a->w_samples = a->w_rows = 0;
+		a->w_drain_s = 0;
+		a->add_err = 0;
+	}
 	err = collector__drain(a->c, add_sample, a);
+	if (err)
+		log_error("drain failed: %s", strerror(-err));
+	a->w_drain_s += mono_now() - t0;
+	if (!collector__stats(a->c, &cs))
+		publish(a, &cs);
+	return err;
+}
+
+/*
+ * Drains the last second, then hands the window to the store.  The window
+ * ends at @due (monotonic seconds) even when a long drain made us late, so
+ * boundaries stay on their grid.
+ */
+static void end_window(struct agent *a, double due)
+{
+	int64_t start, end;
+	double t0, t1;
+	bool stepped;
+	int err;
+
+	t0 = mono_now();
+	if (due > t0)
+		due = t0;
+	stepped = wallclock__end_window(&a->clock, timearg__now_ms() - (int64_t)((t0 - due) * 1000),
+					(int64_t)(due * 1000), &start, &end);
+	drain(a);	/* a failed drain was logged; what the window holds is kept */
+	t1 = mono_now();
+	if (stepped)
+		log_warn("wall clock stepped %s by %.1f s: windows stay in order (%llu step%s)",
+			 a->clock.last_step_ms > 0 ? "forward" : "back",
+			 llabs(a->clock.last_step_ms) / 1000.0,
+			 (unsigned long long)a->clock.steps, a->clock.steps == 1 ? "" : "s");
+	a->n.truncated += store__window_truncated(a->w);
+	err = a->w ? store__window_set_span(a->w, start, end - start) : -ENOMEM;
 	if (err) {
 		/* the samples are gone from the maps: count them, keep going */
 		log_error("window lost: %s", strerror(-err));
 		store__window_free(a->w);
-		a->windows_dropped++;
-		return 0;
+		a->n.dropped++;
+	} else {
+		queue_window(a, a->w);
 	}
-	t1 = mono_now();
-	queue_window(a, a->w);
+	a->w = NULL;
 	flush_pending(a);
-	log_window(a, t1 - t0, mono_now() - t1);
-	housekeep(a, end_ms);
-	return 0;
+	log_window(a, mono_now() - t1);
+	housekeep(a, end);
 }
 
 static int run(struct agent *a, volatile sig_atomic_t *exiting)
 {
-	int64_t start = timearg__now_ms(), end;
-	double deadline = mono_now() + a->o.window_ms / 1000.0, left;
+	double now = mono_now(), next_drain = now + DRAIN_MS / 1000.0;
+	double deadline = now + a->o.window_ms / 1000.0, until;
 	int err;
 
+	wallclock__init(&a->clock, timearg__now_ms(), (int64_t)(now * 1000));
 	while (!*exiting) {
-		left = deadline - mono_now();
-		if (left > 0) {
-			err = collector__poll(a->c, (int)(left * 1000) + 1);
+		now = mono_now();
+		until = next_drain < deadline ? next_drain : deadline;
+		if (until > now) {
+			err = collector__poll(a->c, (int)((until - now) * 1000) + 1);
 			if (err && err != -EINTR)
 				return err;
 			continue;
 		}
-		end = timearg__now_ms();
-		err = end_window(a, start, end);
-		if (err)
-			return err;
-		start = end;
-		deadline += a->o.window_ms / 1000.0;
+		if (now >= deadline) {
+			end_window(a, deadline);
+			deadline += a->o.window_ms / 1000.0;
+		} else if (drain(a) == -ENOMEM && !a->w) {
+			return -ENOMEM;
+		}
+		/* a late wakeup drains once, not once per missed second */
+		while (next_drain <= now)
+			next_drain += DRAIN_MS / 1000.0;
 	}
 	/* the last, partial window */
 	collector__stop(a->c);
 	collector__poll(a->c, 0);
-	return end_window(a, start, timearg__now_ms());
+	end_window(a, mono_now());
+	return 0;
 }
 
 int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)

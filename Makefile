@@ -156,7 +156,10 @@ clean:
 # Symbolizer test fixtures (binaries built by the suite): defines FIXTURES.
 -include tests/unit/fixtures.mk
 
-# The web UI/API module: WEB_OBJS, asset embedding, WEB_TEST_DEPS.
+# The export module's embedded viewer files.
+-include export/export.mk
+
+# The web UI/API module: WEB_OBJS, WEB_TEST_DEPS.
 -include web/web.mk
 
 -include $(shell find $(OUTPUT) -name '*.d' 2>/dev/null)

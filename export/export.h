@@ -82,6 +82,9 @@ void pprof__free(struct pprof *p);
 int pprof__add(struct pprof *p, const char *comm, uint32_t pid,
 	       const struct frame *frames, int nframes, uint64_t count);
 
+/* Moves the end of the profile's span (e.g. when a recording stops). */
+void pprof__set_end(struct pprof *p, int64_t end_ms);
+
 /* Writes the gzip-compressed profile.  Returns 0 or -errno. */
 int pprof__write(struct pprof *p, FILE *out);
 

@@ -13,6 +13,8 @@
 #define SVG_WIDTH 1200
 #define SVG_ROW 16
 #define SVG_MIN_PX 0.3
+#define SVG_TOP 24		/* title, Reset Zoom, Search */
+#define SVG_BOTTOM 22		/* details of the frame under the mouse, Matched: */
 
 struct svg {
 	struct flame *t;
@@ -32,6 +34,8 @@ static const char *svg_fill(const struct tree_frame *f, uint32_t h)
 		return "#b5b5b5";
 	if (f->flags & FRAME_F_INLINE)
 		return "#8fcf7a";
+	if (f->flags & FRAME_F_JIT)
+		return "#d98cc4";
 	return (f->flags & FRAME_F_KERNEL ? kernel : user)[h % 4];
 }
 
@@ -46,7 +50,11 @@ static void svg_node(struct svg *s, uint32_t n, uint64_t x, int depth)
 
 	if (w < SVG_MIN_PX)
 		return;
-	wbuf__puts(s->b, "<g><title>");
+	/* data-x/-w: position and width in samples, for the script's zoom */
+	wbuf__printf(s->b, "<g data-x=\"%llu\" data-w=\"%llu\" data-n=\"", (unsigned long long)x,
+		     (unsigned long long)node->total[0]);
+	wbuf__xml_str(s->b, name, 4096);
+	wbuf__puts(s->b, "\"><title>");
 	wbuf__xml_str(s->b, name, 4096);
 	if (f->module != FLAME_NONE) {
 		wbuf__puts(s->b, " [");
@@ -87,21 +95,36 @@ static int max_depth(const struct flame *t, uint32_t n, double scale)
 int flame__write_svg(struct flame *t, const struct flame_info *info, FILE *out)
 {
 	uint64_t total = tree__total(t, 0);
+	const struct export_asset *a;
 	struct wbuf b = {};
 	struct svg s = { .t = t, .b = &b, .scale = total ? (double)SVG_WIDTH / total : 0 };
 	int err = tree__sort(t);
 
 	if (err)
 		return err;
-	s.height = (max_depth(t, 0, s.scale) + 1) * SVG_ROW + 30;
+	s.height = (max_depth(t, 0, s.scale) + 1) * SVG_ROW + SVG_TOP + SVG_BOTTOM;
 	wbuf__printf(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns="
 		     "\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\""
-		     " font-family=\"monospace\" font-size=\"11\">\n<text x=\"4\" y=\"16\" "
-		     "font-size=\"14\">", SVG_WIDTH, s.height, SVG_WIDTH, s.height);
+		     " font-family=\"monospace\" font-size=\"11\" data-total=\"%llu\">\n"
+		     "<text x=\"%d\" y=\"16\" font-size=\"14\" text-anchor=\"middle\">",
+		     SVG_WIDTH, s.height, SVG_WIDTH, s.height, (unsigned long long)total,
+		     SVG_WIDTH / 2);
 	wbuf__xml_str(&b, info && info->title ? info->title : "ember", 200);
 	wbuf__printf(&b, " (%llu samples)</text>\n", (unsigned long long)total);
-	s.height -= 2;
+	/* controls: invisible until the script runs, so a static view shows none */
+	wbuf__printf(&b, "<text id=\"reset\" x=\"6\" y=\"16\" visibility=\"hidden\" "
+		     "cursor=\"pointer\">Reset Zoom</text>\n<text id=\"search\" x=\"%d\" y=\"16\" "
+		     "text-anchor=\"end\" visibility=\"hidden\" cursor=\"pointer\">Search</text>\n"
+		     "<text id=\"details\" x=\"6\" y=\"%d\"> </text>\n<text id=\"matched\" "
+		     "x=\"%d\" y=\"%d\" text-anchor=\"end\"> </text>\n<g id=\"frames\">\n",
+		     SVG_WIDTH - 6, s.height - 6, SVG_WIDTH - 6, s.height - 6);
+	s.height -= SVG_BOTTOM;
 	svg_node(&s, 0, 0, 0);
-	wbuf__puts(&b, "</svg>\n");
+	wbuf__puts(&b, "</g>\n<script type=\"text/ecmascript\"><![CDATA[\n");
+	if (!(a = export__asset("svg.js")))
+		b.err = b.err ?: -ENOENT;
+	else
+		wbuf__put(&b, a->data, a->len);
+	wbuf__puts(&b, "]]></script>\n</svg>\n");
 	return wbuf__flush(&b, out);
 }

@@ -2,7 +2,8 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
 // test_browser.js - the viewer in headless Chromium against `ember serve` on
 // the fixture store: rendering matches the API, zoom, search, range
-// selection, diff, hostile names stay text, no request leaves the origin.
+// selection, diff, hostile names stay text, no request leaves the origin;
+// and the exported SVG opened from disk: click-to-zoom, search, no request.
 // Screenshots go to .output/test-artifacts/.
 'use strict';
 
@@ -188,6 +189,71 @@ async function tests(page, base) {
   });
 }
 
+// The interactive SVG of `ember export --format svg`, opened as a file:// page.
+async function svgTests(ctx, db, tmp) {
+  const file = path.join(tmp, 'flame.svg');
+  execFileSync(EMBER, ['export', '--db', db, '--format', 'svg', '--from', '0', '-o', file]);
+  const url = 'file://' + file;
+  const page = await ctx.newPage();
+  const requests = [], errors = [];
+  page.on('request', (r) => requests.push(r.url()));
+  page.on('pageerror', (e) => errors.push(e.message));
+  const frame = (name) => page.evaluate((n) => {
+    const g = [...document.querySelectorAll('#frames > g')].find((q) => q.getAttribute('data-n') === n);
+    const r = g.querySelector('rect');
+    return { w: parseFloat(r.getAttribute('width')), x: parseFloat(r.getAttribute('x')),
+      shown: g.style.display !== 'none', fill: r.getAttribute('fill'),
+      text: (g.querySelector('text') || {}).textContent || '' };
+  }, name);
+  const run = async (name, fn) => {
+    try {
+      await fn();
+      report(name);
+    } catch (e) {
+      report(name, e);
+    }
+  };
+  try {
+    await page.goto(url);
+    await run('svg_click_zooms', async () => {
+      assert((await frame('compute')).w === 720, `compute is ${(await frame('compute')).w} px before zoom`);
+      const r = page.locator('#frames > g[data-n="compute"] rect');
+      await r.click();
+      const c = await frame('compute'), hot = await frame('hot'), db = await frame('db');
+      assert(c.x === 0 && c.w === 1200, `compute after click: x=${c.x} w=${c.w}`);
+      assert(hot.w === 1200, `hot (all of compute) is ${hot.w} px`);
+      assert(!db.shown, 'db (beside compute) still shown when zoomed');
+      assert(await page.locator('#reset').getAttribute('visibility') === 'visible', 'no Reset Zoom');
+      await page.screenshot({ path: path.join(ART, 'svg-zoomed.png') });
+      await page.locator('#reset').click();
+      const back = await frame('compute');
+      assert(back.w === 720 && (await frame('db')).shown, `reset: compute ${back.w} px`);
+    });
+    await run('svg_search_highlights', async () => {
+      page.once('dialog', (d) => d.accept('^hot$'));
+      await page.locator('#search').click();
+      const hot = await frame('hot'), main = await frame('main');
+      assert(hot.fill === 'rgb(230,0,230)', `hot not highlighted: ${hot.fill}`);
+      assert(main.fill !== 'rgb(230,0,230)', 'main highlighted though it does not match');
+      const m = await page.locator('#matched').textContent();
+      assert(m.includes('60.00%') && m.includes('270 samples'), `matched: ${m}`);
+      await page.screenshot({ path: path.join(ART, 'svg-search.png') });
+      await page.locator('#search').click();
+      assert((await frame('hot')).fill !== 'rgb(230,0,230)', 'Reset Search left the highlight');
+    });
+    await run('svg_search_from_url', async () => {
+      await page.goto(url + '?s=query');
+      const m = await page.locator('#matched').textContent();
+      assert(m.includes('20.00%'), `?s=query matched: ${m}`);
+    });
+    const outside = requests.filter((u) => !u.startsWith(url));
+    report('svg_no_request_leaves_the_file', outside.length || errors.length ?
+      `requests ${JSON.stringify(outside)} errors ${JSON.stringify(errors)}` : null);
+  } finally {
+    await page.close();
+  }
+}
+
 async function main() {
   fs.mkdirSync(ART, { recursive: true });
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ember-web-'));
@@ -211,6 +277,7 @@ async function main() {
     report('browser_no_script_from_data', dialogs.length || errors.length ?
       `dialogs ${JSON.stringify(dialogs)} errors ${JSON.stringify(errors)}` : null);
     report('browser_no_request_outside_origin', outside.length ? outside.join(' ') : null);
+    await svgTests(ctx, db, tmp);
   } finally {
     await ctx.close();
     srv.proc.kill('SIGTERM');

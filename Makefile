@@ -11,8 +11,8 @@ BUILD_DEBS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev \
 	libsqlite3-dev libmicrohttpd-dev pkg-config make gcc binutils xxd \
 	libiberty-dev libdebuginfod-dev
 # ...and what only the tests and benches need (perf for ground truth,
-# go tool pprof, Chromium, a debuginfod server, the kernel VMs).
-TEST_DEBS := python3 linux-perf procps util-linux golang-go chromium \
+# go tool pprof, Chromium, a debuginfod server, the kernel VMs, promtool).
+TEST_DEBS := python3 linux-perf procps util-linux golang-go chromium prometheus \
 	debuginfod g++ qemu-system-x86 busybox-static python3.11 debian-archive-keyring
 
 PKGS := libbpf libelf libdw zlib sqlite3 libdebuginfod

@@ -2,7 +2,8 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
 // test_browser.js - the viewer in headless Chromium against `ember serve` on
 // the fixture store: rendering matches the API, zoom, search, range
-// selection, diff, hostile names stay text, no request leaves the origin;
+// selection, diff, hostile names stay text, no request leaves the origin,
+// time presets, relative times, the diff table, live refresh, JIT colour;
 // and the exported SVG opened from disk: click-to-zoom, search, no request.
 // Screenshots go to .output/test-artifacts/.
 'use strict';
@@ -89,6 +90,29 @@ async function pixel(page, name) {
   }, name);
 }
 
+const iso = (sec) => new Date(sec * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+// The first date "YYYY-MM-DD HH:MM:SS UTC" in @text, in ms.
+function shownDate(text) {
+  const m = /(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d) UTC/.exec(text);
+  assert(m, `no date in ${JSON.stringify(text)}`);
+  return Date.parse(`${m[1]}T${m[2]}Z`);
+}
+
+// The function table as {name: [cells]} (first row per name) and its header.
+async function fnTable(page) {
+  return page.evaluate(() => {
+    const rows = {};
+    for (const tr of document.querySelectorAll('#fn-table tbody tr')) {
+      const c = [...tr.cells].map((td) => td.textContent);
+      if (!(c[0] in rows)) rows[c[0]] = c;
+    }
+    const head = [...document.querySelectorAll('#fn-table th')].map((th) => th.textContent);
+    const first = document.querySelector('#fn-table tbody tr');
+    return { rows, head, first: first ? [...first.cells].map((td) => td.textContent) : [] };
+  });
+}
+
 async function tests(page, base) {
   const run = async (name, fn) => {
     try {
@@ -158,7 +182,9 @@ async function tests(page, base) {
     await page.mouse.up();
     await settled(page, 195);
     const st = (await page.evaluate(() => window.emberDebug())).state;
-    assert(st.from === String(T0) && st.to === String(T0 + 30), `range ${st.from}..${st.to}`);
+    assert(st.from === iso(T0) && st.to === iso(T0 + 30), `range ${st.from}..${st.to}`);
+    const info = await page.locator('#range-info').textContent();
+    assert(info.includes('2023-11-14 22:13:20 UTC to 2023-11-14 22:13:50 UTC (30 s)'), info);
   });
 
   await run('browser_diff_colours', async () => {
@@ -171,6 +197,62 @@ async function tests(page, base) {
     assert(query[2] === 255 && query[0] < 200, `query (shrank) not blue: ${query}`);
     assert(await page.locator('#legend-bar').isVisible(), 'no legend');
     await page.screenshot({ path: path.join(ART, 'web-diff.png'), fullPage: true });
+  });
+
+  await run('browser_presets', async () => {
+    await page.goto(base + '/');
+    await settled(page, 450);
+    await page.locator('#presets button', { hasText: /^1h$/ }).click();
+    await settled(page, 0);
+    const st = (await page.evaluate(() => window.emberDebug())).state;
+    assert(st.from === '-1h' && st.to === 'now', `1h preset set ${st.from}..${st.to}`);
+    assert(page.url().includes('from=-1h'), page.url());
+    assert(await page.inputValue('#f-from') === '-1h', 'from field not -1h');
+    const info = await page.locator('#range-info').textContent();
+    const ago = Date.now() - shownDate(info);
+    assert(Math.abs(ago - 3600e3) < 120e3, `range starts ${ago / 1000} s ago: ${info}`);
+    assert(info.includes('(60 min)'), info);
+    assert(await page.locator('#presets button.active').textContent() === '1h', 'no active preset');
+    await page.locator('#presets button', { hasText: /^7d$/ }).click();
+    await settled(page, 0);
+    assert((await page.evaluate(() => window.emberDebug())).state.from === '-7d', 'preset 7d');
+    // typed RFC 3339 into the range fields: the fixture's first half
+    await page.fill('#f-from', iso(T0));
+    await page.fill('#f-to', iso(T0 + 30));
+    await page.locator('#filters button[type=submit]').click();
+    await settled(page, 195);
+  });
+
+  await run('browser_diff_relative_baseline_and_table', async () => {
+    await page.goto(`${base}/?diff=1&from=${iso(T0 + 30)}&to=${iso(T0 + 60)}`);
+    await settled(page);
+    await page.fill('#b-from', '-5000d');
+    await page.fill('#b-to', iso(T0 + 30));
+    await page.locator('#diff-form button[type=submit]').click();
+    await settled(page, 255);
+    const s = await page.locator('#status').textContent();
+    assert(s.includes('vs 195'), s);
+    const bi = await page.locator('#base-info').textContent();
+    const ago = Date.now() - shownDate(bi);
+    assert(Math.abs(ago - 5000 * 86400e3) < 120e3, `baseline starts ${ago / 86400e3} d ago: ${bi}`);
+    assert(bi.includes('to 2023-11-14 22:13:50 UTC'), bi);
+    let t = await fnTable(page);
+    assert(t.head.join('|') === 'function|module|self (baseline)|self|total (baseline)|total|change|change %',
+      t.head.join('|'));
+    const hot = t.rows.hot, query = t.rows.query;
+    assert(hot && hot.slice(2).join('|') === '90 (46.15%)|180 (70.59%)|90 (46.15%)|180 (70.59%)|+90|+100.00%',
+      `hot row ${hot}`);
+    assert(query && query.slice(2).join('|') === '60 (30.77%)|30 (11.76%)|60 (30.77%)|30 (11.76%)|-30|-50.00%',
+      `query row ${query}`);
+    assert(t.first[6] === '+90', `sorted by change, first row ${t.first}`);
+    await page.locator('#fn-table th', { hasText: 'change %' }).click();
+    t = await fnTable(page);
+    assert(t.first[7] === '+100.00%', `change % descending, first row ${t.first}`);
+    await page.locator('#fn-table th', { hasText: 'change %' }).click();
+    t = await fnTable(page);
+    assert(t.first[7] === '-50.00%', `change % ascending, first row ${t.first}`);
+    assert(page.url().includes('sort=rel%3Aasc') || page.url().includes('sort=rel:asc'), page.url());
+    await page.screenshot({ path: path.join(ART, 'web-diff-table.png'), fullPage: true });
   });
 
   await run('browser_hostile_names_are_text', async () => {
@@ -187,6 +269,52 @@ async function tests(page, base) {
     assert(title.startsWith(EVIL), title);
     await page.screenshot({ path: path.join(ART, 'web-sandwich.png'), fullPage: true });
   });
+}
+
+// Live mode on a store that gets a new window while the page is open.
+async function liveTests(ctx, tmp) {
+  const db = path.join(tmp, 'live.db');
+  execFileSync(GEN, ['window', db, String(Date.now() - 20000)]);
+  const srv = await startServer(db);
+  const base = `http://127.0.0.1:${srv.port}`;
+  const page = await ctx.newPage();
+  try {
+    await run2('browser_live_refresh', async () => {
+      await page.goto(base + '/?from=-1h&to=now&live=1');
+      await settled(page, 72);
+      const d = await page.evaluate(() => window.emberDebug());
+      assert(d.live && await page.locator('#o-live').isChecked(), 'live mode is off');
+      execFileSync(GEN, ['window', db, String(Date.now() - 5000)]);
+      await settled(page, 144);	// no reload: the next refresh brings the new window
+      const last0 = d.timeline && d.timeline.last;
+      await poll(page, (l) => {
+        const t = window.emberDebug().timeline;
+        return t && t.last > l && t.total === 144;
+      }, last0);
+      await page.locator('#o-live').uncheck();
+      assert(!(await page.evaluate(() => window.emberDebug())).live, 'live mode did not stop');
+    });
+    await run2('browser_jit_colour', async () => {
+      const r = (await rects(page)).find((q) => q.kind === 'jit');
+      assert(r && r.name === 'LazyCompile:*tick', 'no jit frame drawn');
+      const jit = await pixel(page, r.name), user = await pixel(page, 'hot'), k = await pixel(page, 'vfs_read');
+      const far = (a, b) => Math.abs(a[0] - b[0]) + Math.abs(a[1] - b[1]) + Math.abs(a[2] - b[2]) > 60;
+      assert(far(jit, user) && far(jit, k), `jit ${jit} vs user ${user} kernel ${k}`);
+      assert(jit[0] > jit[1] && jit[2] > jit[1], `jit colour ${jit} is not the jit hue`);
+    });
+  } finally {
+    await page.close();
+    srv.proc.kill('SIGTERM');
+  }
+}
+
+async function run2(name, fn) {
+  try {
+    await fn();
+    report(name);
+  } catch (e) {
+    report(name, e);
+  }
 }
 
 // The interactive SVG of `ember export --format svg`, opened as a file:// page.
@@ -277,6 +405,7 @@ async function main() {
     report('browser_no_script_from_data', dialogs.length || errors.length ?
       `dialogs ${JSON.stringify(dialogs)} errors ${JSON.stringify(errors)}` : null);
     report('browser_no_request_outside_origin', outside.length ? outside.join(' ') : null);
+    await liveTests(ctx, tmp);
     await svgTests(ctx, db, tmp);
   } finally {
     await ctx.close();

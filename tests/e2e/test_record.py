@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 
 sys.dont_write_bytecode = True  # keep the work tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ember_e2e import (IN_CI, Recording, Skip, by_comm, one_line, is_kernel, kernel_frames, parse_folded, parse_summary,  # noqa: E402
+from ember_e2e import (Recording, by_comm, go_pprof, is_kernel, kernel_frames, parse_folded, parse_summary,  # noqa: E402
                        run_suite, start_workload, total, user_frames)
 
 HZ = 99
@@ -257,28 +257,14 @@ def record_as(ext):
     return path
 
 
-def go_tool():
-    go = shutil.which("go") or ("/usr/lib/go/bin/go" if os.path.exists("/usr/lib/go/bin/go") else None)
-    if not go:
-        if IN_CI:
-            raise AssertionError("go not installed (make test installs golang-go; CI=true must run this)")
-        raise Skip("go not installed (make test installs golang-go)")
-    return go
-
-
 def t_record_ext_pprof():
     path = record_as(".pb.gz")
     with open(path, "rb") as f:
         assert f.read(2) == b"\x1f\x8b", "-o x.pb.gz is not gzip"
-    env = dict(os.environ, HOME=os.environ.get("HOME", TMP), GOCACHE=os.path.join(TMP, "gocache"),
-               PPROF_TMPDIR=TMP)
-    r = subprocess.run([go_tool(), "tool", "pprof", "-symbolize=none", "-top", "-sample_index=samples",
-                        "-nodecount=1000", path], capture_output=True, text=True, errors="replace",
-                       timeout=120, env=env)
-    assert r.returncode == 0, f"go tool pprof failed ({r.returncode}): {one_line(r.stderr)[-300:]}"
-    m = re.search(r"of (\d+) total", r.stdout)
-    assert m and int(m.group(1)) > 0, f"no samples in pprof -top: {r.stdout[:300]!r}"
-    assert re.search(r"\sspin$", r.stdout, re.M), f"cpu_chain's spin not in pprof -top: {r.stdout[:600]!r}"
+    out = go_pprof(["-top", "-sample_index=samples", "-nodecount=1000"], path, TMP)
+    m = re.search(r"of (\d+) total", out)
+    assert m and int(m.group(1)) > 0, f"no samples in pprof -top: {out[:300]!r}"
+    assert re.search(r"\sspin$", out, re.M), f"cpu_chain's spin not in pprof -top: {out[:600]!r}"
 
 
 def t_record_ext_html():

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
 /*
  * export.c - `ember export`: reads a time range of the store and writes it
- * as folded stacks (byte-identical in format to `record`) or gzipped pprof.
+ * as folded stacks (byte-identical in format to `record`), gzipped pprof,
+ * the self-contained HTML viewer or the interactive SVG (export/).
  */
 #include <errno.h>
 #include <getopt.h>

@@ -32,6 +32,15 @@ function assert(ok, why) {
   if (!ok) throw new Error(why);
 }
 
+async function run(name, fn) {
+  try {
+    await fn();
+    report(name);
+  } catch (e) {
+    report(name, e);
+  }
+}
+
 function startServer(db) {
   return new Promise((resolve, reject) => {
     const p = spawn(EMBER, ['serve', '--db', db, '--listen', '127.0.0.1:0']);
@@ -114,14 +123,6 @@ async function fnTable(page) {
 }
 
 async function tests(page, base) {
-  const run = async (name, fn) => {
-    try {
-      await fn();
-      report(name);
-    } catch (e) {
-      report(name, e);
-    }
-  };
 
   await run('browser_renders_api_tree', async () => {
     await page.goto(base + '/');
@@ -279,7 +280,7 @@ async function liveTests(ctx, tmp) {
   const base = `http://127.0.0.1:${srv.port}`;
   const page = await ctx.newPage();
   try {
-    await run2('browser_live_refresh', async () => {
+    await run('browser_live_refresh', async () => {
       await page.goto(base + '/?from=-1h&to=now&live=1');
       await settled(page, 72);
       const d = await page.evaluate(() => window.emberDebug());
@@ -294,7 +295,7 @@ async function liveTests(ctx, tmp) {
       await page.locator('#o-live').uncheck();
       assert(!(await page.evaluate(() => window.emberDebug())).live, 'live mode did not stop');
     });
-    await run2('browser_jit_colour', async () => {
+    await run('browser_jit_colour', async () => {
       const r = (await rects(page)).find((q) => q.kind === 'jit');
       assert(r && r.name === 'LazyCompile:*tick', 'no jit frame drawn');
       const jit = await pixel(page, r.name), user = await pixel(page, 'hot'), k = await pixel(page, 'vfs_read');
@@ -308,12 +309,26 @@ async function liveTests(ctx, tmp) {
   }
 }
 
-async function run2(name, fn) {
+// `ember export --format html` (what `record -o x.html` writes) opened from disk.
+async function htmlTests(ctx, db, tmp) {
+  const file = path.join(tmp, 'flame.html');
+  execFileSync(EMBER, ['export', '--db', db, '--format', 'html', '--from', '0', '-o', file]);
+  const page = await ctx.newPage();
+  const outside = [], errors = [];
+  page.on('request', (r) => { if (r.url() !== 'file://' + file) outside.push(r.url()); });
+  page.on('pageerror', (e) => errors.push(e.message));
   try {
-    await fn();
-    report(name);
-  } catch (e) {
-    report(name, e);
+    await run('html_export_is_the_viewer', async () => {
+      await page.goto('file://' + file);
+      await settled(page, 450);
+      await clickFrame(page, 'compute');
+      const hot = (await rects(page)).find((r) => r.name === 'hot');
+      const root = (await rects(page)).find((r) => r.depth === 0);
+      assert(Math.abs(hot.w - root.w) < 1, 'click did not zoom in the exported page');
+      assert(!outside.length && !errors.length, `requests ${outside} errors ${errors}`);
+    });
+  } finally {
+    await page.close();
   }
 }
 
@@ -333,14 +348,6 @@ async function svgTests(ctx, db, tmp) {
       shown: g.style.display !== 'none', fill: r.getAttribute('fill'),
       text: (g.querySelector('text') || {}).textContent || '' };
   }, name);
-  const run = async (name, fn) => {
-    try {
-      await fn();
-      report(name);
-    } catch (e) {
-      report(name, e);
-    }
-  };
   try {
     await page.goto(url);
     await run('svg_click_zooms', async () => {
@@ -406,6 +413,7 @@ async function main() {
       `dialogs ${JSON.stringify(dialogs)} errors ${JSON.stringify(errors)}` : null);
     report('browser_no_request_outside_origin', outside.length ? outside.join(' ') : null);
     await liveTests(ctx, tmp);
+    await htmlTests(ctx, db, tmp);
     await svgTests(ctx, db, tmp);
   } finally {
     await ctx.close();

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
 /*
  * api_export.c - /api/export?format=folded|pprof: a range of the store in
- * the interchange formats, written by the same encoders as `ember export`
- * into memory (open_memstream) and sent as a download.
+ * the interchange formats, with the flame graph's kind and frame filters,
+ * written by the same encoders as `ember export` into memory
+ * (open_memstream) and sent as a download.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -11,7 +12,7 @@
 #include "export.h"
 
 /* Encodes the range into memory; the reply body takes the bytes. */
-static int encode(struct store *st, const struct store_filter *f, enum export_format fmt,
+static int encode(struct store *st, const struct api_filter *f, enum export_format fmt,
 		  struct web_reply *rep)
 {
 	char *buf = NULL;
@@ -21,7 +22,7 @@ static int encode(struct store *st, const struct store_filter *f, enum export_fo
 
 	if (!out)
 		return -errno;
-	err = exporter__write(st, f, fmt, out);
+	err = exporter__write(st, &f->f, &f->sel, fmt, NULL, out);
 	if (fclose(out) && !err)
 		err = -EIO;
 	if (err) {
@@ -50,7 +51,7 @@ int api__export(const struct api_req *r, struct web_reply *rep)
 		err = api__open(r, rep, &st);
 	if (err)
 		goto out;
-	err = encode(st, &f.f, pprof ? EXPORT_PPROF : EXPORT_FOLDED, rep);
+	err = encode(st, &f, pprof ? EXPORT_PPROF : EXPORT_FOLDED, rep);
 	if (err) {
 		api__error(rep, 500, store__strerror(err));
 		goto out;

@@ -42,6 +42,7 @@ struct agent_opts {
 	char token_buf[TOKEN_MAX];	/* --token-file's token */
 	bool insecure_public;
 	uint64_t memory_limit;		/* bytes of RSS; 0: none */
+	uint64_t max_bytes;		/* store size cap; 0: none */
 };
 
 struct agent_counts {
@@ -49,6 +50,7 @@ struct agent_counts {
 	uint64_t truncated;	/* samples whose stack was cut to the store's depth */
 	uint64_t unstored;	/* samples a window could not take */
 	uint64_t clock_steps;
+	uint64_t evicted;	/* windows deleted, oldest first, for --max-size */
 	int pending;
 };
 
@@ -83,6 +85,8 @@ static const char usage[] =
 "  -F, --freq HZ         samples per second on each CPU (1-10000, default 99)\n"
 "  --window SECONDS      seconds per stored window (1-3600, default 10)\n"
 "  --retention DURATION  keep data this long, e.g. 36h, 7d (default 7d)\n"
+"  --max-size SIZE       cap the store file, e.g. 512M, 2G; the oldest windows\n"
+"                        are deleted to make room (default: no cap)\n"
 "  --unwind MODE         auto (.eh_frame tables; default) or fp (frame pointers)\n"
 "  --unwind-mem MB       memory for unwind tables (default 16)\n"
 "  --memory-limit MB     past this resident size, drop cached symbol data\n"
@@ -104,6 +108,7 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 		{ "freq", required_argument, NULL, 'F' },
 		{ "window", required_argument, NULL, 'w' },
 		{ "retention", required_argument, NULL, 'r' },
+		{ "max-size", required_argument, NULL, 'X' },
 		{ "unwind", required_argument, NULL, 'W' },
 		{ "unwind-mem", required_argument, NULL, 'M' },
 		{ "memory-limit", required_argument, NULL, 'L' },
@@ -145,6 +150,11 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 			if (timearg__duration(optarg, &o->retention_ms) || o->retention_ms < 60000)
 				return usage_error("agent", "invalid retention '%s': expected e.g. 36h or 7d",
 						   optarg);
+			break;
+		case 'X':
+			if (parse_size(optarg, &o->max_bytes) || o->max_bytes < (1u << 20))
+				return usage_error("agent", "invalid size '%s': expected e.g. 512M or 2G"
+						   " (at least 1M)", optarg);
 			break;
 		case 'L':
 			v = strtol(optarg, &end, 10);
@@ -253,13 +263,39 @@ static int add_sample(void *ctx, const struct collector_sample *s)
 	return 0;
 }
 
+/*
+ * At the --max-size cap: deletes the oldest windows, 2^@round twentieths
+ * of the time stored (at least one window).  Returns 0 when some went.
+ */
+static int make_room(struct agent *a, int round)
+{
+	struct store_stats before, after;
+	int64_t cut;
+	int err;
+
+	if (!a->o.max_bytes || store__stats(a->store, &before) || before.windows < 1)
+		return -ENOSPC;
+	cut = before.first_ms + (before.last_ms - before.first_ms) / 20 * (1 << round);
+	err = store__retain(a->store, cut > before.first_ms ? cut : before.first_ms + 1);
+	if (err || store__stats(a->store, &after) || after.windows >= before.windows)
+		return -ENOSPC;
+	a->n.evicted += before.windows - after.windows;
+	log_info("store at its %llu MB cap: deleted the %llu oldest window%s (%llu in all)",
+		 (unsigned long long)(a->o.max_bytes >> 20),
+		 (unsigned long long)(before.windows - after.windows),
+		 before.windows - after.windows == 1 ? "" : "s", (unsigned long long)a->n.evicted);
+	return 0;
+}
+
 /* Writes pending windows oldest first; stops at the first failure. */
 static void flush_pending(struct agent *a)
 {
-	int n = a->npending, err;
+	int n = a->npending, round, err;
 
 	while (a->npending) {
 		err = store__window_commit(a->pending[0]);
+		for (round = 0; err == -ENOSPC && round < 6 && !make_room(a, round); round++)
+			err = store__window_commit(a->pending[0]);
 		if (err) {
 			a->n.write_errors++;
 			log_warn("store write failed: %s (%d window%s kept in memory)",
@@ -368,6 +404,8 @@ static int agent_metrics(void *ctx, struct web_metrics *m)
 		  WEB_COUNTER, n.unstored },
 		{ "clock_steps_total", "Wall-clock steps seen (windows stay in order).",
 		  WEB_COUNTER, n.clock_steps },
+		{ "windows_evicted_total", "Oldest windows deleted to stay within --max-size.",
+		  WEB_COUNTER, n.evicted },
 		{ "symbol_cache_hits_total", "Symbolizer cache hits.", WEB_COUNTER,
 		  cs.sym.cache_hits },
 		{ "symbol_cache_misses_total", "Symbolizer cache misses.", WEB_COUNTER,
@@ -595,6 +633,9 @@ int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
 		return 1;
 	}
 	make_private(a.o.db);
+	err = a.o.max_bytes ? store__set_max_bytes(a.store, a.o.max_bytes) : 0;
+	if (err)
+		log_warn("cannot cap the store: %s", store__strerror(err));
 	err = store__set_period_ns(a.store, 1000000000ULL / a.o.s.freq);
 	if (err)
 		log_warn("cannot record the sampling period: %s", store__strerror(err));

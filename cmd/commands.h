@@ -32,6 +32,9 @@ int parse_sampling_flag(const char *cmd, struct sampler_opts *o, struct symboliz
  */
 int read_token_file(const char *cmd, const char *path, char *buf, size_t size);
 
+/* Parses a size in bytes with an optional K, M, G or T suffix (powers of 1024).  0 or -EINVAL. */
+int parse_size(const char *s, uint64_t *out);
+
 /*
  * Each returns the process exit code: 0 success, 1 runtime failure, 2 usage
  * error.  *exiting becomes non-zero on SIGINT/SIGTERM.

@@ -335,8 +335,8 @@ static void publish(struct agent *a, const struct collector_stats *cs)
 	pthread_mutex_unlock(&a->mlock);
 }
 
-/* One info line per window; @write_s is the commit's time. */
-static void log_window(struct agent *a, double write_s)
+/* One info line per window [@start, @end) (ms); @write_s is the commit's time. */
+static void log_window(struct agent *a, int64_t start, int64_t end, double write_s)
 {
 	struct collector_stats cs;
 	uint64_t lost = 0;
@@ -347,9 +347,10 @@ static void log_window(struct agent *a, double write_s)
 	for (i = 0; i < CNT_MAX; i++)
 		if (sampler_counter_is_loss(i))
 			lost += cs.bpf[i] - a->prev[i];
-	log_info("window: samples=%llu stacks=%llu lost=%llu unknown_frames=%llu "
+	log_info("window: start_ms=%lld dur_ms=%lld samples=%llu stacks=%llu lost=%llu unknown_frames=%llu "
 		 "symbolize_ms=%.1f write_ms=%.1f pending=%d dropped_windows=%llu procs=%llu elf_files=%llu "
 		 "dwarf_files=%llu unwind_tables=%llu rss_mb=%.1f",
+		 (long long)start, (long long)(end - start),
 		 (unsigned long long)a->w_samples, (unsigned long long)a->w_rows,
 		 (unsigned long long)lost,
 		 (unsigned long long)(cs.unknown_frames - a->prev_unknown), a->w_drain_s * 1000,
@@ -570,7 +571,7 @@ static void end_window(struct agent *a, double due)
 	}
 	a->w = NULL;
 	flush_pending(a);
-	log_window(a, mono_now() - t1);
+	log_window(a, start, end, mono_now() - t1);
 	housekeep(a, end);
 }
 

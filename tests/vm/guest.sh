@@ -10,7 +10,8 @@
 #   EMBER_LATE      seconds after sampling began before the late process starts (7)
 #   EMBER_LATE_CPU  its CPU seconds (1)
 #   EMBER_AGENT     the agent samples twice this: a warm-up half, then a half
-#                   exported on its own (4)
+#                   exported on its own (4); between them the wall clock steps
+#                   back an hour for 5 s, then forward again
 #   EMBER_REC_FLAGS more record flags, e.g. -vv
 # Under emulation ember spends its first 2-5 s building the unwind tables
 # of the processes already running (their samples are frame-pointer walks
@@ -179,6 +180,13 @@ if [ -n "$APID" ] && wait_sampling $APID; then
 	printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' |
 		timeout 30 nc 127.0.0.1 7070 >metrics.txt 2>metrics.err
 	echo $? >metrics.rc
+	# The wall clock steps back an hour, then forward again, under the
+	# agent: windows must stay in order, none empty, and the agent alive.
+	date -s "@$(($(date +%s) - 3600))" >/dev/null
+	stamp clock_back
+	sleep 5
+	date -s "@$(($(date +%s) + 3600))" >/dev/null
+	stamp clock_forward
 	sleep "$AGENT"
 fi
 if [ -n "$APID" ]; then

@@ -147,7 +147,7 @@ vm: deps
 	$(Q)/usr/bin/python3 tests/vm/initramfs.py
 
 bench: test-deps
-	$(Q)$(MAKE) --no-print-directory all $(WORKLOADS)
+	$(Q)$(MAKE) --no-print-directory all $(WORKLOADS) bench-tools
 	$(Q)bash bench/run.sh
 
 clean:
@@ -163,6 +163,9 @@ clean:
 -include web/web.mk
 
 -include $(shell find $(OUTPUT) -name '*.d' 2>/dev/null)
+
+# The BPF cost bench's yardstick and workload.
+-include bench/bench.mk
 
 # `make fuzz`: the libFuzzer target of the symbolizer (tests/fuzz/).
 -include tests/fuzz/fuzz.mk

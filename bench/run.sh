@@ -118,6 +118,12 @@ else
 	echo "# do_sample never ran: no bpf_ns_per_sample"
 fi
 
+# BPF time per sample against a minimal two-stack program, side by side;
+# BPF_COST_BENCH=0 skips it.
+if [ "${BPF_COST_BENCH:-1}" != 0 ]; then
+	bash bench/bpf_cost.sh
+fi
+
 # The .eh_frame unwinder: BPF cost, table size and build time, completeness vs perf;
 # UNWIND_BENCH=0 skips it.
 if [ "${UNWIND_BENCH:-1}" != 0 ]; then

@@ -9,16 +9,16 @@ ARCH := x86
 # What building ember needs (`make run` installs only these on a host)...
 BUILD_DEBS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev \
 	libsqlite3-dev libmicrohttpd-dev pkg-config make gcc binutils xxd \
-	libiberty-dev libdebuginfod-dev
+	libiberty-dev libdebuginfod-dev libcurl4-openssl-dev
 # ...and what only the tests and benches need (perf for ground truth,
 # go tool pprof, Chromium, a debuginfod server, the kernel VMs).
 TEST_DEBS := python3 linux-perf procps util-linux golang-go chromium \
 	debuginfod g++ qemu-system-x86 busybox-static python3.11 debian-archive-keyring
 
-PKGS := libbpf libelf libdw zlib sqlite3 libdebuginfod
+PKGS := libbpf libelf libdw zlib sqlite3 libdebuginfod libcurl
 CFLAGS ?= -g -O2 -fno-omit-frame-pointer
 WARN := -Wall -Wextra -Werror -Wmissing-field-initializers -Werror=undef
-INCLUDES := -I$(OUTPUT) -Ibpf -Icollector -Isymbolizer -Istore -Iunwind -Iutil -Iexport -Icmd
+INCLUDES := -I$(OUTPUT) -Ibpf -Icollector -Isymbolizer -Istore -Iunwind -Iutil -Iexport -Ipush -Icmd
 ALL_CFLAGS = $(CFLAGS) $(WARN) $(INCLUDES) -MMD -MP -D_GNU_SOURCE \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -liberty -lpthread
@@ -35,7 +35,8 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-LIB_SRCS := $(wildcard util/*.c symbolizer/*.c store/*.c unwind/*.c collector/*.c export/*.c) \
+LIB_SRCS := $(wildcard util/*.c symbolizer/*.c store/*.c unwind/*.c collector/*.c export/*.c \
+	push/*.c) \
 	$(filter-out cmd/main.c,$(wildcard cmd/*.c))
 LIB_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(LIB_SRCS))
 WORKLOADS := $(patsubst tests/workloads/%.c,$(OUTPUT)/workloads/%,$(wildcard tests/workloads/*.c)) \

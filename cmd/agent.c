@@ -40,12 +40,14 @@ struct agent_opts {
 	char token_buf[TOKEN_MAX];	/* --token-file's token */
 	bool insecure_public;
 	uint64_t memory_limit;		/* bytes of RSS; 0: none */
+	struct push_flags push;
 };
 
 struct agent {
 	struct agent_opts o;
 	struct store *store;
 	struct collector *c;
+	struct pusher *pusher;		/* --push; NULL: none */
 	struct store_window *pending[MAX_PENDING];
 	int npending;
 	uint64_t prev[CNT_MAX];		/* BPF counters at the last window */
@@ -84,6 +86,7 @@ static const char usage[] =
 "  --token TOKEN         require this token on every request (needed off loopback)\n"
 "  --token-file FILE     the same, read from FILE's first line (not visible in argv)\n"
 "  --insecure-public     allow a non-loopback --listen without a token\n"
+PUSH_USAGE
 "  -v, --verbose         debug logging\n";
 
 static int parse_args(struct agent_opts *o, int argc, char **argv)
@@ -105,6 +108,7 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 		{ "token-file", required_argument, NULL, 'K' },
 		{ "insecure-public", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
+		PUSH_LONGOPTS,
 		{},
 	};
 	char *end;
@@ -114,6 +118,8 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":F:vh", longopts, NULL)) != -1) {
 		err = parse_sampling_flag("agent", &o->s, &o->sym, c, optarg);
+		if (err == -ENOENT)
+			err = parse_push_flag(&o->push, c, optarg);
 		if (err != -ENOENT) {
 			if (err)
 				return err;
@@ -170,7 +176,7 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error("agent", "unexpected argument '%s'", argv[optind]);
-	return 0;
+	return push_flags__check(&o->push);
 }
 
 /*
@@ -231,6 +237,8 @@ static int add_sample(void *ctx, const struct collector_sample *s)
 	err = store__window_add(a->w, &proc, s->frames, s->nframes, s->count);
 	if (err)
 		return err;
+	if (a->pusher)	/* a failure drops the pushed window only, counted at its end */
+		pusher__add(a->pusher, &proc, s->frames, s->nframes, s->count);
 	a->w_samples += s->count;
 	a->w_rows++;
 	return 0;
@@ -402,6 +410,8 @@ static int agent_metrics(void *ctx, struct web_metrics *m)
 
 	for (i = 0; i < (int)(sizeof(rows) / sizeof(rows[0])) && !err; i++)
 		err = web_metrics__add(m, rows[i].name, rows[i].help, rows[i].type, rows[i].value);
+	if (!err && a->pusher)
+		err = push_metrics__add(a->pusher, m);
 	if (!err && nkf)
 		err = web_metrics__add_labeled(m, "kernel_feature", "Whether the running kernel "
 					       "offers a BPF feature ember uses (see ember check).",
@@ -453,6 +463,8 @@ static int end_window(struct agent *a, int64_t start_ms, int64_t end_ms)
 	if (err)
 		return err;
 	a->w_samples = a->w_rows = 0;
+	if (a->pusher)
+		pusher__window_begin(a->pusher, start_ms, end_ms);
 	t0 = mono_now();
 	err = collector__drain(a->c, add_sample, a);
 	if (err) {
@@ -462,6 +474,8 @@ static int end_window(struct agent *a, int64_t start_ms, int64_t end_ms)
 		a->windows_dropped++;
 		return 0;
 	}
+	if (a->pusher)	/* encodes and queues; the network is the push thread's */
+		pusher__window_end(a->pusher);
 	t1 = mono_now();
 	queue_window(a, a->w);
 	flush_pending(a);
@@ -523,6 +537,11 @@ int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
 		return 1;
 	}
 	make_private(a.o.db);
+	a.o.push.o.freq = a.o.s.freq;
+	if (a.o.push.o.url && pusher__new(&a.o.push.o, &a.pusher)) {
+		ret = 2;
+		goto out;
+	}
 	err = store__set_period_ns(a.store, 1000000000ULL / a.o.s.freq);
 	if (err)
 		log_warn("cannot record the sampling period: %s", store__strerror(err));
@@ -551,6 +570,7 @@ int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
 		log_error("%d window(s) could not be written", a.npending);
 out:
 	web__free(a.web);
+	pusher__free(a.pusher, 5000);	/* the last window gets 5 s to go out */
 	for (i = 0; i < a.npending; i++)
 		store__window_free(a.pending[i]);
 	collector__free(a.c);

@@ -62,6 +62,9 @@ void pprof__free(struct pprof *p);
 int pprof__add(struct pprof *p, const char *comm, uint32_t pid,
 	       const struct frame *frames, int nframes, uint64_t count);
 
+/* About how many bytes the profile takes uncompressed (what limits apply to). */
+size_t pprof__size(const struct pprof *p);
+
 /* Writes the gzip-compressed profile.  Returns 0 or -errno. */
 int pprof__write(struct pprof *p, FILE *out);
 

@@ -1,0 +1,582 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
+/*
+ * push.c - the pusher: the agent thread collects and encodes a window and
+ * queues it; a thread of our own sends it with libcurl.  The queue is
+ * bounded by windows and bytes (the oldest goes first), timeouts,
+ * connection errors, 429 and 5xx are retried with jittered exponential
+ * backoff, other 4xx are dropped (the server's message logged once), and
+ * windows older than the server accepts are dropped, each counted by
+ * reason.  Credentials go to libcurl only: never logged, never in stats.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <curl/curl.h>
+#include "internal.h"
+#include "log.h"
+
+#define DEFAULT_MAX_WINDOWS 360		/* an hour of 10 s windows */
+#define DEFAULT_MAX_BYTES (32ull << 20)
+#define MAX_AGE_MS (55 * 60 * 1000LL)	/* the server refuses profiles over an hour old */
+#define REQUEST_TIMEOUT_MS 10000
+#define CONNECT_TIMEOUT_MS 5000
+#define BACKOFF_MIN_S 0.5
+#define BACKOFF_MAX_S 30.0
+#define REPLY_MAX 512			/* bytes of an error reply kept for the log */
+
+struct pusher {
+	struct push_enc enc;
+	char *url, *url_shown;		/* url_shown: without user:password@ */
+	char *user, *password, *token, *tenant, *ca_file, *service;
+	int max_windows;
+	uint64_t max_bytes;
+	struct push_collect *cur;	/* the window being filled (agent thread) */
+	int cur_err;
+
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct push_window *head, *inflight;	/* inflight: head while being sent */
+	int nqueued;
+	uint64_t qbytes;
+	bool stop;
+	double stop_deadline;
+	struct push_stats st;
+
+	/* the push thread's own */
+	CURL *curl;
+	char reply[REPLY_MAX + 1];
+	size_t reply_len;
+	char last_reject[REPLY_MAX + 64];
+	bool failing;
+	unsigned int seed;
+};
+
+static double mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double wall_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void free_labels(struct push_enc *e)
+{
+	int i;
+
+	for (i = 0; i < e->nlabels; i++) {
+		free((char *)e->labels[i].name);
+		free((char *)e->labels[i].value);
+	}
+	free(e->labels);
+	e->labels = NULL;
+}
+
+/* Copies and checks the extra labels: sizes, names, duplicates, count. */
+static int copy_labels(struct pusher *p, const struct push_opts *o)
+{
+	int i, j, n = 4;	/* __name__, __delta__, service_name, host */
+	const char *why;
+
+	p->enc.labels = calloc(o->nlabels + 1, sizeof(*p->enc.labels));
+	if (!p->enc.labels)
+		return -ENOMEM;
+	for (i = 0; i < o->nlabels; i++) {
+		why = push_label__check(&o->labels[i], o->protocol);
+		for (j = 0; !why && j < i; j++)
+			if (!strcmp(o->labels[i].name, o->labels[j].name))
+				why = "given twice";
+		if (why) {
+			log_error("push label '%s': %s", o->labels[i].name, why);
+			return -EINVAL;
+		}
+		if (strcmp(o->labels[i].name, "host") && strcmp(o->labels[i].name, "service_name"))
+			n++;
+		p->enc.labels[i].name = strdup(o->labels[i].name);
+		p->enc.labels[i].value = strdup(o->labels[i].value);
+		p->enc.nlabels++;
+		if (!p->enc.labels[i].name || !p->enc.labels[i].value)
+			return -ENOMEM;
+		if (!strcmp(o->labels[i].name, "service_name") &&
+		    !(p->service = strdup(o->labels[i].value)))
+			return -ENOMEM;
+	}
+	if (n > PUSH_MAX_LABELS) {
+		log_error("push: %d labels in all, the server takes at most %d", n, PUSH_MAX_LABELS);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Keeps the URL without a trailing '/', and a copy without credentials for logs. */
+static int parse_url(struct pusher *p, const char *url)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL, *shown = NULL;
+	size_t n = strlen(url);
+	int err = -EINVAL;
+
+	if (!u)
+		return -ENOMEM;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) ||
+	    (strcmp(scheme, "http") && strcmp(scheme, "https"))) {
+		log_error("push: '%s' is not an http:// or https:// URL", url);
+		goto cleanup;
+	}
+	curl_url_set(u, CURLUPART_USER, NULL, 0);
+	curl_url_set(u, CURLUPART_PASSWORD, NULL, 0);
+	err = -ENOMEM;
+	if (curl_url_get(u, CURLUPART_URL, &shown, 0))
+		goto cleanup;
+	while (n && url[n - 1] == '/')
+		n--;
+	p->url = strndup(url, n);
+	p->url_shown = strdup(shown);
+	if (p->url && p->url_shown)
+		err = 0;
+cleanup:
+	curl_free(scheme);
+	curl_free(shown);
+	curl_url_cleanup(u);
+	return err;
+}
+
+static size_t on_reply(char *data, size_t size, size_t n, void *ctx)
+{
+	struct pusher *p = ctx;
+	size_t take = size * n, room = REPLY_MAX - p->reply_len;
+
+	memcpy(p->reply + p->reply_len, data, take < room ? take : room);
+	p->reply_len += take < room ? take : room;
+	return size * n;
+}
+
+/* Aborts a transfer once the shutdown grace is over. */
+static int on_progress(void *ctx, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	struct pusher *p = ctx;
+	bool stop;
+	double deadline;
+
+	(void)dt, (void)dn, (void)ut, (void)un;
+	pthread_mutex_lock(&p->lock);
+	stop = p->stop;
+	deadline = p->stop_deadline;
+	pthread_mutex_unlock(&p->lock);
+	return stop && mono_now() > deadline;
+}
+
+static int setup_curl(struct pusher *p)
+{
+	CURL *c = curl_easy_init();
+
+	if (!c)
+		return -ENOMEM;
+	p->curl = c;
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "ember");
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_reply);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, p);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, p);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	if (p->ca_file)
+		curl_easy_setopt(c, CURLOPT_CAINFO, p->ca_file);
+	if (p->token) {
+		curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
+		curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, p->token);
+	} else if (p->user) {
+		curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+		curl_easy_setopt(c, CURLOPT_USERNAME, p->user);
+		curl_easy_setopt(c, CURLOPT_PASSWORD, p->password ? p->password : "");
+	}
+	return 0;
+}
+
+/* Sends one request; returns libcurl's code and sets *status (0: no reply). */
+static CURLcode send_req(struct pusher *p, const struct push_req *r, double timeout_s,
+			 long *status)
+{
+	struct curl_slist *h = NULL, *t;
+	curl_mime *mime = NULL;
+	curl_mimepart *part;
+	char *url = NULL, tenant[300];
+	CURLcode rc = CURLE_OUT_OF_MEMORY;
+	CURL *c = p->curl;
+
+	*status = 0;
+	p->reply_len = 0;
+	if (asprintf(&url, "%s%s", p->url, r->path) < 0) {
+		url = NULL;
+		goto cleanup;
+	}
+	if (p->enc.protocol == PUSH_CONNECT) {
+		h = curl_slist_append(h, "Content-Type: application/proto");
+		h = h ? curl_slist_append(h, "Connect-Protocol-Version: 1") : NULL;
+	} else if (!r->multipart) {
+		h = curl_slist_append(h, "Content-Type: application/octet-stream");
+	}
+	h = h || r->multipart ? curl_slist_append(h, "Expect:") : NULL;	/* no 100-continue */
+	if (h && p->tenant) {
+		snprintf(tenant, sizeof(tenant), "X-Scope-OrgID: %s", p->tenant);
+		t = curl_slist_append(h, tenant);
+		h = t ? t : (curl_slist_free_all(h), NULL);
+	}
+	if (!h)
+		goto cleanup;
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(timeout_s * 1000) + 1);
+	if (r->multipart) {
+		mime = curl_mime_init(c);
+		part = mime ? curl_mime_addpart(mime) : NULL;
+		if (!part || curl_mime_name(part, "profile") ||
+		    curl_mime_filename(part, "profile.pprof") ||
+		    curl_mime_type(part, "application/octet-stream") ||
+		    curl_mime_data(part, (const char *)r->body, r->len))
+			goto cleanup;
+		curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
+	} else {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->len);
+	}
+	rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+	if (rc != CURLE_OK)
+		*status = 0;
+cleanup:
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(c, CURLOPT_MIMEPOST, NULL);
+	curl_mime_free(mime);
+	curl_slist_free_all(h);
+	free(url);
+	return rc;
+}
+
+/* The server's reply as one printable line. */
+static const char *reply_text(struct pusher *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->reply_len; i++)
+		if ((unsigned char)p->reply[i] < 0x20 || (unsigned char)p->reply[i] > 0x7e)
+			p->reply[i] = ' ';
+	p->reply[p->reply_len] = '\0';
+	return p->reply_len ? p->reply : "(empty reply)";
+}
+
+/* Unlinks @w from the queue (lock held). */
+static void unqueue(struct pusher *p, struct push_window *w)
+{
+	struct push_window **pp;
+
+	for (pp = &p->head; *pp && *pp != w; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = w->next;
+	p->nqueued--;
+	p->qbytes -= w->bytes;
+}
+
+/* Drops what is left of @w, counted under @reason (lock held). */
+static void drop_window(struct pusher *p, struct push_window *w, enum push_drop reason)
+{
+	unqueue(p, w);
+	p->st.dropped[reason] += w->nreqs - w->done;
+	push_window__free(w);
+}
+
+static double backoff(struct pusher *p, int attempts)
+{
+	double s = BACKOFF_MIN_S;
+
+	while (--attempts > 0 && s < BACKOFF_MAX_S)
+		s *= 2;
+	if (s > BACKOFF_MAX_S)
+		s = BACKOFF_MAX_S;
+	return s * (0.5 + rand_r(&p->seed) / (RAND_MAX + 1.0));	/* jitter: 0.5-1.5x */
+}
+
+/* Settles one attempt at @w's next request (lock held). */
+static void settle(struct pusher *p, struct push_window *w, CURLcode rc, long status, double now)
+{
+	const struct push_req *r = &w->reqs[w->done];
+	char msg[sizeof(p->last_reject)];
+
+	if (rc == CURLE_OK && status >= 200 && status < 300) {
+		if (p->failing)
+			log_info("push to %s delivering again", p->url_shown);
+		p->failing = false;
+		p->st.sent++;
+		p->st.bytes += r->len;
+		p->st.last_success = wall_now();
+		w->done++;
+		w->attempts = 0;
+	} else if (rc == CURLE_OK && status >= 400 && status < 500 && status != 429) {
+		snprintf(msg, sizeof(msg), "HTTP %ld: %s", status, reply_text(p));
+		if (strcmp(msg, p->last_reject))
+			log_warn("push to %s rejected, window dropped (not retried): %s",
+				 p->url_shown, msg);
+		strcpy(p->last_reject, msg);
+		p->st.dropped[PUSH_DROP_REJECTED]++;
+		w->done++;
+		w->attempts = 0;
+	} else {
+		if (!p->failing) {
+			if (rc == CURLE_OK)
+				snprintf(msg, sizeof(msg), "HTTP %ld: %s", status, reply_text(p));
+			log_warn("push to %s failed, retrying with backoff: %s", p->url_shown,
+				 rc == CURLE_OK ? msg : curl_easy_strerror(rc));
+		}
+		p->failing = true;
+		p->st.retries++;
+		w->next_try = now + backoff(p, ++w->attempts);
+	}
+	if (w->done == w->nreqs) {
+		unqueue(p, w);
+		push_window__free(w);
+	}
+}
+
+static void wait_until(struct pusher *p, double until)
+{
+	struct timespec ts;
+	double left = until - mono_now();
+
+	if (left <= 0)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);	/* the condition's clock */
+	ts.tv_sec += (time_t)left;
+	ts.tv_nsec += (long)((left - (time_t)left) * 1e9);
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(&p->cond, &p->lock, &ts);
+}
+
+static void *push_thread(void *arg)
+{
+	struct pusher *p = arg;
+	struct push_window *w;
+	double now, timeout;
+	long status;
+	CURLcode rc;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		now = mono_now();
+		w = p->head;
+		if (p->stop && (!w || now >= p->stop_deadline))
+			break;
+		if (!w) {
+			pthread_cond_wait(&p->cond, &p->lock);
+			continue;
+		}
+		if (wall_now() * 1000 - w->start_ms > MAX_AGE_MS) {
+			log_warn("push: dropped a window older than the server accepts");
+			drop_window(p, w, PUSH_DROP_TOO_OLD);
+			continue;
+		}
+		if (w->next_try > now) {
+			wait_until(p, p->stop && p->stop_deadline < w->next_try ? p->stop_deadline :
+				   w->next_try);
+			continue;
+		}
+		timeout = REQUEST_TIMEOUT_MS / 1000.0;
+		if (p->stop && p->stop_deadline - now < timeout)
+			timeout = p->stop_deadline - now;
+		p->inflight = w;
+		pthread_mutex_unlock(&p->lock);
+		rc = send_req(p, &w->reqs[w->done], timeout, &status);
+		pthread_mutex_lock(&p->lock);
+		p->inflight = NULL;
+		settle(p, w, rc, status, mono_now());
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+int pusher__new(const struct push_opts *o, struct pusher **out)
+{
+	struct pusher *p = calloc(1, sizeof(*p));
+	char host[256] = "";
+	int err = -ENOMEM;
+
+	*out = NULL;
+	if (!p)
+		return -ENOMEM;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT))
+		goto cleanup;
+	p->enc.protocol = o->protocol;
+	p->enc.freq = o->freq;
+	p->max_windows = o->max_windows > 0 ? o->max_windows : DEFAULT_MAX_WINDOWS;
+	p->max_bytes = o->max_bytes ? o->max_bytes : DEFAULT_MAX_BYTES;
+	p->seed = (unsigned int)(wall_now() * 1e6) ^ (unsigned int)getpid();
+	err = parse_url(p, o->url);
+	if (!err)
+		err = copy_labels(p, o);
+	if (err)
+		goto cleanup;
+	err = -ENOMEM;
+	if (!o->host)
+		gethostname(host, sizeof(host) - 1);
+	p->enc.host = strdup(o->host ? o->host : *host ? host : "unknown");
+	if (!p->enc.host || (o->user && !(p->user = strdup(o->user))) ||
+	    (o->password && !(p->password = strdup(o->password))) ||
+	    (o->token && !(p->token = strdup(o->token))) ||
+	    (o->tenant && !(p->tenant = strdup(o->tenant))) ||
+	    (o->ca_file && !(p->ca_file = strdup(o->ca_file))))
+		goto cleanup;
+	err = setup_curl(p);
+	if (err)
+		goto cleanup;
+	err = -pthread_create(&p->thread, NULL, push_thread, p);
+	if (err)
+		goto cleanup;
+	p->started = true;
+	log_info("pushing every window to %s (%s)", p->url_shown,
+		 o->protocol == PUSH_CONNECT ? "connect" : o->protocol == PUSH_INGEST ?
+		 "ingest" : "ingest multipart");
+	*out = p;
+	return 0;
+cleanup:
+	pusher__free(p, 0);
+	return err;
+}
+
+static void free_secret(char *s)
+{
+	if (s)
+		explicit_bzero(s, strlen(s));
+	free(s);
+}
+
+void pusher__free(struct pusher *p, int grace_ms)
+{
+	struct push_window *w;
+	uint64_t left = 0;
+
+	if (!p)
+		return;
+	if (p->started) {
+		pthread_mutex_lock(&p->lock);
+		p->stop = true;
+		p->stop_deadline = mono_now() + grace_ms / 1000.0;
+		pthread_cond_signal(&p->cond);
+		pthread_mutex_unlock(&p->lock);
+		pthread_join(p->thread, NULL);
+		while ((w = p->head)) {
+			left += w->nreqs - w->done;
+			drop_window(p, w, PUSH_DROP_SHUTDOWN);
+		}
+		log_info("push: %llu requests sent (%llu bytes), %llu retries, dropped: "
+			 "%llu queue_full, %llu too_old, %llu rejected, %llu encode, %llu at exit",
+			 (unsigned long long)p->st.sent, (unsigned long long)p->st.bytes,
+			 (unsigned long long)p->st.retries,
+			 (unsigned long long)p->st.dropped[PUSH_DROP_QUEUE_FULL],
+			 (unsigned long long)p->st.dropped[PUSH_DROP_TOO_OLD],
+			 (unsigned long long)p->st.dropped[PUSH_DROP_REJECTED],
+			 (unsigned long long)p->st.dropped[PUSH_DROP_ENCODE],
+			 (unsigned long long)left);
+	}
+	push_collect__free(p->cur);
+	if (p->curl)
+		curl_easy_cleanup(p->curl);
+	free_labels(&p->enc);
+	free(p->enc.host);
+	free(p->url);
+	free(p->url_shown);
+	free(p->user);
+	free_secret(p->password);
+	free_secret(p->token);
+	free(p->tenant);
+	free(p->ca_file);
+	free(p->service);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->cond);
+	free(p);
+}
+
+int pusher__window_begin(struct pusher *p, int64_t start_ms, int64_t end_ms)
+{
+	push_collect__free(p->cur);
+	p->cur_err = 0;
+	p->cur = push_collect__new(start_ms, end_ms, p->enc.freq);
+	return p->cur ? 0 : -ENOMEM;
+}
+
+int pusher__add(struct pusher *p, const struct store_proc *proc, const struct frame *frames,
+		int nframes, uint64_t count)
+{
+	char service[256];
+
+	if (!p->cur || p->cur_err)
+		return p->cur_err;
+	if (!p->service)
+		push_service_name(proc, service, sizeof(service));
+	p->cur_err = push_collect__add(p->cur, p->service ? p->service : service, proc, frames,
+				       nframes, count);
+	return p->cur_err;
+}
+
+int pusher__window_end(struct pusher *p)
+{
+	struct push_window *w = NULL, **pp, *old;
+	int err = p->cur_err;
+
+	if (p->cur && !err)
+		w = push_collect__finish(p->cur, &p->enc, &err);
+	push_collect__free(p->cur);
+	p->cur = NULL;
+	pthread_mutex_lock(&p->lock);
+	if (err) {
+		p->st.dropped[PUSH_DROP_ENCODE]++;
+		log_error("push: window not encoded: %s", strerror(-err));
+	}
+	while (w && p->head && (p->nqueued >= p->max_windows ||
+				p->qbytes + w->bytes > p->max_bytes)) {
+		old = p->head == p->inflight ? p->head->next : p->head;
+		if (!old)
+			break;
+		log_warn("push queue full (%d windows, %llu bytes): dropped the oldest window",
+			 p->nqueued, (unsigned long long)p->qbytes);
+		drop_window(p, old, PUSH_DROP_QUEUE_FULL);
+	}
+	if (w) {
+		for (pp = &p->head; *pp; pp = &(*pp)->next)
+			;
+		*pp = w;
+		p->nqueued++;
+		p->qbytes += w->bytes;
+		pthread_cond_signal(&p->cond);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return err;
+}
+
+void pusher__stats(struct pusher *p, struct push_stats *s)
+{
+	pthread_mutex_lock(&p->lock);
+	*s = p->st;
+	s->queue_windows = p->nqueued;
+	s->queue_bytes = p->qbytes;
+	pthread_mutex_unlock(&p->lock);
+}

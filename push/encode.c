@@ -157,8 +157,12 @@ void push_service_name(const struct store_proc *proc, char *buf, size_t size)
 		return put_name(buf, size, unit, unit_len);
 	exe = proc->exe && *proc->exe ? strrchr(proc->exe, '/') : NULL;
 	exe = exe && exe[1] ? exe + 1 : proc->exe;
-	if (exe && *exe)
-		return put_name(buf, size, exe, strlen(exe));
+	if (exe && *exe) {
+		len = strlen(exe);	/* a replaced binary still names its service */
+		if (len > 10 && !strcmp(exe + len - 10, " (deleted)"))
+			len -= 10;
+		return put_name(buf, size, exe, len);
+	}
 	if (proc->comm && *proc->comm)
 		return put_name(buf, size, proc->comm, strlen(proc->comm));
 	snprintf(buf, size, "unknown");

@@ -8,13 +8,16 @@
  * decodes every pprof (pprof-format) and records what arrived; tests read
  * the record and steer faults over /_control.
  *
- * usage: node recv.mjs [--tls CERT KEY]   prints {"port": N} once listening
+ * Prints {"port": N} once listening.
+ * usage: node recv.mjs [--port N] [--save DIR] [--tls CERT KEY]
+ *   --save DIR: every accepted pprof is also written to DIR/N.pb.gz
  *   GET /_log                  every request so far (JSON array)
  *   GET /_control?fail=503&count=3 | delay=SECONDS&count=N | reset=N | clear=1
  */
 import http from "node:http";
 import https from "node:https";
 import fs from "node:fs";
+import path from "node:path";
 import zlib from "node:zlib";
 import busboy from "busboy";
 import { Profile } from "pprof-format";
@@ -46,8 +49,12 @@ function checkLabels(labels) {
 }
 
 /* Decodes a (gzipped) pprof, applies the profile limits, returns a summary. */
+let saveDir = null, saved = 0;
+
 function decodeProfile(raw) {
   let buf = Buffer.from(raw);
+  const file = saveDir ? path.join(saveDir, `${saved++}.pb.gz`) : null;
+  if (file) fs.writeFileSync(file, buf);
   if (buf[0] === 0x1f && buf[1] === 0x8b) buf = zlib.gunzipSync(buf);
   if (buf.length > MAX_BYTES) throw new Invalid(`profile ${buf.length} bytes uncompressed, max ${MAX_BYTES}`);
   let p;
@@ -73,7 +80,7 @@ function decodeProfile(raw) {
     sampleTypes: p.sampleType.map((t) => `${str(t.type)}/${str(t.unit)}`),
     periodType: p.periodType ? `${str(p.periodType.type)}/${str(p.periodType.unit)}` : null,
     period: Number(p.period), timeNanos: tn, durationNanos: Number(p.durationNanos),
-    samples: p.sample.length, totals, stacks, bytes: buf.length,
+    samples: p.sample.length, totals, stacks, bytes: buf.length, file,
     functions: [...new Set(funcs.values())],
   };
 }
@@ -214,10 +221,18 @@ async function handler(req, res) {
   connectHandler(req, res);
 }
 
-const args = process.argv.slice(2);
-const server = args[0] === "--tls"
-  ? https.createServer({ cert: fs.readFileSync(args[1]), key: fs.readFileSync(args[2]) }, handler)
+const opt = { port: 0, save: null, tls: null };
+for (let a = process.argv.slice(2); a.length;) {
+  const k = a.shift();
+  if (k === "--tls") opt.tls = [a.shift(), a.shift()];
+  else if (k === "--port") opt.port = Number(a.shift());
+  else if (k === "--save") opt.save = a.shift();
+  else { console.error(`unknown argument ${k}`); process.exit(2); }
+}
+saveDir = opt.save;
+const server = opt.tls
+  ? https.createServer({ cert: fs.readFileSync(opt.tls[0]), key: fs.readFileSync(opt.tls[1]) }, handler)
   : http.createServer(handler);
-server.listen(0, "127.0.0.1", () => {
+server.listen(opt.port, "127.0.0.1", () => {
   console.log(JSON.stringify({ port: server.address().port }));
 });

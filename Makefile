@@ -130,8 +130,16 @@ $(OUTPUT)/unwind_tests: $(patsubst %.c,$(OUTPUT)/%.o,$(wildcard tests/unwind/*.c
 test: test-deps
 	$(Q)$(MAKE) --no-print-directory all $(OUTPUT)/unit_tests $(OUTPUT)/store_tests \
 		$(OUTPUT)/unwind_tests \
-		$(WORKLOADS) $(FIXTURES) $(WEB_TEST_DEPS)
+		$(WORKLOADS) $(FIXTURES) $(WEB_TEST_DEPS) $(PUSH_TEST_DEPS)
 	$(Q)bash tests/run.sh
+
+# tests/push/: the reference Pyroscope receiver and its calibration clients
+# (connect-node, protobufjs, busboy, pprof-format, Grafana's Node SDK).
+PUSH_TEST_DEPS := tests/push/node_modules/@connectrpc/connect-node/package.json
+$(PUSH_TEST_DEPS): tests/push/package.json
+	$(call msg,NPM,tests/push)
+	$(Q)cd tests/push && npm install --no-audit --no-fund --silent
+	$(Q)touch $@
 
 # The always-on agent with its defaults, in the foreground (Ctrl-C stops it).
 run: deps

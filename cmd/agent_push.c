@@ -103,7 +103,7 @@ int push_flags__check(struct push_flags *f)
 {
 	const struct push_opts *o = &f->o;
 	const char *why;
-	int i;
+	int i, j;
 
 	if (!o->url) {
 		if (o->protocol || o->nlabels || o->user || o->password || o->token || o->tenant ||
@@ -120,6 +120,9 @@ int push_flags__check(struct push_flags *f)
 		return usage_error("agent", "--push-user and --push-password-file go together");
 	for (i = 0; i < o->nlabels; i++) {
 		why = push_label__check(&o->labels[i], o->protocol);
+		for (j = 0; !why && j < i; j++)
+			if (!strcmp(o->labels[i].name, o->labels[j].name))
+				why = "given twice";
 		if (why)
 			return usage_error("agent", "invalid --push-label '%s': %s",
 					   o->labels[i].name, why);

@@ -36,6 +36,7 @@ struct pusher {
 	uint64_t max_bytes;
 	struct push_collect *cur;	/* the window being filled (agent thread) */
 	int cur_err;
+	double cur_s;			/* agent-thread time spent on it */
 
 	pthread_t thread;
 	bool started;
@@ -403,7 +404,10 @@ static void *push_thread(void *arg)
 			timeout = p->stop_deadline - now;
 		p->inflight = w;
 		pthread_mutex_unlock(&p->lock);
+		now = mono_now();
 		rc = send_req(p, &w->reqs[w->done], timeout, &status);
+		log_debug("push: %zu bytes, HTTP %ld (%s) in %.1f ms", w->reqs[w->done].len, status,
+			  curl_easy_strerror(rc), (mono_now() - now) * 1000);
 		pthread_mutex_lock(&p->lock);
 		p->inflight = NULL;
 		settle(p, w, rc, status, mono_now());
@@ -519,6 +523,7 @@ int pusher__window_begin(struct pusher *p, int64_t start_ms, int64_t end_ms)
 {
 	push_collect__free(p->cur);
 	p->cur_err = 0;
+	p->cur_s = 0;
 	p->cur = push_collect__new(start_ms, end_ms, p->enc.freq);
 	return p->cur ? 0 : -ENOMEM;
 }
@@ -527,6 +532,7 @@ int pusher__add(struct pusher *p, const struct store_proc *proc, const struct fr
 		int nframes, uint64_t count)
 {
 	char service[256];
+	double t0 = mono_now();
 
 	if (!p->cur || p->cur_err)
 		return p->cur_err;
@@ -534,6 +540,7 @@ int pusher__add(struct pusher *p, const struct store_proc *proc, const struct fr
 		push_service_name(proc, service, sizeof(service));
 	p->cur_err = push_collect__add(p->cur, p->service ? p->service : service, proc, frames,
 				       nframes, count);
+	p->cur_s += mono_now() - t0;
 	return p->cur_err;
 }
 
@@ -541,11 +548,16 @@ int pusher__window_end(struct pusher *p)
 {
 	struct push_window *w = NULL, **pp, *old;
 	int err = p->cur_err;
+	double t0 = mono_now();
 
 	if (p->cur && !err)
 		w = push_collect__finish(p->cur, &p->enc, &err);
 	push_collect__free(p->cur);
 	p->cur = NULL;
+	if (w)
+		log_debug("push: window encoded: %d request%s, %llu bytes, %.1f ms", w->nreqs,
+			  w->nreqs > 1 ? "s" : "", (unsigned long long)w->bytes,
+			  (p->cur_s + mono_now() - t0) * 1000);
 	pthread_mutex_lock(&p->lock);
 	if (err) {
 		p->st.dropped[PUSH_DROP_ENCODE]++;

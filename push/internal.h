@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <curl/curl.h>
 #include "push.h"
 
 /* Pyroscope's per-profile limits: samples (stacks) and uncompressed bytes. */
@@ -84,5 +85,26 @@ int push_encode_connect(const struct push_enc *e, const struct push_series *s, i
 /* The /ingest path and query for one series.  NULL on -ENOMEM. */
 char *push_ingest_path(const struct push_enc *e, const char *service, int64_t start_ms,
 		       int64_t end_ms);
+
+/* http.c: the HTTP client of the push thread. */
+#define PUSH_REPLY_MAX 512	/* bytes of a reply kept for the log */
+
+struct push_http;
+
+struct push_http_opts {
+	const char *url;	/* base, no trailing '/' */
+	enum push_protocol protocol;
+	const char *user, *password, *token, *tenant, *ca_file;
+	int (*abort)(void *ctx);	/* non-zero: abort the transfer in flight */
+	void *ctx;
+};
+
+struct push_http *push_http__new(const struct push_http_opts *o);
+void push_http__free(struct push_http *h);
+/* Sends @r to the base URL + r->path; *status is 0 when no reply came. */
+CURLcode push_http__send(struct push_http *h, const struct push_req *r, double timeout_s,
+			 long *status);
+/* The last reply's body as one printable line. */
+const char *push_http__reply(struct push_http *h);
 
 #endif /* EMBER_PUSH_INTERNAL_H */

@@ -15,7 +15,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <curl/curl.h>
 #include "internal.h"
 #include "log.h"
 
@@ -23,15 +22,13 @@
 #define DEFAULT_MAX_BYTES (32ull << 20)
 #define MAX_AGE_MS (55 * 60 * 1000LL)	/* the server refuses profiles over an hour old */
 #define REQUEST_TIMEOUT_MS 10000
-#define CONNECT_TIMEOUT_MS 5000
 #define BACKOFF_MIN_S 0.5
 #define BACKOFF_MAX_S 30.0
-#define REPLY_MAX 512			/* bytes of an error reply kept for the log */
 
 struct pusher {
 	struct push_enc enc;
 	char *url, *url_shown;		/* url_shown: without user:password@ */
-	char *user, *password, *token, *tenant, *ca_file, *service;
+	char *service;			/* --push-label service_name=, NULL: per process */
 	int max_windows;
 	uint64_t max_bytes;
 	struct push_collect *cur;	/* the window being filled (agent thread) */
@@ -50,10 +47,8 @@ struct pusher {
 	struct push_stats st;
 
 	/* the push thread's own */
-	CURL *curl;
-	char reply[REPLY_MAX + 1];
-	size_t reply_len;
-	char last_reject[REPLY_MAX + 64];
+	struct push_http *http;
+	char last_reject[PUSH_REPLY_MAX + 64];
 	bool failing;
 	unsigned int seed;
 };
@@ -156,129 +151,18 @@ cleanup:
 	return err;
 }
 
-static size_t on_reply(char *data, size_t size, size_t n, void *ctx)
-{
-	struct pusher *p = ctx;
-	size_t take = size * n, room = REPLY_MAX - p->reply_len;
-
-	memcpy(p->reply + p->reply_len, data, take < room ? take : room);
-	p->reply_len += take < room ? take : room;
-	return size * n;
-}
-
-/* Aborts a transfer once the shutdown grace is over. */
-static int on_progress(void *ctx, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+/* libcurl's progress callback asks this: abort once the shutdown grace is over. */
+static int aborting(void *ctx)
 {
 	struct pusher *p = ctx;
 	bool stop;
 	double deadline;
 
-	(void)dt, (void)dn, (void)ut, (void)un;
 	pthread_mutex_lock(&p->lock);
 	stop = p->stop;
 	deadline = p->stop_deadline;
 	pthread_mutex_unlock(&p->lock);
 	return stop && mono_now() > deadline;
-}
-
-static int setup_curl(struct pusher *p)
-{
-	CURL *c = curl_easy_init();
-
-	if (!c)
-		return -ENOMEM;
-	p->curl = c;
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "ember");
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_reply);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, p);
-	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(c, CURLOPT_XFERINFODATA, p);
-	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-	if (p->ca_file)
-		curl_easy_setopt(c, CURLOPT_CAINFO, p->ca_file);
-	if (p->token) {
-		curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
-		curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, p->token);
-	} else if (p->user) {
-		curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
-		curl_easy_setopt(c, CURLOPT_USERNAME, p->user);
-		curl_easy_setopt(c, CURLOPT_PASSWORD, p->password ? p->password : "");
-	}
-	return 0;
-}
-
-/* Sends one request; returns libcurl's code and sets *status (0: no reply). */
-static CURLcode send_req(struct pusher *p, const struct push_req *r, double timeout_s,
-			 long *status)
-{
-	struct curl_slist *h = NULL, *t;
-	curl_mime *mime = NULL;
-	curl_mimepart *part;
-	char *url = NULL, tenant[300];
-	CURLcode rc = CURLE_OUT_OF_MEMORY;
-	CURL *c = p->curl;
-
-	*status = 0;
-	p->reply_len = 0;
-	if (asprintf(&url, "%s%s", p->url, r->path) < 0) {
-		url = NULL;
-		goto cleanup;
-	}
-	if (p->enc.protocol == PUSH_CONNECT) {
-		h = curl_slist_append(h, "Content-Type: application/proto");
-		h = h ? curl_slist_append(h, "Connect-Protocol-Version: 1") : NULL;
-	} else if (!r->multipart) {
-		h = curl_slist_append(h, "Content-Type: application/octet-stream");
-	}
-	h = h || r->multipart ? curl_slist_append(h, "Expect:") : NULL;	/* no 100-continue */
-	if (h && p->tenant) {
-		snprintf(tenant, sizeof(tenant), "X-Scope-OrgID: %s", p->tenant);
-		t = curl_slist_append(h, tenant);
-		h = t ? t : (curl_slist_free_all(h), NULL);
-	}
-	if (!h)
-		goto cleanup;
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(timeout_s * 1000) + 1);
-	if (r->multipart) {
-		mime = curl_mime_init(c);
-		part = mime ? curl_mime_addpart(mime) : NULL;
-		if (!part || curl_mime_name(part, "profile") ||
-		    curl_mime_filename(part, "profile.pprof") ||
-		    curl_mime_type(part, "application/octet-stream") ||
-		    curl_mime_data(part, (const char *)r->body, r->len))
-			goto cleanup;
-		curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
-	} else {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->body);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->len);
-	}
-	rc = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-	if (rc != CURLE_OK)
-		*status = 0;
-cleanup:
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
-	curl_easy_setopt(c, CURLOPT_MIMEPOST, NULL);
-	curl_mime_free(mime);
-	curl_slist_free_all(h);
-	free(url);
-	return rc;
-}
-
-/* The server's reply as one printable line. */
-static const char *reply_text(struct pusher *p)
-{
-	size_t i;
-
-	for (i = 0; i < p->reply_len; i++)
-		if ((unsigned char)p->reply[i] < 0x20 || (unsigned char)p->reply[i] > 0x7e)
-			p->reply[i] = ' ';
-	p->reply[p->reply_len] = '\0';
-	return p->reply_len ? p->reply : "(empty reply)";
 }
 
 /* Unlinks @w from the queue (lock held). */
@@ -329,7 +213,7 @@ static void settle(struct pusher *p, struct push_window *w, CURLcode rc, long st
 		w->done++;
 		w->attempts = 0;
 	} else if (rc == CURLE_OK && status >= 400 && status < 500 && status != 429) {
-		snprintf(msg, sizeof(msg), "HTTP %ld: %s", status, reply_text(p));
+		snprintf(msg, sizeof(msg), "HTTP %ld: %s", status, push_http__reply(p->http));
 		if (strcmp(msg, p->last_reject))
 			log_warn("push to %s rejected, window dropped (not retried): %s",
 				 p->url_shown, msg);
@@ -340,7 +224,7 @@ static void settle(struct pusher *p, struct push_window *w, CURLcode rc, long st
 	} else {
 		if (!p->failing) {
 			if (rc == CURLE_OK)
-				snprintf(msg, sizeof(msg), "HTTP %ld: %s", status, reply_text(p));
+				snprintf(msg, sizeof(msg), "HTTP %ld: %s", status, push_http__reply(p->http));
 			log_warn("push to %s failed, retrying with backoff: %s", p->url_shown,
 				 rc == CURLE_OK ? msg : curl_easy_strerror(rc));
 		}
@@ -405,7 +289,7 @@ static void *push_thread(void *arg)
 		p->inflight = w;
 		pthread_mutex_unlock(&p->lock);
 		now = mono_now();
-		rc = send_req(p, &w->reqs[w->done], timeout, &status);
+		rc = push_http__send(p->http, &w->reqs[w->done], timeout, &status);
 		log_debug("push: %zu bytes, HTTP %ld (%s) in %.1f ms", w->reqs[w->done].len, status,
 			  curl_easy_strerror(rc), (mono_now() - now) * 1000);
 		pthread_mutex_lock(&p->lock);
@@ -443,14 +327,11 @@ int pusher__new(const struct push_opts *o, struct pusher **out)
 	if (!o->host)
 		gethostname(host, sizeof(host) - 1);
 	p->enc.host = strdup(o->host ? o->host : *host ? host : "unknown");
-	if (!p->enc.host || (o->user && !(p->user = strdup(o->user))) ||
-	    (o->password && !(p->password = strdup(o->password))) ||
-	    (o->token && !(p->token = strdup(o->token))) ||
-	    (o->tenant && !(p->tenant = strdup(o->tenant))) ||
-	    (o->ca_file && !(p->ca_file = strdup(o->ca_file))))
-		goto cleanup;
-	err = setup_curl(p);
-	if (err)
+	p->http = push_http__new(&(struct push_http_opts){
+		.url = p->url, .protocol = o->protocol, .user = o->user, .password = o->password,
+		.token = o->token, .tenant = o->tenant, .ca_file = o->ca_file,
+		.abort = aborting, .ctx = p });
+	if (!p->enc.host || !p->http)
 		goto cleanup;
 	err = -pthread_create(&p->thread, NULL, push_thread, p);
 	if (err)
@@ -464,13 +345,6 @@ int pusher__new(const struct push_opts *o, struct pusher **out)
 cleanup:
 	pusher__free(p, 0);
 	return err;
-}
-
-static void free_secret(char *s)
-{
-	if (s)
-		explicit_bzero(s, strlen(s));
-	free(s);
 }
 
 void pusher__free(struct pusher *p, int grace_ms)
@@ -502,17 +376,11 @@ void pusher__free(struct pusher *p, int grace_ms)
 			 (unsigned long long)left);
 	}
 	push_collect__free(p->cur);
-	if (p->curl)
-		curl_easy_cleanup(p->curl);
+	push_http__free(p->http);
 	free_labels(&p->enc);
 	free(p->enc.host);
 	free(p->url);
 	free(p->url_shown);
-	free(p->user);
-	free_secret(p->password);
-	free_secret(p->token);
-	free(p->tenant);
-	free(p->ca_file);
 	free(p->service);
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->cond);

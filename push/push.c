@@ -358,6 +358,8 @@ void pusher__free(struct pusher *p, int grace_ms)
 		pthread_mutex_lock(&p->lock);
 		p->stop = true;
 		p->stop_deadline = mono_now() + grace_ms / 1000.0;
+		for (w = p->head; w; w = w->next)
+			w->next_try = 0;	/* one more try now, not after the backoff */
 		pthread_cond_signal(&p->cond);
 		pthread_mutex_unlock(&p->lock);
 		pthread_join(p->thread, NULL);

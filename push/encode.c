@@ -139,7 +139,7 @@ void push_service_name(const struct store_proc *proc, char *buf, size_t size)
 			rl = strlen(runtimes[i]);
 			id = seg + rl;
 			if (len > rl + 6 + 12 && !strncmp(seg, runtimes[i], rl) &&
-			    !strncmp(end - 6, ".scope", 6) && is_hex(id, 12)) {
+			    !memcmp(end - 6, ".scope", 6) && is_hex(id, 12)) {
 				snprintf(buf, size, "%.*s%.12s", (int)rl, seg, id);
 				return;
 			}
@@ -148,7 +148,7 @@ void push_service_name(const struct store_proc *proc, char *buf, size_t size)
 			snprintf(buf, size, "container-%.12s", seg);
 			return;
 		}
-		if (len > 8 && !strncmp(end - 8, ".service", 8) && strncmp(seg, "user@", 5)) {
+		if (len > 8 && !memcmp(end - 8, ".service", 8) && strncmp(seg, "user@", 5)) {
 			unit = seg;
 			unit_len = len - 8;
 		}

@@ -9,16 +9,16 @@ ARCH := x86
 # What building ember needs (`make run` installs only these on a host)...
 BUILD_DEBS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev \
 	libsqlite3-dev libmicrohttpd-dev pkg-config make gcc binutils xxd \
-	libiberty-dev libdebuginfod-dev
+	libiberty-dev libdebuginfod-dev libcurl4-openssl-dev
 # ...and what only the tests and benches need (perf for ground truth,
 # go tool pprof, Chromium, a debuginfod server, the kernel VMs, promtool).
 TEST_DEBS := python3 linux-perf procps util-linux golang-go chromium prometheus \
 	debuginfod g++ qemu-system-x86 busybox-static python3.11 debian-archive-keyring
 
-PKGS := libbpf libelf libdw zlib sqlite3 libdebuginfod
+PKGS := libbpf libelf libdw zlib sqlite3 libdebuginfod libcurl
 CFLAGS ?= -g -O2 -fno-omit-frame-pointer
 WARN := -Wall -Wextra -Werror -Wmissing-field-initializers -Werror=undef
-INCLUDES := -I$(OUTPUT) -Ibpf -Icollector -Isymbolizer -Istore -Iunwind -Iutil -Iexport -Icmd
+INCLUDES := -I$(OUTPUT) -Ibpf -Icollector -Isymbolizer -Istore -Iunwind -Iutil -Iexport -Ipush -Icmd
 ALL_CFLAGS = $(CFLAGS) $(WARN) $(INCLUDES) -MMD -MP -D_GNU_SOURCE \
 	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -liberty -lpthread
@@ -35,7 +35,8 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-LIB_SRCS := $(wildcard util/*.c symbolizer/*.c store/*.c unwind/*.c collector/*.c export/*.c) \
+LIB_SRCS := $(wildcard util/*.c symbolizer/*.c store/*.c unwind/*.c collector/*.c export/*.c \
+	push/*.c) \
 	$(filter-out cmd/main.c,$(wildcard cmd/*.c))
 LIB_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(LIB_SRCS))
 WORKLOADS := $(patsubst tests/workloads/%.c,$(OUTPUT)/workloads/%,$(wildcard tests/workloads/*.c)) \
@@ -129,8 +130,16 @@ $(OUTPUT)/unwind_tests: $(patsubst %.c,$(OUTPUT)/%.o,$(wildcard tests/unwind/*.c
 test: test-deps
 	$(Q)$(MAKE) --no-print-directory all $(OUTPUT)/unit_tests $(OUTPUT)/store_tests \
 		$(OUTPUT)/unwind_tests \
-		$(WORKLOADS) $(FIXTURES) $(WEB_TEST_DEPS)
+		$(WORKLOADS) $(FIXTURES) $(WEB_TEST_DEPS) $(PUSH_TEST_DEPS)
 	$(Q)bash tests/run.sh
+
+# tests/push/: the reference Pyroscope receiver and its calibration clients
+# (connect-node, protobufjs, busboy, pprof-format, Grafana's Node SDK).
+PUSH_TEST_DEPS := tests/push/node_modules/@connectrpc/connect-node/package.json
+$(PUSH_TEST_DEPS): tests/push/package.json
+	$(call msg,NPM,tests/push)
+	$(Q)cd tests/push && npm install --no-audit --no-fund --silent
+	$(Q)touch $@
 
 # The always-on agent with its defaults, in the foreground (Ctrl-C stops it).
 run: deps

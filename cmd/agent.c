@@ -43,6 +43,7 @@ struct agent_opts {
 	bool insecure_public;
 	uint64_t memory_limit;		/* bytes of RSS; 0: none */
 	uint64_t max_bytes;		/* store size cap; 0: none */
+	struct push_flags push;
 };
 
 struct agent_counts {
@@ -58,6 +59,7 @@ struct agent {
 	struct agent_opts o;
 	struct store *store;
 	struct collector *c;
+	struct pusher *pusher;		/* --push; NULL: none */
 	struct store_window *pending[MAX_PENDING];
 	int npending;
 	uint64_t prev[CNT_MAX];		/* BPF counters at the last window */
@@ -99,6 +101,7 @@ static const char usage[] =
 "  --token TOKEN         require this token on every request (needed off loopback)\n"
 "  --token-file FILE     the same, read from FILE's first line (not visible in argv)\n"
 "  --insecure-public     allow a non-loopback --listen without a token\n"
+PUSH_USAGE
 "  -v, --verbose         debug logging\n";
 
 static int parse_args(struct agent_opts *o, int argc, char **argv)
@@ -121,6 +124,7 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 		{ "token-file", required_argument, NULL, 'K' },
 		{ "insecure-public", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
+		PUSH_LONGOPTS,
 		{},
 	};
 	char *end;
@@ -130,6 +134,8 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":F:vh", longopts, NULL)) != -1) {
 		err = parse_sampling_flag("agent", &o->s, &o->sym, c, optarg);
+		if (err == -ENOENT)
+			err = parse_push_flag(&o->push, c, optarg);
 		if (err != -ENOENT) {
 			if (err)
 				return err;
@@ -191,7 +197,7 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error("agent", "unexpected argument '%s'", argv[optind]);
-	return 0;
+	return push_flags__check(&o->push);
 }
 
 /*
@@ -258,6 +264,8 @@ static int add_sample(void *ctx, const struct collector_sample *s)
 		a->n.unstored += s->count;
 		return 0;
 	}
+	if (a->pusher)	/* a failure drops the pushed window only, counted at its end */
+		pusher__add(a->pusher, &proc, s->frames, s->nframes, s->count);
 	a->w_samples += s->count;
 	a->w_rows++;
 	return 0;
@@ -466,6 +474,8 @@ static int agent_metrics(void *ctx, struct web_metrics *m)
 
 	for (i = 0; i < (int)(sizeof(rows) / sizeof(rows[0])) && !err; i++)
 		err = web_metrics__add(m, rows[i].name, rows[i].help, rows[i].type, rows[i].value);
+	if (!err && a->pusher)
+		err = push_metrics__add(a->pusher, m);
 	if (!err && nkf)
 		err = web_metrics__add_labeled(m, "kernel_feature", "Whether the running kernel "
 					       "offers a BPF feature ember uses (see ember check).",
@@ -525,6 +535,9 @@ static int drain(struct agent *a)
 		a->w_samples = a->w_rows = 0;
 		a->w_drain_s = 0;
 		a->add_err = 0;
+		if (a->pusher)
+			pusher__window_begin(a->pusher, a->clock.start_ms,
+					     a->clock.start_ms + a->o.window_ms);
 	}
 	err = collector__drain(a->c, add_sample, a);
 	if (err)
@@ -543,17 +556,17 @@ static int drain(struct agent *a)
 static void end_window(struct agent *a, double due)
 {
 	int64_t start, end;
-	double t0, t1;
 	bool stepped;
+	double t1;
 	int err;
 
-	t0 = mono_now();
-	if (due > t0)
-		due = t0;
-	stepped = wallclock__end_window(&a->clock, timearg__now_ms() - (int64_t)((t0 - due) * 1000),
-					(int64_t)(due * 1000), &start, &end);
+	/* first: a window begun by this drain must take this window's start */
 	drain(a);	/* a failed drain was logged; what the window holds is kept */
 	t1 = mono_now();
+	if (due > t1)
+		due = t1;
+	stepped = wallclock__end_window(&a->clock, timearg__now_ms() - (int64_t)((t1 - due) * 1000),
+					(int64_t)(due * 1000), &start, &end);
 	if (stepped)
 		log_warn("wall clock stepped %s by %.1f s: windows stay in order (%llu step%s)",
 			 a->clock.last_step_ms > 0 ? "forward" : "back",
@@ -570,6 +583,9 @@ static void end_window(struct agent *a, double due)
 		queue_window(a, a->w);
 	}
 	a->w = NULL;
+	if (a->pusher)	/* encodes and queues; the network is the push thread's */
+		pusher__window_end(a->pusher, start, end);
+	t1 = mono_now();
 	flush_pending(a);
 	log_window(a, start, end, mono_now() - t1);
 	housekeep(a, end);
@@ -637,6 +653,11 @@ int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
 	err = a.o.max_bytes ? store__set_max_bytes(a.store, a.o.max_bytes) : 0;
 	if (err)
 		log_warn("cannot cap the store: %s", store__strerror(err));
+	a.o.push.o.freq = a.o.s.freq;
+	if (a.o.push.o.url && pusher__new(&a.o.push.o, &a.pusher)) {
+		ret = 2;
+		goto out;
+	}
 	err = store__set_period_ns(a.store, 1000000000ULL / a.o.s.freq);
 	if (err)
 		log_warn("cannot record the sampling period: %s", store__strerror(err));
@@ -665,6 +686,7 @@ int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
 		log_error("%d window(s) could not be written", a.npending);
 out:
 	web__free(a.web);
+	pusher__free(a.pusher, 5000);	/* the last window gets 5 s to go out */
 	for (i = 0; i < a.npending; i++)
 		store__window_free(a.pending[i]);
 	collector__free(a.c);

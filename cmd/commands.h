@@ -4,6 +4,7 @@
 #define EMBER_COMMANDS_H
 
 #include <signal.h>
+#include "push.h"
 #include "sampler.h"
 #include "symbolizer.h"
 
@@ -34,6 +35,51 @@ int read_token_file(const char *cmd, const char *path, char *buf, size_t size);
 
 /* Parses a size in bytes with an optional K, M, G or T suffix (powers of 1024).  0 or -EINVAL. */
 int parse_size(const char *s, uint64_t *out);
+
+/* agent_push.c: `ember agent --push` (getopt codes past any character). */
+enum {
+	PUSH_FLAG_URL = 0x100, PUSH_FLAG_PROTOCOL, PUSH_FLAG_LABEL, PUSH_FLAG_USER,
+	PUSH_FLAG_PASSWORD_FILE, PUSH_FLAG_TOKEN_FILE, PUSH_FLAG_TENANT, PUSH_FLAG_CA_FILE,
+	PUSH_FLAG_QUEUE,
+};
+
+#define PUSH_LONGOPTS \
+	{ "push", required_argument, NULL, PUSH_FLAG_URL }, \
+	{ "push-protocol", required_argument, NULL, PUSH_FLAG_PROTOCOL }, \
+	{ "push-label", required_argument, NULL, PUSH_FLAG_LABEL }, \
+	{ "push-user", required_argument, NULL, PUSH_FLAG_USER }, \
+	{ "push-password-file", required_argument, NULL, PUSH_FLAG_PASSWORD_FILE }, \
+	{ "push-token-file", required_argument, NULL, PUSH_FLAG_TOKEN_FILE }, \
+	{ "push-tenant", required_argument, NULL, PUSH_FLAG_TENANT }, \
+	{ "push-ca-file", required_argument, NULL, PUSH_FLAG_CA_FILE }, \
+	{ "push-queue", required_argument, NULL, PUSH_FLAG_QUEUE }
+
+#define PUSH_USAGE \
+"  --push URL            also send every window to a Grafana Pyroscope server (or\n" \
+"                        Alloy) at URL, e.g. http://pyroscope:4040\n" \
+"  --push-protocol P     connect (Push API; default), ingest or ingest-multipart\n" \
+"                        (the legacy /ingest)\n" \
+"  --push-label K=V      an extra label on every series (repeatable); host and\n" \
+"                        service_name replace the defaults\n" \
+"  --push-user USER      HTTP Basic user, with --push-password-file FILE\n" \
+"  --push-token-file FILE  Bearer token, read from FILE's first line\n" \
+"  --push-tenant ID      X-Scope-OrgID for multi-tenant servers\n" \
+"  --push-ca-file FILE   trust this PEM CA for https (default: the system's)\n" \
+"  --push-queue N        windows kept while the server is unreachable (default 360)\n"
+
+struct push_flags {
+	struct push_opts o;
+	struct push_label labels[PUSH_MAX_LABELS];
+	char password[1024], token[4096];
+};
+
+/* Parses one --push* flag (@arg may be modified); returns 0, 2 or -ENOENT. */
+int parse_push_flag(struct push_flags *f, int flag, char *arg);
+/* After parsing: the combinations that make no sense.  Returns 0 or 2. */
+int push_flags__check(struct push_flags *f);
+struct web_metrics;
+/* Adds the ember_push_* rows. */
+int push_metrics__add(struct pusher *p, struct web_metrics *m);
 
 /*
  * Each returns the process exit code: 0 success, 1 runtime failure, 2 usage

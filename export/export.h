@@ -85,6 +85,9 @@ int pprof__add(struct pprof *p, const char *comm, uint32_t pid,
 /* Moves the end of the profile's span (e.g. when a recording stops). */
 void pprof__set_end(struct pprof *p, int64_t end_ms);
 
+/* About how many bytes the profile takes uncompressed (what limits apply to). */
+size_t pprof__size(const struct pprof *p);
+
 /* Writes the gzip-compressed profile.  Returns 0 or -errno. */
 int pprof__write(struct pprof *p, FILE *out);
 

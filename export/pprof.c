@@ -313,6 +313,11 @@ static void put_value_type(struct pprof *p, struct buf *b, int field, const char
 	free(vt.data);
 }
 
+size_t pprof__size(const struct pprof *p)
+{
+	return p->body.len + 64;	/* the header pprof__write() puts before it */
+}
+
 static int gzip_write(const struct buf *b, FILE *out)
 {
 	z_stream zs = {};

@@ -25,10 +25,11 @@ ALLOWED = {
     "collector": {"bpf", "unwind", "symbolizer", "util", ".output"},  # skeletons
     "export": {"store", "symbolizer", "util"},
     "web": {"export", "store", "util"},
-    "cmd": {"collector", "bpf", "unwind", "symbolizer", "store", "export", "web", "util"},
+    "push": {"export", "store", "symbolizer", "util"},
+    "cmd": {"collector", "bpf", "unwind", "symbolizer", "store", "export", "web", "push", "util"},
 }
 # where a quoted include is looked for after the file's own folder (the Makefile's -I order)
-SEARCH = [".output", "bpf", "collector", "symbolizer", "store", "unwind", "util", "export", "web", "cmd"]
+SEARCH = [".output", "bpf", "collector", "symbolizer", "store", "unwind", "util", "export", "push", "web", "cmd"]
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 

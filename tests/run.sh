@@ -102,6 +102,17 @@ else
 	skipped=$((skipped + 1))
 fi
 
+# Fleet push (tests/push/): the reference receiver is first checked against
+# independent clients (Grafana's Node SDK, connect-node, curl), then the
+# agent pushes to it.  make test installs node and the npm packages.
+if command -v node >/dev/null && [ -d tests/push/node_modules/@connectrpc/connect-node ]; then
+	run_prog push_calibrate node tests/push/calibrate.mjs
+	run_prog push "$PYTHON" tests/push/test_push.py
+else
+	echo "FAIL push: node or tests/push/node_modules missing (run make test)"
+	failed=$((failed + 1))
+fi
+
 # Kernel matrix (tests/vm/): ember inside qemu on Debian's 5.10, 6.1 and
 # 6.12 kernels; without qemu or the kernel images it SKIPs (FAILs in CI).
 run_prog vm_kernels "$PYTHON" tests/vm/test_kernels.py

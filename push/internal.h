@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0 */
+/*
+ * internal.h - what the push module's files share: a growable byte buffer
+ * with the protobuf wire primitives, a window's encoded requests, and the
+ * per-window collection of samples by service.
+ */
+#ifndef EMBER_PUSH_INTERNAL_H
+#define EMBER_PUSH_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <curl/curl.h>
+#include "push.h"
+
+/* Pyroscope's per-profile limits: samples (stacks) and uncompressed bytes. */
+#define PUSH_MAX_SAMPLES 16000
+#define PUSH_MAX_PROFILE_BYTES (4u << 20)
+
+struct pbuf {
+	uint8_t *data;
+	size_t len, cap;
+	int err;		/* -ENOMEM once any append failed */
+};
+
+void pbuf_put(struct pbuf *b, const void *p, size_t n);
+void pbuf_varint(struct pbuf *b, uint64_t v);
+void pbuf_bytes(struct pbuf *b, int field, const void *p, size_t n);
+void pbuf_str(struct pbuf *b, int field, const char *s);
+
+/* One HTTP request; path is appended to the base URL. */
+struct push_req {
+	char *path;
+	uint8_t *body;
+	size_t len;
+	bool multipart;		/* body goes as the form field "profile" */
+};
+
+struct push_window {
+	struct push_window *next;
+	int64_t start_ms, end_ms;
+	struct push_req *reqs;
+	int nreqs, done;	/* reqs[0..done) were delivered or dropped */
+	uint64_t bytes;
+	int attempts;		/* failures of reqs[done] so far */
+	double next_try;	/* monotonic seconds */
+};
+
+void push_window__free(struct push_window *w);
+
+/* The settings encoding needs (a copy of push_opts' parts, owned). */
+struct push_enc {
+	enum push_protocol protocol;
+	uint32_t freq;
+	char *host;
+	struct push_label *labels;	/* extra labels, strings owned */
+	int nlabels;
+};
+
+/* window.c: one window's samples, by service, as gzipped pprof chunks. */
+struct push_collect;
+
+struct push_collect *push_collect__new(int64_t start_ms, int64_t end_ms, uint32_t freq);
+void push_collect__free(struct push_collect *c);
+int push_collect__add(struct push_collect *c, const char *service, const struct store_proc *proc,
+		      const struct frame *frames, int nframes, uint64_t count);
+/* The encoded requests (NULL with *err = 0 when the window is empty). */
+/* The window's final span (profiles not cut yet take it; cut ones keep the expected one). */
+void push_collect__set_span(struct push_collect *c, int64_t start_ms, int64_t end_ms);
+struct push_window *push_collect__finish(struct push_collect *c, const struct push_enc *e,
+					 int *err);
+
+/* encode.c */
+struct push_chunk {
+	uint8_t *gz;		/* gzipped pprof */
+	size_t len;
+};
+
+struct push_series {
+	const char *service;
+	const struct push_chunk *chunks;
+	int nchunks;
+};
+
+/* A PushRequest holding @n series.  Returns 0 or -ENOMEM. */
+int push_encode_connect(const struct push_enc *e, const struct push_series *s, int n,
+			struct pbuf *out);
+/* The /ingest path and query for one series.  NULL on -ENOMEM. */
+char *push_ingest_path(const struct push_enc *e, const char *service, int64_t start_ms,
+		       int64_t end_ms);
+
+/* http.c: the HTTP client of the push thread. */
+#define PUSH_REPLY_MAX 512	/* bytes of a reply kept for the log */
+
+struct push_http;
+
+struct push_http_opts {
+	const char *url;	/* base, no trailing '/' */
+	enum push_protocol protocol;
+	const char *user, *password, *token, *tenant, *ca_file;
+	int (*abort)(void *ctx);	/* non-zero: abort the transfer in flight */
+	void *ctx;
+};
+
+struct push_http *push_http__new(const struct push_http_opts *o);
+void push_http__free(struct push_http *h);
+/* Sends @r to the base URL + r->path; *status is 0 when no reply came. */
+CURLcode push_http__send(struct push_http *h, const struct push_req *r, double timeout_s,
+			 long *status);
+/* The last reply's body as one printable line. */
+const char *push_http__reply(struct push_http *h);
+
+#endif /* EMBER_PUSH_INTERNAL_H */

@@ -311,15 +311,16 @@ static int resolve_frames(struct store_window *w)
 /* Walks the trie from the root along w->key[0..@n), adding the nodes it lacks. */
 static int walk_stack(struct store_window *w, uint32_t n, int64_t *node)
 {
-	int64_t k[2] = { 0, 0 };
+	int64_t k[2] = { 0, 0 }, id = 0;
 	uint32_t j;
 	int err = 0;
 
-	for (j = 0; j < n && !err; j++) {
+	for (j = 0; j < n && !err; j++, k[0] = id) {
+		/* not into k[0]: the cache must keep the key as it was looked up */
 		k[1] = w->frames.ents[w->key[j]].val;
-		err = intern_ints(w->st, &w->st->nodes, S_NODE_GET, k, 2, &k[0]);
+		err = intern_ints(w->st, &w->st->nodes, S_NODE_GET, k, 2, &id);
 	}
-	*node = k[0];
+	*node = id;
 	return err;
 }
 

@@ -300,3 +300,36 @@ out:
 	cleanup(e);
 	report(e, "deep_stack_truncated", why);
 }
+
+/* Recursion: runs of the same frame are stored as many times as they occur. */
+void test_repeated_frames(struct env *e)
+{
+	const struct frame a = { .name = "main", .module = "m" };
+	const struct frame r = { .name = "recurse", .module = "m", .file = "r.c", .line = 7 };
+	const struct frame stack[8] = { a, r, r, r, r, a, r, r };
+	const char *path = fresh(e, "repeat");
+	struct store_window *w = NULL;
+	struct store *st = NULL;
+	struct rows q = { 0 };
+	char why[256] = "";
+	int n, err;
+
+	err = store__open(path, 0, &st);
+	CHECK(!err, "open: %s", store__strerror(err));
+	for (n = 2; n <= 8; n += 3) {
+		CHECK(!store__window_begin(st, T0 + n * SEC, SEC, &w) &&
+		      !store__window_add(w, &PA, stack, n, n) && !store__window_commit(w), "write");
+		store__window_free(w);
+		w = NULL;
+	}
+	CHECK(!query(st, T0, T0 + HOUR, NULL, -1, &q), "query");
+	for (n = 2; n <= 8; n += 3)
+		CHECK(rows_count(&q, &PA, stack, n) == (uint64_t)n, "%d-frame stack stored as %llu",
+		      n, (unsigned long long)rows_count(&q, &PA, stack, n));
+out:
+	rows_free(&q);
+	store__window_free(w);
+	store__free(st);
+	cleanup(e);
+	report(e, "repeated_frames_kept", why);
+}

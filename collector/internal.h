@@ -22,6 +22,7 @@ struct sampler {
 	int stats_fd;
 	struct kfeat kf;	/* what the kernel offers, probed before loading */
 	bool tables;		/* do_sample_dw (table unwinding) is loaded */
+	bool python;		/* ... and walks CPython frames */
 	const char *exit_hook;	/* where mappings are sent at exit; NULL: nowhere */
 	/* drain scratch space, sized for a full counts map */
 	struct sample_key *keys;

@@ -195,15 +195,20 @@ struct py_proc {
 	__u16 pad;
 };
 
-/* The code object checksum BPF emits and user space checks. */
+/*
+ * The code object checksum BPF emits and user space checks; never 0, so
+ * no stack word is 0 (user space reads stacks up to a 0).
+ */
 static inline __u32 py_code_sum(const __u64 *words, __u64 qualname_hash)
 {
 	__u64 h = qualname_hash;
+	__u32 s;
 	int i;
 
 	for (i = 0; i < PY_SUM_WORDS; i++)
 		h = (h ^ words[i]) * 0x9e3779b97f4a7c15ULL;
-	return (__u32)(h >> 32) ^ (__u32)h;
+	s = (__u32)(h >> 32) ^ (__u32)h;
+	return s ? s : 1;
 }
 
 /*

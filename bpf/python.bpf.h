@@ -144,8 +144,14 @@ static __always_inline bool py_step(struct py_walk *w, struct dw_stack *stack, _
 	lasti = ((__s64)instr - (__s64)(code + w->cfg.code_adaptive)) >> 1;
 	w0 = PY_FRAME_MARK | (code & ~PY_FRAME_MASK);
 	w1 = (__u64)py_code_sum(w->code, qhash) << 32 | (__u32)lasti;
-	stack->ips[n] = w0;
-	stack->ips[n + 1] = w1;
+	/*
+	 * n < MAX_STACK_DEPTH - 1 already; the mask (kept by barrier_var())
+	 * shows the verifier the indices stay inside the map value.
+	 */
+	barrier_var(n);
+	stack->ips[n & 127] = w0;
+	barrier_var(n);
+	stack->ips[(n + 1) & 127] = w1;
 	stack->len = n + 2;
 	*hash = (((*hash ^ w0) * HASH_MUL) ^ w1) * HASH_MUL;
 	count(CNT_PY_FRAMES);

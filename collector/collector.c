@@ -32,7 +32,7 @@ struct collector *collector__new(const struct sampler_opts *opts,
 				 const struct symbolizer_opts *sym_opts)
 {
 	struct collector *c = calloc(1, sizeof(*c));
-	int err = -ENOMEM;
+	int err = -ENOMEM, py_fd = -1;
 
 	if (!c)
 		return NULL;
@@ -52,6 +52,7 @@ struct collector *collector__new(const struct sampler_opts *opts,
 		struct sampler_unwind_maps m;
 
 		sampler__unwind_maps(c->sampler, &m);
+		py_fd = m.py_procs_fd;
 		c->unwinder = unwinder__new(&m);
 		if (!c->unwinder) {
 			err = -errno;
@@ -59,6 +60,9 @@ struct collector *collector__new(const struct sampler_opts *opts,
 			goto fail;
 		}
 	}
+	c->python = python__new(py_fd);
+	if (!c->python)
+		goto fail;
 	return c;
 fail:
 	collector__free(c);
@@ -77,6 +81,7 @@ void collector__free(struct collector *c)
 		return;
 	collector_procs_free(c);
 	unwinder__free(c->unwinder);
+	python__free(c->python);
 	sampler__free(c->sampler);
 	symbolizer__free(c->sym);
 	free(c->frames);
@@ -95,6 +100,7 @@ int collector__poll(struct collector *c, int timeout_ms)
 {
 	int n = sampler__poll(c->sampler, timeout_ms, collector_on_process, c);
 
+	python__tick(c->python);
 	return n < 0 ? n : 0;
 }
 
@@ -180,10 +186,22 @@ static int push_frames(struct collector *c, const struct frame *fr, int n)
 	return 0;
 }
 
-/* Appends one stack (ips leaf first, 0-terminated) root first. */
+/* Whether user stack word @w starts a Python frame (two words; see PY_FRAME_MARK). */
+static bool py_word(uint64_t w)
+{
+	return (w & PY_FRAME_MASK) == PY_FRAME_MARK;
+}
+
+/*
+ * Appends one stack (ips leaf first, 0-terminated) root first.  In a
+ * CPython process, Python frames take the place of the eval-loop native
+ * frame that ran them (the native frame just inside them).
+ */
 static int push_stack(struct collector *c, const struct sampler_row *row, bool kernel)
 {
 	const uint64_t *ips = kernel ? row->kips : row->uips;
+	uint32_t tgid = row->key->tgid;
+	bool py = !kernel && python__knows(c->python, tgid);
 	const struct frame *fr;
 	int depth, i, n;
 
@@ -195,8 +213,16 @@ static int push_stack(struct collector *c, const struct sampler_row *row, bool k
 		/* a user pc sampled inside a syscall is a return address too */
 		bool ret = i > 0 || (!kernel && row->kips);
 
-		n = kernel ? symbolizer__kernel(c->sym, ips[i], ret, &fr)
-			   : symbolizer__user(c->sym, row->key->tgid, ips[i], ret, &fr);
+		if (py && i > 0 && py_word(ips[i - 1]))
+			continue;	/* the second word of a Python frame */
+		if (py && py_word(ips[i]))
+			n = i + 1 < depth ? python__frame(c->python, c->sym, tgid, ips[i],
+							  ips[i + 1], &fr) : 0;
+		else if (py && i + 1 < depth && py_word(ips[i + 1]))
+			continue;	/* the eval loop that ran the Python frames outside it */
+		else
+			n = kernel ? symbolizer__kernel(c->sym, ips[i], ret, &fr)
+				   : symbolizer__user(c->sym, tgid, ips[i], ret, &fr);
 		if (n < 0)
 			return n;
 		n = push_frames(c, fr, n);
@@ -205,7 +231,6 @@ static int push_stack(struct collector *c, const struct sampler_row *row, bool k
 	}
 	return 0;
 }
-
 
 static int on_row(void *ctx, const struct sampler_row *row)
 {
@@ -258,6 +283,7 @@ int collector__drain(struct collector *c, collector_sample_fn fn, void *ctx)
 		symbolizer__remove_process(c->sym, c->exited[i]);
 		if (c->unwinder)
 			unwinder__remove_process(c->unwinder, c->exited[i]);
+		python__remove_process(c->python, c->exited[i]);
 		collector_forget_proc(c, c->exited[i]);
 	}
 	c->gone += n;
@@ -293,5 +319,6 @@ int collector__stats(struct collector *c, struct collector_stats *st)
 	symbolizer__stats(c->sym, &st->sym);
 	if (c->unwinder)
 		unwinder__stats(c->unwinder, &st->unwind);
+	python__stats(c->python, &st->python);
 	return sampler__counters(c->sampler, st->bpf);
 }

@@ -12,6 +12,7 @@
 #include "kfeat.h"
 #include "sampler.h"
 #include "profile.skel.h"
+#include "python.h"
 
 struct sampler {
 	struct profile_bpf *skel;
@@ -63,6 +64,7 @@ struct proc_info {
 struct collector {
 	struct sampler *sampler;
 	struct unwinder *unwinder;	/* NULL with --unwind fp */
+	struct python *python;		/* CPython processes (python.c) */
 	void *procs;			/* tree of struct proc_info */
 	struct symbolizer *sym;
 	struct frame *frames;	/* one sample's frames, root first */

@@ -44,6 +44,8 @@ static const char usage[] =
 "      --unwind-mem MB  memory for unwind tables (default 16)\n"
 "      --no-demangle    keep C++/Rust names mangled, as in the binary\n"
 "      --debuginfod URL fetch missing debug info from URL (default $DEBUGINFOD_URLS)\n"
+"      --no-python      show CPython processes as native frames only (no Python\n"
+"                       frames walked in BPF)\n"
 "      --bpf-stats      measure the BPF time per sample (turns on the kernel's\n"
 "                       run-time accounting of every BPF program while it runs)\n"
 "  -o, --output FILE    folded stacks to FILE (default or '-': stdout)\n"
@@ -90,6 +92,7 @@ static int parse_args(struct record_opts *o, int argc, char **argv)
 		{ "no-demangle", no_argument, NULL, 'N' },
 		{ "debuginfod", required_argument, NULL, 'G' },
 		{ "bpf-stats", no_argument, NULL, 'S' },
+		{ "no-python", no_argument, NULL, 'Y' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
@@ -230,6 +233,13 @@ static void print_summary(struct collector *c, struct folded *f)
 		(unsigned long long)(cs.bpf_run_cnt ? cs.bpf_run_ns / cs.bpf_run_cnt : 0),
 		(unsigned long long)cs.exit_maps, (unsigned long long)cs.sym.vma_snapshots,
 		(unsigned long long)cs.sym.vma_matched, (unsigned long long)cs.sym.vma_unmatched);
+	fprintf(stderr, "ember: record: python_processes=%llu python_processes_unwalked=%llu"
+		" python_no_runtime=%llu python_unsupported=%llu python_tss_waits=%llu"
+		" python_codes_read=%llu python_code_stale=%llu python_code_unreadable=%llu\n",
+		(unsigned long long)cs.python.procs, (unsigned long long)cs.python.unwalked,
+		(unsigned long long)cs.python.no_runtime, (unsigned long long)cs.python.unsupported,
+		(unsigned long long)cs.python.tss_waits, (unsigned long long)cs.sym.py_codes,
+		(unsigned long long)cs.sym.py_stale, (unsigned long long)cs.sym.py_unreadable);
 }
 
 static FILE *open_output(const char *path)

@@ -32,6 +32,8 @@ static const char *kind_name(uint32_t flags)
 		return "unknown";
 	if (flags & FRAME_F_INLINE)
 		return "inline";
+	if (flags & FRAME_F_PYTHON)
+		return "python";
 	return flags & FRAME_F_KERNEL ? "kernel" : "user";
 }
 

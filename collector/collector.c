@@ -61,7 +61,8 @@ struct collector *collector__new(const struct sampler_opts *opts,
 		}
 	}
 	c->python = python__new(py_fd);
-	if (!c->python)
+	c->pyfetch = py_prefetch__new();
+	if (!c->python || !c->pyfetch)
 		goto fail;
 	return c;
 fail:
@@ -82,6 +83,7 @@ void collector__free(struct collector *c)
 	collector_procs_free(c);
 	unwinder__free(c->unwinder);
 	python__free(c->python);
+	py_prefetch__free(c->pyfetch);
 	sampler__free(c->sampler);
 	symbolizer__free(c->sym);
 	free(c->frames);
@@ -96,11 +98,26 @@ int collector__stop(struct collector *c)
 	return sampler__stop(c->sampler);
 }
 
+/* While CPython processes run, how long a poll waits before naming their frames. */
+#define PYTHON_POLL_MS 50
+
 int collector__poll(struct collector *c, int timeout_ms)
 {
-	int n = sampler__poll(c->sampler, timeout_ms, collector_on_process, c);
+	uint64_t end = mono_ms() + (timeout_ms > 0 ? timeout_ms : 0), now;
+	int n, slice;
 
-	python__tick(c->python);
+	for (;;) {
+		slice = timeout_ms;
+		if (python__active(c->python) && timeout_ms > PYTHON_POLL_MS)
+			slice = PYTHON_POLL_MS;
+		n = sampler__poll(c->sampler, slice, collector_on_process, c);
+		python__tick(c->python);
+		py_prefetch__run(c, c->pyfetch);
+		now = mono_ms();
+		if (n != 0 || timeout_ms <= 0 || now >= end)
+			break;
+		timeout_ms = end - now;
+	}
 	return n < 0 ? n : 0;
 }
 
@@ -247,6 +264,7 @@ static int on_row(void *ctx, const struct sampler_row *row)
 	 */
 	if (mono_ms() - c->last_poll_ms >= EVENT_POLL_MS) {
 		sampler__poll(c->sampler, 0, collector_on_process, c);
+		python__tick(c->python);
 		check_memory(c, true);
 		c->last_poll_ms = mono_ms();
 	}
@@ -278,6 +296,7 @@ int collector__drain(struct collector *c, collector_sample_fn fn, void *ctx)
 	sampler__poll(c->sampler, 0, collector_on_process, c);
 	c->last_poll_ms = mono_ms();
 	err = sampler__drain(c->sampler, on_row, c);
+	py_prefetch__reset(c->pyfetch);
 	/* only exits seen before this drain: their samples are all in it */
 	for (i = 0; i < n; i++) {
 		symbolizer__remove_process(c->sym, c->exited[i]);

@@ -449,6 +449,7 @@ int python__add_process(struct python *py, int pid)
 	p->pid = pid;
 	err = find(py, p);
 	if (err) {
+		log_debug("python: pid %d: no CPython found (%s)", pid, strerror(-err));
 		free(p);
 		return err == -ENOENT ? 0 : err;
 	}
@@ -530,6 +531,11 @@ void python__tick(struct python *py)
 		py->pending[n++] = p->pid;
 	}
 	py->npending = n;
+}
+
+bool python__active(const struct python *py)
+{
+	return py->pids != NULL;
 }
 
 bool python__knows(struct python *py, int pid)

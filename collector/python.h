@@ -47,6 +47,9 @@ void python__remove_process(struct python *py, int pid);
 /* Retries thread-state keys of interpreters still starting (cheap; call often). */
 void python__tick(struct python *py);
 
+/* True while any CPython process is known. */
+bool python__active(const struct python *py);
+
 /* True when @pid is a CPython process whose frames may sit in its stacks. */
 bool python__knows(struct python *py, int pid);
 

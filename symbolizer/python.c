@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/uio.h>
 #include "internal.h"
+#include "log.h"
 
 #define PY_CODE_MAX 512		/* largest code object prefix read */
 #define PY_STR_MAX 1024		/* longest name or file name kept (bytes) */
@@ -369,6 +370,8 @@ int symbolizer__python(struct symbolizer *sym, int pid, const struct sym_py_layo
 		if (!c && errno == ENOMEM)
 			return -ENOMEM;
 		if (!c) {
+			log_debug("python: pid %d: code object %#llx unreadable: %s", pid,
+				  (unsigned long long)code, strerror(errno));
 			sym->stats.py_unreadable++;
 			fr = symbolizer__synth(sym, "[python: code unreadable]", "[python]",
 					       FRAME_F_UNKNOWN | FRAME_F_PYTHON);

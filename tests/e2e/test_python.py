@@ -12,8 +12,8 @@ import time
 
 sys.dont_write_bytecode = True  # keep the work tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ember_e2e import (Recording, by_comm, contains_run, parse_folded, parse_summary,  # noqa: E402
-                       run_suite, total, user_frames)
+from ember_e2e import (Agent, Recording, by_comm, contains_run, db_query, parse_folded,  # noqa: E402
+                       parse_summary, run_suite, total, user_frames)
 
 PYTHON = "/usr/bin/python3.11"
 THREAD_ROOTS = ("__clone3", "clone3", "__clone", "clone")
@@ -118,7 +118,16 @@ def spin(end):
 spin(time.time() + %d)
 """ % SECONDS
 
-TESTS = ["python_thread_chain", "python_module_chain", "python_c_extension_under_caller",
+LINES = COMM + """
+import time
+def leaf_line(end):
+    s = 0
+    while time.time() < end:
+        s += 1
+leaf_line(time.time() + %d)
+""" % SECONDS + LINGER
+
+TESTS = ["python_lines_in_store", "python_thread_chain", "python_module_chain", "python_c_extension_under_caller",
          "python_exec_reuse_never_misnamed", "python_stripped_stays_native",
          "python_counters", "python_off_stays_native"]
 TMP = tempfile.mkdtemp(prefix="ember-python-")
@@ -306,6 +315,36 @@ def t_python_off_stays_native():
     assert not any(py(x) for f, _ in mine for x in f), "Python frames with --no-python"
     assert run["summary"].get("python_frames", -1) == 0, "BPF walked Python with --no-python"
     assert run["summary"].get("python_processes_unwalked", 0) >= 1, "unwalked CPython not counted"
+
+
+def t_python_lines_in_store():
+    """The agent's store keeps a Python frame's file and line (pprof and the UI read them)."""
+    path = script("lines.py", LINES)
+    src = LINES.split("\n")
+    loop = {src.index("    while time.time() < end:") + 1, src.index("        s += 1") + 1}
+    db = os.path.join(TMP, "py.db")
+    agent = Agent(["--db", db, "--window", "2", "-F", "199"])
+    try:
+        agent.wait_ready()
+        time.sleep(SETTLE)
+        p = subprocess.run([PYTHON, path, "pylines"], capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, f"lines.py exited with {p.returncode}: {p.stderr[-300:]}"
+        time.sleep(3)  # the last window
+        agent.stop()
+        rc, _, err = agent.result(timeout=30)
+        assert rc == 0, f"ember agent exited with {rc}: {err.strip()[-300:]}"
+    finally:
+        agent.kill()
+    rows = db_query(db, "SELECT n.s, f.s, fr.line FROM frames fr JOIN strings n ON n.id = fr.name"
+                        " JOIN strings f ON f.id = fr.file WHERE fr.flags & 16")
+    mine = [(bytes(n).decode(), bytes(f).decode(), line) for n, f, line in rows
+            if bytes(n).startswith(b"leaf_line (lines.py)")]
+    assert mine, f"no leaf_line frame stored among {len(rows)} Python frames"
+    assert all(f == path for _, f, _ in mine), f"file not kept: {mine[:3]}"
+    lines = {line for _, _, line in mine}
+    assert lines & loop, f"lines {sorted(lines)} miss the loop's {sorted(loop)}"
+    first = src.index("def leaf_line(end):") + 1
+    assert all(first <= x <= max(loop) for x in lines), f"lines {sorted(lines)} outside leaf_line"
 
 
 def main():

@@ -251,6 +251,21 @@ int sampler_load(struct sampler *s, const struct sampler_opts *opts)
 			 "those of each process's first sampled stack are sent with it" :
 			 "a process is named once user space has read its maps");
 	err = load(s, opts, tables, exit_maps, start_maps);
+	if (err && err != -EPERM && s->python) {
+		/*
+		 * The Python walk adds to what the verifier explores; a kernel
+		 * refusing it keeps table unwinding without it (the CPython
+		 * processes are then counted as unwalked).
+		 */
+		struct sampler_opts no_py = *opts;
+
+		log_warn("kernel %s refused the Python frame walk (%s; the verifier's reason is "
+			 "above): CPython processes show native frames only", kf->release,
+			 strerror(-err));
+		unload(s);
+		no_py.no_python = true;
+		err = load(s, &no_py, tables, exit_maps, start_maps);
+	}
 	if (!err || err == -EPERM || (!tables && !exit_maps && !start_maps))
 		return err;
 	log_warn("kernel %s refused the program (%s; the verifier's reason is above): "

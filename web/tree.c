@@ -144,7 +144,8 @@ int web_tree__add(void *tree, const struct store_proc *proc, const struct frame 
 		if (!frame_wanted(t, f))
 			continue;
 		err = intern_frame(t, f->name, f->module, f->file, f->line,
-				   f->flags & (FRAME_F_KERNEL | FRAME_F_INLINE | FRAME_F_UNKNOWN), &fi);
+				   f->flags & (FRAME_F_KERNEL | FRAME_F_INLINE | FRAME_F_UNKNOWN |
+					       FRAME_F_PYTHON), &fi);
 		if (!err)
 			err = child(t, node, fi, &node);
 		t->path[depth++] = node;

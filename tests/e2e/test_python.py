@@ -12,8 +12,8 @@ import time
 
 sys.dont_write_bytecode = True  # keep the work tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ember_e2e import (Agent, Recording, by_comm, contains_run, db_query, parse_folded,  # noqa: E402
-                       parse_summary, run_suite, total, user_frames)
+from ember_e2e import (Agent, Recording, by_comm, contains_run, db_query, export,  # noqa: E402
+                       parse_folded, parse_summary, run_suite, total, user_frames)
 
 PYTHON = "/usr/bin/python3.11"
 THREAD_ROOTS = ("__clone3", "clone3", "__clone", "clone")
@@ -345,6 +345,11 @@ def t_python_lines_in_store():
     assert lines & loop, f"lines {sorted(lines)} miss the loop's {sorted(loop)}"
     first = src.index("def leaf_line(end):") + 1
     assert all(first <= x <= max(loop) for x in lines), f"lines {sorted(lines)} outside leaf_line"
+    # and out of the store: folded with _[py], the viewer's data with the python kind
+    assert "<module> (lines.py)_[py];leaf_line (lines.py)_[py]" in export(db, "--comm", "pylines"), \
+        "export --format folded lacks the Python chain"
+    html = export(db, "--comm", "pylines", "--format", "html")
+    assert '"kind":"python"' in html, "the viewer's data has no python kind"
 
 
 def main():

@@ -181,18 +181,23 @@ struct py_proc {
 	__u64 eval_end[2];	/* [start, end); an empty range is unused */
 	__s32 tss_key;		/* pthread key of the thread state; < 0: not known yet */
 	__u32 tls_specific;	/* glibc: offset of specific_1stblock in struct pthread */
-	__u16 tstate_cframe;	/* PyThreadState.cframe */
-	__u16 cframe_frame;	/* _PyCFrame.current_frame */
+	__u16 tstate_cframe;	/* PyThreadState.cframe; 0: none (3.13+), the frame is in tstate */
+	__u16 cframe_frame;	/* _PyCFrame.current_frame (or PyThreadState.current_frame) */
 	__u16 frame_code;	/* _PyInterpreterFrame.f_code */
 	__u16 frame_previous;
 	__u16 frame_prev_instr;
-	__u16 frame_is_entry;	/* bool: the first frame this eval loop ran */
+	__u16 frame_stop;	/* byte telling the last frame of an eval loop (see stop_skip) */
 	__u16 frame_read;	/* bytes read per frame (<= PY_FRAME_BYTES) */
 	__u16 code_sum;		/* PyCodeObject: first byte hashed (PY_SUM_WORDS words) */
 	__u16 code_qualname;	/* co_qualname, inside the hashed words */
 	__u16 code_adaptive;	/* first instruction (tp_basicsize) */
 	__u16 str_hash;		/* PyASCIIObject.hash */
-	__u16 pad;
+	__u8 stop_value;	/* frame_stop's value there */
+	/*
+	 * 0 (3.11, is_entry): that frame is the eval loop's first, emitted;
+	 * 1 (3.12+, owner == FRAME_OWNED_BY_CSTACK): a shim, not emitted.
+	 */
+	__u8 stop_skip;
 };
 
 /*

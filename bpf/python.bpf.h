@@ -93,7 +93,8 @@ static __always_inline bool py_enter(struct py_walk *w)
 		return py_fail(w, CNT_PY_READ_FAULT);
 	if (!tstate)
 		return py_fail(w, CNT_PY_NO_TSTATE);
-	if (read_user(tstate + w->cfg.tstate_cframe, &cframe) || !cframe ||
+	cframe = tstate;
+	if ((w->cfg.tstate_cframe && (read_user(tstate + w->cfg.tstate_cframe, &cframe) || !cframe)) ||
 	    read_user(cframe + w->cfg.cframe_frame, &frame))
 		return py_fail(w, CNT_PY_READ_FAULT);
 	if (!frame)
@@ -118,7 +119,7 @@ static __always_inline bool py_step(struct py_walk *w, struct dw_stack *stack, _
 	__u32 n = stack->len, size = w->cfg.frame_read, q;
 	__u64 code, prev, instr, qhash = 0, w0, w1;
 	__s64 lasti;
-	__u8 entry;
+	bool stop;
 
 	if (n >= MAX_STACK_DEPTH - 1) {
 		count(CNT_PY_DEPTH);
@@ -134,7 +135,13 @@ static __always_inline bool py_step(struct py_walk *w, struct dw_stack *stack, _
 	code = py_word(w, w->cfg.frame_code);
 	prev = py_word(w, w->cfg.frame_previous);
 	instr = py_word(w, w->cfg.frame_prev_instr);
-	entry = ((__u8 *)w->frame)[w->cfg.frame_is_entry & (PY_FRAME_BYTES - 1)];
+	stop = ((__u8 *)w->frame)[w->cfg.frame_stop & (PY_FRAME_BYTES - 1)] == w->cfg.stop_value;
+	if (stop && w->cfg.stop_skip) {
+		/* the eval loop's own entry shim: its caller's frames belong to the next one */
+		w->cur = prev;
+		w->mode = 0;
+		return true;
+	}
 	if (bpf_probe_read_user(w->code, sizeof(w->code), (void *)(code + w->cfg.code_sum)) ||
 	    read_user(w->code[q] + w->cfg.str_hash, &qhash)) {
 		py_fail(w, CNT_PY_READ_FAULT);
@@ -156,7 +163,7 @@ static __always_inline bool py_step(struct py_walk *w, struct dw_stack *stack, _
 	*hash = (((*hash ^ w0) * HASH_MUL) ^ w1) * HASH_MUL;
 	count(CNT_PY_FRAMES);
 	w->cur = prev;
-	if (entry || !prev)
+	if (stop || !prev)
 		w->mode = 0;
 	return true;
 }

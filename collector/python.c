@@ -31,12 +31,21 @@
 #define TSS_RETRY_MAX 1500	/* ~30 s, then the process stays unwalked (counted) */
 #define MEMBERS_MAX 64		/* tp_members entries looked at */
 
-/* What the interpreter does not describe about itself, per minor version. */
+/*
+ * What the interpreter does not describe about itself, per minor version.
+ * A version is an entry: the TSS key's place in _PyRuntime, the thread
+ * state and frame layout (3.12 stops at a frame owned by the C stack,
+ * frame_stop = owner, stop_value = 3, stop_skip = 1; 3.13 keeps the
+ * current frame in the thread state, tstate_cframe = 0), and the str and
+ * bytes layouts.  Code object offsets come from PyCode_Type itself.
+ */
 struct py_version {
 	unsigned int minor;
 	uint16_t runtime_tss;		/* _PyRuntime: Py_tss_t {int initialized; int key} */
 	uint16_t tstate_cframe, cframe_frame;
-	uint16_t frame_code, frame_previous, frame_prev_instr, frame_is_entry, frame_read;
+	uint16_t frame_code, frame_previous, frame_prev_instr, frame_read;
+	uint16_t frame_stop;			/* see struct py_proc */
+	uint8_t stop_value, stop_skip;
 	uint16_t type_basicsize, type_members;	/* PyTypeObject */
 	uint16_t member_size, member_offset;	/* PyMemberDef */
 	uint16_t str_length, str_hash, str_state, str_ascii_data;
@@ -47,7 +56,8 @@ struct py_version {
 static const struct py_version versions[] = {
 	/* 3.11: gilstate.autoTSSkey at 568 + 24; _PyInterpreterFrame up to is_entry/owner */
 	{ .minor = 11, .runtime_tss = 592, .tstate_cframe = 56, .cframe_frame = 8,
-	  .frame_code = 32, .frame_previous = 48, .frame_prev_instr = 56, .frame_is_entry = 68,
+	  .frame_code = 32, .frame_previous = 48, .frame_prev_instr = 56,
+	  .frame_stop = 68, .stop_value = 1, .stop_skip = 0,
 	  .frame_read = 72, .type_basicsize = 32, .type_members = 240, .member_size = 40,
 	  .member_offset = 16, .str_length = 16, .str_hash = 24, .str_state = 32,
 	  .str_ascii_data = 48, .str_utf8_length = 48, .str_utf8 = 56, .str_compact_data = 72,
@@ -257,7 +267,7 @@ static int read_code_layout(int pid, const struct py_version *v, uint64_t code_t
 		name[sizeof(name) - 1] = '\0';
 		at = m[v->member_offset / 8];
 		if (!strcmp(name, "co_argcount"))
-			p->cfg.code_sum = at;
+			p->cfg.code_sum = at & ~7ULL;	/* whole words: co_qualname is one of them */
 		else if (!strcmp(name, "co_qualname"))
 			qual = at;
 		else if (!strcmp(name, "co_filename"))
@@ -269,7 +279,8 @@ static int read_code_layout(int pid, const struct py_version *v, uint64_t code_t
 	}
 	max = p->cfg.code_sum + PY_SUM_WORDS * 8;
 	if (!p->cfg.code_sum || !qual || !file || !table || !first || basicsize > 1024 ||
-	    qual < p->cfg.code_sum || qual + 8 > max || file + 8 > 512 || table + 8 > 512)
+	    qual < p->cfg.code_sum || qual + 8 > max || (qual - p->cfg.code_sum) % 8 ||
+	    file + 8 > 512 || table + 8 > 512)
 		return -EINVAL;
 	p->cfg.code_qualname = qual;
 	p->cfg.code_adaptive = basicsize;
@@ -366,7 +377,9 @@ static int probe(struct python *py, struct py_pid *p, const char *path, uint64_t
 	p->cfg.frame_code = v->frame_code;
 	p->cfg.frame_previous = v->frame_previous;
 	p->cfg.frame_prev_instr = v->frame_prev_instr;
-	p->cfg.frame_is_entry = v->frame_is_entry;
+	p->cfg.frame_stop = v->frame_stop;
+	p->cfg.stop_value = v->stop_value;
+	p->cfg.stop_skip = v->stop_skip;
 	p->cfg.frame_read = v->frame_read;
 	p->cfg.str_hash = v->str_hash;
 	p->cfg.tss_key = -1;

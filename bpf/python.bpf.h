@@ -27,7 +27,7 @@ struct py_walk {
 	__u32 on;		/* a CPython process, and nothing failed yet */
 	__u32 mode;		/* emitting the frames of the eval loop at pc */
 	__u32 started;		/* cur was read from the thread state */
-	__u32 pad;
+	__u32 frames;		/* emitted, counted once at the end of the walk */
 	__u64 frame[PY_FRAME_BYTES / 8];
 	__u64 code[PY_SUM_WORDS];
 };
@@ -40,6 +40,7 @@ static __always_inline void py_begin(struct py_walk *w, __u32 tgid)
 	w->on = 0;
 	w->mode = 0;
 	w->started = 0;
+	w->frames = 0;
 	w->cur = 0;
 	if (!python_unwind)
 		return;
@@ -161,11 +162,24 @@ static __always_inline bool py_step(struct py_walk *w, struct dw_stack *stack, _
 	stack->ips[(n + 1) & 127] = w1;
 	stack->len = n + 2;
 	*hash = (((*hash ^ w0) * HASH_MUL) ^ w1) * HASH_MUL;
-	count(CNT_PY_FRAMES);
+	w->frames++;
 	w->cur = prev;
 	if (stop || !prev)
 		w->mode = 0;
 	return true;
+}
+
+/* Ends a walk: counts the frames emitted. */
+static __always_inline void py_end(struct py_walk *w)
+{
+	__u32 id = CNT_PY_FRAMES;
+	__u64 *val;
+
+	if (!python_unwind || !w->frames)
+		return;
+	val = bpf_map_lookup_elem(&counters, &id);
+	if (val)
+		*val += w->frames;
 }
 
 #endif /* EMBER_PYTHON_BPF_H */

@@ -347,6 +347,7 @@ static __always_inline bool unwind_user(struct bpf_perf_event_data *ctx, bool in
 	count(CNT_UNWIND_WALKS);
 	bpf_loop(MAX_STACK_DEPTH + 1, unwind_frame, NULL, 0);
 	count(CNT_UNWIND_ROOT + st->end);
+	py_end(&st->py);
 	if (st->unmapped)
 		request_rescan(tgid);
 	if (!st->stack.len)

@@ -405,6 +405,8 @@ static int agent_metrics(void *ctx, struct web_metrics *m)
 		{ "python_processes_unwalked_total", "CPython processes found where the loaded "
 		  "program cannot walk Python frames (no bpf_loop, or --unwind fp).", WEB_COUNTER,
 		  cs.python.unwalked },
+		{ "python_not_cpython_total", "Python-named files without the interpreter.",
+		  WEB_COUNTER, cs.python.not_cpython },
 		{ "python_no_runtime_total", "Python binaries without _PyRuntime (stripped).",
 		  WEB_COUNTER, cs.python.no_runtime },
 		{ "python_unsupported_total", "CPython versions without a layout entry.",

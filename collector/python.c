@@ -339,8 +339,10 @@ static int probe(struct python *py, struct py_pid *p, const char *path, uint64_t
 	err = read_elf(path, start, pgoff, &s, &bias);
 	if (err)
 		return err;
-	if (!s.eval)
-		return -ENOENT;		/* a python-named file without the interpreter */
+	if (!s.eval) {
+		py->st.not_cpython++;	/* a python-named file without the interpreter */
+		return -ENOENT;
+	}
 	if (!s.runtime) {
 		py->st.no_runtime++;
 		log_info("python: pid %d: %s has no _PyRuntime symbol (stripped?); its Python "

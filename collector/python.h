@@ -16,6 +16,7 @@ struct python;
 struct python_stats {
 	uint64_t procs;			/* CPython processes whose frames BPF walks */
 	uint64_t unwalked;		/* CPython processes found where BPF cannot walk them */
+	uint64_t not_cpython;		/* python-named files without the interpreter */
 	uint64_t no_runtime;		/* python binaries without _PyRuntime (stripped) */
 	uint64_t unsupported;		/* CPython versions without a layout entry */
 	uint64_t tss_waits;		/* processes whose thread-state key was not set yet */

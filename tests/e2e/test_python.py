@@ -5,6 +5,7 @@ root and the native leaf, C extensions under their Python caller, reused code ob
 never misnamed, and processes without a usable CPython left as they were (counted)."""
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -13,7 +14,7 @@ import time
 sys.dont_write_bytecode = True  # keep the work tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ember_e2e import (Agent, Recording, by_comm, contains_run, db_query, export,  # noqa: E402
-                       parse_folded, parse_summary, run_suite, total, user_frames)
+                       parse_folded, parse_summary, run_suite, total, user_frames, workload)
 
 PYTHON = "/usr/bin/python3.11"
 THREAD_ROOTS = ("__clone3", "clone3", "__clone", "clone")
@@ -127,9 +128,10 @@ def leaf_line(end):
 leaf_line(time.time() + %d)
 """ % SECONDS + LINGER
 
-TESTS = ["python_lines_in_store", "python_thread_chain", "python_module_chain", "python_c_extension_under_caller",
-         "python_exec_reuse_never_misnamed", "python_stripped_stays_native",
-         "python_counters", "python_off_stays_native"]
+TESTS = ["python_lines_in_store", "python_thread_chain", "python_module_chain",
+         "python_c_extension_under_caller", "python_exec_reuse_never_misnamed",
+         "python_non_cpython_unchanged", "python_stripped_stays_native", "python_counters",
+         "python_off_stays_native"]
 TMP = tempfile.mkdtemp(prefix="ember-python-")
 runs = {}
 
@@ -279,6 +281,22 @@ def stripped_run():
         f.write(data)
     os.chmod(exe, 0o755)
     return record("stripped", [([exe, script("plain.py", PLAIN), "pystrip"], TMP)])
+
+
+def t_python_non_cpython_unchanged():
+    """A C program whose name says python (nofp_chain copied as python-fake): looked at,
+    counted as not CPython, its stacks as before."""
+    fake = os.path.join(TMP, "python-fake")
+    shutil.copy(workload("nofp_chain"), fake)
+    run = record("fake", [([fake, "3"], TMP)])
+    mine = by_comm(run["stacks"], "python-fake")
+    rooted = [(f, c) for f, c in mine if user_frames(f)[:1] == ["_start"]]
+    assert total(rooted) >= MIN_SAMPLES, f"only {total(rooted)} python-fake samples reach _start"
+    assert not any(py(x) for f, _ in mine for x in f), "Python frames in a C program"
+    chain = sum(c for f, c in rooted
+                if [x.split("@")[0] for x in user_frames(f)][-3:] == ["nofp_outer", "nofp_middle", "nofp_leaf"])
+    assert chain >= 0.9 * total(rooted), f"{chain}/{total(rooted)} samples keep the C chain"
+    assert run["summary"].get("python_not_cpython", 0) >= 1, "python_not_cpython not counted"
 
 
 def t_python_stripped_stays_native():

@@ -216,6 +216,7 @@ static bool py_word(uint64_t w)
  */
 static int push_stack(struct collector *c, const struct sampler_row *row, bool kernel)
 {
+	enum { NATIVE, PY_W0, PY_W1, EVAL } kind[MAX_STACK_DEPTH];
 	const uint64_t *ips = kernel ? row->kips : row->uips;
 	uint32_t tgid = row->key->tgid;
 	bool py = !kernel && python__knows(c->python, tgid);
@@ -226,17 +227,25 @@ static int push_stack(struct collector *c, const struct sampler_row *row, bool k
 		return 0;
 	for (depth = 0; depth < MAX_STACK_DEPTH && ips[depth]; depth++)
 		;
+	/* leaf first, as BPF wrote them: pairs of Python words, and the eval loop inside them */
+	for (i = 0; i < depth; i++) {
+		kind[i] = NATIVE;
+		if (py && i + 1 < depth && py_word(ips[i])) {
+			kind[i] = PY_W0;
+			kind[++i] = PY_W1;
+		}
+	}
+	for (i = 0; i + 1 < depth; i++)
+		if (kind[i] == NATIVE && kind[i + 1] == PY_W0)
+			kind[i] = EVAL;
 	for (i = depth - 1; i >= 0; i--) {
 		/* a user pc sampled inside a syscall is a return address too */
 		bool ret = i > 0 || (!kernel && row->kips);
 
-		if (py && i > 0 && py_word(ips[i - 1]))
-			continue;	/* the second word of a Python frame */
-		if (py && py_word(ips[i]))
-			n = i + 1 < depth ? python__frame(c->python, c->sym, tgid, ips[i],
-							  ips[i + 1], &fr) : 0;
-		else if (py && i + 1 < depth && py_word(ips[i + 1]))
-			continue;	/* the eval loop that ran the Python frames outside it */
+		if (kind[i] == PY_W1 || kind[i] == EVAL)
+			continue;	/* the eval loop is replaced by the Python frames it ran */
+		if (kind[i] == PY_W0)
+			n = python__frame(c->python, c->sym, tgid, ips[i], ips[i + 1], &fr);
 		else
 			n = kernel ? symbolizer__kernel(c->sym, ips[i], ret, &fr)
 				   : symbolizer__user(c->sym, tgid, ips[i], ret, &fr);

@@ -464,7 +464,6 @@ int python__add_process(struct python *py, int pid)
 	p->pid = pid;
 	err = find(py, p);
 	if (err) {
-		log_debug("python: pid %d: no CPython found (%s)", pid, strerror(-err));
 		free(p);
 		return err == -ENOENT ? 0 : err;
 	}

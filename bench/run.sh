@@ -130,6 +130,11 @@ if [ "${UNWIND_BENCH:-1}" != 0 ]; then
 	bash bench/unwind_bench.sh
 fi
 
+# CPython frames walked in BPF, against the native walk alone; PYTHON_BENCH=0 skips it.
+if [ "${PYTHON_BENCH:-1}" != 0 ]; then
+	bash bench/python_bench.sh
+fi
+
 # The web API over 24 h of a busy store vs 10 minutes; WEB_BENCH=0 skips it.
 if [ "${WEB_BENCH:-1}" != 0 ]; then
 	bash bench/web_bench.sh

@@ -156,6 +156,66 @@ struct ember_maps_event {
 	struct ember_vma vmas[MAX_EXIT_VMAS];
 };
 
+#ifndef MAX_PY_PROCS
+#define MAX_PY_PROCS 4096	/* CPython processes unwound at once */
+#endif
+
+/*
+ * CPython frames inside a table-unwound stack (struct dw_stack): the
+ * native pc of the eval loop that ran them, then two words per Python
+ * frame, innermost first.  Word 0 is PY_FRAME_MARK | the code object's
+ * address (user addresses fit in 47 bits); word 1 is the checksum of the
+ * code object << 32 | the index of its last instruction (code units, s32).
+ */
+#define PY_FRAME_MARK 0xfe7a000000000000ULL
+#define PY_FRAME_MASK 0xffff000000000000ULL
+#define PY_SUM_WORDS 11		/* code object words hashed, from code_sum on */
+#define PY_FRAME_BYTES 128	/* largest _PyInterpreterFrame prefix read */
+
+/*
+ * What BPF needs to walk one CPython process's frames (collector/python.c
+ * fills it).  Addresses are the process's; offsets are in bytes.
+ */
+struct py_proc {
+	__u64 eval_start[2];	/* _PyEval_EvalFrameDefault and its .cold part */
+	__u64 eval_end[2];	/* [start, end); an empty range is unused */
+	__s32 tss_key;		/* pthread key of the thread state; < 0: not known yet */
+	__u32 tls_specific;	/* glibc: offset of specific_1stblock in struct pthread */
+	__u16 tstate_cframe;	/* PyThreadState.cframe; 0: none (3.13+), the frame is in tstate */
+	__u16 cframe_frame;	/* _PyCFrame.current_frame (or PyThreadState.current_frame) */
+	__u16 frame_code;	/* _PyInterpreterFrame.f_code */
+	__u16 frame_previous;
+	__u16 frame_prev_instr;
+	__u16 frame_stop;	/* byte telling the last frame of an eval loop (see stop_skip) */
+	__u16 frame_read;	/* bytes read per frame (<= PY_FRAME_BYTES) */
+	__u16 code_sum;		/* PyCodeObject: first byte hashed (PY_SUM_WORDS words) */
+	__u16 code_qualname;	/* co_qualname, inside the hashed words */
+	__u16 code_adaptive;	/* first instruction (tp_basicsize) */
+	__u16 str_hash;		/* PyASCIIObject.hash */
+	__u8 stop_value;	/* frame_stop's value there */
+	/*
+	 * 0 (3.11, is_entry): that frame is the eval loop's first, emitted;
+	 * 1 (3.12+, owner == FRAME_OWNED_BY_CSTACK): a shim, not emitted.
+	 */
+	__u8 stop_skip;
+};
+
+/*
+ * The code object checksum BPF emits and user space checks; never 0, so
+ * no stack word is 0 (user space reads stacks up to a 0).
+ */
+static inline __u32 py_code_sum(const __u64 *words, __u64 qualname_hash)
+{
+	__u64 h = qualname_hash;
+	__u32 s;
+	int i;
+
+	for (i = 0; i < PY_SUM_WORDS; i++)
+		h = (h ^ words[i]) * 0x9e3779b97f4a7c15ULL;
+	s = (__u32)(h >> 32) ^ (__u32)h;
+	return s ? s : 1;
+}
+
 /*
  * Per-CPU counters of everything the BPF side does and loses.  The order is
  * ABI: the collector sums each slot over all CPUs.
@@ -184,7 +244,14 @@ struct ember_maps_event {
 	X(START_MAPS, "start_maps_sent")				\
 	X(START_MAPS_LOST, "start_maps_lost")				\
 	X(RESCANS, "rescans_requested")					\
-	X(RESCANS_HELD, "rescans_held_back")
+	X(RESCANS_HELD, "rescans_held_back")					\
+	X(PY_EVAL, "python_eval_frames")				\
+	X(PY_FRAMES, "python_frames")					\
+	X(PY_NO_TSS, "python_failed_no_tss_key")			\
+	X(PY_NO_TSTATE, "python_failed_no_thread_state")		\
+	X(PY_READ_FAULT, "python_failed_read_fault")			\
+	X(PY_DEPTH, "python_failed_depth_limit")			\
+	X(PY_NO_FRAME, "python_failed_no_frame_left")
 
 #define X(id, name) CNT_##id,
 enum ember_counter { EMBER_BPF_COUNTERS(X) CNT_MAX };

@@ -15,6 +15,13 @@
 #define ROWS_STEPS 24		/* up to 16M rows per file */
 #define HASH_MUL 0x9e3779b97f4a7c15ULL
 
+static __always_inline int read_user(__u64 addr, __u64 *val)
+{
+	return bpf_probe_read_user(val, sizeof(*val), (void *)addr);
+}
+
+#include "python.bpf.h"
+
 /* Why a walk ended; indexes the UNWIND_* counters. */
 enum walk_end { WALK_ROOT, WALK_FP_END, WALK_NO_TABLE, WALK_BAD_CFA, WALK_FAULT, WALK_DEPTH };
 
@@ -27,6 +34,7 @@ struct uw_state {
 	__u32 used_fp;		/* the last step had no table row */
 	__u32 unmapped;		/* a pc fell outside the known mappings */
 	struct dw_stack stack;
+	struct py_walk py;	/* CPython frames (python.bpf.h) */
 };
 
 struct {
@@ -90,11 +98,6 @@ struct {
 	__type(value, struct rescan_state);
 	__uint(max_entries, 4096);
 } rescan_at SEC(".maps");
-
-static __always_inline int read_user(__u64 addr, __u64 *val)
-{
-	return bpf_probe_read_user(val, sizeof(*val), (void *)addr);
-}
 
 /*
  * The mapping containing pc, or NULL.  Indices are masked with
@@ -255,6 +258,16 @@ static long unwind_frame(__u64 idx, void *ctx)
 
 	if (!st)
 		return 1;
+	if (python_unwind && st->py.mode) {
+		/* one Python frame; the eval loop's own native step once they are out */
+		if (!py_step(&st->py, &st->stack, &st->hash)) {
+			st->end = WALK_DEPTH;
+			return 1;
+		}
+		if (st->py.mode)
+			return 0;
+		goto native;
+	}
 	n = st->stack.len;
 	if (n >= MAX_STACK_DEPTH) {
 		st->end = WALK_DEPTH;
@@ -263,6 +276,10 @@ static long unwind_frame(__u64 idx, void *ctx)
 	st->stack.ips[n] = st->pc;
 	st->stack.len = n + 1;
 	st->hash = (st->hash ^ st->pc) * HASH_MUL;
+	if (python_unwind && st->py.on && py_in_eval(&st->py, st->pc - st->is_ret) &&
+	    py_enter(&st->py))
+		return 0;
+native:
 	ret = step(st, lookup_row(st));
 	if (ret) {
 		st->end = ret - 1;
@@ -326,9 +343,11 @@ static __always_inline bool unwind_user(struct bpf_perf_event_data *ctx, bool in
 	st->hash = tgid;	/* the same addresses mean different code per process */
 	st->stack.len = 0;
 	st->end = WALK_DEPTH;
+	py_begin(&st->py, tgid);
 	count(CNT_UNWIND_WALKS);
 	bpf_loop(MAX_STACK_DEPTH + 1, unwind_frame, NULL, 0);
 	count(CNT_UNWIND_ROOT + st->end);
+	py_end(&st->py);
 	if (st->unmapped)
 		request_rescan(tgid);
 	if (!st->stack.len)

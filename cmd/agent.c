@@ -95,6 +95,7 @@ static const char usage[] =
 "                        (0: no limit; default " STR(DEFAULT_MEMORY_LIMIT_MB) ")\n"
 "  --no-demangle         keep C++/Rust names mangled, as in the binary\n"
 "  --debuginfod URL      fetch missing debug info from URL (default $DEBUGINFOD_URLS)\n"
+"  --no-python           show CPython processes as native frames only\n"
 "  --bpf-stats           measure the BPF time per sample (turns on the kernel's\n"
 "                        run-time accounting of every BPF program while it runs)\n"
 "  --listen ADDR:PORT    serve the UI and API here (default " WEB_DEFAULT_LISTEN ")\n"
@@ -118,6 +119,7 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 		{ "no-demangle", no_argument, NULL, 'N' },
 		{ "debuginfod", required_argument, NULL, 'G' },
 		{ "bpf-stats", no_argument, NULL, 'S' },
+		{ "no-python", no_argument, NULL, 'Y' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "token", required_argument, NULL, 'T' },
@@ -470,6 +472,23 @@ static int agent_metrics(void *ctx, struct web_metrics *m)
 		  WEB_COUNTER, cs.bpf_run_ns / 1e9 },
 		{ "bpf_runs_total", "Runs of the BPF program (with --bpf-stats).", WEB_COUNTER,
 		  cs.bpf_run_cnt },
+		{ "python_processes_total", "CPython processes whose frames BPF walks.",
+		  WEB_COUNTER, cs.python.procs },
+		{ "python_processes_unwalked_total", "CPython processes found where the loaded "
+		  "program cannot walk Python frames (no bpf_loop, or --unwind fp).", WEB_COUNTER,
+		  cs.python.unwalked },
+		{ "python_not_cpython_total", "Python-named files without the interpreter.",
+		  WEB_COUNTER, cs.python.not_cpython },
+		{ "python_no_runtime_total", "Python binaries without _PyRuntime (stripped).",
+		  WEB_COUNTER, cs.python.no_runtime },
+		{ "python_unsupported_total", "CPython versions without a layout entry.",
+		  WEB_COUNTER, cs.python.unsupported },
+		{ "python_codes_read_total", "Python code objects read and named.", WEB_COUNTER,
+		  cs.sym.py_codes },
+		{ "python_code_stale_total", "Sampled code objects freed and reused since (checksum "
+		  "mismatch; shown unknown).", WEB_COUNTER, cs.sym.py_stale },
+		{ "python_code_unreadable_total", "Python code objects that could not be read.",
+		  WEB_COUNTER, cs.sym.py_unreadable },
 	};
 
 	for (i = 0; i < (int)(sizeof(rows) / sizeof(rows[0])) && !err; i++)

@@ -48,6 +48,9 @@ int parse_sampling_flag(const char *cmd, struct sampler_opts *o, struct symboliz
 	case 'S':
 		o->bpf_stats = true;
 		return 0;
+	case 'Y':
+		o->no_python = true;
+		return 0;
 	}
 	return -ENOENT;
 }

@@ -45,6 +45,8 @@ static const char usage[] =
 "      --unwind-mem MB  memory for unwind tables (default 16)\n"
 "      --no-demangle    keep C++/Rust names mangled, as in the binary\n"
 "      --debuginfod URL fetch missing debug info from URL (default $DEBUGINFOD_URLS)\n"
+"      --no-python      show CPython processes as native frames only (no Python\n"
+"                       frames walked in BPF)\n"
 "      --bpf-stats      measure the BPF time per sample (turns on the kernel's\n"
 "                       run-time accounting of every BPF program while it runs)\n"
 "  -o, --output FILE    write to FILE by its extension: .pb.gz or .pprof (pprof),\n"
@@ -93,6 +95,7 @@ static int parse_args(struct record_opts *o, int argc, char **argv)
 		{ "no-demangle", no_argument, NULL, 'N' },
 		{ "debuginfod", required_argument, NULL, 'G' },
 		{ "bpf-stats", no_argument, NULL, 'S' },
+		{ "no-python", no_argument, NULL, 'Y' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
@@ -291,7 +294,7 @@ static void print_summary(struct collector *c, struct folded *f)
 		" unwind_tables=%llu unwind_table_bytes=%llu unwind_tables_failed=%llu"
 		" unwind_tables_evicted=%llu unwind_build_ms=%llu bpf_ns_per_sample=%llu"
 		" exit_maps_received=%llu exit_maps_used=%llu exit_vmas_matched=%llu"
-		" exit_vmas_unmatched=%llu\n",
+		" exit_vmas_unmatched=%llu",
 		(unsigned long long)cs.unknown_frames, (unsigned long long)cs.maps_unreadable,
 		(unsigned long long)cs.sym.elf_errors,
 		(unsigned long long)cs.unwind.files_loaded,
@@ -302,6 +305,14 @@ static void print_summary(struct collector *c, struct folded *f)
 		(unsigned long long)(cs.bpf_run_cnt ? cs.bpf_run_ns / cs.bpf_run_cnt : 0),
 		(unsigned long long)cs.exit_maps, (unsigned long long)cs.sym.vma_snapshots,
 		(unsigned long long)cs.sym.vma_matched, (unsigned long long)cs.sym.vma_unmatched);
+	fprintf(stderr, " python_processes=%llu python_processes_unwalked=%llu"
+		" python_not_cpython=%llu python_no_runtime=%llu python_unsupported=%llu"
+		" python_tss_waits=%llu python_codes_read=%llu python_code_stale=%llu"
+		" python_code_unreadable=%llu\n",
+		(unsigned long long)cs.python.procs, (unsigned long long)cs.python.unwalked,
+		(unsigned long long)cs.python.not_cpython, (unsigned long long)cs.python.no_runtime,
+		(unsigned long long)cs.python.unsupported, (unsigned long long)cs.python.tss_waits, (unsigned long long)cs.sym.py_codes,
+		(unsigned long long)cs.sym.py_stale, (unsigned long long)cs.sym.py_unreadable);
 }
 
 static FILE *open_output(const char *path)

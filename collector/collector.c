@@ -32,7 +32,7 @@ struct collector *collector__new(const struct sampler_opts *opts,
 				 const struct symbolizer_opts *sym_opts)
 {
 	struct collector *c = calloc(1, sizeof(*c));
-	int err = -ENOMEM;
+	int err = -ENOMEM, py_fd = -1;
 
 	if (!c)
 		return NULL;
@@ -52,6 +52,7 @@ struct collector *collector__new(const struct sampler_opts *opts,
 		struct sampler_unwind_maps m;
 
 		sampler__unwind_maps(c->sampler, &m);
+		py_fd = m.py_procs_fd;
 		c->unwinder = unwinder__new(&m);
 		if (!c->unwinder) {
 			err = -errno;
@@ -59,6 +60,10 @@ struct collector *collector__new(const struct sampler_opts *opts,
 			goto fail;
 		}
 	}
+	c->python = python__new(py_fd);
+	c->pyfetch = py_prefetch__new();
+	if (!c->python || !c->pyfetch)
+		goto fail;
 	return c;
 fail:
 	collector__free(c);
@@ -77,6 +82,8 @@ void collector__free(struct collector *c)
 		return;
 	collector_procs_free(c);
 	unwinder__free(c->unwinder);
+	python__free(c->python);
+	py_prefetch__free(c->pyfetch);
 	sampler__free(c->sampler);
 	symbolizer__free(c->sym);
 	free(c->frames);
@@ -91,10 +98,26 @@ int collector__stop(struct collector *c)
 	return sampler__stop(c->sampler);
 }
 
+/* While CPython processes run, how long a poll waits before naming their frames. */
+#define PYTHON_POLL_MS 50
+
 int collector__poll(struct collector *c, int timeout_ms)
 {
-	int n = sampler__poll(c->sampler, timeout_ms, collector_on_process, c);
+	uint64_t end = mono_ms() + (timeout_ms > 0 ? timeout_ms : 0), now;
+	int n, slice;
 
+	for (;;) {
+		slice = timeout_ms;
+		if (python__active(c->python) && timeout_ms > PYTHON_POLL_MS)
+			slice = PYTHON_POLL_MS;
+		n = sampler__poll(c->sampler, slice, collector_on_process, c);
+		python__tick(c->python);
+		py_prefetch__run(c, c->pyfetch);
+		now = mono_ms();
+		if (n != 0 || timeout_ms <= 0 || now >= end)
+			break;
+		timeout_ms = end - now;
+	}
 	return n < 0 ? n : 0;
 }
 
@@ -180,10 +203,23 @@ static int push_frames(struct collector *c, const struct frame *fr, int n)
 	return 0;
 }
 
-/* Appends one stack (ips leaf first, 0-terminated) root first. */
+/* Whether user stack word @w starts a Python frame (two words; see PY_FRAME_MARK). */
+static bool py_word(uint64_t w)
+{
+	return (w & PY_FRAME_MASK) == PY_FRAME_MARK;
+}
+
+/*
+ * Appends one stack (ips leaf first, 0-terminated) root first.  In a
+ * CPython process, Python frames take the place of the eval-loop native
+ * frame that ran them (the native frame just inside them).
+ */
 static int push_stack(struct collector *c, const struct sampler_row *row, bool kernel)
 {
+	enum { NATIVE, PY_W0, PY_W1, EVAL } kind[MAX_STACK_DEPTH];
 	const uint64_t *ips = kernel ? row->kips : row->uips;
+	uint32_t tgid = row->key->tgid;
+	bool py = !kernel && python__knows(c->python, tgid);
 	const struct frame *fr;
 	int depth, i, n;
 
@@ -191,12 +227,28 @@ static int push_stack(struct collector *c, const struct sampler_row *row, bool k
 		return 0;
 	for (depth = 0; depth < MAX_STACK_DEPTH && ips[depth]; depth++)
 		;
+	/* leaf first, as BPF wrote them: pairs of Python words, and the eval loop inside them */
+	for (i = 0; i < depth; i++) {
+		kind[i] = NATIVE;
+		if (py && i + 1 < depth && py_word(ips[i])) {
+			kind[i] = PY_W0;
+			kind[++i] = PY_W1;
+		}
+	}
+	for (i = 0; i + 1 < depth; i++)
+		if (kind[i] == NATIVE && kind[i + 1] == PY_W0)
+			kind[i] = EVAL;
 	for (i = depth - 1; i >= 0; i--) {
 		/* a user pc sampled inside a syscall is a return address too */
 		bool ret = i > 0 || (!kernel && row->kips);
 
-		n = kernel ? symbolizer__kernel(c->sym, ips[i], ret, &fr)
-			   : symbolizer__user(c->sym, row->key->tgid, ips[i], ret, &fr);
+		if (kind[i] == PY_W1 || kind[i] == EVAL)
+			continue;	/* the eval loop is replaced by the Python frames it ran */
+		if (kind[i] == PY_W0)
+			n = python__frame(c->python, c->sym, tgid, ips[i], ips[i + 1], &fr);
+		else
+			n = kernel ? symbolizer__kernel(c->sym, ips[i], ret, &fr)
+				   : symbolizer__user(c->sym, tgid, ips[i], ret, &fr);
 		if (n < 0)
 			return n;
 		n = push_frames(c, fr, n);
@@ -205,7 +257,6 @@ static int push_stack(struct collector *c, const struct sampler_row *row, bool k
 	}
 	return 0;
 }
-
 
 static int on_row(void *ctx, const struct sampler_row *row)
 {
@@ -222,6 +273,7 @@ static int on_row(void *ctx, const struct sampler_row *row)
 	 */
 	if (mono_ms() - c->last_poll_ms >= EVENT_POLL_MS) {
 		sampler__poll(c->sampler, 0, collector_on_process, c);
+		python__tick(c->python);
 		check_memory(c, true);
 		c->last_poll_ms = mono_ms();
 	}
@@ -253,11 +305,13 @@ int collector__drain(struct collector *c, collector_sample_fn fn, void *ctx)
 	sampler__poll(c->sampler, 0, collector_on_process, c);
 	c->last_poll_ms = mono_ms();
 	err = sampler__drain(c->sampler, on_row, c);
+	py_prefetch__reset(c->pyfetch);
 	/* only exits seen before this drain: their samples are all in it */
 	for (i = 0; i < n; i++) {
 		symbolizer__remove_process(c->sym, c->exited[i]);
 		if (c->unwinder)
 			unwinder__remove_process(c->unwinder, c->exited[i]);
+		python__remove_process(c->python, c->exited[i]);
 		collector_forget_proc(c, c->exited[i]);
 	}
 	c->gone += n;
@@ -293,5 +347,6 @@ int collector__stats(struct collector *c, struct collector_stats *st)
 	symbolizer__stats(c->sym, &st->sym);
 	if (c->unwinder)
 		unwinder__stats(c->unwinder, &st->unwind);
+	python__stats(c->python, &st->python);
 	return sampler__counters(c->sampler, st->bpf);
 }

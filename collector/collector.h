@@ -10,6 +10,7 @@
 #include "sampler.h"
 #include "symbolizer.h"
 #include "unwinder.h"
+#include "python.h"
 
 struct collector;
 
@@ -38,6 +39,7 @@ struct collector_stats {
 	uint64_t memory_shrinks;	/* times symbol data was dropped for the memory limit */
 	struct symbolizer_stats sym;
 	struct unwinder_stats unwind;	/* zeros with --unwind fp */
+	struct python_stats python;
 };
 
 /*

@@ -12,6 +12,7 @@
 #include "kfeat.h"
 #include "sampler.h"
 #include "profile.skel.h"
+#include "python.h"
 
 struct sampler {
 	struct profile_bpf *skel;
@@ -22,6 +23,7 @@ struct sampler {
 	int stats_fd;
 	struct kfeat kf;	/* what the kernel offers, probed before loading */
 	bool tables;		/* do_sample_dw (table unwinding) is loaded */
+	bool python;		/* ... and walks CPython frames */
 	const char *exit_hook;	/* where mappings are sent at exit; NULL: nowhere */
 	/* drain scratch space, sized for a full counts map */
 	struct sample_key *keys;
@@ -62,6 +64,8 @@ struct proc_info {
 struct collector {
 	struct sampler *sampler;
 	struct unwinder *unwinder;	/* NULL with --unwind fp */
+	struct python *python;		/* CPython processes (python.c) */
+	struct py_prefetch *pyfetch;	/* names their frames early (pyprefetch.c) */
 	void *procs;			/* tree of struct proc_info */
 	struct symbolizer *sym;
 	struct frame *frames;	/* one sample's frames, root first */
@@ -111,6 +115,14 @@ static inline uint64_t mono_ms(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
 }
+
+/* pyprefetch.c */
+struct py_prefetch *py_prefetch__new(void);
+void py_prefetch__free(struct py_prefetch *p);
+/* Reads the code objects of stacks sampled since the last look (rate-limited). */
+void py_prefetch__run(struct collector *c, struct py_prefetch *p);
+/* Forgets which stacks were looked at (after a drain). */
+void py_prefetch__reset(struct py_prefetch *p);
 
 /* procs.c */
 /* Handles one process event of the sampler (a sampler_proc_fn). */

@@ -289,6 +289,7 @@ void collector_on_process(void *ctx, uint32_t type, uint32_t tgid, const void *d
 	if (type == EVENT_RESCAN) {
 		if (c->unwinder && unwinder__add_process(c->unwinder, tgid) == 0)
 			c->rescans++;
+		python__add_process(c->python, tgid);	/* libpython dlopen()ed */
 		return;
 	}
 	if (type == EVENT_NEW_PROCESS) {
@@ -317,6 +318,11 @@ void collector_on_process(void *ctx, uint32_t type, uint32_t tgid, const void *d
 		err = c->unwinder ? unwinder__add_process(c->unwinder, tgid) : 0;
 		if (err)
 			log_debug("cannot load unwind tables of pid %u: %s", tgid, strerror(-err));
+		/* after exec the old image's interpreter is gone */
+		python__remove_process(c->python, tgid);
+		err = python__add_process(c->python, tgid);
+		if (err < 0)
+			log_debug("cannot read CPython of pid %u: %s", tgid, strerror(-err));
 		return;
 	}
 	note_exit(c, tgid);

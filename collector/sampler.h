@@ -24,6 +24,7 @@ struct sampler_opts {
 	enum unwind_mode unwind;	/* UNWIND_MODE_FP or UNWIND_MODE_AUTO */
 	uint32_t unwind_rows;		/* capacity of the unwind row pool */
 	bool bpf_stats;			/* turn on the kernel's BPF run-time accounting */
+	bool no_python;			/* do not walk CPython frames (they need tables) */
 	const struct kfeat *kfeat;	/* the kernel already probed; NULL: probe it */
 };
 
@@ -33,6 +34,7 @@ struct sampler_unwind_maps {
 	uint32_t rows_max;
 	int files_fd;			/* ARRAY of struct unwind_file */
 	int procs_fd;			/* HASH tgid -> struct unwind_proc */
+	int py_procs_fd;		/* HASH tgid -> struct py_proc; -1: no Python walk */
 };
 
 /* One aggregated row; ips arrays are 0-terminated, leaf first. */

@@ -133,7 +133,7 @@ static int size_unwind_maps(struct sampler *s, const struct sampler_opts *opts, 
 {
 	struct profile_bpf *skel = s->skel;
 	struct bpf_map *lazy[] = { skel->maps.unwind_procs, skel->maps.ustacks_dw0,
-				   skel->maps.ustacks_dw1 };
+				   skel->maps.ustacks_dw1, skel->maps.py_procs };
 	unsigned int i;
 	int err = 0;
 
@@ -144,8 +144,8 @@ static int size_unwind_maps(struct sampler *s, const struct sampler_opts *opts, 
 			err = bpf_map__set_max_entries(lazy[i], 1);
 		else if (!s->kf.has[KFEAT_NO_PREALLOC])
 			err = bpf_map__set_map_flags(lazy[i], 0) ?:
-			      bpf_map__set_max_entries(lazy[i], i ? PREALLOC_DW_STACKS :
-							PREALLOC_UNWIND_PROCS);
+			      bpf_map__set_max_entries(lazy[i], i == 1 || i == 2 ?
+							PREALLOC_DW_STACKS : PREALLOC_UNWIND_PROCS);
 	}
 	return err;
 }
@@ -190,6 +190,9 @@ static int load(struct sampler *s, const struct sampler_opts *opts, bool tables,
 	s->skel->rodata->include_idle = opts->include_idle;
 	s->skel->rodata->filter_pids = opts->npids > 0;
 	s->skel->rodata->start_maps = start_maps;
+	/* CPython frames: only the table walk has the bpf_loop they run in */
+	s->skel->rodata->python_unwind = tables && !opts->no_python;
+	s->python = tables && !opts->no_python;
 	err = size_unwind_maps(s, opts, tables);
 	if (err)
 		return err;
@@ -248,6 +251,21 @@ int sampler_load(struct sampler *s, const struct sampler_opts *opts)
 			 "those of each process's first sampled stack are sent with it" :
 			 "a process is named once user space has read its maps");
 	err = load(s, opts, tables, exit_maps, start_maps);
+	if (err && err != -EPERM && s->python) {
+		/*
+		 * The Python walk adds to what the verifier explores; a kernel
+		 * refusing it keeps table unwinding without it (the CPython
+		 * processes are then counted as unwalked).
+		 */
+		struct sampler_opts no_py = *opts;
+
+		log_warn("kernel %s refused the Python frame walk (%s; the verifier's reason is "
+			 "above): CPython processes show native frames only", kf->release,
+			 strerror(-err));
+		unload(s);
+		no_py.no_python = true;
+		err = load(s, &no_py, tables, exit_maps, start_maps);
+	}
 	if (!err || err == -EPERM || (!tables && !exit_maps && !start_maps))
 		return err;
 	log_warn("kernel %s refused the program (%s; the verifier's reason is above): "

@@ -167,7 +167,7 @@ int flame__add(void *tree, const struct store_proc *proc, const struct frame *fr
 
 		err = intern_frame(t, f->name, f->module, f->file, f->line,
 				   f->flags & (FRAME_F_KERNEL | FRAME_F_INLINE | FRAME_F_UNKNOWN |
-					       FRAME_F_JIT), &fi);
+					       FRAME_F_JIT | FRAME_F_PYTHON), &fi);
 		if (!err)
 			err = child(t, node, fi, &node);
 		t->path[depth++] = node;

@@ -34,6 +34,8 @@ static const char *kind_name(uint32_t flags)
 		return "inline";
 	if (flags & FRAME_F_JIT)
 		return "jit";
+	if (flags & FRAME_F_PYTHON)
+		return "python";
 	return flags & FRAME_F_KERNEL ? "kernel" : "user";
 }
 

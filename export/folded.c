@@ -162,7 +162,8 @@ int folded__add(struct folded *f, const char *comm, uint32_t tgid,
 		fr = &frames[i];
 		err = append_name(f, fr->name, (fr->flags & FRAME_F_KERNEL) ? "_[k]" :
 				  (fr->flags & FRAME_F_INLINE) ? "_[i]" :
-				  (fr->flags & FRAME_F_JIT) ? "_[j]" : "");
+				  (fr->flags & FRAME_F_JIT) ? "_[j]" :
+				  (fr->flags & FRAME_F_PYTHON) ? "_[py]" : "");
 	}
 	if (!err)
 		err = add_line(f, count);

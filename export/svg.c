@@ -27,6 +27,7 @@ static const char *svg_fill(const struct tree_frame *f, uint32_t h)
 {
 	static const char *const user[] = { "#e5573f", "#ea7a44", "#f0a04b", "#f3c15a" };
 	static const char *const kernel[] = { "#59b4c9", "#6cc4c4", "#4fa3c0", "#7fcfd0" };
+	static const char *const python[] = { "#5b8fd9", "#6f9fe0", "#4f7fcc", "#84b0e6" };
 
 	if (f->flags & (TREE_F_ROOT | TREE_F_PROC))
 		return "#c9c3dd";
@@ -36,6 +37,8 @@ static const char *svg_fill(const struct tree_frame *f, uint32_t h)
 		return "#8fcf7a";
 	if (f->flags & FRAME_F_JIT)
 		return "#d98cc4";
+	if (f->flags & FRAME_F_PYTHON)
+		return python[h % 4];
 	return (f->flags & FRAME_F_KERNEL ? kernel : user)[h % 4];
 }
 

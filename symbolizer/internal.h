@@ -75,6 +75,7 @@ struct symbolizer {
 	struct hmap jit_maps;	/* pid -> struct jit_map */
 	struct hmap jit_frames;	/* interned name -> struct frames (FRAME_F_JIT) */
 	struct fetcher *fetch;	/* NULL when debuginfod is off */
+	struct hmap py_procs;	/* pid -> struct py_codes (python.c) */
 	struct symbolizer_stats stats;
 };
 
@@ -209,6 +210,9 @@ struct jit_map;
 /* Returns the frames naming @addr of @pid, or NULL with errno ENOENT or ENOMEM. */
 struct frames *jit__lookup(struct symbolizer *sym, int pid, uint64_t addr);
 void jit_map__free(void *jm, void *ctx);
+
+/* python.c: CPython code objects read from live processes. */
+void py_codes__free(void *pc, void *ctx);
 
 /* demangle.c */
 /* The demangled form of interned @name (itself when not mangled), or NULL on ENOMEM. */

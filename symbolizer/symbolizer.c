@@ -93,6 +93,7 @@ void symbolizer__free(struct symbolizer *sym)
 	hmap__clear(&sym->procs, proc__free, NULL);
 	hmap__clear(&sym->jit_maps, jit_map__free, NULL);
 	hmap__clear(&sym->jit_frames, frames_free, NULL);
+	hmap__clear(&sym->py_procs, py_codes__free, NULL);
 	hmap__clear(&sym->demangled, NULL, NULL);
 	tdestroy(sym->elf_by_path, elf_path_free);
 	tdestroy(sym->elf_by_key, elf_file__free);
@@ -153,6 +154,7 @@ void symbolizer__remove_process(struct symbolizer *sym, int pid)
 {
 	proc__free(hmap__del(&sym->procs, pid), NULL);
 	jit_map__free(hmap__del(&sym->jit_maps, pid), NULL);
+	py_codes__free(hmap__del(&sym->py_procs, pid), NULL);
 	sym->stats.processes = sym->procs.len;
 }
 
@@ -335,6 +337,7 @@ static void symbolizer_flush_names(struct symbolizer *sym)
 	kallsyms__flush(sym->ksyms);
 	hmap__clear(&sym->jit_maps, jit_map__free, NULL);
 	hmap__clear(&sym->jit_frames, frames_free, NULL);
+	hmap__clear(&sym->py_procs, py_codes__free, NULL);
 	hmap__clear(&sym->demangled, NULL, NULL);
 	hmap__clear(&sym->synth, frames_free, NULL);
 	strpool__clear(&sym->names);

@@ -52,6 +52,28 @@ struct symbolizer_stats {
 	uint64_t vma_snapshots;		/* snapshots taken from symbolizer__add_process_vmas() */
 	uint64_t vma_matched;		/* of their mappings, tied to an open ELF file */
 	uint64_t vma_unmatched;		/* named by basename only (name+0xOFFSET) */
+	uint64_t py_codes;		/* CPython code objects read and named */
+	uint64_t py_stale;		/* sampled code objects whose checksum no longer matched */
+	uint64_t py_unreadable;		/* code objects that could not be read (process gone) */
+};
+
+/*
+ * Where one CPython version keeps what names a code object (offsets in
+ * bytes; see collector/python.c, which fills it from the interpreter's own
+ * type data and a per-version table).
+ */
+struct sym_py_layout {
+	uint16_t code_size;		/* bytes read from a code object: covers all below */
+	uint16_t code_sum;		/* first of the sum_words words the checksum covers */
+	uint16_t sum_words;
+	uint16_t code_qualname, code_filename, code_linetable, code_firstlineno;
+	uint16_t str_length, str_hash, str_state;	/* PyASCIIObject */
+	uint16_t str_ascii_data;	/* compact ASCII characters */
+	uint16_t str_utf8_length, str_utf8;	/* PyCompactUnicodeObject */
+	uint16_t str_compact_data;	/* compact non-ASCII characters */
+	uint16_t bytes_size, bytes_data;	/* PyBytesObject */
+	/* the checksum the sampler took: @words from code_sum, the qualname's hash */
+	uint32_t (*sum)(const uint64_t *words, uint64_t qualname_hash);
 };
 
 /*
@@ -116,6 +138,17 @@ int symbolizer__user(struct symbolizer *sym, int pid, uint64_t addr, bool is_ret
 /* Same for a kernel address (via /proc/kallsyms, loaded on first use). */
 int symbolizer__kernel(struct symbolizer *sym, uint64_t addr, bool is_return,
 		       const struct frame **frames);
+
+/*
+ * Names a CPython frame of process @pid: code object @code, sampled with
+ * checksum @sum at instruction @lasti (code units).  The code object is
+ * read from the live process and cached per (pid, code, sum); a checksum
+ * that no longer matches (the object was freed and its memory reused)
+ * gives an unknown frame, counted in py_stale.  Same frame layout as
+ * symbolizer__user() (one FRAME_F_PYTHON frame).  Returns 1 or -ENOMEM.
+ */
+int symbolizer__python(struct symbolizer *sym, int pid, const struct sym_py_layout *layout,
+		       uint64_t code, uint32_t sum, int32_t lasti, const struct frame **frames);
 
 /*
  * Names @vaddr, an address in ELF file @path's own virtual address space

@@ -13,6 +13,7 @@ enum frame_flags {
 	FRAME_F_INLINE = 1 << 1,	/* inlined into the next (outer) frame */
 	FRAME_F_UNKNOWN = 1 << 2,	/* no name: name is "module+0xOFFSET" or "[unknown]" */
 	FRAME_F_JIT = 1 << 3,		/* JIT code named by the process's perf map */
+	FRAME_F_PYTHON = 1 << 4,	/* a CPython function: "qualname (file.py)", file and line */
 };
 
 /*

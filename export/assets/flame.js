@@ -36,6 +36,7 @@
   }
 
   const CB = { user: [230, 159, 0], kernel: [86, 180, 233], inline: [0, 158, 115], jit: [240, 228, 66],
+    python: [0, 114, 178],
     unknown: [153, 153, 153], process: [204, 121, 167], root: [217, 217, 217],
     other: [187, 187, 187] };
 
@@ -49,6 +50,7 @@
       case 'kernel': return `hsl(${185 + h * 25},55%,${62 + h * 10}%)`;
       case 'inline': return `hsl(${95 + h * 30},50%,${60 + h * 10}%)`;
       case 'jit': return `hsl(${310 + h * 20},50%,${68 + h * 8}%)`;
+      case 'python': return `hsl(${215 + h * 25},65%,${62 + h * 10}%)`;
       case 'unknown': return `hsl(0,0%,${68 + h * 10}%)`;
       case 'process': return `hsl(260,30%,${78 + h * 8}%)`;
       case 'root': return '#d6d6d6';

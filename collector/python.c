@@ -1,0 +1,574 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
+/*
+ * python.c - CPython support on the collector side.  For each sampled
+ * process mapping a python executable or libpython, reads from the ELF
+ * file where _PyRuntime and the eval loop (_PyEval_EvalFrameDefault and
+ * any .cold part) are, from the live interpreter its version (Py_Version),
+ * the code object layout (PyCode_Type's tp_basicsize and tp_members) and
+ * the thread-state TSS key (retried while the interpreter starts), and
+ * puts it all in BPF's py_procs map.  What cannot be read from the
+ * interpreter comes from a per-version table: supporting another version
+ * is an entry there.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <pthread.h>
+#include <search.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/uio.h>
+#include <bpf/bpf.h>
+#include "file.h"
+#include "log.h"
+#include "profile.h"
+#include "python.h"
+
+#define TSS_RETRY_MS 20		/* between two reads of a key not set yet */
+#define TSS_RETRY_MAX 1500	/* ~30 s, then the process stays unwalked (counted) */
+#define MEMBERS_MAX 64		/* tp_members entries looked at */
+
+/*
+ * What the interpreter does not describe about itself, per minor version.
+ * A version is an entry: the TSS key's place in _PyRuntime, the thread
+ * state and frame layout (3.12 stops at a frame owned by the C stack,
+ * frame_stop = owner, stop_value = 3, stop_skip = 1; 3.13 keeps the
+ * current frame in the thread state, tstate_cframe = 0), and the str and
+ * bytes layouts.  Code object offsets come from PyCode_Type itself.
+ */
+struct py_version {
+	unsigned int minor;
+	uint16_t runtime_tss;		/* _PyRuntime: Py_tss_t {int initialized; int key} */
+	uint16_t tstate_cframe, cframe_frame;
+	uint16_t frame_code, frame_previous, frame_prev_instr, frame_read;
+	uint16_t frame_stop;			/* see struct py_proc */
+	uint8_t stop_value, stop_skip;
+	uint16_t type_basicsize, type_members;	/* PyTypeObject */
+	uint16_t member_size, member_offset;	/* PyMemberDef */
+	uint16_t str_length, str_hash, str_state, str_ascii_data;
+	uint16_t str_utf8_length, str_utf8, str_compact_data;
+	uint16_t bytes_size, bytes_data;
+};
+
+static const struct py_version versions[] = {
+	/* 3.11: gilstate.autoTSSkey at 568 + 24; _PyInterpreterFrame up to is_entry/owner */
+	{ .minor = 11, .runtime_tss = 592, .tstate_cframe = 56, .cframe_frame = 8,
+	  .frame_code = 32, .frame_previous = 48, .frame_prev_instr = 56,
+	  .frame_stop = 68, .stop_value = 1, .stop_skip = 0,
+	  .frame_read = 72, .type_basicsize = 32, .type_members = 240, .member_size = 40,
+	  .member_offset = 16, .str_length = 16, .str_hash = 24, .str_state = 32,
+	  .str_ascii_data = 48, .str_utf8_length = 48, .str_utf8 = 56, .str_compact_data = 72,
+	  .bytes_size = 16, .bytes_data = 32 },
+};
+
+struct py_pid {
+	int pid;
+	bool walked;			/* in the BPF map */
+	int tries;			/* TSS key reads so far */
+	uint64_t next_ms;		/* next TSS key read */
+	uint64_t tss;			/* address of the Py_tss_t */
+	struct py_proc cfg;
+	struct sym_py_layout layout;
+};
+
+struct python {
+	int fd;
+	uint32_t tls_specific;		/* 0: glibc's layout unknown */
+	void *pids;			/* tree of struct py_pid */
+	int *pending;			/* pids whose TSS key is not set yet */
+	int npending, pending_cap;
+	struct python_stats st;
+};
+
+static int pid_cmp(const void *a, const void *b)
+{
+	return ((const struct py_pid *)a)->pid - ((const struct py_pid *)b)->pid;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
+}
+
+static int read_mem(int pid, uint64_t addr, void *buf, size_t len)
+{
+	struct iovec local = { buf, len }, remote = { (void *)(uintptr_t)addr, len };
+	ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EFAULT;
+}
+
+/*
+ * Where glibc keeps thread-specific values of keys below 32 in struct
+ * pthread (its specific_1stblock; the TLS base points at struct pthread
+ * on x86-64): found by setting a key in this thread and looking for its
+ * value, so it follows the glibc installed.  0 when not found.
+ */
+static uint32_t find_tls_specific(void)
+{
+	uint64_t block[512], mark = 0x6d65626572707973ULL;	/* "syprebme" */
+	pthread_key_t key;
+	uint32_t off = 0;
+	size_t i;
+
+	if (pthread_key_create(&key, NULL))
+		return 0;
+	if (key < 32 && !pthread_setspecific(key, (void *)(uintptr_t)mark) &&
+	    !read_mem(getpid(), (uintptr_t)pthread_self(), block, sizeof(block))) {
+		for (i = 1; i < 512; i++) {
+			/* struct pthread_key_data {uintptr_t seq; void *data;} */
+			if (block[i] == mark && i * 8 >= 8 + key * 16u) {
+				off = i * 8 - 8 - key * 16;
+				break;
+			}
+		}
+	}
+	pthread_key_delete(key);
+	return off;
+}
+
+struct python *python__new(int py_procs_fd)
+{
+	struct python *py = calloc(1, sizeof(*py));
+
+	if (!py)
+		return NULL;
+	py->fd = py_procs_fd;
+	py->tls_specific = find_tls_specific();
+	if (!py->tls_specific && py_procs_fd >= 0)
+		log_warn("python: glibc's thread-specific data not found; Python frames stay "
+			 "unnamed (python_failed_no_tss_key)");
+	return py;
+}
+
+static void pid_free(void *p)
+{
+	free(p);
+}
+
+void python__free(struct python *py)
+{
+	if (!py)
+		return;
+	tdestroy(py->pids, pid_free);
+	free(py->pending);
+	free(py);
+}
+
+/* ELF symbols CPython is found by. */
+struct py_syms {
+	uint64_t runtime, version, code_type;
+	uint64_t eval, eval_size, cold, cold_size;
+};
+
+static void take_sym(struct py_syms *s, const char *name, const GElf_Sym *sym)
+{
+	if (!strcmp(name, "_PyRuntime"))
+		s->runtime = sym->st_value;
+	else if (!strcmp(name, "Py_Version"))
+		s->version = sym->st_value;
+	else if (!strcmp(name, "PyCode_Type"))
+		s->code_type = sym->st_value;
+	else if (!strcmp(name, "_PyEval_EvalFrameDefault")) {
+		s->eval = sym->st_value;
+		s->eval_size = sym->st_size;
+	} else if (!strcmp(name, "_PyEval_EvalFrameDefault.cold")) {
+		s->cold = sym->st_value;
+		s->cold_size = sym->st_size;
+	}
+}
+
+/*
+ * Reads the symbols and the load bias of the file mapped at @start from
+ * file offset @pgoff (opened as @path).  Returns 0 or -errno.
+ */
+static int read_elf(const char *path, uint64_t start, uint64_t pgoff, struct py_syms *s,
+		    uint64_t *bias)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+	GElf_Phdr ph;
+	GElf_Sym sym;
+	Elf_Data *data;
+	size_t nph, i, n;
+	bool found = false;
+	const char *name;
+	Elf *elf;
+	int fd, err = -ENOEXEC;
+
+	fd = file__open_regular(path, 0, NULL);
+	if (fd < 0)
+		return fd;
+	elf_version(EV_CURRENT);
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!elf || elf_kind(elf) != ELF_K_ELF || elf_getphdrnum(elf, &nph))
+		goto cleanup;
+	for (i = 0; i < nph; i++) {
+		if (!gelf_getphdr(elf, i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		if (pgoff >= (ph.p_offset & ~0xfffULL) && pgoff < ph.p_offset + ph.p_filesz) {
+			*bias = start - (ph.p_vaddr - (ph.p_offset - pgoff));
+			found = true;
+			break;
+		}
+	}
+	if (!found)
+		goto cleanup;
+	while ((scn = elf_nextscn(elf, scn))) {
+		if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM) ||
+		    !sh.sh_entsize || !(data = elf_getdata(scn, NULL)))
+			continue;
+		n = sh.sh_size / sh.sh_entsize;
+		for (i = 0; i < n; i++) {
+			if (!gelf_getsym(data, i, &sym) || sym.st_shndx == SHN_UNDEF)
+				continue;
+			name = elf_strptr(elf, sh.sh_link, sym.st_name);
+			if (name && (name[0] == '_' || name[0] == 'P'))
+				take_sym(s, name, &sym);
+		}
+	}
+	err = 0;
+cleanup:
+	elf_end(elf);
+	close(fd);
+	return err;
+}
+
+/* Fills the code object layout from PyCode_Type's own description of itself. */
+static int read_code_layout(int pid, const struct py_version *v, uint64_t code_type,
+			    struct py_pid *p)
+{
+	uint64_t basicsize, members, m[8], at = 0, qual = 0, file = 0, table = 0, first = 0;
+	uint8_t buf[MEMBERS_MAX * 40];
+	char name[32];
+	size_t i, max;
+	int err;
+
+	if (v->member_size > 40)
+		return -EINVAL;
+	err = read_mem(pid, code_type + v->type_basicsize, &basicsize, 8) ?:
+	      read_mem(pid, code_type + v->type_members, &members, 8);
+	if (err)
+		return err;
+	if (read_mem(pid, members, buf, sizeof(buf)))
+		return -EFAULT;
+	for (i = 0; i < MEMBERS_MAX; i++) {
+		memcpy(m, buf + i * v->member_size, v->member_size);
+		if (!m[0] || read_mem(pid, m[0], name, sizeof(name)))
+			break;
+		name[sizeof(name) - 1] = '\0';
+		at = m[v->member_offset / 8];
+		if (!strcmp(name, "co_argcount"))
+			p->cfg.code_sum = at & ~7ULL;	/* whole words: co_qualname is one of them */
+		else if (!strcmp(name, "co_qualname"))
+			qual = at;
+		else if (!strcmp(name, "co_filename"))
+			file = at;
+		else if (!strcmp(name, "co_linetable"))
+			table = at;
+		else if (!strcmp(name, "co_firstlineno"))
+			first = at;
+	}
+	max = p->cfg.code_sum + PY_SUM_WORDS * 8;
+	if (!p->cfg.code_sum || !qual || !file || !table || !first || basicsize > 1024 ||
+	    qual < p->cfg.code_sum || qual + 8 > max || (qual - p->cfg.code_sum) % 8 ||
+	    file + 8 > 512 || table + 8 > 512)
+		return -EINVAL;
+	p->cfg.code_qualname = qual;
+	p->cfg.code_adaptive = basicsize;
+	p->layout = (struct sym_py_layout){
+		.code_sum = p->cfg.code_sum, .sum_words = PY_SUM_WORDS,
+		.code_qualname = qual, .code_filename = file, .code_linetable = table,
+		.code_firstlineno = first,
+		.str_length = v->str_length, .str_hash = v->str_hash, .str_state = v->str_state,
+		.str_ascii_data = v->str_ascii_data, .str_utf8_length = v->str_utf8_length,
+		.str_utf8 = v->str_utf8, .str_compact_data = v->str_compact_data,
+		.bytes_size = v->bytes_size, .bytes_data = v->bytes_data,
+	};
+	max = max > file + 8 ? max : file + 8;
+	max = max > table + 8 ? max : table + 8;
+	max = max > first + 4 ? max : first + 4;
+	p->layout.code_size = (max + 7) & ~7UL;
+	return 0;
+}
+
+static uint32_t layout_sum(const uint64_t *words, uint64_t qualname_hash)
+{
+	return py_code_sum((const __u64 *)words, qualname_hash);
+}
+
+/* Reads the TSS key; true once the interpreter has set it. */
+static bool read_tss(struct py_pid *p)
+{
+	int32_t tss[2];
+
+	if (read_mem(p->pid, p->tss, tss, sizeof(tss)) || !tss[0] || tss[1] < 0)
+		return false;
+	p->cfg.tss_key = tss[1];
+	return true;
+}
+
+static int publish(struct python *py, struct py_pid *p)
+{
+	if (py->fd < 0)
+		return 0;
+	if (bpf_map_update_elem(py->fd, &p->pid, &p->cfg, BPF_ANY))
+		return -errno;
+	p->walked = true;
+	return 0;
+}
+
+/* A CPython mapped as @path at @start from @pgoff: fills @p.  0, -ENOENT (not CPython), -errno. */
+static int probe(struct python *py, struct py_pid *p, const char *path, uint64_t start,
+		 uint64_t pgoff)
+{
+	const struct py_version *v = NULL;
+	struct py_syms s = {};
+	uint64_t bias = 0, version;
+	unsigned int minor, i;
+	int err;
+
+	err = read_elf(path, start, pgoff, &s, &bias);
+	if (err)
+		return err;
+	if (!s.eval) {
+		py->st.not_cpython++;	/* a python-named file without the interpreter */
+		return -ENOENT;
+	}
+	if (!s.runtime) {
+		py->st.no_runtime++;
+		log_info("python: pid %d: %s has no _PyRuntime symbol (stripped?); its Python "
+			 "frames stay native", p->pid, path);
+		return -ENOENT;
+	}
+	if (!s.version || !s.code_type || read_mem(p->pid, s.version + bias, &version, 8)) {
+		py->st.unsupported++;
+		return -ENOENT;
+	}
+	minor = (version >> 16) & 0xff;
+	for (i = 0; i < sizeof(versions) / sizeof(versions[0]); i++)
+		if (versions[i].minor == minor && (version >> 24) == 3)
+			v = &versions[i];
+	if (!v) {
+		py->st.unsupported++;
+		log_info("python: pid %d: CPython 3.%u has no layout entry; its Python frames "
+			 "stay native", p->pid, minor);
+		return -ENOENT;
+	}
+	err = read_code_layout(p->pid, v, s.code_type + bias, p);
+	if (err)
+		return err;
+	p->layout.sum = layout_sum;
+	p->cfg.eval_start[0] = s.eval + bias;
+	p->cfg.eval_end[0] = s.eval + bias + s.eval_size;
+	if (s.cold) {
+		p->cfg.eval_start[1] = s.cold + bias;
+		p->cfg.eval_end[1] = s.cold + bias + s.cold_size;
+	}
+	p->cfg.tls_specific = py->tls_specific;
+	p->cfg.tstate_cframe = v->tstate_cframe;
+	p->cfg.cframe_frame = v->cframe_frame;
+	p->cfg.frame_code = v->frame_code;
+	p->cfg.frame_previous = v->frame_previous;
+	p->cfg.frame_prev_instr = v->frame_prev_instr;
+	p->cfg.frame_stop = v->frame_stop;
+	p->cfg.stop_value = v->stop_value;
+	p->cfg.stop_skip = v->stop_skip;
+	p->cfg.frame_read = v->frame_read;
+	p->cfg.str_hash = v->str_hash;
+	p->cfg.tss_key = -1;
+	p->tss = s.runtime + bias + v->runtime_tss;
+	return 0;
+}
+
+static bool candidate(const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	base = base ? base + 1 : path;
+	return !strncmp(base, "python", 6) || !strncmp(base, "libpython", 9);
+}
+
+/* Finds CPython in @pid's mappings; 0 when found, -ENOENT when not. */
+static int find(struct python *py, struct py_pid *p)
+{
+	char path[64], perms[8], *line = NULL, *file, mf[96];
+	unsigned long long start, end, off;
+	size_t cap = 0;
+	int err = -ENOENT, n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", p->pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (err == -ENOENT && getline(&line, &cap, f) > 0) {
+		n = 0;
+		if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %n", &start, &end, perms, &off, &n) < 4 ||
+		    !n || perms[2] != 'x')
+			continue;
+		file = line + n;
+		file[strcspn(file, "\n")] = '\0';
+		if (file[0] != '/' || !candidate(file))
+			continue;
+		/* the file as mapped, even when deleted or in another mount namespace */
+		snprintf(mf, sizeof(mf), "/proc/%d/map_files/%llx-%llx", p->pid, start, end);
+		err = probe(py, p, mf, start, off);
+		if (err && err != -ENOENT)
+			err = probe(py, p, file, start, off);
+		if (err && err != -ENOENT) {
+			py->st.errors++;
+			log_debug("python: pid %d: %s: %s", p->pid, file, strerror(-err));
+			err = -ENOENT;
+		}
+	}
+	free(line);
+	fclose(f);
+	return err;
+}
+
+static int pending_push(struct python *py, int pid)
+{
+	int *v;
+
+	if (py->npending == py->pending_cap) {
+		v = realloc(py->pending, (py->pending_cap * 2 + 8) * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		py->pending = v;
+		py->pending_cap = py->pending_cap * 2 + 8;
+	}
+	py->pending[py->npending++] = pid;
+	return 0;
+}
+
+int python__add_process(struct python *py, int pid)
+{
+	struct py_pid key = { .pid = pid }, *p;
+	void *node;
+	int err;
+
+	if (tfind(&key, &py->pids, pid_cmp))
+		return 1;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->pid = pid;
+	err = find(py, p);
+	if (err) {
+		free(p);
+		return err == -ENOENT ? 0 : err;
+	}
+	node = tsearch(p, &py->pids, pid_cmp);
+	if (!node) {
+		free(p);
+		return -ENOMEM;
+	}
+	if (!read_tss(p)) {
+		/* Py_Initialize() has not created it yet: BPF counts the misses meanwhile */
+		py->st.tss_waits++;
+		p->next_ms = now_ms() + TSS_RETRY_MS;
+		if (pending_push(py, pid))
+			log_warn("python: pid %d: out of memory; its thread-state key is not retried",
+				 pid);
+	}
+	if (py->fd < 0) {
+		py->st.unwalked++;
+		return 1;
+	}
+	err = publish(py, p);
+	if (err) {
+		log_warn("python: pid %d: cannot publish its config: %s", pid, strerror(-err));
+		return err;
+	}
+	py->st.procs++;
+	log_debug("python: pid %d: CPython, eval loop %#llx-%#llx, tss key %d", pid,
+		  (unsigned long long)p->cfg.eval_start[0], (unsigned long long)p->cfg.eval_end[0],
+		  p->cfg.tss_key);
+	return 1;
+}
+
+static struct py_pid *lookup(const struct python *py, int pid)
+{
+	struct py_pid key = { .pid = pid };
+	void *node = tfind(&key, &py->pids, pid_cmp);
+
+	return node ? *(struct py_pid **)node : NULL;
+}
+
+void python__remove_process(struct python *py, int pid)
+{
+	struct py_pid *p = lookup(py, pid);
+
+	if (!p)
+		return;
+	if (p->walked)
+		bpf_map_delete_elem(py->fd, &pid);
+	tdelete(p, &py->pids, pid_cmp);
+	free(p);
+}
+
+void python__tick(struct python *py)
+{
+	uint64_t now;
+	struct py_pid *p;
+	int i, n = 0;
+
+	if (!py->npending)
+		return;
+	now = now_ms();
+	for (i = 0; i < py->npending; i++) {
+		p = lookup(py, py->pending[i]);
+		if (!p)
+			continue;
+		if (now < p->next_ms) {
+			py->pending[n++] = p->pid;
+			continue;
+		}
+		if (read_tss(p)) {
+			py->st.tss_late++;
+			if (p->walked && publish(py, p))
+				log_warn("python: pid %d: cannot publish its key", p->pid);
+			continue;
+		}
+		if (++p->tries >= TSS_RETRY_MAX)
+			continue;	/* gone, or never initialized: BPF counts its misses */
+		p->next_ms = now + TSS_RETRY_MS;
+		py->pending[n++] = p->pid;
+	}
+	py->npending = n;
+}
+
+bool python__active(const struct python *py)
+{
+	return py->pids != NULL;
+}
+
+bool python__knows(struct python *py, int pid)
+{
+	return lookup(py, pid) != NULL;
+}
+
+int python__frame(struct python *py, struct symbolizer *sym, int pid, uint64_t w0, uint64_t w1,
+		  const struct frame **frames)
+{
+	struct py_pid *p = lookup(py, pid);
+
+	if (!p)
+		return -ENOENT;
+	return symbolizer__python(sym, pid, &p->layout, w0 & ~PY_FRAME_MASK, w1 >> 32,
+				  (int32_t)(uint32_t)w1, frames);
+}
+
+void python__stats(const struct python *py, struct python_stats *st)
+{
+	*st = py->st;
+}

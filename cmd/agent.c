@@ -55,6 +55,11 @@ struct agent_counts {
 	int pending;
 };
 
+/* A drain's stack id (collector) -> the window's (store), valid in that drain. */
+struct stack_id {
+	uint32_t drain, stack;
+};
+
 struct agent {
 	struct agent_opts o;
 	struct store *store;
@@ -70,6 +75,8 @@ struct agent {
 	struct store_window *w;
 	struct wallclock clock;
 	uint64_t w_samples, w_rows;
+	struct stack_id *stack_ids;	/* by the collector's stack_id */
+	uint32_t nstack_ids, drains;
 	double w_drain_s;		/* time spent draining and symbolizing it */
 	int add_err;
 	/* what /metrics reports, copied after each window for the web threads */
@@ -246,9 +253,41 @@ static double mono_now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/*
+ * The window's id for @s's stack: interned once per drain however many
+ * threads and processes share it (the collector numbers equal stacks).
+ */
+static int window_stack(struct agent *a, const struct collector_sample *s, uint32_t *stack)
+{
+	struct stack_id *v;
+	uint32_t cap;
+	int err;
+
+	if (s->stack_id >= a->nstack_ids) {
+		for (cap = a->nstack_ids ? a->nstack_ids : 1024; cap <= s->stack_id; cap *= 2)
+			;
+		v = realloc(a->stack_ids, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		memset(v + a->nstack_ids, 0, (cap - a->nstack_ids) * sizeof(*v));
+		a->stack_ids = v;
+		a->nstack_ids = cap;
+	}
+	v = &a->stack_ids[s->stack_id];
+	if (v->drain == a->drains) {
+		*stack = v->stack;
+		return 0;
+	}
+	err = store__window_add_stack(a->w, s->frames, s->nframes, stack);
+	if (!err)
+		*v = (struct stack_id){ .drain = a->drains, .stack = *stack };
+	return err;
+}
+
 static int add_sample(void *ctx, const struct collector_sample *s)
 {
 	struct agent *a = ctx;
+	uint32_t stack;
 	char comm[sizeof(s->key->comm) + 1];
 	struct store_proc proc = {
 		.comm = comm, .pid = s->key->tgid, .exe = s->exe, .cgroup = s->cgroup,
@@ -257,7 +296,9 @@ static int add_sample(void *ctx, const struct collector_sample *s)
 
 	memcpy(comm, s->key->comm, sizeof(s->key->comm));
 	comm[sizeof(s->key->comm)] = '\0';
-	err = store__window_add(a->w, &proc, s->frames, s->nframes, s->count);
+	err = window_stack(a, s, &stack);
+	if (!err)
+		err = store__window_add_row(a->w, &proc, stack, s->count);
 	if (err) {
 		/* one sample lost (no memory): the rest of the drain goes on */
 		if (!a->add_err)
@@ -558,6 +599,7 @@ static int drain(struct agent *a)
 			pusher__window_begin(a->pusher, a->clock.start_ms,
 					     a->clock.start_ms + a->o.window_ms);
 	}
+	a->drains++;	/* forgets the last drain's stack ids */
 	err = collector__drain(a->c, add_sample, a);
 	if (err)
 		log_error("drain failed: %s", strerror(-err));
@@ -662,6 +704,7 @@ int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
 	err = parse_args(&a.o, argc, argv);
 	if (err)
 		return err == 1 ? 0 : err;
+	raise_priority();
 	make_parent_dir(a.o.db);
 	err = store__open(a.o.db, 0, &a.store);
 	if (err) {
@@ -709,6 +752,7 @@ out:
 	for (i = 0; i < a.npending; i++)
 		store__window_free(a.pending[i]);
 	collector__free(a.c);
+	free(a.stack_ids);
 	store__free(a.store);
 	return ret;
 }

@@ -33,6 +33,15 @@ int parse_sampling_flag(const char *cmd, struct sampler_opts *o, struct symboliz
  */
 int read_token_file(const char *cmd, const char *path, char *buf, size_t size);
 
+/*
+ * record and agent drain the BPF maps every second.  A CPU saturated by
+ * the load being profiled (thousands of busy threads) must not starve that
+ * small, bounded work, or the maps overflow: the calling thread (and the
+ * threads it starts later) runs at this nice value when allowed.
+ */
+#define SAMPLER_NICE (-10)
+void raise_priority(void);
+
 /* Parses a size in bytes with an optional K, M, G or T suffix (powers of 1024).  0 or -EINVAL. */
 int parse_size(const char *s, uint64_t *out);
 

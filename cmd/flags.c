@@ -6,9 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include "commands.h"
 #include "file.h"
+#include "log.h"
 #include "unwind_abi.h"
 
 int parse_sampling_flag(const char *cmd, struct sampler_opts *o, struct symbolizer_opts *sym,
@@ -98,6 +100,17 @@ int parse_size(const char *s, uint64_t *out)
 	}
 	*out = v;
 	return 0;
+}
+
+void raise_priority(void)
+{
+	errno = 0;
+	if (getpriority(PRIO_PROCESS, 0) <= SAMPLER_NICE && !errno)
+		return;
+	if (setpriority(PRIO_PROCESS, 0, SAMPLER_NICE))
+		log_info("cannot raise the priority to nice %d (%s; CAP_SYS_NICE, or Nice= in the "
+			 "unit): a CPU saturated by busy threads can delay the drains, and the BPF "
+			 "maps may overflow (counted)", SAMPLER_NICE, strerror(errno));
 }
 
 int usage_error(const char *cmd, const char *fmt, ...)

@@ -337,6 +337,7 @@ int cmd_record(int argc, char **argv, volatile sig_atomic_t *exiting)
 	err = parse_args(&o, argc, argv);
 	if (err)
 		return err == 1 ? 0 : err;
+	raise_priority();
 	out = open_output(o.output);
 	if (!out) {
 		fprintf(stderr, "ember record: cannot write '%s': %s\n", o.output, strerror(errno));

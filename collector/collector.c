@@ -87,6 +87,7 @@ void collector__free(struct collector *c)
 	sampler__free(c->sampler);
 	symbolizer__free(c->sym);
 	free(c->frames);
+	stack_memo__free(&c->memo);
 	free(c->exited);
 	free(c->young);
 	free(c->execs);
@@ -277,16 +278,27 @@ static int on_row(void *ctx, const struct sampler_row *row)
 		check_memory(c, true);
 		c->last_poll_ms = mono_ms();
 	}
-	c->nframes = 0;
-	err = push_stack(c, row, false);
-	if (!err)
-		err = push_stack(c, row, true);
-	if (err)
-		return err;
+	if (c->memo_shrinks != c->shrinks) {
+		/* names were dropped: the frames kept may point at freed strings */
+		stack_memo__reset(&c->memo, false);
+		c->memo_shrinks = c->shrinks;
+	}
+	if (!stack_memo__get(&c->memo, row->key, &s.frames, &s.nframes, &unknown, &s.stack_id)) {
+		c->nframes = 0;
+		err = push_stack(c, row, false);
+		if (!err)
+			err = push_stack(c, row, true);
+		if (err)
+			return err;
+		s.frames = c->frames;
+		s.nframes = c->nframes;
+		unknown = c->unknown_frames - unknown;
+		c->unknown_frames -= unknown;
+		if (stack_memo__put(&c->memo, row->key, c->frames, c->nframes, unknown, &s.stack_id))
+			return -ENOMEM;
+	}
 	/* weight unknown frames by how often they were sampled */
-	c->unknown_frames = unknown + (c->unknown_frames - unknown) * row->count;
-	s.frames = c->frames;
-	s.nframes = c->nframes;
+	c->unknown_frames += unknown * row->count;
 	p = collector_proc_find(c, row->key->tgid);
 	if (p) {
 		s.exe = p->exe;
@@ -301,6 +313,8 @@ int collector__drain(struct collector *c, collector_sample_fn fn, void *ctx)
 
 	c->fn = fn;
 	c->ctx = ctx;
+	stack_memo__reset(&c->memo, true);
+	c->memo_shrinks = c->shrinks;
 	/* mappings sent at exit must be in before the samples they name */
 	sampler__poll(c->sampler, 0, collector_on_process, c);
 	c->last_poll_ms = mono_ms();

@@ -22,6 +22,8 @@ struct collector_sample {
 	int nframes;
 	const char *exe;		/* executable path, NULL when unknown */
 	const char *cgroup;		/* cgroup v2 path, NULL when unknown */
+	uint32_t stack_id;		/* equal for samples with equal stacks within one
+					 * drain (dense from 0 at each drain) */
 };
 
 typedef int (*collector_sample_fn)(void *ctx, const struct collector_sample *s);

@@ -61,6 +61,32 @@ struct proc_info {
 	char *cgroup;
 };
 
+/* Rows' stacks already named in this drain (stackmemo.c). */
+struct stack_memo {
+	struct memo_ent *ents;
+	uint32_t *slots;		/* open addressing: entry index + 1, 0 empty */
+	uint32_t nslots, n;
+	uint32_t base;			/* first id handed out since the last reset */
+	struct frame *frames;		/* every entry's frames, root first */
+	size_t nframes, fcap;
+};
+
+/*
+ * The frames (valid until the next reset) named for @k's stacks in this
+ * drain, their unknown frames and their drain-wide id; false if not yet.
+ */
+bool stack_memo__get(const struct stack_memo *m, const struct sample_key *k,
+		     const struct frame **frames, int *n, uint64_t *unknown, uint32_t *id);
+/* Remembers @frames for @k; sets *id.  Returns 0 or -ENOMEM. */
+int stack_memo__put(struct stack_memo *m, const struct sample_key *k, const struct frame *frames,
+		    int n, uint64_t unknown, uint32_t *id);
+/*
+ * Forgets every entry: at a new drain (ids start again at 0), or within one
+ * when the frames' strings may have been freed (ids keep growing).
+ */
+void stack_memo__reset(struct stack_memo *m, bool new_drain);
+void stack_memo__free(struct stack_memo *m);
+
 struct collector {
 	struct sampler *sampler;
 	struct unwinder *unwinder;	/* NULL with --unwind fp */
@@ -70,6 +96,8 @@ struct collector {
 	struct symbolizer *sym;
 	struct frame *frames;	/* one sample's frames, root first */
 	int nframes, cap;
+	struct stack_memo memo;		/* stacks named in this drain */
+	uint64_t memo_shrinks;		/* shrinks when the memo was last valid */
 	uint32_t *exited;		/* tgids to forget after the next drain */
 	int nexited, exited_cap;
 	uint32_t *young;		/* read too young to be marked read (see settle_young) */

@@ -91,6 +91,17 @@ int store__window_begin(struct store *st, int64_t start_ms, int64_t dur_ms,
 int store__window_add(struct store_window *w, const struct store_proc *proc,
 		      const struct frame *frames, int nframes, uint64_t count);
 
+/*
+ * The same in two steps, for a caller that sees one stack in many processes
+ * or threads: interns the stack once (*stack: a window-local id, valid until
+ * the window is freed), then adds rows of it.  Return what
+ * store__window_add() does.
+ */
+int store__window_add_stack(struct store_window *w, const struct frame *frames, int nframes,
+			    uint32_t *stack);
+int store__window_add_row(struct store_window *w, const struct store_proc *proc, uint32_t stack,
+			  uint64_t count);
+
 /* Samples whose stack store__window_add() truncated.  NULL gives 0. */
 uint64_t store__window_truncated(const struct store_window *w);
 

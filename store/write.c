@@ -144,6 +144,19 @@ static int add_stack(struct store_window *w, const struct frame *head,
 	return err;
 }
 
+/* Whether local stack @stack starts with the "[truncated]" marker. */
+static bool is_cut(const struct store_window *w, uint32_t stack)
+{
+	uint32_t root;
+	struct wframe f;
+
+	memcpy(&root, store_itab__key(&w->stacks, stack), sizeof(root));
+	memcpy(&f, store_itab__key(&w->frames, root), sizeof(f));
+	return f.flags == FRAME_F_UNKNOWN && f.module == NONE && f.file == NONE &&
+	       w->strs.ents[f.name].len == 11 &&
+	       !memcmp(store_itab__key(&w->strs, f.name), "[truncated]", 11);
+}
+
 static int add_proc(struct store_window *w, const struct store_proc *p, uint32_t *id)
 {
 	struct wproc k = { .pid = p->pid };
@@ -159,30 +172,36 @@ static int add_proc(struct store_window *w, const struct store_proc *p, uint32_t
 	return err;
 }
 
-int store__window_add(struct store_window *w, const struct store_proc *proc,
-		      const struct frame *frames, int nframes, uint64_t count)
+int store__window_add_stack(struct store_window *w, const struct frame *frames, int nframes,
+			    uint32_t *stack)
 {
 	static const struct frame cut = { .name = "[truncated]", .flags = FRAME_F_UNKNOWN };
-	struct wrow row;
-	uint32_t idx;
+
+	if (!w || !stack || nframes < 0 || (nframes && !frames))
+		return -EINVAL;
+	if (w->committed)
+		return -EALREADY;
+	if (nframes <= STORE_MAX_FRAMES)
+		return add_stack(w, NULL, frames, nframes, stack);
+	/* keep the leaf end, where the time is spent, under one marker frame */
+	return add_stack(w, &cut, frames + nframes - (STORE_MAX_FRAMES - 1), STORE_MAX_FRAMES - 1,
+			 stack);
+}
+
+int store__window_add_row(struct store_window *w, const struct store_proc *proc, uint32_t stack,
+			  uint64_t count)
+{
+	struct wrow row = { .stack = stack };
+	uint32_t idx, n;
 	int err;
 
-	if (!w || !proc || !proc->comm || nframes < 0 || (nframes && !frames))
+	if (!w || !proc || !proc->comm || stack >= w->stacks.n)
 		return -EINVAL;
 	if (w->committed)
 		return -EALREADY;
 	if (!count)
 		return 0;
 	err = add_proc(w, proc, &row.proc);
-	if (!err && nframes > STORE_MAX_FRAMES) {
-		/* keep the leaf end, where the time is spent, under one marker frame */
-		err = add_stack(w, &cut, frames + nframes - (STORE_MAX_FRAMES - 1),
-				STORE_MAX_FRAMES - 1, &row.stack);
-		if (!err)
-			w->truncated += count;
-	} else if (!err) {
-		err = add_stack(w, NULL, frames, nframes, &row.stack);
-	}
 	if (!err)
 		err = store_itab__intern(&w->rows, &row, sizeof(row), &idx, NULL);
 	if (err)
@@ -191,7 +210,24 @@ int store__window_add(struct store_window *w, const struct store_proc *proc,
 	if (count > (uint64_t)(INT64_MAX - w->rows.ents[idx].val))
 		return -EOVERFLOW;
 	w->rows.ents[idx].val += (int64_t)count;
+	n = w->stacks.ents[stack].len / sizeof(uint32_t);
+	if (n == STORE_MAX_FRAMES && w->frames.n && is_cut(w, stack))
+		w->truncated += count;
 	return 0;
+}
+
+int store__window_add(struct store_window *w, const struct store_proc *proc,
+		      const struct frame *frames, int nframes, uint64_t count)
+{
+	uint32_t stack;
+	int err;
+
+	if (!w || !proc || !proc->comm)
+		return -EINVAL;
+	if (!count)
+		return w->committed ? -EALREADY : 0;
+	err = store__window_add_stack(w, frames, nframes, &stack);
+	return err ? err : store__window_add_row(w, proc, stack, count);
 }
 
 /* Remembers @id for @key in @cache. */

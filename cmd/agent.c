@@ -312,8 +312,8 @@ static int agent_metrics(void *ctx, struct web_metrics *m)
 	struct collector_stats cs;
 	uint64_t written, dropped, errors;
 	char name[80];
-	const char *kf_names[KFEAT_MAX];
-	double kf_has[KFEAT_MAX];
+	const char *kf_names[KFEAT_MAX + SYM_DENIED_MAX];	/* then the denied labels */
+	double kf_has[KFEAT_MAX + SYM_DENIED_MAX];
 	int i, pending, nkf = 0, err = 0;
 
 	pthread_mutex_lock(&a->mlock);
@@ -402,6 +402,15 @@ static int agent_metrics(void *ctx, struct web_metrics *m)
 
 	for (i = 0; i < (int)(sizeof(rows) / sizeof(rows[0])) && !err; i++)
 		err = web_metrics__add(m, rows[i].name, rows[i].help, rows[i].type, rows[i].value);
+	for (i = 0; i < SYM_DENIED_MAX; i++) {
+		kf_names[KFEAT_MAX + i] = symbolizer_denied_name(i);
+		kf_has[KFEAT_MAX + i] = cs.sym.denied[i];
+	}
+	if (!err)
+		err = web_metrics__add_labeled(m, "permission_denied_total", "What ember's "
+					       "capabilities hid from it (see ember check).", WEB_COUNTER,
+					       "what", kf_names + KFEAT_MAX, kf_has + KFEAT_MAX,
+					       SYM_DENIED_MAX);
 	if (!err && nkf)
 		err = web_metrics__add_labeled(m, "kernel_feature", "Whether the running kernel "
 					       "offers a BPF feature ember uses (see ember check).",

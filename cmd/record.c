@@ -219,7 +219,7 @@ static void print_summary(struct collector *c, struct folded *f)
 		" unwind_tables=%llu unwind_table_bytes=%llu unwind_tables_failed=%llu"
 		" unwind_tables_evicted=%llu unwind_build_ms=%llu bpf_ns_per_sample=%llu"
 		" exit_maps_received=%llu exit_maps_used=%llu exit_vmas_matched=%llu"
-		" exit_vmas_unmatched=%llu\n",
+		" exit_vmas_unmatched=%llu",
 		(unsigned long long)cs.unknown_frames, (unsigned long long)cs.maps_unreadable,
 		(unsigned long long)cs.sym.elf_errors,
 		(unsigned long long)cs.unwind.files_loaded,
@@ -230,6 +230,9 @@ static void print_summary(struct collector *c, struct folded *f)
 		(unsigned long long)(cs.bpf_run_cnt ? cs.bpf_run_ns / cs.bpf_run_cnt : 0),
 		(unsigned long long)cs.exit_maps, (unsigned long long)cs.sym.vma_snapshots,
 		(unsigned long long)cs.sym.vma_matched, (unsigned long long)cs.sym.vma_unmatched);
+	for (i = 0; i < SYM_DENIED_MAX; i++)
+		fprintf(stderr, " denied_%s=%llu", symbolizer_denied_name(i), (unsigned long long)cs.sym.denied[i]);
+	fputc('\n', stderr);
 }
 
 static FILE *open_output(const char *path)

@@ -173,39 +173,41 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 	return 0;
 }
 
-/*
- * Creates the store's directory (one level, like /var/lib/ember).  The
- * store holds every process's stacks, which perf shows only to privileged
- * users: the agent creates its files for its own user alone (umask 077).
- */
-static void make_parent_dir(const char *path)
+/* Sets @file's mode to @mode when the agent's user owns it and it differs. */
+static void set_mode(const char *file, mode_t mode)
 {
-	char *copy = strdup(path);
+	struct stat st;
 
-	umask(077);
-	if (copy && mkdir(dirname(copy), 0700) && errno != EEXIST)
-		log_warn("cannot create the directory of '%s': %s", path, strerror(errno));
-	free(copy);
+	if (stat(file, &st) || st.st_uid != geteuid() || (st.st_mode & 07777) == mode)
+		return;
+	if (chmod(file, mode))
+		log_warn("cannot make '%s' %o: %s", file, mode, strerror(errno));
+	else if (st.st_mode & 07)
+		log_info("'%s' was readable by other users: now %o", file, mode);
 }
 
-/* Takes group and other access away from a store made before (once it opened as one). */
-static void make_private(const char *path)
+/*
+ * The store holds every process's stacks, which perf shows only to
+ * privileged users: its directory is 0750 and its files 0640, for the
+ * agent's user and group (ember's group in the Debian package), whatever
+ * the umask; one made by an older ember is made so once it opens as a
+ * store.  SQLite gives its -wal and -shm files the store's mode.
+ */
+static void make_private(const char *path, bool opened)
 {
 	static const char *const suffixes[] = { "", "-wal", "-shm" };
-	char file[4096];
-	struct stat st;
+	char file[4096], *copy = strdup(path);
 	unsigned int i;
 
-	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+	umask(027);
+	if (!opened && copy && mkdir(dirname(copy), 0750) && errno != EEXIST)
+		log_warn("cannot create the directory of '%s': %s", path, strerror(errno));
+	if (opened && copy)
+		set_mode(dirname(copy), 0750);
+	free(copy);
+	for (i = 0; opened && i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
 		snprintf(file, sizeof(file), "%s%s", path, suffixes[i]);
-		if (stat(file, &st) || !S_ISREG(st.st_mode) || !(st.st_mode & 077) ||
-		    st.st_uid != geteuid())
-			continue;
-		if (chmod(file, st.st_mode & 0700))
-			log_warn("cannot make '%s' private: %s", file, strerror(errno));
-		else
-			log_info("'%s' was readable by other users: now %o", file,
-				 st.st_mode & 0700);
+		set_mode(file, 0640);
 	}
 }
 
@@ -525,13 +527,13 @@ int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
 	err = parse_args(&a.o, argc, argv);
 	if (err)
 		return err == 1 ? 0 : err;
-	make_parent_dir(a.o.db);
+	make_private(a.o.db, false);
 	err = store__open(a.o.db, 0, &a.store);
 	if (err) {
 		log_error("cannot open store '%s': %s", a.o.db, store__strerror(err));
 		return 1;
 	}
-	make_private(a.o.db);
+	make_private(a.o.db, true);
 	err = store__set_period_ns(a.store, 1000000000ULL / a.o.s.freq);
 	if (err)
 		log_warn("cannot record the sampling period: %s", store__strerror(err));

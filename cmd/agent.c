@@ -36,9 +36,8 @@ struct agent_opts {
 	const char *db;
 	int64_t window_ms;
 	int64_t retention_ms;
-	const char *listen, *token;
+	struct web_opts web;		/* --listen, --token... (db and metrics set at start) */
 	char token_buf[TOKEN_MAX];	/* --token-file's token */
-	bool insecure_public;
 	uint64_t memory_limit;		/* bytes of RSS; 0: none */
 };
 
@@ -80,10 +79,7 @@ static const char usage[] =
 "  --debuginfod URL      fetch missing debug info from URL (default $DEBUGINFOD_URLS)\n"
 "  --bpf-stats           measure the BPF time per sample (turns on the kernel's\n"
 "                        run-time accounting of every BPF program while it runs)\n"
-"  --listen ADDR:PORT    serve the UI and API here (default " WEB_DEFAULT_LISTEN ")\n"
-"  --token TOKEN         require this token on every request (needed off loopback)\n"
-"  --token-file FILE     the same, read from FILE's first line (not visible in argv)\n"
-"  --insecure-public     allow a non-loopback --listen without a token\n"
+WEB_FLAGS_HELP
 "  -v, --verbose         debug logging\n";
 
 static int parse_args(struct agent_opts *o, int argc, char **argv)
@@ -104,6 +100,7 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 		{ "token", required_argument, NULL, 'T' },
 		{ "token-file", required_argument, NULL, 'K' },
 		{ "insecure-public", no_argument, NULL, 'P' },
+		{ "allow-host", required_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -114,6 +111,8 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":F:vh", longopts, NULL)) != -1) {
 		err = parse_sampling_flag("agent", &o->s, &o->sym, c, optarg);
+		if (err == -ENOENT)
+			err = parse_web_flag("agent", &o->web, o->token_buf, c, optarg);
 		if (err != -ENOENT) {
 			if (err)
 				return err;
@@ -145,20 +144,6 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 		case 'v':
 			log_set_level(LOG_DEBUG);
 			break;
-		case 'l':
-			o->listen = optarg;
-			break;
-		case 'T':
-			o->token = optarg;
-			break;
-		case 'K':
-			if (read_token_file("agent", optarg, o->token_buf, sizeof(o->token_buf)))
-				return 2;
-			o->token = o->token_buf;
-			break;
-		case 'P':
-			o->insecure_public = true;
-			break;
 		case 'h':
 			fputs(usage, stdout);
 			return 1;
@@ -170,6 +155,7 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error("agent", "unexpected argument '%s'", argv[optind]);
+	web_opts__env(&o->web);
 	return 0;
 }
 
@@ -423,19 +409,20 @@ static int agent_metrics(void *ctx, struct web_metrics *m)
 /* Serves the UI; returns 0 or the exit code (2: bad --listen/--token). */
 static int start_web(struct agent *a)
 {
-	struct web_opts wo = {
-		.db = a->o.db, .listen = a->o.listen, .token = a->o.token,
-		.insecure_public = a->o.insecure_public,
-		.metrics = { .collect = agent_metrics, .ctx = a },
-	};
-	int err = web__new(&wo, &a->web);
+	struct web_opts wo = a->o.web;
+	int err;
+
+	wo.db = a->o.db;
+	wo.metrics = (struct web_metrics_source){ .collect = agent_metrics, .ctx = a };
+	err = web__new(&wo, &a->web);
 
 	if (!err) {
 		/* with --listen ADDR:0 this is the only way to learn the port */
 		log_info("serving the UI and API on port %d", web__port(a->web));
 		return 0;
 	}
-	log_error("cannot serve the UI on %s: %s", a->o.listen ? a->o.listen : WEB_DEFAULT_LISTEN,
+	log_error("cannot serve the UI on %s: %s",
+		  a->o.web.listen ? a->o.web.listen : WEB_DEFAULT_LISTEN,
 		  web__strerror(err));
 	return err == -EACCES || err == -EINVAL || err == -EBADMSG ? 2 : 1;
 }

@@ -32,6 +32,29 @@ int parse_sampling_flag(const char *cmd, struct sampler_opts *o, struct symboliz
  */
 int read_token_file(const char *cmd, const char *path, char *buf, size_t size);
 
+struct web_opts;
+
+/*
+ * Parses the web flags agent and serve share: --listen ('l'), --token
+ * ('T'), --token-file ('K', read into @token, TOKEN_MAX bytes),
+ * --insecure-public ('P'), --allow-host ('H', repeatable).  Returns 0, 2
+ * after printing a usage error for @cmd, or -ENOENT for any other flag.
+ */
+int parse_web_flag(const char *cmd, struct web_opts *o, char *token, int flag, const char *arg);
+
+/* After parsing: the token from $EMBER_TOKEN when no flag gave one (out of argv too). */
+void web_opts__env(struct web_opts *o);
+
+/* The web flags' lines of --help. */
+#define WEB_FLAGS_HELP \
+"  --listen ADDR:PORT    serve the UI and API here (default " WEB_DEFAULT_LISTEN ")\n" \
+"  --token TOKEN         require this token on every request (needed off loopback)\n" \
+"  --token-file FILE     the same, read from FILE's first line (not visible in argv);\n" \
+"                        $EMBER_TOKEN does the same\n" \
+"  --allow-host NAME     also answer requests whose Host is NAME (repeatable); others\n" \
+"                        than the listen address and loopback names get 403\n" \
+"  --insecure-public     allow a non-loopback --listen without a token\n"
+
 /*
  * Each returns the process exit code: 0 success, 1 runtime failure, 2 usage
  * error.  *exiting becomes non-zero on SIGINT/SIGTERM.

@@ -55,6 +55,12 @@ int store__open(const char *path, int flags, struct store **out);
 void store__free(struct store *st);
 
 /*
+ * Every statement run after this fails with -EINTR once @ms milliseconds
+ * have passed (a web request's time budget); 0 lifts the limit.
+ */
+void store__set_time_limit(struct store *st, int64_t ms);
+
+/*
  * Copies SQLite's message for the last failure (at most one line); never
  * NULL, empty when nothing failed.  Valid until the next store call.
  */

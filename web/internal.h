@@ -20,7 +20,8 @@
 struct wbuf {
 	char *p;
 	size_t len, cap;
-	int err;	/* 0 or -ENOMEM */
+	size_t max;	/* 0: no cap, else -E2BIG past this many bytes */
+	int err;	/* 0, -ENOMEM or -E2BIG */
 };
 
 void wbuf__put(struct wbuf *b, const void *s, size_t n);
@@ -103,6 +104,7 @@ struct web_reply {
 	const char *type;
 	struct wbuf body;
 	const char *disposition;	/* Content-Disposition or NULL */
+	int stream_fd;			/* > 0: the body is read from this pipe instead */
 };
 
 /* Request parameters, looked up by name (NULL when absent). */

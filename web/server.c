@@ -20,6 +20,11 @@
 #include "internal.h"
 
 #define MAX_CONNECTIONS 32
+#define MAX_PER_IP 16
+#define MAX_BUSY 4			/* API requests answered at once; more get 503 */
+#define MAX_RESPONSE_BYTES_MB 64
+#define STR_(x) #x
+#define STR(x) STR_(x)
 #define MAX_REQUEST_BYTES (32 * 1024)	/* request line + headers */
 #define TIMEOUT_S 30
 
@@ -27,6 +32,7 @@ struct web {
 	struct web_opts o;
 	struct MHD_Daemon *d;
 	int port;
+	int busy;		/* API requests in flight (atomic) */
 	char listen_host[INET6_ADDRSTRLEN + 2];	/* as a Host header names it; "" for a wildcard */
 };
 
@@ -249,13 +255,22 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct web_reply *re
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 
-	if (rep->body.err)
-		api__error(rep, 500, "out of memory");
-	r = MHD_create_response_from_buffer(rep->body.len, rep->body.p ? rep->body.p : "",
-					    rep->body.p ? MHD_RESPMEM_MUST_FREE :
-							  MHD_RESPMEM_PERSISTENT);
+	if (rep->body.err == -E2BIG)
+		api__error(rep, 413, "the answer would pass " STR(MAX_RESPONSE_BYTES_MB) " MB: "
+			   "narrow the range or the filters, or lower max_nodes or limit");
+	else if (rep->body.err)
+		api__error(rep, 503, "out of memory");
+	if (rep->stream_fd > 0)	/* the response owns the descriptor */
+		r = MHD_create_response_from_pipe(rep->stream_fd);
+	else
+		r = MHD_create_response_from_buffer(rep->body.len,
+						    rep->body.p ? rep->body.p : "",
+						    rep->body.p ? MHD_RESPMEM_MUST_FREE :
+								  MHD_RESPMEM_PERSISTENT);
 	if (!r) {
 		wbuf__free(&rep->body);
+		if (rep->stream_fd > 0)
+			close(rep->stream_fd);
 		return MHD_NO;
 	}
 	rep->body = (struct wbuf){};	/* the response owns the bytes now */
@@ -265,7 +280,11 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct web_reply *re
 	return ret;
 }
 
-/* Routes one request; fills @rep. */
+/*
+ * Routes one request; fills @rep.  At most MAX_BUSY API requests run at
+ * once, each with its time budget, so a burst of heavy ones cannot take
+ * the server's memory or every connection.
+ */
 static void route(struct web *w, struct MHD_Connection *c, const char *url,
 		  struct web_reply *rep)
 {
@@ -274,8 +293,11 @@ static void route(struct web *w, struct MHD_Connection *c, const char *url,
 
 	if (!serve_asset(url, rep))
 		return;
-	if (api__handle(&req, rep) == -ENOENT)
+	if (__atomic_add_fetch(&w->busy, 1, __ATOMIC_SEQ_CST) > MAX_BUSY)
+		api__error(rep, 503, "too many requests at once: try again");
+	else if (api__handle(&req, rep) == -ENOENT)
 		api__error(rep, 404, "no such page");
+	__atomic_sub_fetch(&w->busy, 1, __ATOMIC_SEQ_CST);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -283,7 +305,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 				  const char *upload_data, size_t *upload_size, void **con_cls)
 {
 	struct web *w = cls;
-	struct web_reply rep = { .status = 200, .type = "application/json" };
+	struct web_reply rep = { .status = 200, .type = "application/json",
+				 .body = { .max = (size_t)MAX_RESPONSE_BYTES_MB << 20 } };
 	const char *clen = header(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	bool set_cookie = false;
 
@@ -324,6 +347,7 @@ static int start(struct web *w, const struct sockaddr_storage *ss, int fd)
 	w->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, w,
 				MHD_OPTION_LISTEN_SOCKET, fd,
 				MHD_OPTION_CONNECTION_LIMIT, (unsigned int)MAX_CONNECTIONS,
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)MAX_PER_IP,
 				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MAX_REQUEST_BYTES,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)TIMEOUT_S,
 				MHD_OPTION_END);

@@ -7,6 +7,7 @@ import gzip
 import json
 import subprocess
 import sys
+import time
 
 from webtest import EMBER, T0, Results, Server, make_fixture, tmpdir
 
@@ -62,7 +63,12 @@ def t_filters(srv):
     assert flame(srv, "frame=hot")["total"] == 270
     assert flame(srv, f"from={T0}&to={T0 + 30}")["total"] == 195
     assert flame(srv, f"from={T0 + 30}&to=now")["total"] == 255
-    assert flame(srv, "from=2023-11-14T22:13:50Z")["total"] == 255
+    iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(T0 + 30))
+    assert flame(srv, f"from={iso}")["total"] == 255
+    # without from, the hour before to (the whole retention period is for explicit ranges)
+    d = flame(srv, f"to={T0 + 30}")
+    assert d["total"] == 195 and d["from"] == (T0 + 30 - 3600) * 1000, (d["total"], d["from"])
+    assert flame(srv, f"to={T0 - 3600 + 10}")["total"] == 0
 
 
 def t_diff(srv):
@@ -150,6 +156,12 @@ def t_other_endpoints(srv):
     tl = json.loads(body)
     assert sum(tl["total"]) == 450 and tl["series"][0]["comm"] == "app", tl
     assert sum(tl["series"][0]["values"]) == 330
+    # past the top commands, one "other" series holds the rest
+    tl = json.loads(srv.get("/api/timeline?top=1")[2])
+    assert [s["comm"] for s in tl["series"]] == ["app", "other"] and tl["series"][1]["other"], tl["series"]
+    assert sum(tl["series"][1]["values"]) == 120, tl["series"][1]
+    p = json.loads(srv.get("/api/processes?limit=1")[2])
+    assert len(p["processes"]) == 1 and p["truncated"] and p["other_samples"] == 120, p
     st, _, body = srv.get("/api/processes")
     procs = {p["pid"]: p for p in json.loads(body)["processes"]}
     assert procs[200]["samples"] == 90 and procs[200]["cgroup"] == "/system.slice/db.service"

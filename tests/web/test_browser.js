@@ -16,7 +16,8 @@ const EMBER = path.join(ROOT, '.output', 'ember');
 const GEN = path.join(ROOT, '.output', 'web_gen');
 const ART = path.join(ROOT, '.output', 'test-artifacts');
 const CHROMIUM = '/usr/bin/chromium';
-const T0 = 1700000000;
+// the fixture's first window (s): 20 minutes ago, inside the hour the viewer shows by default
+const T0 = Math.floor((Date.now() / 1000 - 1200) / 60) * 60;
 const EVIL = '<img src=x onerror=alert(1)>';
 let failed = 0;
 
@@ -192,7 +193,7 @@ async function main() {
   fs.mkdirSync(ART, { recursive: true });
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ember-web-'));
   const db = path.join(tmp, 'fixture.db');
-  execFileSync(GEN, ['fixture', db]);
+  execFileSync(GEN, ['fixture', db, String(T0 * 1000)]);
   const srv = await startServer(db);
   const base = `http://127.0.0.1:${srv.port}`;
   const { chromium } = require('playwright-core');

@@ -23,6 +23,7 @@
 #include "timearg.h"
 #include "unwind_abi.h"
 #include "web.h"
+#include "webproc.h"
 
 #define DEFAULT_MEMORY_LIMIT_MB 40
 #define STR_(x) #x
@@ -55,14 +56,9 @@ struct agent {
 	struct store_window *w;
 	uint64_t w_samples, w_rows;
 	int add_err;
-	/* what /metrics reports, copied after each window for the web threads */
-	struct web *web;
-	pthread_mutex_t mlock;
-	struct collector_stats m_stats;
-	uint64_t m_written, m_dropped, m_write_errors;
-	int m_pending;
-	struct kfeat m_kf;		/* what the kernel offers; valid once m_kf_set */
-	bool m_kf_set;
+	/* the UI process, and what its /metrics reports, copied after each window */
+	struct webproc *web;
+	struct agent_snapshot *m;
 };
 
 static const char usage[] =
@@ -283,17 +279,17 @@ static void log_window(struct agent *a, double drain_s, double write_s)
 		 (unsigned long long)cs.sym.dwarf_files, (unsigned long long)cs.unwind.files_loaded,
 		 cs.rss_bytes / 1048576.0);
 	memcpy(a->prev, cs.bpf, sizeof(a->prev));
-	pthread_mutex_lock(&a->mlock);
-	a->m_stats = cs;
-	a->m_written = a->windows_written;
-	a->m_dropped = a->windows_dropped;
-	a->m_write_errors = a->write_errors;
-	a->m_pending = a->npending;
-	pthread_mutex_unlock(&a->mlock);
+	pthread_mutex_lock(&a->m->lock);
+	a->m->stats = cs;
+	a->m->written = a->windows_written;
+	a->m->dropped = a->windows_dropped;
+	a->m->write_errors = a->write_errors;
+	a->m->pending = a->npending;
+	pthread_mutex_unlock(&a->m->lock);
 	a->prev_unknown = cs.unknown_frames;
 }
 
-/* /metrics for the web threads: the snapshot taken after the last window. */
+/* /metrics in the UI process: the snapshot published after the last window. */
 static int agent_metrics(void *ctx, struct web_metrics *m)
 {
 	struct agent *a = ctx;
@@ -304,17 +300,17 @@ static int agent_metrics(void *ctx, struct web_metrics *m)
 	double kf_has[KFEAT_MAX + SYM_DENIED_MAX];
 	int i, pending, nkf = 0, err = 0;
 
-	pthread_mutex_lock(&a->mlock);
-	for (i = 0; a->m_kf_set && i < KFEAT_MAX; i++, nkf++) {
+	pthread_mutex_lock(&a->m->lock);
+	for (i = 0; a->m->kf_set && i < KFEAT_MAX; i++, nkf++) {
 		kf_names[i] = kfeat_name(i);
-		kf_has[i] = a->m_kf.has[i];
+		kf_has[i] = a->m->kf.has[i];
 	}
-	cs = a->m_stats;
-	written = a->m_written;
-	dropped = a->m_dropped;
-	errors = a->m_write_errors;
-	pending = a->m_pending;
-	pthread_mutex_unlock(&a->mlock);
+	cs = a->m->stats;
+	written = a->m->written;
+	dropped = a->m->dropped;
+	errors = a->m->write_errors;
+	pending = a->m->pending;
+	pthread_mutex_unlock(&a->m->lock);
 	for (i = 0; i < CNT_MAX && !err; i++) {
 		snprintf(name, sizeof(name), i == CNT_SAMPLES ? "samples_total" : "bpf_%s_total",
 			 sampler_counter_names[i]);
@@ -406,19 +402,19 @@ static int agent_metrics(void *ctx, struct web_metrics *m)
 	return err;
 }
 
-/* Serves the UI; returns 0 or the exit code (2: bad --listen/--token). */
-static int start_web(struct agent *a)
+/* Serves the UI from its own process; returns 0 or the exit code (2: bad --listen/--token). */
+static int start_web(struct agent *a, volatile sig_atomic_t *exiting)
 {
 	struct web_opts wo = a->o.web;
 	int err;
 
 	wo.db = a->o.db;
 	wo.metrics = (struct web_metrics_source){ .collect = agent_metrics, .ctx = a };
-	err = web__new(&wo, &a->web);
-
+	a->m = snapshot__new();
+	err = a->m ? webproc__start(&wo, exiting, &a->web) : -ENOMEM;
 	if (!err) {
 		/* with --listen ADDR:0 this is the only way to learn the port */
-		log_info("serving the UI and API on port %d", web__port(a->web));
+		log_info("serving the UI and API on port %d", webproc__port(a->web));
 		return 0;
 	}
 	log_error("cannot serve the UI on %s: %s",
@@ -506,7 +502,6 @@ int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
 			.memory_limit = (uint64_t)DEFAULT_MEMORY_LIMIT_MB << 20,
 			.retention_ms = 7 * 86400 * 1000LL,
 		},
-		.mlock = PTHREAD_MUTEX_INITIALIZER,
 	};
 	int err, ret = 1, i;
 
@@ -524,7 +519,7 @@ int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
 	err = store__set_period_ns(a.store, 1000000000ULL / a.o.s.freq);
 	if (err)
 		log_warn("cannot record the sampling period: %s", store__strerror(err));
-	ret = start_web(&a);
+	ret = start_web(&a, exiting);
 	if (ret)
 		goto out;
 	ret = 1;
@@ -532,11 +527,11 @@ int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
 	if (!a.c)
 		goto out;
 	collector__set_memory_limit(a.c, a.o.memory_limit);
-	pthread_mutex_lock(&a.mlock);
-	a.m_kf = *collector__kfeat(a.c);
-	a.m_kf_set = true;
-	pthread_mutex_unlock(&a.mlock);
-	kfeat__log(&a.m_kf);
+	pthread_mutex_lock(&a.m->lock);
+	a.m->kf = *collector__kfeat(a.c);
+	a.m->kf_set = true;
+	pthread_mutex_unlock(&a.m->lock);
+	kfeat__log(&a.m->kf);
 	log_info("sampling at %u Hz on every CPU into %s, %lld s windows", a.o.s.freq,
 		 a.o.db, (long long)a.o.window_ms / 1000);
 	err = run(&a, exiting);
@@ -548,10 +543,11 @@ int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
 	if (a.npending)
 		log_error("%d window(s) could not be written", a.npending);
 out:
-	web__free(a.web);
+	webproc__stop(a.web);
 	for (i = 0; i < a.npending; i++)
 		store__window_free(a.pending[i]);
 	collector__free(a.c);
 	store__free(a.store);
+	snapshot__free(a.m);
 	return ret;
 }

@@ -3,16 +3,21 @@
 (setpriv), names what root names: a workload's call chain in a directory only root can read, kernel
 frames, a deleted binary, a binary in another mount namespace and a Node.js JIT frame from
 /tmp/perf-PID.map; its store is 0750/0640 and it holds no other capability.  Then each capability
-of the set is dropped in turn and the loss it guards against appears, counted (so none is spare)."""
+of the set is dropped in turn and the loss it guards against appears, counted (so none is spare).
+The UI and API run in a child process (ember-ui) with no capability and a non-root uid, for the
+agent as ember and for the agent as root, while the UI, the API and /metrics answer."""
 
+import json
 import os
 import pwd
 import re
 import shutil
 import subprocess
 import sys
+import socket
 import tempfile
 import time
+import urllib.request
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
@@ -31,7 +36,8 @@ LOSS = {"CAP_SYS_PTRACE": "denied_maps", "CAP_DAC_READ_SEARCH": "denied_files",
         "CAP_CHECKPOINT_RESTORE": "denied_map_files", "CAP_SYSLOG": "denied_kallsyms"}
 
 TESTS = ["agent_runs_as_ember", "store_modes", "chain_in_private_dir", "kernel_frames_named",
-         "deleted_binary", "mount_namespace", "perf_map_jit", "each_capability_needed"]
+         "deleted_binary", "mount_namespace", "perf_map_jit", "ui_process_unprivileged",
+         "ui_process_of_root_agent", "each_capability_needed"]
 TMP = tempfile.mkdtemp(prefix="ember-caps-")
 res = {}
 
@@ -105,6 +111,26 @@ class EmberAgent(Agent):
         self.stdout = self.stderr = self.ended = None
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ui_check(agent_pid, port):
+    """The agent's UI child: its uid, capabilities and answers, while the agent runs."""
+    r = subprocess.run(["ps", "-o", "pid=,comm=", "--ppid", str(agent_pid)], capture_output=True, text=True)
+    kids = [int(line.split()[0]) for line in r.stdout.splitlines() if line.split()[1:] == ["ember-ui"]]
+    assert len(kids) == 1, f"no ember-ui child of {agent_pid}: {r.stdout!r}"
+    st = open(f"/proc/{kids[0]}/status").read()
+    out = {k: re.search(rf"^{k}:\s+(\S+)", st, re.M).group(1) for k in ("Uid", "CapEff", "CapPrm", "NoNewPrivs")}
+    got = {}
+    for path in ("/", "/api/processes?limit=5", "/metrics"):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as resp:
+            got[path] = (resp.status, resp.read().decode(errors="replace"))
+    return out, got
+
+
 def names(stacks, comm):
     mine = by_comm(stacks, comm)
     return mine, {f for frames, _ in mine for f in frames}
@@ -134,9 +160,10 @@ def setup():
     db = os.path.join(store, "ember.db")
     res["db"] = db
     old = os.umask(0o077)  # the unit says 027; the agent must not depend on it
+    port = free_port()
     try:
         agent = EmberAgent(setpriv(caps) + [EMBER, "agent", "--db", db, "--window", "2",
-                                            "--listen", "127.0.0.1:0"])
+                                            "--listen", f"127.0.0.1:{port}"])
     finally:
         os.umask(old)
     try:
@@ -145,7 +172,11 @@ def setup():
         time.sleep(2)
         res["status"] = open(f"/proc/{agent.proc.pid}/status").read()
         w.wait()
-        time.sleep(0.5)
+        time.sleep(2.5)  # a window written since: the store and /metrics have counts
+        try:
+            res["ui"] = ui_check(agent.proc.pid, port)
+        except (AssertionError, OSError) as e:
+            res["ui"] = e
         agent.stop()
         rc, _, err = agent.result(timeout=60)
     finally:
@@ -206,6 +237,43 @@ def t_perf_map_jit():
     mine, nm = names(res["stacks"], "node")
     assert any("emberHotLoop" in f and f.endswith("_[j]") for f in nm), \
         f"no emberHotLoop_[j] in node's {total(mine)} samples"
+
+
+def check_ui(ui):
+    if isinstance(ui, Exception):
+        raise AssertionError(str(ui))
+    st, got = ui
+    assert st["Uid"] != "0" and int(st["Uid"]) == pwd.getpwnam("ember").pw_uid, f"UI uid {st['Uid']}"
+    assert int(st["CapEff"], 16) == 0 and int(st["CapPrm"], 16) == 0, f"UI CapEff {st['CapEff']}"
+    assert st["NoNewPrivs"] == "1", "UI may gain privileges"
+    assert got["/"][0] == 200 and "<canvas" in got["/"][1], "no viewer"
+    procs = json.loads(got["/api/processes?limit=5"][1])["processes"]
+    assert procs, "no process in the store as the UI reads it"
+    m = re.search(r"^ember_samples_total (\d+)", got["/metrics"][1], re.M)
+    assert m and int(m.group(1)) > 0, "the agent's counters did not reach the UI's /metrics"
+
+
+def t_ui_process_unprivileged():
+    check_ui(res["ui"])
+
+
+def t_ui_process_of_root_agent():
+    db = os.path.join(TMP, "rootstore", "ember.db")
+    port = free_port()
+    agent = EmberAgent([EMBER, "agent", "--db", db, "--window", "1", "--listen", f"127.0.0.1:{port}"])
+    try:
+        agent.wait_ready()
+        time.sleep(2.5)
+        ui = ui_check(agent.proc.pid, port)
+        agent.stop()
+        rc, _, err = agent.result(timeout=60)
+    finally:
+        agent.kill()
+    assert rc == 0, f"agent exited {rc}: {err.strip()[-300:]}"
+    check_ui(ui)
+    gid = pwd.getpwnam("ember").pw_gid
+    assert os.stat(os.path.dirname(db)).st_gid == gid and os.stat(db).st_gid == gid, \
+        "the root agent's store is not in ember's group"
 
 
 def record_without(caps, drop):

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <libgen.h>
 #include <pwd.h>
 #include <signal.h>
@@ -28,6 +29,7 @@
 #include "webproc.h"
 
 #define UI_USER "ember"
+#define NO_STORE_ACCESS INT_MIN	/* the child's answer when the user cannot read the store */
 
 struct webproc {
 	pid_t pid;
@@ -111,6 +113,8 @@ static void child(const struct web_opts *o, const struct passwd *pw, int fd, pid
 		_exit(0);
 	if (res)
 		log_error("UI process: cannot drop privileges: %s", strerror(-res));
+	else if (pw && access(o->db, R_OK))
+		res = NO_STORE_ACCESS;	/* e.g. a directory only root may enter */
 	else
 		res = web__new(o, &w);
 	if (!res)
@@ -124,23 +128,14 @@ static void child(const struct web_opts *o, const struct passwd *pw, int fd, pid
 	_exit(0);
 }
 
-int webproc__start(const struct web_opts *o, volatile sig_atomic_t *exiting,
-		   struct webproc **out)
+/* Forks the child as @pw (NULL: the agent's own uid); sets *out or returns its answer. */
+static int fork_ui(const struct web_opts *o, const struct passwd *pw,
+		   volatile sig_atomic_t *exiting, struct webproc **out)
 {
-	struct passwd *pw = NULL;
 	struct webproc *wp;
 	int fds[2], res = -EIO;
 	pid_t parent = getpid();
 
-	*out = NULL;
-	if (geteuid() == 0) {
-		pw = getpwnam(UI_USER);
-		if (pw)
-			share_store(o->db, pw->pw_gid);
-		else
-			log_warn("no user '%s' (the Debian package makes it): the UI process keeps "
-				 "uid 0, without capabilities", UI_USER);
-	}
 	wp = calloc(1, sizeof(*wp));
 	if (!wp || pipe2(fds, O_CLOEXEC)) {
 		free(wp);
@@ -165,6 +160,30 @@ int webproc__start(const struct web_opts *o, volatile sig_atomic_t *exiting,
 	wp->port = res;
 	*out = wp;
 	return 0;
+}
+
+int webproc__start(const struct web_opts *o, volatile sig_atomic_t *exiting,
+		   struct webproc **out)
+{
+	struct passwd *pw = NULL;
+	int err;
+
+	*out = NULL;
+	if (geteuid() == 0) {
+		pw = getpwnam(UI_USER);
+		if (pw)
+			share_store(o->db, pw->pw_gid);
+		else
+			log_warn("no user '%s' (the Debian package makes it): the UI process keeps "
+				 "uid 0, without capabilities", UI_USER);
+	}
+	err = fork_ui(o, pw, exiting, out);
+	if (err == NO_STORE_ACCESS) {
+		log_warn("the user '%s' cannot read '%s' (a directory on its path is closed to "
+			 "it): the UI process keeps uid 0, without capabilities", UI_USER, o->db);
+		err = fork_ui(o, NULL, exiting, out);
+	}
+	return err;
 }
 
 int webproc__port(const struct webproc *wp)

@@ -11,8 +11,8 @@ BUILD_DEBS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev \
 	libsqlite3-dev libmicrohttpd-dev pkg-config make gcc binutils xxd \
 	libiberty-dev libdebuginfod-dev
 # ...and what only the tests and benches need (perf for ground truth,
-# go tool pprof, Chromium, a debuginfod server, the kernel VMs).
-TEST_DEBS := python3 linux-perf procps util-linux golang-go chromium \
+# go tool pprof, Chromium, a debuginfod server, the kernel VMs, promtool).
+TEST_DEBS := python3 linux-perf procps util-linux golang-go chromium prometheus \
 	debuginfod g++ qemu-system-x86 busybox-static python3.11 debian-archive-keyring
 # ...and what `make deb` needs besides building (tests/pkg/ runs lintian too).
 DEB_DEBS := debhelper dpkg-dev lintian
@@ -171,7 +171,10 @@ clean:
 # Symbolizer test fixtures (binaries built by the suite): defines FIXTURES.
 -include tests/unit/fixtures.mk
 
-# The web UI/API module: WEB_OBJS, asset embedding, WEB_TEST_DEPS.
+# The export module's embedded viewer files.
+-include export/export.mk
+
+# The web UI/API module: WEB_OBJS, WEB_TEST_DEPS.
 -include web/web.mk
 
 -include $(shell find $(OUTPUT) -name '*.d' 2>/dev/null)

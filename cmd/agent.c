@@ -21,6 +21,7 @@
 #include "log.h"
 #include "store.h"
 #include "timearg.h"
+#include "wallclock.h"
 #include "unwind_abi.h"
 #include "web.h"
 #include "webproc.h"
@@ -30,6 +31,7 @@
 #define STR(x) STR_(x)
 #define MAX_PENDING 30		/* windows kept in memory while the store fails */
 #define HOUSEKEEP_MS 60000	/* how often retention and rollups run */
+#define DRAIN_MS 1000		/* how often the BPF maps are emptied into the window */
 
 struct agent_opts {
 	struct sampler_opts s;
@@ -40,6 +42,7 @@ struct agent_opts {
 	struct web_opts web;		/* --listen, --token... (db and metrics set at start) */
 	char token_buf[TOKEN_MAX];	/* --token-file's token */
 	uint64_t memory_limit;		/* bytes of RSS; 0: none */
+	uint64_t max_bytes;		/* store size cap; 0: none */
 };
 
 struct agent {
@@ -50,13 +53,15 @@ struct agent {
 	int npending;
 	uint64_t prev[CNT_MAX];		/* BPF counters at the last window */
 	uint64_t prev_unknown;
-	uint64_t windows_written, windows_dropped, write_errors;
+	struct agent_counts n;		/* the agent's own counters */
 	int64_t last_housekeep;
-	/* the window being filled */
+	/* the window being filled, from a drain each second */
 	struct store_window *w;
+	struct wallclock clock;
 	uint64_t w_samples, w_rows;
+	double w_drain_s;		/* time spent draining and symbolizing it */
 	int add_err;
-	/* the UI process, and what its /metrics reports, copied after each window */
+	/* the UI process, and what its /metrics reports, copied after each drain */
 	struct webproc *web;
 	struct agent_snapshot *m;
 };
@@ -67,6 +72,8 @@ static const char usage[] =
 "  -F, --freq HZ         samples per second on each CPU (1-10000, default 99)\n"
 "  --window SECONDS      seconds per stored window (1-3600, default 10)\n"
 "  --retention DURATION  keep data this long, e.g. 36h, 7d (default 7d)\n"
+"  --max-size SIZE       cap the store file, e.g. 512M, 2G; the oldest windows\n"
+"                        are deleted to make room (default: no cap)\n"
 "  --unwind MODE         auto (.eh_frame tables; default) or fp (frame pointers)\n"
 "  --unwind-mem MB       memory for unwind tables (default 16)\n"
 "  --memory-limit MB     past this resident size, drop cached symbol data\n"
@@ -85,6 +92,7 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 		{ "freq", required_argument, NULL, 'F' },
 		{ "window", required_argument, NULL, 'w' },
 		{ "retention", required_argument, NULL, 'r' },
+		{ "max-size", required_argument, NULL, 'X' },
 		{ "unwind", required_argument, NULL, 'W' },
 		{ "unwind-mem", required_argument, NULL, 'M' },
 		{ "memory-limit", required_argument, NULL, 'L' },
@@ -129,6 +137,11 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 			if (timearg__duration(optarg, &o->retention_ms) || o->retention_ms < 60000)
 				return usage_error("agent", "invalid retention '%s': expected e.g. 36h or 7d",
 						   optarg);
+			break;
+		case 'X':
+			if (parse_size(optarg, &o->max_bytes) || o->max_bytes < (1u << 20))
+				return usage_error("agent", "invalid size '%s': expected e.g. 512M or 2G"
+						   " (at least 1M)", optarg);
 			break;
 		case 'L':
 			v = strtol(optarg, &end, 10);
@@ -213,28 +226,60 @@ static int add_sample(void *ctx, const struct collector_sample *s)
 	memcpy(comm, s->key->comm, sizeof(s->key->comm));
 	comm[sizeof(s->key->comm)] = '\0';
 	err = store__window_add(a->w, &proc, s->frames, s->nframes, s->count);
-	if (err)
-		return err;
+	if (err) {
+		/* one sample lost (no memory): the rest of the drain goes on */
+		if (!a->add_err)
+			log_error("sample not stored: %s", strerror(-err));
+		a->add_err = err;
+		a->n.unstored += s->count;
+		return 0;
+	}
 	a->w_samples += s->count;
 	a->w_rows++;
+	return 0;
+}
+
+/*
+ * At the --max-size cap: deletes the oldest windows, 2^@round twentieths
+ * of the time stored (at least one window).  Returns 0 when some went.
+ */
+static int make_room(struct agent *a, int round)
+{
+	struct store_stats before, after;
+	int64_t cut;
+	int err;
+
+	if (!a->o.max_bytes || store__stats(a->store, &before) || before.windows < 1)
+		return -ENOSPC;
+	cut = before.first_ms + (before.last_ms - before.first_ms) / 20 * (1 << round);
+	err = store__retain(a->store, cut > before.first_ms ? cut : before.first_ms + 1);
+	if (err || store__stats(a->store, &after) || after.windows >= before.windows)
+		return -ENOSPC;
+	a->n.evicted += before.windows - after.windows;
+	log_info("store at its %llu MB cap: deleted the %llu oldest window%s (%llu in all)",
+		 (unsigned long long)(a->o.max_bytes >> 20),
+		 (unsigned long long)(before.windows - after.windows),
+		 before.windows - after.windows == 1 ? "" : "s", (unsigned long long)a->n.evicted);
 	return 0;
 }
 
 /* Writes pending windows oldest first; stops at the first failure. */
 static void flush_pending(struct agent *a)
 {
-	int n = a->npending, err;
+	int n = a->npending, round, err;
 
 	while (a->npending) {
 		err = store__window_commit(a->pending[0]);
+		for (round = 0; err == -ENOSPC && round < 6 && !make_room(a, round); round++)
+			err = store__window_commit(a->pending[0]);
 		if (err) {
-			a->write_errors++;
+			a->n.write_errors++;
 			log_warn("store write failed: %s (%d window%s kept in memory)",
 				 strerror(-err), a->npending, a->npending > 1 ? "s" : "");
 			return;
 		}
 		store__window_free(a->pending[0]);
-		a->windows_written++;
+		a->n.written++;
 		memmove(a->pending, a->pending + 1, --a->npending * sizeof(a->pending[0]));
 	}
 	/* windows besides the one just queued: earlier attempts had failed */
@@ -247,16 +292,27 @@ static void queue_window(struct agent *a, struct store_window *w)
 {
 	if (a->npending == MAX_PENDING) {
 		store__window_free(a->pending[0]);
-		a->windows_dropped++;
+		a->n.dropped++;
 		log_error("store unwritable: dropped the oldest window (%llu dropped so far)",
-			  (unsigned long long)a->windows_dropped);
+			  (unsigned long long)a->n.dropped);
 		memmove(a->pending, a->pending + 1, --a->npending * sizeof(a->pending[0]));
 	}
 	a->pending[a->npending++] = w;
 }
 
-/* One info line per window; @drain_s is draining plus symbolizing. */
-static void log_window(struct agent *a, double drain_s, double write_s)
+/* Copies the counters for /metrics (the UI process reads the copy). */
+static void publish(struct agent *a, const struct collector_stats *cs)
+{
+	pthread_mutex_lock(&a->m->lock);
+	a->m->stats = *cs;
+	a->n.pending = a->npending;
+	a->n.clock_steps = a->clock.steps;
+	a->m->n = a->n;
+	pthread_mutex_unlock(&a->m->lock);
+}
+
+/* One info line per window [@start, @end) (ms); @write_s is the commit's time. */
+static void log_window(struct agent *a, int64_t start, int64_t end, double write_s)
 {
 	struct collector_stats cs;
 	uint64_t lost = 0;
@@ -267,139 +323,21 @@ static void log_window(struct agent *a, double drain_s, double write_s)
 	for (i = 0; i < CNT_MAX; i++)
 		if (sampler_counter_is_loss(i))
 			lost += cs.bpf[i] - a->prev[i];
-	log_info("window: samples=%llu stacks=%llu lost=%llu unknown_frames=%llu "
+	log_info("window: start_ms=%lld dur_ms=%lld samples=%llu stacks=%llu lost=%llu unknown_frames=%llu "
 		 "symbolize_ms=%.1f write_ms=%.1f pending=%d dropped_windows=%llu procs=%llu elf_files=%llu "
 		 "dwarf_files=%llu unwind_tables=%llu rss_mb=%.1f",
+		 (long long)start, (long long)(end - start),
 		 (unsigned long long)a->w_samples, (unsigned long long)a->w_rows,
 		 (unsigned long long)lost,
-		 (unsigned long long)(cs.unknown_frames - a->prev_unknown), drain_s * 1000,
+		 (unsigned long long)(cs.unknown_frames - a->prev_unknown), a->w_drain_s * 1000,
 		 write_s * 1000,
-		 a->npending, (unsigned long long)a->windows_dropped,
+		 a->npending, (unsigned long long)a->n.dropped,
 		 (unsigned long long)cs.sym.processes, (unsigned long long)cs.sym.elf_files,
 		 (unsigned long long)cs.sym.dwarf_files, (unsigned long long)cs.unwind.files_loaded,
 		 cs.rss_bytes / 1048576.0);
 	memcpy(a->prev, cs.bpf, sizeof(a->prev));
-	pthread_mutex_lock(&a->m->lock);
-	a->m->stats = cs;
-	a->m->written = a->windows_written;
-	a->m->dropped = a->windows_dropped;
-	a->m->write_errors = a->write_errors;
-	a->m->pending = a->npending;
-	pthread_mutex_unlock(&a->m->lock);
+	publish(a, &cs);
 	a->prev_unknown = cs.unknown_frames;
-}
-
-/* /metrics in the UI process: the snapshot published after the last window. */
-static int agent_metrics(void *ctx, struct web_metrics *m)
-{
-	struct agent *a = ctx;
-	struct collector_stats cs;
-	uint64_t written, dropped, errors;
-	char name[80];
-	const char *kf_names[KFEAT_MAX + SYM_DENIED_MAX];	/* then the denied labels */
-	double kf_has[KFEAT_MAX + SYM_DENIED_MAX];
-	int i, pending, nkf = 0, err = 0;
-
-	pthread_mutex_lock(&a->m->lock);
-	for (i = 0; a->m->kf_set && i < KFEAT_MAX; i++, nkf++) {
-		kf_names[i] = kfeat_name(i);
-		kf_has[i] = a->m->kf.has[i];
-	}
-	cs = a->m->stats;
-	written = a->m->written;
-	dropped = a->m->dropped;
-	errors = a->m->write_errors;
-	pending = a->m->pending;
-	pthread_mutex_unlock(&a->m->lock);
-	for (i = 0; i < CNT_MAX && !err; i++) {
-		snprintf(name, sizeof(name), i == CNT_SAMPLES ? "samples_total" : "bpf_%s_total",
-			 sampler_counter_names[i]);
-		err = web_metrics__add(m, name, i == CNT_SAMPLES ? "Samples taken on every CPU." :
-				       "BPF-side event or loss counter.", WEB_COUNTER, cs.bpf[i]);
-	}
-	const struct {
-		const char *name, *help;
-		enum web_metric_type type;
-		double value;
-	} rows[] = {
-		{ "windows_written_total", "Windows committed to the store.", WEB_COUNTER, written },
-		{ "windows_dropped_total", "Windows lost (store unwritable).", WEB_COUNTER, dropped },
-		{ "store_write_errors_total", "Failed window commits.", WEB_COUNTER, errors },
-		{ "windows_pending", "Windows kept in memory until the store takes them.", WEB_GAUGE,
-		  pending },
-		{ "symbol_cache_hits_total", "Symbolizer cache hits.", WEB_COUNTER,
-		  cs.sym.cache_hits },
-		{ "symbol_cache_misses_total", "Symbolizer cache misses.", WEB_COUNTER,
-		  cs.sym.cache_misses },
-		{ "unknown_frames_total", "Sampled frames without a name.", WEB_COUNTER,
-		  cs.unknown_frames },
-		{ "maps_unreadable_total", "Processes whose mappings could not be read.",
-		  WEB_COUNTER, cs.maps_unreadable },
-		{ "elf_errors_total", "ELF/DWARF files that could not be read.", WEB_COUNTER,
-		  cs.sym.elf_errors },
-		{ "elf_files", "ELF files open for symbolization.", WEB_GAUGE, cs.sym.elf_files },
-		{ "elf_evicted_total", "Idle ELF files closed.", WEB_COUNTER, cs.sym.elf_evicted },
-		{ "dwarf_files", "ELF files with DWARF and symbols loaded.", WEB_GAUGE,
-		  cs.sym.dwarf_files },
-		{ "dwarf_reopened_total", "DWARF loaded again after being closed while idle.",
-		  WEB_COUNTER, cs.sym.dwarf_reopened },
-		{ "symbol_cache_flushes_total", "Name caches dropped to stay within budget.",
-		  WEB_COUNTER, cs.sym.cache_flushes },
-		{ "resident_memory_bytes", "Agent resident set size after the last window.",
-		  WEB_GAUGE, cs.rss_bytes },
-		{ "memory_limit_shrinks_total", "Cached symbol data dropped for --memory-limit.",
-		  WEB_COUNTER, cs.memory_shrinks },
-		{ "jit_bad_lines_total", "Malformed perf-map lines skipped.", WEB_COUNTER,
-		  cs.sym.jit_bad_lines },
-		{ "debuginfod_failed_total", "Debug info requests without an answer.", WEB_COUNTER,
-		  cs.sym.debuginfod_failed },
-		{ "processes_seen_total", "Processes announced by the BPF side.", WEB_COUNTER,
-		  cs.processes_seen },
-		{ "processes_exited_total", "Processes dropped after exiting.", WEB_COUNTER,
-		  cs.processes_exited },
-		{ "unwind_tables", "ELF files with unwind tables loaded.", WEB_GAUGE,
-		  cs.unwind.files_loaded },
-		{ "unwind_table_bytes", "Memory used by unwind tables.", WEB_GAUGE,
-		  cs.unwind.rows_used * sizeof(struct unwind_row) },
-		{ "unwind_tables_failed_total", "Files without usable CFI, or no room.", WEB_COUNTER,
-		  cs.unwind.tables_failed },
-		{ "unwind_tables_evicted_total", "Idle tables dropped for room.", WEB_COUNTER,
-		  cs.unwind.tables_evicted },
-		{ "unwind_tables_expired_total", "Tables unloaded after their last user left.",
-		  WEB_COUNTER, cs.unwind.tables_expired },
-		{ "unwind_rescans_total", "Mapping re-reads asked for by BPF (dlopen).",
-		  WEB_COUNTER, cs.unwind_rescans },
-		{ "exit_maps_received_total", "Mappings sent by BPF at exit (or with the first "
-		  "sample where no exit hook sees them).", WEB_COUNTER, cs.exit_maps },
-		{ "exit_maps_used_total", "Of those, snapshots taken from them.", WEB_COUNTER,
-		  cs.sym.vma_snapshots },
-		{ "exit_vmas_matched_total", "Their mappings tied to an open ELF file.", WEB_COUNTER,
-		  cs.sym.vma_matched },
-		{ "exit_vmas_unmatched_total", "Their mappings named by basename only.", WEB_COUNTER,
-		  cs.sym.vma_unmatched },
-		/* the mean per run is rate(bpf_run_seconds_total) / rate(bpf_runs_total) */
-		{ "bpf_run_seconds_total", "CPU time in the BPF program (with --bpf-stats).",
-		  WEB_COUNTER, cs.bpf_run_ns / 1e9 },
-		{ "bpf_runs_total", "Runs of the BPF program (with --bpf-stats).", WEB_COUNTER,
-		  cs.bpf_run_cnt },
-	};
-
-	for (i = 0; i < (int)(sizeof(rows) / sizeof(rows[0])) && !err; i++)
-		err = web_metrics__add(m, rows[i].name, rows[i].help, rows[i].type, rows[i].value);
-	for (i = 0; i < SYM_DENIED_MAX; i++) {
-		kf_names[KFEAT_MAX + i] = symbolizer_denied_name(i);
-		kf_has[KFEAT_MAX + i] = cs.sym.denied[i];
-	}
-	if (!err)
-		err = web_metrics__add_labeled(m, "permission_denied_total", "What ember's "
-					       "capabilities hid from it (see ember check).", WEB_COUNTER,
-					       "what", kf_names + KFEAT_MAX, kf_has + KFEAT_MAX,
-					       SYM_DENIED_MAX);
-	if (!err && nkf)
-		err = web_metrics__add_labeled(m, "kernel_feature", "Whether the running kernel "
-					       "offers a BPF feature ember uses (see ember check).",
-					       WEB_GAUGE, "name", kf_names, kf_has, nkf);
-	return err;
 }
 
 /* Serves the UI from its own process; returns 0 or the exit code (2: bad --listen/--token). */
@@ -409,8 +347,8 @@ static int start_web(struct agent *a, volatile sig_atomic_t *exiting)
 	int err;
 
 	wo.db = a->o.db;
-	wo.metrics = (struct web_metrics_source){ .collect = agent_metrics, .ctx = a };
 	a->m = snapshot__new();
+	wo.metrics = (struct web_metrics_source){ .collect = snapshot__metrics, .ctx = a->m };
 	err = a->m ? webproc__start(&wo, exiting, &a->web) : -ENOMEM;
 	if (!err) {
 		/* with --listen ADDR:0 this is the only way to learn the port */
@@ -437,58 +375,105 @@ static void housekeep(struct agent *a, int64_t now_ms)
 		log_warn("store housekeeping failed: %s", strerror(-err));
 }
 
-/* Drains one window into the store. */
-static int end_window(struct agent *a, int64_t start_ms, int64_t end_ms)
+/*
+ * Empties the BPF maps into the window being filled.  Returns 0 or -errno
+ * for a window that lost samples (the maps are emptied all the same).
+ */
+static int drain(struct agent *a)
 {
-	double t0, t1;
+	struct collector_stats cs;
+	double t0 = mono_now();
 	int err;
 
-	err = store__window_begin(a->store, start_ms, end_ms - start_ms, &a->w);
-	if (err)
-		return err;
-	a->w_samples = a->w_rows = 0;
-	t0 = mono_now();
+	if (!a->w) {
+		/* the span is set when the window ends */
+		err = store__window_begin(a->store, a->clock.start_ms, a->o.window_ms, &a->w);
+		if (err)
+			return err;
+		a->w_samples = a->w_rows = 0;
+		a->w_drain_s = 0;
+		a->add_err = 0;
+	}
 	err = collector__drain(a->c, add_sample, a);
+	if (err)
+		log_error("drain failed: %s", strerror(-err));
+	a->w_drain_s += mono_now() - t0;
+	if (!collector__stats(a->c, &cs))
+		publish(a, &cs);
+	return err;
+}
+
+/*
+ * Drains the last second, then hands the window to the store.  The window
+ * ends at @due (monotonic seconds) even when a long drain made us late, so
+ * boundaries stay on their grid.
+ */
+static void end_window(struct agent *a, double due)
+{
+	int64_t start, end;
+	double t0, t1;
+	bool stepped;
+	int err;
+
+	t0 = mono_now();
+	if (due > t0)
+		due = t0;
+	stepped = wallclock__end_window(&a->clock, timearg__now_ms() - (int64_t)((t0 - due) * 1000),
+					(int64_t)(due * 1000), &start, &end);
+	drain(a);	/* a failed drain was logged; what the window holds is kept */
+	t1 = mono_now();
+	if (stepped)
+		log_warn("wall clock stepped %s by %.1f s: windows stay in order (%llu step%s)",
+			 a->clock.last_step_ms > 0 ? "forward" : "back",
+			 llabs(a->clock.last_step_ms) / 1000.0,
+			 (unsigned long long)a->clock.steps, a->clock.steps == 1 ? "" : "s");
+	a->n.truncated += store__window_truncated(a->w);
+	err = a->w ? store__window_set_span(a->w, start, end - start) : -ENOMEM;
 	if (err) {
 		/* the samples are gone from the maps: count them, keep going */
 		log_error("window lost: %s", strerror(-err));
 		store__window_free(a->w);
-		a->windows_dropped++;
-		return 0;
+		a->n.dropped++;
+	} else {
+		queue_window(a, a->w);
 	}
-	t1 = mono_now();
-	queue_window(a, a->w);
+	a->w = NULL;
 	flush_pending(a);
-	log_window(a, t1 - t0, mono_now() - t1);
-	housekeep(a, end_ms);
-	return 0;
+	log_window(a, start, end, mono_now() - t1);
+	housekeep(a, end);
 }
 
 static int run(struct agent *a, volatile sig_atomic_t *exiting)
 {
-	int64_t start = timearg__now_ms(), end;
-	double deadline = mono_now() + a->o.window_ms / 1000.0, left;
+	double now = mono_now(), next_drain = now + DRAIN_MS / 1000.0;
+	double deadline = now + a->o.window_ms / 1000.0, until;
 	int err;
 
+	wallclock__init(&a->clock, timearg__now_ms(), (int64_t)(now * 1000));
 	while (!*exiting) {
-		left = deadline - mono_now();
-		if (left > 0) {
-			err = collector__poll(a->c, (int)(left * 1000) + 1);
+		now = mono_now();
+		until = next_drain < deadline ? next_drain : deadline;
+		if (until > now) {
+			err = collector__poll(a->c, (int)((until - now) * 1000) + 1);
 			if (err && err != -EINTR)
 				return err;
 			continue;
 		}
-		end = timearg__now_ms();
-		err = end_window(a, start, end);
-		if (err)
-			return err;
-		start = end;
-		deadline += a->o.window_ms / 1000.0;
+		if (now >= deadline) {
+			end_window(a, deadline);
+			deadline += a->o.window_ms / 1000.0;
+		} else if (drain(a) == -ENOMEM && !a->w) {
+			return -ENOMEM;
+		}
+		/* a late wakeup drains once, not once per missed second */
+		while (next_drain <= now)
+			next_drain += DRAIN_MS / 1000.0;
 	}
 	/* the last, partial window */
 	collector__stop(a->c);
 	collector__poll(a->c, 0);
-	return end_window(a, start, timearg__now_ms());
+	end_window(a, mono_now());
+	return 0;
 }
 
 int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
@@ -516,6 +501,9 @@ int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
 		return 1;
 	}
 	make_private(a.o.db, true);
+	err = a.o.max_bytes ? store__set_max_bytes(a.store, a.o.max_bytes) : 0;
+	if (err)
+		log_warn("cannot cap the store: %s", store__strerror(err));
 	err = store__set_period_ns(a.store, 1000000000ULL / a.o.s.freq);
 	if (err)
 		log_warn("cannot record the sampling period: %s", store__strerror(err));

@@ -55,6 +55,9 @@ void web_opts__env(struct web_opts *o);
 "                        than the listen address and loopback names get 403\n" \
 "  --insecure-public     allow a non-loopback --listen without a token\n"
 
+/* Parses a size in bytes with an optional K, M, G or T suffix (powers of 1024).  0 or -EINVAL. */
+int parse_size(const char *s, uint64_t *out);
+
 /*
  * Each returns the process exit code: 0 success, 1 runtime failure, 2 usage
  * error.  *exiting becomes non-zero on SIGINT/SIGTERM.

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
 /*
  * export.c - `ember export`: reads a time range of the store and writes it
- * as folded stacks (byte-identical in format to `record`) or gzipped pprof.
+ * as folded stacks (byte-identical in format to `record`), gzipped pprof,
+ * the self-contained HTML viewer or the interactive SVG (export/).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -15,16 +16,13 @@
 #include "log.h"
 #include "store.h"
 #include "timearg.h"
-#include "web.h"
-
-enum format { FORMAT_FOLDED, FORMAT_PPROF, FORMAT_HTML, FORMAT_SVG };
 
 struct export_opts {
 	const char *db;
 	const char *output;
 	const char *from, *to;
 	struct store_filter filter;
-	enum format format;
+	enum export_format format;
 };
 
 static const char usage[] =
@@ -52,13 +50,13 @@ static int parse_flag(struct export_opts *o, int c, const char *arg)
 		return 0;
 	case 'F':
 		if (!strcmp(arg, "folded"))
-			o->format = FORMAT_FOLDED;
+			o->format = EXPORT_FOLDED;
 		else if (!strcmp(arg, "pprof"))
-			o->format = FORMAT_PPROF;
+			o->format = EXPORT_PPROF;
 		else if (!strcmp(arg, "html"))
-			o->format = FORMAT_HTML;
+			o->format = EXPORT_HTML;
 		else if (!strcmp(arg, "svg"))
-			o->format = FORMAT_SVG;
+			o->format = EXPORT_SVG;
 		else
 			return usage_error("export", "unknown format '%s': expected folded, pprof, html or svg",
 					   arg);
@@ -121,24 +119,11 @@ static int parse_args(struct export_opts *o, int argc, char **argv)
 /* Writes the range in the chosen format. */
 static int write_out(struct store *st, const struct export_opts *o, FILE *out)
 {
-	struct web_export_info info = {
+	struct flame_info info = {
 		.title = "ember export", .from_ms = o->filter.from_ms, .to_ms = o->filter.to_ms,
 	};
-	struct web_tree *tree;
-	int err;
 
-	if (o->format == FORMAT_FOLDED || o->format == FORMAT_PPROF)
-		return exporter__write(st, &o->filter, o->format == FORMAT_PPROF ? EXPORT_PPROF :
-						       EXPORT_FOLDED, out);
-	tree = web_tree__new();
-	if (!tree)
-		return -ENOMEM;
-	err = store__query(st, &o->filter, web_tree__add, tree);
-	if (!err)
-		err = o->format == FORMAT_HTML ? web__write_html(out, tree, &info) :
-						 web__write_svg(out, tree, &info);
-	web_tree__free(tree);
-	return err;
+	return exporter__write(st, &o->filter, NULL, o->format, &info, out);
 }
 
 static FILE *open_output(const char *path)

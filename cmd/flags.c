@@ -128,6 +128,29 @@ int read_token_file(const char *cmd, const char *path, char *buf, size_t size)
 	return 0;
 }
 
+int parse_size(const char *s, uint64_t *out)
+{
+	static const char units[] = "KMGT";
+	unsigned long long v;
+	const char *u;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (end == s || *s == '-' || errno)
+		return -EINVAL;
+	if (*end) {
+		u = strchr(units, *end & ~0x20);
+		if (!u || !*u || (end[1] && strcmp(end + 1, "B") && strcmp(end + 1, "iB")))
+			return -EINVAL;
+		if (v > (UINT64_MAX >> (10 * (u - units + 1))))
+			return -EINVAL;
+		v <<= 10 * (u - units + 1);
+	}
+	*out = v;
+	return 0;
+}
+
 int usage_error(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;

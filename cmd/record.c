@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
 /*
- * record.c - `ember record`: sample for a while, then write folded stacks
- * and a one-line summary of everything sampled and lost.
+ * record.c - `ember record`: sample for a while, then write the profile in
+ * the format the output's extension names (folded, pprof, html, svg) and a
+ * one-line summary of everything sampled and lost.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -46,7 +47,9 @@ static const char usage[] =
 "      --debuginfod URL fetch missing debug info from URL (default $DEBUGINFOD_URLS)\n"
 "      --bpf-stats      measure the BPF time per sample (turns on the kernel's\n"
 "                       run-time accounting of every BPF program while it runs)\n"
-"  -o, --output FILE    folded stacks to FILE (default or '-': stdout)\n"
+"  -o, --output FILE    write to FILE by its extension: .pb.gz or .pprof (pprof),\n"
+"                       .html (the viewer), .svg (interactive flame graph),\n"
+"                       anything else folded stacks (default or '-': stdout)\n"
 "  -v, --verbose        more logging (twice for debug)\n";
 
 static int parse_pids(struct record_opts *o, const char *arg)
@@ -152,13 +155,82 @@ static int parse_args(struct record_opts *o, int argc, char **argv)
 	return 0;
 }
 
+/*
+ * What the samples go into: folded stacks always (they give the summary's
+ * counts), and the tree or profile the output format needs.
+ */
+struct record_out {
+	enum export_format fmt;
+	struct folded *folded;
+	struct pprof *pprof;
+	struct flame *flame;
+	int64_t start_ms;
+};
+
 static int add_sample(void *ctx, const struct collector_sample *s)
 {
+	struct record_out *ro = ctx;
 	char comm[sizeof(s->key->comm) + 1];
+	struct store_proc proc = { .comm = comm, .pid = s->key->tgid };
+	int err;
 
 	memcpy(comm, s->key->comm, sizeof(s->key->comm));
 	comm[sizeof(s->key->comm)] = '\0';
-	return folded__add(ctx, comm, s->key->tgid, s->frames, s->nframes, s->count);
+	err = folded__add(ro->folded, comm, s->key->tgid, s->frames, s->nframes, s->count);
+	if (!err && ro->pprof)
+		err = pprof__add(ro->pprof, comm, s->key->tgid, s->frames, s->nframes, s->count);
+	if (!err && ro->flame)
+		err = flame__add(ro->flame, &proc, s->frames, s->nframes, s->count);
+	return err;
+}
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static int record_out__init(struct record_out *ro, const struct record_opts *o)
+{
+	ro->fmt = o->output && strcmp(o->output, "-") ? export__format_of(o->output) :
+							 EXPORT_FOLDED;
+	ro->start_ms = wall_ms();
+	ro->folded = folded__new();
+	if (ro->fmt == EXPORT_PPROF)
+		ro->pprof = pprof__new(1000000000ULL / o->s.freq, ro->start_ms, ro->start_ms);
+	if (ro->fmt == EXPORT_HTML || ro->fmt == EXPORT_SVG)
+		ro->flame = flame__new();
+	if (!ro->folded || (ro->fmt != EXPORT_FOLDED && !ro->pprof && !ro->flame))
+		return -ENOMEM;
+	return 0;
+}
+
+/* Writes the profile; pprof is built here, when the time span is known. */
+static int record_out__write(struct record_out *ro, FILE *out)
+{
+	struct flame_info info = { .title = "ember record", .from_ms = ro->start_ms,
+				   .to_ms = wall_ms() };
+
+	switch (ro->fmt) {
+	case EXPORT_HTML:
+		return flame__write_html(ro->flame, &info, out);
+	case EXPORT_SVG:
+		return flame__write_svg(ro->flame, &info, out);
+	case EXPORT_PPROF:
+		pprof__set_end(ro->pprof, info.to_ms);
+		return pprof__write(ro->pprof, out);
+	default:
+		return folded__write(ro->folded, out);
+	}
+}
+
+static void record_out__fini(struct record_out *ro)
+{
+	folded__free(ro->folded);
+	pprof__free(ro->pprof);
+	flame__free(ro->flame);
 }
 
 static double now(void)
@@ -170,7 +242,7 @@ static double now(void)
 }
 
 /* Samples until the duration ends or a signal arrives, draining each second. */
-static int sample_loop(struct collector *c, struct folded *f, double duration,
+static int sample_loop(struct collector *c, struct record_out *ro, double duration,
 		       volatile sig_atomic_t *exiting)
 {
 	double start = now(), next_drain = start + DRAIN_INTERVAL_MS / 1000.0, t, until;
@@ -186,7 +258,7 @@ static int sample_loop(struct collector *c, struct folded *f, double duration,
 		if (err && err != -EINTR)
 			return err;
 		if (now() >= next_drain) {
-			err = collector__drain(c, add_sample, f);
+			err = collector__drain(c, add_sample, ro);
 			if (err)
 				return err;
 			next_drain += DRAIN_INTERVAL_MS / 1000.0;
@@ -197,7 +269,7 @@ static int sample_loop(struct collector *c, struct folded *f, double duration,
 		log_warn("cannot stop sampling: %s", strerror(-err));
 	/* events still queued belong to samples in the last drain */
 	collector__poll(c, 0);
-	return collector__drain(c, add_sample, f);
+	return collector__drain(c, add_sample, ro);
 }
 
 static void print_summary(struct collector *c, struct folded *f)
@@ -249,7 +321,7 @@ int cmd_record(int argc, char **argv, volatile sig_atomic_t *exiting)
 			.unwind = UNWIND_MODE_AUTO, .unwind_rows = DEFAULT_UNWIND_ROWS },
 	};
 	struct collector *c = NULL;
-	struct folded *f = NULL;
+	struct record_out ro = {};
 	FILE *out = NULL;
 	int err, ret = 1;
 
@@ -262,8 +334,7 @@ int cmd_record(int argc, char **argv, volatile sig_atomic_t *exiting)
 		fprintf(stderr, "ember record: cannot write '%s': %s\n", o.output, strerror(errno));
 		return 1;
 	}
-	f = folded__new();
-	if (!f) {
+	if (record_out__init(&ro, &o)) {
 		log_error("out of memory");
 		goto out;
 	}
@@ -271,21 +342,21 @@ int cmd_record(int argc, char **argv, volatile sig_atomic_t *exiting)
 	if (!c)
 		goto out;
 	log_info("sampling at %u Hz on every CPU", o.s.freq);
-	err = sample_loop(c, f, o.duration, exiting);
+	err = sample_loop(c, &ro, o.duration, exiting);
 	if (err) {
 		log_error("sampling failed: %s", strerror(-err));
 		goto out;
 	}
-	err = folded__write(f, out);
+	err = record_out__write(&ro, out);
 	if (err) {
 		log_error("cannot write '%s': %s", o.output ? o.output : "-", strerror(-err));
 		goto out;
 	}
-	print_summary(c, f);
+	print_summary(c, ro.folded);
 	ret = 0;
 out:
 	collector__free(c);
-	folded__free(f);
+	record_out__fini(&ro);
 	if (out && out != stdout && fclose(out) && ret == 0) {
 		log_error("cannot write '%s': %s", o.output, strerror(errno));
 		ret = 1;

@@ -21,7 +21,6 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/capability.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -35,27 +34,6 @@ struct webproc {
 	pid_t pid;
 	int port;
 };
-
-struct agent_snapshot *snapshot__new(void)
-{
-	struct agent_snapshot *s = mmap(NULL, sizeof(*s), PROT_READ | PROT_WRITE,
-					MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	pthread_mutexattr_t attr;
-
-	if (s == MAP_FAILED)
-		return NULL;
-	pthread_mutexattr_init(&attr);
-	pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-	pthread_mutex_init(&s->lock, &attr);
-	pthread_mutexattr_destroy(&attr);
-	return s;
-}
-
-void snapshot__free(struct agent_snapshot *s)
-{
-	if (s)
-		munmap(s, sizeof(*s));
-}
 
 /* Gives @path's directory and files to @gid's group (modes stay 0750/0640). */
 static void share_store(const char *path, gid_t gid)

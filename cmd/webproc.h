@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0 */
 /*
- * webproc.h - the agent's UI process (no capabilities, not root) and the
- * shared snapshot its /metrics reads.
+ * webproc.h - the agent's UI process (no capabilities, not root, webproc.c)
+ * and the shared snapshot its /metrics reads (snapshot.c).
  */
 #ifndef EMBER_WEBPROC_H
 #define EMBER_WEBPROC_H
@@ -14,12 +14,21 @@
 #include "kfeat.h"
 #include "web.h"
 
-/* What the agent publishes after each window, in memory both processes map. */
+/* The agent's own counters. */
+struct agent_counts {
+	uint64_t written, dropped, write_errors;	/* windows */
+	uint64_t truncated;	/* samples whose stack was cut to the store's depth */
+	uint64_t unstored;	/* samples a window could not take */
+	uint64_t clock_steps;
+	uint64_t evicted;	/* windows deleted, oldest first, for --max-size */
+	int pending;
+};
+
+/* What the agent publishes after each drain, in memory both processes map. */
 struct agent_snapshot {
 	pthread_mutex_t lock;		/* process-shared */
 	struct collector_stats stats;
-	uint64_t written, dropped, write_errors;
-	int pending;
+	struct agent_counts n;
 	struct kfeat kf;		/* what the kernel offers; valid once kf_set */
 	bool kf_set;
 };
@@ -29,6 +38,9 @@ struct agent_snapshot *snapshot__new(void);
 
 /* NULL is a no-op. */
 void snapshot__free(struct agent_snapshot *s);
+
+/* /metrics from the snapshot @ctx (a web_metrics_source's collect). */
+int snapshot__metrics(void *ctx, struct web_metrics *m);
 
 struct webproc;
 

@@ -242,6 +242,11 @@ struct pprof *pprof__new(uint64_t period_ns, int64_t start_ms, int64_t end_ms)
 	return p;
 }
 
+void pprof__set_end(struct pprof *p, int64_t end_ms)
+{
+	p->end_ms = end_ms > p->start_ms ? end_ms : p->start_ms;
+}
+
 void pprof__free(struct pprof *p)
 {
 	if (!p)

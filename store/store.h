@@ -21,7 +21,7 @@ struct store;
 struct store_window;
 
 
-/* Deepest stack accepted by store__window_add(). */
+/* Deepest stack stored; deeper ones keep their leaf end under "[truncated]". */
 #define STORE_MAX_FRAMES 1024
 
 /* Longest name accepted (bytes, without the NUL). */
@@ -86,14 +86,25 @@ int store__window_begin(struct store *st, int64_t start_ms, int64_t dur_ms,
 			struct store_window **out);
 
 /*
- * Adds @count samples of the stack @frames[0..@nframes) (root first, 0 <=
- * @nframes <= STORE_MAX_FRAMES) seen in @proc.  Every string is copied, so
- * the caller's buffers may be reused at once.  The same (proc, stack) added
- * twice is summed; a zero @count is ignored.  Returns 0, -EINVAL, -E2BIG,
- * -ENOMEM, or -EALREADY once the window is committed.
+ * Adds @count samples of the stack @frames[0..@nframes) (root first) seen
+ * in @proc.  A stack deeper than STORE_MAX_FRAMES keeps its leaf-most
+ * STORE_MAX_FRAMES - 1 frames under a root frame named "[truncated]"
+ * (counted by store__window_truncated()).  Every string is copied, so the
+ * caller's buffers may be reused at once.  The same (proc, stack) added
+ * twice is summed; a zero @count is ignored.  Returns 0, -EINVAL, -ENOMEM,
+ * -EOVERFLOW, or -EALREADY once the window is committed.
  */
 int store__window_add(struct store_window *w, const struct store_proc *proc,
 		      const struct frame *frames, int nframes, uint64_t count);
+
+/* Samples whose stack store__window_add() truncated.  NULL gives 0. */
+uint64_t store__window_truncated(const struct store_window *w);
+
+/*
+ * Sets the span of a window not committed yet (a window is begun before its
+ * end is known).  Returns 0, -EINVAL (@dur_ms <= 0) or -EALREADY.
+ */
+int store__window_set_span(struct store_window *w, int64_t start_ms, int64_t dur_ms);
 
 /*
  * Writes the window in one transaction.  Returns 0 or -errno: -EBUSY

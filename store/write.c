@@ -37,6 +37,7 @@ struct store_window {
 	struct store *st;
 	int64_t start_ms, dur_ms;
 	bool committed;
+	uint64_t truncated;		/* stacks cut to STORE_MAX_FRAMES */
 	/* Each val is the database id found by the last commit attempt. */
 	struct store_itab strs;		/* string bytes */
 	struct store_itab frames;	/* struct wframe */
@@ -65,6 +66,22 @@ int store__window_begin(struct store *st, int64_t start_ms, int64_t dur_ms,
 	w->dur_ms = dur_ms;
 	*out = w;
 	return 0;
+}
+
+int store__window_set_span(struct store_window *w, int64_t start_ms, int64_t dur_ms)
+{
+	if (!w || dur_ms <= 0)
+		return -EINVAL;
+	if (w->committed)
+		return -EALREADY;
+	w->start_ms = start_ms;
+	w->dur_ms = dur_ms;
+	return 0;
+}
+
+uint64_t store__window_truncated(const struct store_window *w)
+{
+	return w ? w->truncated : 0;
 }
 
 void store__window_free(struct store_window *w)
@@ -112,15 +129,18 @@ static int add_frame(struct store_window *w, const struct frame *f, uint32_t *id
 	return err;
 }
 
-static int add_stack(struct store_window *w, const struct frame *frames, int n,
-		     uint32_t *id)
+/* Interns the stack @head (NULL or one frame, the root) + @frames[0..@n). */
+static int add_stack(struct store_window *w, const struct frame *head,
+		     const struct frame *frames, int n, uint32_t *id)
 {
-	int i, err = 0;
+	int i, k = 0, err = 0;
 
+	if (head)
+		err = add_frame(w, head, &w->key[k++]);
 	for (i = 0; i < n && !err; i++)
-		err = add_frame(w, &frames[i], &w->key[i]);
+		err = add_frame(w, &frames[i], &w->key[k++]);
 	if (!err)
-		err = store_itab__intern(&w->stacks, w->key, n * sizeof(w->key[0]), id, NULL);
+		err = store_itab__intern(&w->stacks, w->key, k * sizeof(w->key[0]), id, NULL);
 	return err;
 }
 
@@ -142,21 +162,27 @@ static int add_proc(struct store_window *w, const struct store_proc *p, uint32_t
 int store__window_add(struct store_window *w, const struct store_proc *proc,
 		      const struct frame *frames, int nframes, uint64_t count)
 {
+	static const struct frame cut = { .name = "[truncated]", .flags = FRAME_F_UNKNOWN };
 	struct wrow row;
 	uint32_t idx;
 	int err;
 
 	if (!w || !proc || !proc->comm || nframes < 0 || (nframes && !frames))
 		return -EINVAL;
-	if (nframes > STORE_MAX_FRAMES)
-		return -E2BIG;
 	if (w->committed)
 		return -EALREADY;
 	if (!count)
 		return 0;
 	err = add_proc(w, proc, &row.proc);
-	if (!err)
-		err = add_stack(w, frames, nframes, &row.stack);
+	if (!err && nframes > STORE_MAX_FRAMES) {
+		/* keep the leaf end, where the time is spent, under one marker frame */
+		err = add_stack(w, &cut, frames + nframes - (STORE_MAX_FRAMES - 1),
+				STORE_MAX_FRAMES - 1, &row.stack);
+		if (!err)
+			w->truncated += count;
+	} else if (!err) {
+		err = add_stack(w, NULL, frames, nframes, &row.stack);
+	}
 	if (!err)
 		err = store_itab__intern(&w->rows, &row, sizeof(row), &idx, NULL);
 	if (err)

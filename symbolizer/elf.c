@@ -29,10 +29,6 @@
 #include "file.h"
 #include "log.h"
 
-struct elf_load {
-	uint64_t off, filesz, vaddr;
-};
-
 /* Drains (symbolizer__trim() calls) without a cache miss before DWARF is closed. */
 #define DWARF_IDLE_TRIMS 3
 
@@ -58,107 +54,6 @@ struct elf_file {
 static int elf_key_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct elf_file *)a)->key, ((const struct elf_file *)b)->key);
-}
-
-/*
- * Build id when the file has one, so copies and containers share an entry
- * ("b:HEX").  A build id is only a claim, and any user can plant a file
- * claiming libc's: only files that root owns and no one else may write
- * share by it; any other file's key names the file too ("b:HEX@DEV:INO"),
- * so its names stay its own.
- */
-static int elf_key(Elf *e, const struct stat *st, char *buf, size_t len)
-{
-	const unsigned char *id = NULL;
-	ssize_t n = e ? dwelf_elf_gnu_build_id(e, (const void **)&id) : -1;
-	size_t i, pos;
-
-	if (n <= 0 || (size_t)n * 2 + 48 > len)
-		return snprintf(buf, len, "i:%ju:%ju", (uintmax_t)st->st_dev,
-				(uintmax_t)st->st_ino) < 0 ? -EINVAL : 0;
-	pos = snprintf(buf, len, "b:");
-	for (i = 0; i < (size_t)n; i++)
-		pos += snprintf(buf + pos, len - pos, "%02x", id[i]);
-	if (st->st_uid != 0 || (st->st_mode & (S_IWGRP | S_IWOTH)))
-		snprintf(buf + pos, len - pos, "@%ju:%ju", (uintmax_t)st->st_dev,
-			 (uintmax_t)st->st_ino);
-	return 0;
-}
-
-/* The length of the build id hex at @hex (a key past "b:"). */
-static size_t key_hex_len(const char *hex)
-{
-	return strcspn(hex, "@");
-}
-
-static bool in_file(uint64_t off, uint64_t len, off_t size)
-{
-	return off <= (uint64_t)size && len <= (uint64_t)size - off;
-}
-
-static int elf_read_loads(struct elf_file *ef, Elf *e, off_t size)
-{
-	GElf_Phdr ph;
-	size_t i, n;
-
-	if (elf_getphdrnum(e, &n))
-		return -EINVAL;
-	ef->loads = calloc(n ? n : 1, sizeof(*ef->loads));
-	if (!ef->loads)
-		return -ENOMEM;
-	for (i = 0; i < n; i++) {
-		if (!gelf_getphdr(e, i, &ph))
-			return -EINVAL;
-		if (ph.p_type != PT_LOAD)
-			continue;
-		if (!in_file(ph.p_offset, ph.p_filesz, size))
-			return -EINVAL;
-		ef->loads[ef->nloads].off = ph.p_offset;
-		ef->loads[ef->nloads].filesz = ph.p_filesz;
-		ef->loads[ef->nloads++].vaddr = ph.p_vaddr;
-	}
-	return ef->nloads ? 0 : -EINVAL;
-}
-
-/*
- * Rejects a truncated or corrupt section table up front, since libelf
- * and libdw only find out lazily; notes whether DWARF should be there.
- */
-static int elf_check_sections(struct elf_file *ef, Elf *e, off_t size)
-{
-	Elf_Scn *scn = NULL;
-	size_t shstrndx;
-	GElf_Shdr sh;
-	const char *name;
-
-	if (elf_getshdrstrndx(e, &shstrndx))
-		return -EINVAL;
-	while ((scn = elf_nextscn(e, scn))) {
-		if (!gelf_getshdr(scn, &sh))
-			return -EINVAL;
-		if (sh.sh_type != SHT_NOBITS && !in_file(sh.sh_offset, sh.sh_size, size))
-			return -EINVAL;
-		name = elf_strptr(e, shstrndx, sh.sh_name);
-		if (name && (!strcmp(name, ".debug_info") || !strcmp(name, ".zdebug_info")))
-			ef->has_debug_info = true;
-	}
-	return 0;
-}
-
-static int elf_check(struct elf_file *ef, Elf *e, off_t size)
-{
-	GElf_Ehdr eh;
-	int err;
-
-	if (!e || elf_kind(e) != ELF_K_ELF || !gelf_getehdr(e, &eh))
-		return -EINVAL;
-	/* libelf silently hides a section table cut off by truncation. */
-	if (eh.e_shoff && !in_file(eh.e_shoff, (uint64_t)eh.e_shnum * eh.e_shentsize, size))
-		return -EINVAL;
-	if (!in_file(eh.e_phoff, (uint64_t)eh.e_phnum * eh.e_phentsize, size))
-		return -EINVAL;
-	err = elf_read_loads(ef, e, size);
-	return err ? err : elf_check_sections(ef, e, size);
 }
 
 static const char *base_name(const char *path)
@@ -209,7 +104,7 @@ static struct elf_file *elf_file_new(struct symbolizer *sym, int fd, Elf *e, con
 	ef->module = strpool__intern(&sym->strings, base_name(path));
 	if (!ef->key || !ef->path || !ef->module)
 		goto out;
-	err = elf_check(ef, e, size);
+	err = elf_image__check(e, size, &ef->loads, &ef->nloads, &ef->has_debug_info);
 	if (!err) {
 		ef->fd = fd;
 		fd = -1;
@@ -260,7 +155,7 @@ struct elf_file *elf_file__get(struct symbolizer *sym, int fd, const char *path)
 	if (fd < 0 || fstat(fd, &st))
 		goto out;
 	e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	if (elf_key(e, &st, key, sizeof(key)))
+	if (elf_image__key(e, &st, key, sizeof(key)))
 		goto out;
 	probe.key = key;
 	found = tfind(&probe, &sym->elf_by_key, elf_key_cmp);
@@ -314,7 +209,7 @@ static void elf_file_ask(struct symbolizer *sym, struct elf_file *ef)
 {
 	unsigned char id[64];
 	const char *hex = ef->key + 2;
-	size_t len = key_hex_len(hex) / 2, i;
+	size_t len = elf_key__hex_len(hex) / 2, i;
 	int err;
 
 	if (ef->fetch_asked || strncmp(ef->key, "b:", 2) || !len || len > sizeof(id))
@@ -340,7 +235,7 @@ static int elf_file_build_id(struct symbolizer *sym, const struct elf_file *ef, 
 	*out = NULL;
 	if (strncmp(ef->key, "b:", 2))
 		return 0;
-	n = key_hex_len(ef->key + 2);
+	n = elf_key__hex_len(ef->key + 2);
 	if (n >= sizeof(hex))
 		return 0;
 	memcpy(hex, ef->key + 2, n);

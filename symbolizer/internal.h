@@ -9,8 +9,11 @@
 #ifndef EMBER_SYMBOLIZER_INTERNAL_H
 #define EMBER_SYMBOLIZER_INTERNAL_H
 
+#include <gelf.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include "symbolizer.h"
 
@@ -113,6 +116,29 @@ struct frames *kallsyms__lookup(struct kallsyms *ks, uint64_t addr,
  * debug files are searched.  A corrupt file still gets an entry (counted
  * in elf_errors); NULL with errno only when the file cannot be opened.
  */
+/* elfimage.c: checks on an untrusted ELF image. */
+struct elf_load {
+	uint64_t off, filesz, vaddr;
+};
+
+/*
+ * Checks @e (a file of @size bytes): ELF headers, segments and sections
+ * inside the file.  Sets *loads (malloc'd, PT_LOAD segments; set even on
+ * failure, the caller frees it), *nloads, and *has_debug_info when a
+ * .debug_info section is there.  Returns 0, -EINVAL or -ENOMEM.
+ */
+int elf_image__check(Elf *e, off_t size, struct elf_load **loads, size_t *nloads,
+		     bool *has_debug_info);
+
+/*
+ * The key an ELF file is shared by: "b:HEX" for a root-owned file with a
+ * build id, "b:HEX@DEV:INO" for anyone else's, "i:DEV:INO" without one.
+ */
+int elf_image__key(Elf *e, const struct stat *st, char *buf, size_t len);
+
+/* The length of the build id hex at @hex (a key past "b:"). */
+size_t elf_key__hex_len(const char *hex);
+
 struct elf_file *elf_file__get(struct symbolizer *sym, int fd, const char *path);
 /* Maps file offset @off of a mapping to the ELF's virtual address. */
 uint64_t elf_file__off_to_vaddr(const struct elf_file *ef, uint64_t off);

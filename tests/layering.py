@@ -13,7 +13,9 @@ import re
 import sys
 import tempfile
 
-# folder -> folders it may include from (its own always allowed)
+# folder -> folders it may include from (its own always allowed).  export/ holds every
+# output format (folded, pprof, flame tree, html, svg, the viewer files); web/ is
+# HTTP only and reaches the data through store/ and export/ alone.
 ALLOWED = {
     "util": set(),
     "unwind": {"util"},

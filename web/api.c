@@ -66,14 +66,14 @@ static int parse_time(const struct api_req *r, struct web_reply *rep, const char
 	return 0;
 }
 
-static int parse_kind(const char *s, enum tree_kind *kind)
+static int parse_kind(const char *s, enum export_kind *kind)
 {
 	if (!strcmp(s, "all"))
-		*kind = TREE_ALL;
+		*kind = EXPORT_KIND_ALL;
 	else if (!strcmp(s, "kernel"))
-		*kind = TREE_KERNEL;
+		*kind = EXPORT_KIND_KERNEL;
 	else if (!strcmp(s, "user"))
-		*kind = TREE_USER;
+		*kind = EXPORT_KIND_USER;
 	else
 		return -EINVAL;
 	return 0;
@@ -119,11 +119,11 @@ int api__filter(const struct api_req *r, struct web_reply *rep, const char *pref
 	if (s && *s && parse_pid(s, &out->f.pid))
 		return api__bad(rep, "pid", "pid", s);
 	s = api__param(r, prefix, "kind");
-	if (s && parse_kind(s, &out->kind))
+	if (s && parse_kind(s, &out->sel.kind))
 		return api__bad(rep, "kind (all, kernel or user)", "kind", s);
 	s = api__param(r, prefix, "frame");
 	if (s)
-		out->match = *s ? s : NULL;
+		out->sel.match = *s ? s : NULL;
 	return 0;
 }
 
@@ -160,15 +160,13 @@ int api__open(const struct api_req *r, struct web_reply *rep, struct store **st)
 }
 
 /* Runs one filtered query into @side of @t.  Sets a 500/503 on failure. */
-static int fill_tree(struct store *st, struct web_tree *t, int side,
+static int fill_tree(struct store *st, struct flame *t, int side,
 		     const struct api_filter *f, struct web_reply *rep)
 {
 	int err;
 
-	t->side = side;
-	t->kind = f->kind;
-	t->match = f->match;
-	err = store__query(st, &f->f, web_tree__add, t);
+	flame__select(t, side, &f->sel);
+	err = store__query(st, &f->f, flame__add, t);
 	if (err)
 		api__store_error(rep, err);
 	return err;
@@ -184,8 +182,7 @@ static void write_range(struct wbuf *b, const char *prefix, const struct api_fil
 static int flame(const struct api_req *r, struct web_reply *rep, bool diff)
 {
 	struct api_filter f, base;
-	struct tree_out o = { .diff = diff };
-	struct web_tree *t = NULL;
+	struct flame *t = NULL;
 	struct store *st = NULL;
 	long max;
 	int err;
@@ -196,13 +193,12 @@ static int flame(const struct api_req *r, struct web_reply *rep, bool diff)
 	if (!err && diff)
 		err = api__filter(r, rep, "base_", &base);
 	if (!err)
-		err = api__int(r, rep, "max_nodes", 10, 1000000, WEB_DEFAULT_MAX_NODES, &max);
+		err = api__int(r, rep, "max_nodes", 10, 1000000, FLAME_DEFAULT_MAX_NODES, &max);
 	if (!err)
 		err = api__open(r, rep, &st);
 	if (err)
 		goto out;
-	o.max_nodes = max;
-	t = web_tree__new();
+	t = flame__new();
 	err = t ? fill_tree(st, t, 0, &f, rep) : -ENOMEM;
 	if (!err && diff)
 		err = fill_tree(st, t, 1, &base, rep);
@@ -212,11 +208,11 @@ static int flame(const struct api_req *r, struct web_reply *rep, bool diff)
 	write_range(&rep->body, "", &f);
 	if (diff)
 		write_range(&rep->body, "base_", &base);
-	err = tree__json(t, &o, &rep->body);
+	err = flame__json(t, max, diff, &rep->body);
 	wbuf__puts(&rep->body, "}\n");
 	err = err ?: rep->body.err;
 out:
-	web_tree__free(t);
+	flame__free(t);
 	store__free(st);
 	return err;
 }

@@ -9,8 +9,7 @@
 /* A request's sample selection. */
 struct api_filter {
 	struct store_filter f;
-	enum tree_kind kind;
-	const char *match;	/* frame-name substring, NULL for any */
+	struct export_select sel;	/* kind and frame-name substring */
 };
 
 /* Without from, a request covers the hour before to. */

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
 /*
  * api_export.c - /api/export?format=folded|pprof: a range of the store in
- * the interchange formats, written by the same encoders as `ember export`.
+ * the interchange formats, with the flame graph's kind and frame filters,
+ * written by the same encoders as `ember export`.
  * The answer streams: a thread encodes into a pipe that libmicrohttpd
  * sends as it fills, so a large range is never held in memory.  Problems
  * found before the first byte (bad parameters, no store) get a JSON error;
@@ -24,7 +25,8 @@
 struct export_job {
 	struct store *st;
 	struct store_filter f;
-	char *comm;			/* f.comm's own copy */
+	struct export_select sel;
+	char *comm, *match;		/* f.comm's and sel.match's own copies */
 	enum export_format fmt;
 	FILE *out;			/* the pipe's write end */
 };
@@ -37,6 +39,7 @@ static void job_free(struct export_job *j)
 		fclose(j->out);
 	store__free(j->st);
 	free(j->comm);
+	free(j->match);
 	free(j);
 }
 
@@ -47,7 +50,7 @@ static void job_free(struct export_job *j)
 static void *encode(void *arg)
 {
 	struct export_job *j = arg;
-	int err = exporter__write(j->st, &j->f, j->fmt, j->out);
+	int err = exporter__write(j->st, &j->f, &j->sel, j->fmt, NULL, j->out);
 
 	if (fflush(j->out) && !err)
 		err = -errno;
@@ -101,13 +104,16 @@ int api__export(const struct api_req *r, struct web_reply *rep)
 	if (err)
 		return err;
 	j = calloc(1, sizeof(*j));
-	if (!j || (f.f.comm && !(j->comm = strdup(f.f.comm)))) {
+	if (!j || (f.f.comm && !(j->comm = strdup(f.f.comm))) ||
+	    (f.sel.match && !(j->match = strdup(f.sel.match)))) {
 		api__error(rep, 503, "out of memory");
 		err = -ENOMEM;
 		goto out;
 	}
 	j->f = f.f;
 	j->f.comm = j->comm;
+	j->sel = f.sel;
+	j->sel.match = j->match;
 	j->fmt = pprof ? EXPORT_PPROF : EXPORT_FOLDED;
 	err = api__open(r, rep, &j->st);
 	if (err)

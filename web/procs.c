@@ -236,7 +236,7 @@ int api__timeline(const struct api_req *r, struct web_reply *rep)
 	struct store *st = NULL;
 	uint32_t *order = NULL;
 	long nb, top;
-	int64_t step;
+	int64_t step, window = 0;
 	int err;
 
 	api__default_filter(&f);
@@ -262,10 +262,13 @@ int api__timeline(const struct api_req *r, struct web_reply *rep)
 	err = order ? 0 : -ENOMEM;
 	if (err)
 		goto out;
+	/* the newest windows' length: how often the viewer's live mode refreshes */
+	if (store__windows(st, ss.last_ms - 3600000, ss.last_ms + 1, min_dur, &window))
+		window = 0;	/* unknown: the viewer falls back to 10 s */
 	wbuf__printf(&rep->body, "{\"first\":%lld,\"last\":%lld,\"from\":%lld,\"to\":%lld,"
-		     "\"step\":%lld,\"buckets\":%u", (long long)ss.first_ms,
+		     "\"step\":%lld,\"buckets\":%u,\"window\":%lld", (long long)ss.first_ms,
 		     (long long)ss.last_ms, (long long)f.f.from_ms, (long long)f.f.to_ms,
-		     (long long)step, c.nvals);
+		     (long long)step, c.nvals, (long long)window);
 	write_series(&rep->body, &c, order, top);
 	err = rep->body.err;
 out:

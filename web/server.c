@@ -215,11 +215,11 @@ static const char *type_of(const char *name)
 /* Fills @rep for the viewer's files; -ENOENT when @url is not one. */
 static int serve_asset(const char *url, struct web_reply *rep)
 {
-	const struct web_asset *a;
+	const struct export_asset *a;
 
 	if (!strcmp(url, "/"))
 		url = "/index.html";
-	if (url[0] != '/' || strchr(url + 1, '/') || !(a = web__asset(url + 1)))
+	if (url[0] != '/' || strchr(url + 1, '/') || !(a = export__asset(url + 1)))
 		return -ENOENT;
 	rep->status = 200;
 	rep->type = type_of(a->name);
@@ -419,14 +419,4 @@ const char *web__strerror(int err)
 		return "cannot start the HTTP server";
 	}
 	return strerror(-err);
-}
-
-const struct web_asset *web__asset(const char *name)
-{
-	const struct web_asset *a;
-
-	for (a = web_assets; a->name; a++)
-		if (!strcmp(a->name, name))
-			return a;
-	return NULL;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0 */
 /*
- * web.h - ember's HTTP server (JSON API + the embedded viewer) and the
- * flame-graph exporters (self-contained HTML, static SVG).
+ * web.h - ember's HTTP server: the JSON API and the viewer (whose files,
+ * like the flame tree and every export format, belong to export/).
  *
  * The server reads the store through its own read-only connections, one per
  * request, so it never shares a struct store with the writer.  Everything
@@ -16,7 +16,6 @@
 #include "store.h"
 
 struct web;
-struct web_tree;
 struct web_metrics;
 
 enum web_metric_type {
@@ -84,39 +83,5 @@ int web__port(const struct web *w);
 
 /* A message for a -errno from web__new(), with the fix when there is one. */
 const char *web__strerror(int err);
-
-/* An empty flame tree, or NULL with errno set. */
-struct web_tree *web_tree__new(void);
-
-/* NULL is a no-op. */
-void web_tree__free(struct web_tree *t);
-
-/*
- * Adds @count samples of one stack (root first) in process @proc; the
- * process's comm becomes the first frame under the root.  Same shape as
- * store_sample_fn, so it can be handed to store__query() with the tree as
- * @ctx.  Returns 0 or -ENOMEM.
- */
-int web_tree__add(void *tree, const struct store_proc *proc, const struct frame *frames,
-		  int nframes, uint64_t count);
-
-/* What the exporters print next to the graph. */
-struct web_export_info {
-	const char *title;		/* e.g. "ember: web-1, last hour"; NULL: "ember" */
-	int64_t from_ms, to_ms;
-	uint32_t max_nodes;		/* pruning budget, 0: the default (20,000) */
-};
-
-/*
- * Writes one self-contained HTML file holding the viewer (no network
- * access) and the tree.  Returns 0 or -errno (-EIO when writing failed).
- */
-int web__write_html(FILE *out, struct web_tree *t, const struct web_export_info *info);
-
-/*
- * Writes a static SVG flame graph (no script): one <rect> and <title> per
- * frame, so hovering shows name, module and samples.  Returns 0 or -errno.
- */
-int web__write_svg(FILE *out, struct web_tree *t, const struct web_export_info *info);
 
 #endif /* EMBER_WEB_H */

@@ -342,3 +342,22 @@ def db_query(db, sql, params=()):
 def file_bytes(path):
     with open(path, "rb") as f:
         return f.read()
+
+
+def go_tool():
+    go = shutil.which("go") or ("/usr/lib/go/bin/go" if os.path.exists("/usr/lib/go/bin/go") else None)
+    if not go:
+        if IN_CI:
+            raise AssertionError("go not installed (make test installs golang-go; CI=true must run this)")
+        raise Skip("go not installed (make test installs golang-go)")
+    return go
+
+
+def go_pprof(args, path, tmp):
+    """Runs `go tool pprof ARGS PATH` (caches under tmp) and returns its stdout; asserts it succeeded."""
+    env = dict(os.environ, HOME=os.environ.get("HOME", tmp), GOCACHE=os.path.join(tmp, "gocache"),
+               PPROF_TMPDIR=tmp)
+    r = subprocess.run([go_tool(), "tool", "pprof", "-symbolize=none"] + args + [path],
+                       capture_output=True, text=True, errors="replace", timeout=120, env=env)
+    assert r.returncode == 0, f"go tool pprof {' '.join(args)} failed ({r.returncode}): {one_line(r.stderr)[-400:]}"
+    return r.stdout

@@ -6,15 +6,17 @@ import random
 import re
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 sys.dont_write_bytecode = True  # keep the work tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ember_e2e import (Agent, by_comm, db_query, export, one_line, parse_folded, run_ember,  # noqa: E402
+from ember_e2e import (IN_CI, Agent, Skip, by_comm, db_query, export, one_line, parse_folded, run_ember,  # noqa: E402
                        run_suite, start_workload, total, user_frames, workload)
 
 HZ = 99
@@ -29,7 +31,7 @@ TESTS = [
     "agent_export_total", "agent_cpu_chain_stack", "agent_cpu_chain_sample_count",
     "agent_short_process_symbolized", "agent_export_while_running", "agent_export_pid",
     "agent_kill9_integrity", "agent_kill9_windows_kept",
-    "agent_restart_appends", "agent_memory_limit",
+    "agent_restart_appends", "agent_memory_limit", "agent_metrics_promtool",
 ]
 
 TMP = tempfile.mkdtemp(prefix="ember-agent-")
@@ -48,7 +50,9 @@ def main_run():
     if "main" in runs:
         return runs["main"]
     res = runs["main"] = {"error": None, "db": os.path.join(TMP, "main.db")}
-    agent = Agent(["--db", res["db"], "--window", str(WINDOW_MS // 1000), "-F", str(HZ)])
+    res["port"] = free_port()
+    agent = Agent(["--db", res["db"], "--window", str(WINDOW_MS // 1000), "-F", str(HZ),
+                   "--listen", f"127.0.0.1:{res['port']}"])
     procs = []
     try:
         agent.wait_ready()
@@ -66,6 +70,8 @@ def main_run():
         time.sleep(0.5)
         r = run_ember(["export", "--db", res["db"], "--comm", "cpu_chain"], timeout=30)
         res["live_export"] = (r.returncode, r.stdout, r.stderr)
+        with urllib.request.urlopen(f"http://127.0.0.1:{res['port']}/metrics", timeout=10) as m:
+            res["metrics"] = m.read().decode()
         left = agent.started + RUN_S - time.time()
         if left > 0:
             time.sleep(left)
@@ -80,6 +86,12 @@ def main_run():
         agent.kill()
         stop_all(procs)
     return res
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def get(name):
@@ -374,6 +386,21 @@ def t_agent_memory_limit():
     good = sum(c for f, c in mine if user_frames(f)[-len(CHAIN):] == CHAIN)
     assert n > 0 and good >= 0.9 * n, f"with symbol data dropped only {good}/{n} samples " \
         f"end in {';'.join(CHAIN)}"
+
+
+def t_agent_metrics_promtool():
+    # Prometheus' own linter: base units, _total/_bytes/_seconds suffixes, valid text format.
+    res = get("main")
+    promtool = shutil.which("promtool")
+    if not promtool:
+        if IN_CI:
+            raise AssertionError("promtool not installed (make test installs prometheus)")
+        raise Skip("promtool not installed (make test installs prometheus)")
+    r = subprocess.run([promtool, "check", "metrics"], input=res["metrics"], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, f"promtool check metrics exited {r.returncode}: {one_line(r.stdout + r.stderr)[:400]}"
+    m = re.search(r"^ember_samples_total (\S+)$", res["metrics"], re.M)
+    assert m and float(m.group(1)) > 0, "no ember_samples_total > 0 on the live agent's /metrics"
 
 
 def main():

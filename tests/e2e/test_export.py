@@ -15,7 +15,7 @@ import time
 
 sys.dont_write_bytecode = True  # keep the work tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ember_e2e import (EMBER, IN_CI, Agent, Runner, Skip, bpf_unavailable_reason, build_id,  # noqa: E402
+from ember_e2e import (EMBER, Agent, Runner, Skip, bpf_unavailable_reason, build_id, go_pprof,  # noqa: E402
                        db_query, export, file_bytes, one_line, parse_folded, run_ember, start_workload,
                        total, workload)
 
@@ -74,22 +74,8 @@ def strip_suffix(name):
 
 # --- pprof --------------------------------------------------------------------
 
-def go_tool():
-    go = shutil.which("go") or ("/usr/lib/go/bin/go" if os.path.exists("/usr/lib/go/bin/go") else None)
-    if not go:
-        if IN_CI:
-            raise AssertionError("go not installed (make deps installs golang-go; CI=true must run this)")
-        raise Skip("go not installed (make deps installs golang-go)")
-    return go
-
-
 def pprof(args, path):
-    env = dict(os.environ, HOME=os.environ.get("HOME", TMP), GOCACHE=os.path.join(TMP, "gocache"),
-               PPROF_TMPDIR=TMP)
-    r = subprocess.run([go_tool(), "tool", "pprof", "-symbolize=none"] + args + [path],
-                       capture_output=True, text=True, errors="replace", timeout=120, env=env)
-    assert r.returncode == 0, f"go tool pprof {' '.join(args)} failed ({r.returncode}): {one_line(r.stderr)[-400:]}"
-    return r.stdout
+    return go_pprof(args, path, TMP)
 
 
 def pprof_file():

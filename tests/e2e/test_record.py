@@ -1,16 +1,20 @@
 # SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
-"""test_record.py - end-to-end tests of `ember record` under real BPF: stacks, sample counts, filters and output format."""
+"""test_record.py - end-to-end tests of `ember record` under real BPF: stacks, sample counts, filters and output format (by the output's extension)."""
 
+import gzip
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import xml.etree.ElementTree as ET
 
 sys.dont_write_bytecode = True  # keep the work tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ember_e2e import (Recording, by_comm, is_kernel, kernel_frames, parse_folded, parse_summary,  # noqa: E402
+from ember_e2e import (Recording, by_comm, go_pprof, is_kernel, kernel_frames, parse_folded, parse_summary,  # noqa: E402
                        run_suite, start_workload, total, user_frames)
 
 HZ = 99
@@ -21,13 +25,14 @@ TESTS = [
     "cpu_chain_sample_count", "cpu_chain_symbolized", "syscall_kernel_frames",
     "user_before_kernel", "short_lived_symbolized", "pid_filter_stdout",
     "kernel_only", "user_only", "no_symbol_versions",
+    "record_ext_pprof", "record_ext_html", "record_ext_svg", "record_ext_txt",
 ]
 
 TMP = tempfile.mkdtemp(prefix="ember-e2e-")
 results = {}  # recording name -> dict(rc, folded, stderr, stacks, workload info)
 
 
-def record(name, args, workloads, delay=0.0):
+def record(name, args, workloads, delay=0.0, folded=True):
     """Starts ember with args, starts each (name, args) workload once ember is sampling, waits for all.
 
     Stores rc, stdout/stderr, parsed stacks and each workload's output in results[name].
@@ -36,9 +41,10 @@ def record(name, args, workloads, delay=0.0):
         return results[name]
     res = {"error": None}
     results[name] = res
-    to_stdout = "-o" in args and args[args.index("-o") + 1] == "-"
-    out_path = None
-    if not to_stdout:
+    out_path = args[args.index("-o") + 1] if "-o" in args else None
+    if out_path == "-":
+        out_path = None
+    elif not out_path:
         out_path = os.path.join(TMP, name + ".folded")
         args = args + ["-o", out_path]
     rec = Recording(args, out_path)
@@ -57,7 +63,8 @@ def record(name, args, workloads, delay=0.0):
         rc, out, err = rec.result(timeout=60)
         res.update(rc=rc, stdout=out, stderr=err, folded=rec.folded, out_path=out_path)
         assert rc == 0, f"ember record {' '.join(args)} exited with {rc}: {err.strip()[-400:]}"
-        res["stacks"] = parse_folded(rec.folded)
+        if folded:
+            res["stacks"] = parse_folded(rec.folded)
     except AssertionError as e:
         res["error"] = str(e)
     finally:
@@ -236,6 +243,61 @@ def t_user_only():
         "--user-only lost the cpu_chain user stack"
     sysl = by_comm(res["stacks"], "syscall_loop")
     assert any("do_syscalls" in f for f, _ in sysl), "--user-only lost syscall_loop's user stack"
+
+
+# --- output by extension -----------------------------------------------------
+
+def record_as(ext):
+    """A 4 s recording of 1 s of cpu_chain written to a file ending in @ext; returns its path."""
+    path = os.path.join(TMP, "out" + ext)
+    res = record("ext" + ext, ["-d", "4", "-F", str(HZ), "-o", path], [("cpu_chain", [1])], folded=False)
+    res = get("ext" + ext)
+    assert os.path.getsize(path) > 0, f"-o {path} is empty"
+    assert res["stdout"] == "", f"ember wrote to stdout despite -o {path}"
+    return path
+
+
+def t_record_ext_pprof():
+    path = record_as(".pb.gz")
+    with open(path, "rb") as f:
+        assert f.read(2) == b"\x1f\x8b", "-o x.pb.gz is not gzip"
+    out = go_pprof(["-top", "-sample_index=samples", "-nodecount=1000"], path, TMP)
+    m = re.search(r"of (\d+) total", out)
+    assert m and int(m.group(1)) > 0, f"no samples in pprof -top: {out[:300]!r}"
+    assert re.search(r"\sspin$", out, re.M), f"cpu_chain's spin not in pprof -top: {out[:600]!r}"
+
+
+def t_record_ext_html():
+    with open(record_as(".html"), encoding="utf-8") as f:
+        page = f.read()
+    assert page.lstrip().lower().startswith("<!doctype html>"), f"not an HTML page: {page[:80]!r}"
+    assert not re.search(r"<script[^>]+src=|<link[^>]+href=", page), "the page loads files; it must be self-contained"
+    m = re.search(r'<script type="application/json" id="ember-data">(.*?)</script>', page, re.S)
+    assert m, "no embedded profile (ember-data)"
+    data = json.loads(m.group(1))
+    names = {f["name"] for f in data["frames"]}
+    assert data["total"] > 0 and {"cpu_chain", "chain_a", "spin"} <= names, \
+        f"viewer data lacks the cpu_chain stack: total={data['total']}, {sorted(names)[:20]}"
+    assert 'id="flame"' in page, "the viewer's flame graph canvas is missing"
+
+
+def t_record_ext_svg():
+    path = record_as(".svg")
+    root = ET.parse(path).getroot()
+    ns = "{http://www.w3.org/2000/svg}"
+    assert root.tag == ns + "svg", f"root element is {root.tag}"
+    titles = [t.text or "" for t in root.iter(ns + "title")]
+    assert any(t.startswith("spin ") for t in titles), f"no spin frame among {titles[:10]}"
+    assert root.find(f".//{ns}script") is not None, "no inline script: the SVG is not interactive"
+    assert not re.search(r'(href|src)="(https?:)?//', open(path).read()), "the SVG refers to the network"
+
+
+def t_record_ext_txt():
+    path = record_as(".txt")
+    with open(path) as f:
+        stacks = parse_folded(f.read())
+    mine = by_comm(stacks, "cpu_chain")
+    assert any(user_frames(fr)[-len(CHAIN):] == CHAIN for fr, _ in mine), "-o x.txt lost the cpu_chain stack"
 
 
 def main():

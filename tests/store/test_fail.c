@@ -243,7 +243,6 @@ void test_api_misuse(struct env *e)
 	CHECK(!store__window_begin(st, T0 + SEC, SEC, &w), "begin");
 	CHECK(store__window_add(w, &nocomm, F, 1, 1) == -EINVAL, "NULL comm accepted");
 	CHECK(store__window_add(w, &PA, &noname, 1, 1) == -EINVAL, "NULL name accepted");
-	CHECK(store__window_add(w, &PA, F, STORE_MAX_FRAMES + 1, 1) == -E2BIG, "too deep");
 	CHECK(store__window_add(w, &PA, F, -1, 1) == -EINVAL, "negative depth accepted");
 	CHECK(store__window_add(w, &PA, F, 2, INT64_MAX) == 0 &&
 	      store__window_add(w, &PA, F, 2, 1) == -EOVERFLOW, "count overflow");
@@ -259,4 +258,45 @@ out:
 	store__free(st);
 	cleanup(e);
 	report(e, "api_misuse", why);
+}
+
+/* A stack deeper than the store holds keeps its leaf end under "[truncated]". */
+void test_deep_stack(struct env *e)
+{
+	enum { DEEP = STORE_MAX_FRAMES + 500 };
+	static struct frame deep[DEEP];
+	static char names[DEEP][16];
+	const char *path = fresh(e, "deep");
+	struct store_window *w = NULL;
+	struct store *st = NULL;
+	struct rows r = { 0 };
+	const struct frame *got;
+	char why[256] = "";
+	int i, err;
+
+	for (i = 0; i < DEEP; i++) {
+		snprintf(names[i], sizeof(names[i]), "f%d", i);
+		deep[i] = (struct frame){ .name = names[i], .module = "m" };
+	}
+	err = store__open(path, 0, &st);
+	CHECK(!err, "open: %s", store__strerror(err));
+	CHECK(!store__window_begin(st, T0, SEC, &w), "begin");
+	CHECK(!store__window_add(w, &PA, deep, DEEP, 3) && !store__window_add(w, &PA, F, 3, 2),
+	      "deep add refused");
+	CHECK(store__window_truncated(w) == 3, "truncated %llu, want 3",
+	      (unsigned long long)store__window_truncated(w));
+	CHECK(!store__window_set_span(w, T0, 2 * SEC) && !store__window_commit(w), "commit");
+	CHECK(!query(st, T0, T0 + 1, NULL, -1, &r) && r.total == 5, "total %llu, want 5",
+	      (unsigned long long)r.total);
+	/* the stored stack: [truncated], then the leaf-most frames in order */
+	memcpy(&deep[DEEP - STORE_MAX_FRAMES], &(struct frame){ .name = "[truncated]",
+	       .flags = FRAME_F_UNKNOWN }, sizeof(deep[0]));
+	got = &deep[DEEP - STORE_MAX_FRAMES];
+	CHECK(rows_count(&r, &PA, got, STORE_MAX_FRAMES) == 3, "truncated stack not stored as such");
+out:
+	rows_free(&r);
+	store__window_free(w);
+	store__free(st);
+	cleanup(e);
+	report(e, "deep_stack_truncated", why);
 }

@@ -94,6 +94,7 @@ void test_commit_busy(struct env *e);
 void test_stale_cache(struct env *e);
 void test_kill9(struct env *e);
 void test_api_misuse(struct env *e);
+void test_deep_stack(struct env *e);
 void test_commit_speed(struct env *e);
 void test_proc_buckets(struct env *e);
 void test_build_ids(struct env *e);

@@ -46,5 +46,6 @@ int main(int argc, char **argv)
 	run_table(symbolizer_tests, dir);
 	run_table(symbolizer_proc_tests, dir);
 	run_table(names_tests, dir);
+	run_table(clock_tests, dir);
 	return 0;
 }

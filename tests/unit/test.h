@@ -49,6 +49,7 @@ struct test_case {
 extern const struct test_case symbolizer_tests[];
 extern const struct test_case symbolizer_proc_tests[];
 extern const struct test_case names_tests[];
+extern const struct test_case clock_tests[];
 
 /* test_util.c: fixture helpers, shared by the test files. */
 

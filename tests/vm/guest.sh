@@ -10,7 +10,8 @@
 #   EMBER_LATE      seconds after sampling began before the late process starts (7)
 #   EMBER_LATE_CPU  its CPU seconds (1)
 #   EMBER_AGENT     the agent samples twice this: a warm-up half, then a half
-#                   exported on its own (4)
+#                   exported on its own (4); between them the wall clock steps
+#                   back an hour, then forward again
 #   EMBER_REC_FLAGS more record flags, e.g. -vv
 # Under emulation ember spends its first 2-5 s building the unwind tables
 # of the processes already running (their samples are frame-pointer walks
@@ -65,6 +66,15 @@ wait_sampling() {
 		n=$((n + 1))
 	done
 	return 1
+}
+
+# wait_log FILE TEXT: waits until FILE holds TEXT, 30 s at most (uptime, not the wall clock).
+wait_log() {
+	n=0
+	while [ $n -lt 150 ] && ! grep -q "$2" "$1" 2>/dev/null; do
+		sleep 0.2
+		n=$((n + 1))
+	done
 }
 
 # send_results: the results as base64 of a tar.gz between two marker lines
@@ -179,6 +189,15 @@ if [ -n "$APID" ] && wait_sampling $APID; then
 	printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' |
 		timeout 30 nc 127.0.0.1 7070 >metrics.txt 2>metrics.err
 	echo $? >metrics.rc
+	# The wall clock steps back an hour, then forward again, under the
+	# agent: windows must stay in order, none empty, and the agent alive.
+	# Each step waits (30 s at most) until the agent ended a window after it.
+	date -s "@$(($(date +%s) - 3600))" >/dev/null
+	stamp clock_back
+	wait_log agent.err "stepped back"
+	date -s "@$(($(date +%s) + 3600))" >/dev/null
+	stamp clock_forward
+	wait_log agent.err "stepped forward"
 	sleep "$AGENT"
 fi
 if [ -n "$APID" ]; then

@@ -238,6 +238,19 @@ def checks_for(g):
         assert rc == 0, f"ember agent exited {rc}: {why_failed(err)}"
         assert "window:" in err, f"the agent logged no window: {err_tail(err)}"
 
+    def t_clock_steps():
+        err = g.text("agent.err", "")
+        assert g.rc("agent") == 0, f"the agent did not survive the clock steps: {why_failed(err)}"
+        wins = [(int(a), int(b)) for a, b in re.findall(r"window: start_ms=(-?\d+) dur_ms=(-?\d+)", err)]
+        assert len(wins) >= 4, f"only {len(wins)} window lines: {err_tail(err)}"
+        for i, (start, dur) in enumerate(wins):
+            assert dur > 0, f"window {i} has duration {dur} ms"
+            if i:
+                prev_end = wins[i - 1][0] + wins[i - 1][1]
+                assert start >= prev_end, f"window {i} starts {prev_end - start} ms before the last one ended"
+        assert "wall clock stepped back by" in err, "the backward step was not logged"
+        assert "wall clock stepped forward by" in err, "the forward step was not logged"
+
     def t_metrics():
         assert g.rc("agent") is not None, "the agent did not run"
         m = g.text("metrics.txt", "")
@@ -259,7 +272,8 @@ def checks_for(g):
         out += [("nofp_chain whole stacks", t_nofp), ("python3.11 reaches _start", t_python)]
     else:
         out += [("frame-pointer notice", t_fp_notice)]
-    out += [("late process symbolized", t_late), ("30 ms processes symbolized", t_short), ("agent runs", t_agent), ("agent serves /metrics", t_metrics),
+    out += [("late process symbolized", t_late), ("30 ms processes symbolized", t_short), ("agent runs", t_agent),
+            ("agent survives clock steps", t_clock_steps), ("agent serves /metrics", t_metrics),
             ("export has the workloads", t_export)]
     return [(f"vm-{s} {name}", fn) for name, fn in out]
 

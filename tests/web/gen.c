@@ -5,6 +5,9 @@
  *                          (numbers documented in tests/web/fixture.py)
  *   web_gen busy PATH      24 h of a busy host as the rollups leave it:
  *                          1 min windows, then 10 s windows for the last hour
+ *   web_gen window PATH MS one more 10 s window starting at MS: the
+ *                          fixture's first-half stacks (65 samples) and 7
+ *                          samples of a JIT frame (72 in all)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -56,6 +59,20 @@ static int write_window(struct store *st, int64_t start, int64_t dur, const stru
 		err = store__window_commit(w);
 	store__window_free(w);
 	return err;
+}
+
+static const struct stack jit[] = {
+	{ { "node", 400, "/usr/bin/node", NULL },
+	  { { .name = "main", .module = "node" },
+	    { .name = "LazyCompile:*tick", .module = "perf-400.map", .flags = FRAME_F_JIT } }, 2,
+	  { 7, 7 } },
+};
+
+static int gen_window(struct store *st, int64_t start)
+{
+	int err = write_window(st, start, 10000, fixture, sizeof(fixture) / sizeof(fixture[0]), 0);
+
+	return err ?: write_window(st, start + 1, 9999, jit, 1, 0);
 }
 
 static int gen_fixture(struct store *st, int64_t t0)
@@ -148,12 +165,15 @@ int main(int argc, char **argv)
 	int err;
 
 	if (argc != 3 && argc != 4) {
-		fprintf(stderr, "usage: web_gen fixture PATH [T0_MS] | busy PATH [NOW_MS]\n");
+		fprintf(stderr, "usage: web_gen fixture PATH [T0_MS] | busy PATH [NOW_MS] | "
+			"window PATH START_MS\n");
 		return 2;
 	}
 	err = store__open(argv[2], 0, &st);
 	if (!err && !strcmp(argv[1], "fixture"))
 		err = gen_fixture(st, argc == 4 ? atoll(argv[3]) : T0);
+	else if (!err && !strcmp(argv[1], "window") && argc == 4)
+		err = gen_window(st, atoll(argv[3]));
 	else if (!err)
 		err = gen_busy(st, argc == 4 ? atoll(argv[3]) : T0);
 	if (err)

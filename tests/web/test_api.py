@@ -5,6 +5,7 @@ by tests/web/gen.c: totals, filters, diff numbers, pruning, escaping of
 hostile names, errors, security headers and token enforcement."""
 import gzip
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -179,6 +180,31 @@ def t_other_endpoints(srv):
     assert "ember_store_samples 450" in lines, lines
 
 
+def t_export_filters(srv):
+    # /api/export keeps the stacks and frames the flame graph keeps for the same kind/frame.
+    st, _, body = srv.get(f"/api/export?format=folded&from={T0}&kind=kernel")
+    assert st == 200 and body == b"app;sys_read_[k];vfs_read_[k] 60\n", body
+    st, _, body = srv.get(f"/api/export?format=folded&from={T0}&kind=user&frame=ma")
+    assert st == 200 and body == b"app;main;compute;hot 270\napp;main;io 60\ndb;main;query 90\n", body
+    st, _, body = srv.get(f"/api/export?format=folded&from={T0}&frame=query")
+    assert st == 200 and body == b"db;main;query 90\n", body
+    fl = flame(srv, f"from={T0}&frame=query&kind=user")
+    st, _, body = srv.get(f"/api/export?format=pprof&from={T0}&frame=query&kind=user")
+    assert st == 200 and len(gzip.decompress(body)) > 0 and fl["total"] == 90, fl["total"]
+    st, _, body = srv.get(f"/api/export?format=folded&kind=bogus")
+    assert st == 400, st
+
+
+def t_metrics_promtool(srv):
+    # Prometheus' own linter on /metrics (the agent's part is checked in tests/e2e/test_agent.py).
+    promtool = shutil.which("promtool")
+    if not promtool:
+        raise AssertionError("promtool not installed (make test installs the prometheus package)")
+    _, _, body = srv.get("/metrics")
+    r = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True, timeout=30)
+    assert r.returncode == 0, (r.returncode, r.stdout[:300], r.stderr[:300])
+
+
 def t_public_needs_token(tmp_db):
     p = subprocess.run([EMBER, "serve", "--db", tmp_db, "--listen", "0.0.0.0:0"],
                        capture_output=True, text=True, timeout=10)
@@ -283,7 +309,9 @@ def main():
                              ("api_json_escaping", t_escaping), ("api_errors", t_errors),
                              ("api_security_headers", t_headers),
                              ("api_refuses_foreign_host", t_dns_rebinding),
-                             ("api_timeline_processes_export_metrics", t_other_endpoints)]:
+                             ("api_timeline_processes_export_metrics", t_other_endpoints),
+                             ("api_export_filters", t_export_filters),
+                             ("api_metrics_promtool", t_metrics_promtool)]:
                 res.run(name, lambda fn=fn: fn(srv))
         finally:
             rc = srv.stop()

@@ -35,7 +35,7 @@
     return (h >>> 0) / 4294967296;
   }
 
-  const CB = { user: [230, 159, 0], kernel: [86, 180, 233], inline: [0, 158, 115],
+  const CB = { user: [230, 159, 0], kernel: [86, 180, 233], inline: [0, 158, 115], jit: [240, 228, 66],
     unknown: [153, 153, 153], process: [204, 121, 167], root: [217, 217, 217],
     other: [187, 187, 187] };
 
@@ -48,6 +48,7 @@
     switch (k) {
       case 'kernel': return `hsl(${185 + h * 25},55%,${62 + h * 10}%)`;
       case 'inline': return `hsl(${95 + h * 30},50%,${60 + h * 10}%)`;
+      case 'jit': return `hsl(${310 + h * 20},50%,${68 + h * 8}%)`;
       case 'unknown': return `hsl(0,0%,${68 + h * 10}%)`;
       case 'process': return `hsl(260,30%,${78 + h * 8}%)`;
       case 'root': return '#d6d6d6';

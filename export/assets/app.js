@@ -1,17 +1,35 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
 // app.js - the viewer's state (all of it in the URL, so a link reproduces a
 // view), fetching from the API (or the data embedded by `ember export
-// --format html`), and wiring the views together.
+// --format html`), and wiring the views together.  Times are passed to the
+// server as typed (RFC 3339, Unix seconds, -15m, now: the CLI's syntax) and
+// shown back as the dates the server resolved them to.
 'use strict';
 
 (function () {
   const Ember = window.Ember;
   const $ = (id) => document.getElementById(id);
   const KEYS = ['from', 'to', 'comm', 'pid', 'kind', 'frame', 'q', 'z', 'layout', 'palette',
-    'diff', 'base_from', 'base_to', 'base_comm', 'base_pid', 'tab', 'fn', 'sort'];
+    'diff', 'base_from', 'base_to', 'base_comm', 'base_pid', 'tab', 'fn', 'sort', 'live'];
+  const DEFAULT_WINDOW_S = 10;	// the agent's default --window
   const embedded = $('ember-data');
   const state = {};
-  let model = null, table = [], tableSort = 'self', sandwich = null;
+  let model = null, table = [], sandwich = null, range = null, liveTimer = null,
+    windowS = DEFAULT_WINDOW_S;
+
+  // RFC 3339 in UTC, whole seconds: what the range fields get from the timeline.
+  const rfc3339 = (ms) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const human = (ms) => new Date(ms).toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, ' UTC');
+
+  function span(ms) {
+    const s = Math.round(ms / 1000);
+    if (s < 120) return `${s} s`;
+    if (s < 7200) return `${Math.round(s / 60)} min`;
+    if (s < 172800) return `${(s / 3600).toFixed(1).replace(/\.0$/, '')} h`;
+    return `${(s / 86400).toFixed(1).replace(/\.0$/, '')} d`;
+  }
+
+  const rangeText = (a, b) => `${human(a)} to ${human(b)} (${span(b - a)})`;
 
   function readUrl() {
     const p = new URLSearchParams(location.search);
@@ -55,8 +73,8 @@
   const callees = new Ember.FlameView($('callees'), { icicle: true,
     onHover: (n, e) => tooltip(n, e, true) });
   const timeline = new Ember.Timeline($('timeline'), $('timeline-info'), (a, b) => {
-    state.from = a === null ? '' : String(Math.floor(a / 1000));
-    state.to = b === null ? '' : String(Math.ceil(b / 1000));
+    state.from = a === null ? '' : rfc3339(Math.floor(a / 1000) * 1000);
+    state.to = b === null ? '' : rfc3339(Math.ceil(b / 1000) * 1000);
     state.z = '';
     syncForm();
     loadFlame();
@@ -82,6 +100,10 @@
   }
 
   function showModel(data) {
+    range = data.to > data.from ? [data.from, data.to] : null;
+    $('range-info').textContent = range ? 'range: ' + rangeText(data.from, data.to) : '';
+    $('base-info').textContent = data.base_to > data.base_from ?
+      'baseline: ' + rangeText(data.base_from, data.base_to) : '';
     model = Ember.buildModel(data);
     flame.setModel(model);
     flame.zoom = Ember.nodeAt(model, state.z);
@@ -100,16 +122,29 @@
     if (embedded) return;
     try {
       const d = await getJson('api/timeline', { comm: state.comm, pid: state.pid, buckets: 120 });
+      if (d.window > 0) windowS = Math.max(1, Math.round(d.window / 1000));
       timeline.setData(d, selection());
     } catch (err) {
       $('timeline-info').textContent = 'timeline: ' + err.message;
     }
   }
 
+  // The range the server resolved the last request to, when one is chosen.
   function selection() {
-    const t = (s) => (/^\d+(\.\d+)?$/.test(s) ? Number(s) * 1000 : null);
-    const a = t(state.from), b = t(state.to);
-    return a !== null && b !== null ? [a, b] : null;
+    return (state.from || state.to) && range ? range : null;
+  }
+
+  // Live mode: the range (relative ones move with the clock) again every window.
+  function scheduleLive() {
+    clearInterval(liveTimer);
+    liveTimer = null;
+    $('o-live').checked = !!state.live;
+    if (!state.live || embedded) return;
+    const s = Number(state.live);
+    liveTimer = setInterval(() => {
+      loadFlame();
+      loadTimeline();
+    }, (s > 0 ? s : windowS) * 1000);
   }
 
   function render() {
@@ -163,20 +198,78 @@
     return total ? (100 * v / total).toFixed(2) + '%' : '0%';
   }
 
+  const COLUMNS = [['name', 'function'], ['module', 'module'], ['self', 'self'],
+    ['total', 'total']];
+  const DIFF_COLUMNS = [['name', 'function'], ['module', 'module'], ['bself', 'self (baseline)'],
+    ['self', 'self'], ['btotal', 'total (baseline)'], ['total', 'total'],
+    ['change', 'change'], ['rel', 'change %']];
+
+  // Change of a function's total samples, baseline -> comparison.
+  function change(r) {
+    const d = r.total - r.btotal;
+    return { abs: d, rel: r.btotal ? d / r.btotal : (d ? Infinity : 0) };
+  }
+
+  function sortValue(r, key) {
+    if (key === 'name' || key === 'module') return String(r.frame[key] || '');
+    if (key === 'change') return change(r).abs;
+    if (key === 'rel') return change(r).rel;
+    return r[key];
+  }
+
+  function renderHead(cols, key, asc) {
+    const head = $('fn-table').tHead;
+    head.textContent = '';
+    const tr = head.insertRow();
+    for (const [k, label] of cols) {
+      const th = document.createElement('th');
+      th.textContent = label;
+      th.dataset.sort = k;
+      th.className = (k === 'name' || k === 'module' ? '' : 'num') +
+        (k === key ? ' sorted' + (asc ? ' asc' : '') : '');
+      th.addEventListener('click', () => {
+        state.sort = state.sort === k ? k + ':asc' : k;
+        writeUrl();
+        renderTable();
+      });
+      tr.appendChild(th);
+    }
+  }
+
   function renderTable() {
     const body = $('fn-table').tBodies[0];
+    const diff = !!(model && model.diff), cols = diff ? DIFF_COLUMNS : COLUMNS;
+    let [key, dir] = (state.sort || '').split(':');
+    if (!cols.some((c) => c[0] === key)) key = diff ? 'change' : 'self';
+    const asc = dir === 'asc';
+    renderHead(cols, key, asc);
     body.textContent = '';
-    const key = state.sort || 'self';
-    const rows = table.slice().sort((a, b) => (key === 'name' || key === 'module' ?
-      String(a.frame[key] || '').localeCompare(String(b.frame[key] || '')) : b[key] - a[key]));
+    if (!model) return;
+    const text = key === 'name' || key === 'module';
+    const rows = table.slice().sort((a, b) => {
+      const x = sortValue(a, key), y = sortValue(b, key);
+      const c = text ? String(x).localeCompare(String(y)) : (y > x) - (y < x);
+      return asc ? -c : c;
+    });
+    const bt = diff ? model.baseTotal : 0;
     for (const r of rows.slice(0, 500)) {
       const tr = document.createElement('tr');
-      const cells = [r.frame.name, r.frame.module || '', `${r.self} (${pct(r.self, model.total)})`,
-        `${r.total} (${pct(r.total, model.total)})`];
-      cells.forEach((c, i) => {
+      const cells = [[r.frame.name], [r.frame.module || '']];
+      if (diff) {
+        const ch = change(r);
+        cells.push([`${r.bself} (${pct(r.bself, bt)})`], [`${r.self} (${pct(r.self, model.total)})`],
+          [`${r.btotal} (${pct(r.btotal, bt)})`], [`${r.total} (${pct(r.total, model.total)})`],
+          [(ch.abs > 0 ? '+' : '') + ch.abs, ch.abs > 0 ? 'grew' : ch.abs < 0 ? 'shrank' : ''],
+          [ch.rel === Infinity ? 'new' : (ch.rel > 0 ? '+' : '') + (100 * ch.rel).toFixed(2) + '%',
+            ch.abs > 0 ? 'grew' : ch.abs < 0 ? 'shrank' : '']);
+      } else {
+        cells.push([`${r.self} (${pct(r.self, model.total)})`],
+          [`${r.total} (${pct(r.total, model.total)})`]);
+      }
+      cells.forEach(([c, cls], i) => {
         const td = document.createElement('td');
         td.textContent = c;
-        if (i >= 2) td.className = 'num';
+        if (i >= 2) td.className = 'num' + (cls ? ' ' + cls : '');
         tr.appendChild(td);
       });
       tr.addEventListener('click', () => showSandwich(r.key));
@@ -244,6 +337,10 @@
     $('o-palette').value = state.palette || 'kind';
     $('o-diff').checked = !!state.diff;
     $('diff-box').hidden = !state.diff;
+    $('o-live').checked = !!state.live;
+    for (const b of document.querySelectorAll('#presets button'))
+      b.classList.toggle('active', state.from === '-' + b.dataset.preset &&
+        (state.to === '' || state.to === 'now'));
   }
 
   function readForm(ids) {
@@ -268,8 +365,9 @@
       loadFlame();
     });
     $('b-take').addEventListener('click', () => {
-      state.base_from = state.from;
-      state.base_to = state.to;
+      // the dates the current range stands for now, not "-1h" that moves on
+      state.base_from = range ? rfc3339(range[0]) : state.from;
+      state.base_to = range ? rfc3339(range[1]) : state.to;
       syncForm();
       loadFlame();
     });
@@ -284,8 +382,20 @@
     $('search').addEventListener('input', (e) => { state.q = e.target.value; writeUrl(); render(); });
     for (const b of document.querySelectorAll('#tabs button'))
       b.addEventListener('click', () => { state.tab = b.dataset.tab; writeUrl(); showTab(); });
-    for (const th of document.querySelectorAll('#fn-table th'))
-      th.addEventListener('click', () => { state.sort = th.dataset.sort; writeUrl(); renderTable(); });
+    for (const b of document.querySelectorAll('#presets button'))
+      b.addEventListener('click', () => {
+        state.from = '-' + b.dataset.preset;
+        state.to = 'now';
+        state.z = '';
+        syncForm();
+        loadFlame();
+        loadTimeline();
+      });
+    $('o-live').addEventListener('change', (e) => {
+      state.live = e.target.checked ? String(windowS) : '';
+      writeUrl();
+      scheduleLive();
+    });
     window.addEventListener('resize', () => render());
     Ember.drawLegend($('legend-bar'));
   }
@@ -295,17 +405,22 @@
   wire();
   showTab();
   if (embedded) {
-    for (const id of ['filters', 'timeline-box', 'o-diff']) $(id).hidden = true;
+    for (const id of ['filters', 'timeline-box', 'o-diff', 'presets']) $(id).hidden = true;
     $('o-diff').parentNode.hidden = true;
+    $('o-live').parentNode.hidden = true;
     showModel(JSON.parse(embedded.textContent));
   } else {
     loadTimeline();
     loadFlame();
+    scheduleLive();
   }
   // For tests and the console: what is on screen.
   window.emberDebug = () => ({
     state: { ...state },
     loaded: !!model,
+    live: !!liveTimer,
+    timeline: timeline.data ? { last: timeline.data.last, total: (timeline.data.total || [])
+      .reduce((a, b) => a + b, 0) } : null,
     rects: flame.rects.map((r) => ({ name: r.n.frame.name, kind: r.n.frame.kind, depth: r.n.depth,
       x: r.x, y: r.y, w: r.w, v: r.n.v })),
   });

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
 /*
- * buf.c - the growable output buffer every answer is built in, and the
+ * wbuf.c - the growable output buffer every answer is built in, and the
  * escaping of untrusted names into JSON and XML.
  *
  * Symbol names are arbitrary bytes.  JSON gets valid UTF-8 only (invalid
@@ -9,10 +9,11 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "internal.h"
+#include "wbuf.h"
 
 static int reserve(struct wbuf *b, size_t n)
 {

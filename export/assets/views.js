@@ -10,7 +10,8 @@
   // A frame's identity across the tree: name + module + kind.
   Ember.frameKey = (fr) => fr.kind + '\u0000' + (fr.module || '') + '\u0000' + fr.name;
 
-  // Per-function self and total; total counts a recursive function once per stack.
+  // Per-function self and total (and the baseline's, bself/btotal, in a diff);
+  // total counts a recursive function once per stack.
   Ember.functionTable = function (model) {
     const rows = new Map();
     const visit = (n, onPath) => {
@@ -21,11 +22,13 @@
       }
       const key = Ember.frameKey(fr);
       let r = rows.get(key);
-      if (!r) rows.set(key, r = { key, frame: fr, self: 0, total: 0 });
+      if (!r) rows.set(key, r = { key, frame: fr, self: 0, total: 0, bself: 0, btotal: 0 });
       r.self += n.s;
+      r.bself += n.bs || 0;
       const outer = !onPath.has(key);
       if (outer) {
         r.total += n.v;
+        r.btotal += n.b || 0;
         onPath.add(key);
       }
       for (const k of n.kids) visit(k, onPath);

@@ -1,27 +1,28 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
 /*
- * tree.c - the flame tree: samples merged by call path (root, comm, then
+ * flame.c - the flame tree: samples merged by call path (root, comm, then
  * frames outermost first), with a total and self count per node on two
  * sides (the profile and, for diffs, its baseline), and pruning to a node
- * budget that moves the dropped weight into explicit "other" nodes.
+ * budget that moves the dropped weight into explicit "other" nodes; and the
+ * kind/frame selection every export applies.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include "internal.h"
 
-static int intern_str(struct web_tree *t, const char *s, uint32_t *idx)
+static int intern_str(struct flame *t, const char *s, uint32_t *idx)
 {
 	bool added;
 
 	if (!s) {
-		*idx = WEB_NONE;
+		*idx = FLAME_NONE;
 		return 0;
 	}
 	return store_itab__intern(&t->strs, s, strlen(s), idx, &added);
 }
 
-static int intern_frame(struct web_tree *t, const char *name, const char *module,
+static int intern_frame(struct flame *t, const char *name, const char *module,
 			const char *file, uint32_t line, uint32_t flags, uint32_t *idx)
 {
 	struct tree_frame f = { .line = line, .flags = flags };
@@ -39,7 +40,7 @@ static int intern_frame(struct web_tree *t, const char *name, const char *module
 }
 
 /* The child of @parent for @frame, created when missing. */
-static int child(struct web_tree *t, uint32_t parent, uint32_t frame, uint32_t *out)
+static int child(struct flame *t, uint32_t parent, uint32_t frame, uint32_t *out)
 {
 	uint32_t key[2] = { parent, frame }, idx;
 	struct tree_node *n;
@@ -62,15 +63,15 @@ static int child(struct web_tree *t, uint32_t parent, uint32_t frame, uint32_t *
 		t->cap = cap;
 	}
 	n = &t->nodes[t->nnodes++];
-	*n = (struct tree_node){ .frame = frame, .parent = parent, .child = WEB_NONE,
+	*n = (struct tree_node){ .frame = frame, .parent = parent, .child = FLAME_NONE,
 				 .next = t->nodes[parent].child };
 	t->nodes[parent].child = *out;
 	return 0;
 }
 
-struct web_tree *web_tree__new(void)
+struct flame *flame__new(void)
 {
-	struct web_tree *t = calloc(1, sizeof(*t));
+	struct flame *t = calloc(1, sizeof(*t));
 	uint32_t root;
 
 	if (!t)
@@ -78,18 +79,19 @@ struct web_tree *web_tree__new(void)
 	t->cap = 1024;
 	t->nodes = malloc(t->cap * sizeof(*t->nodes));
 	t->path = malloc((STORE_MAX_FRAMES + 2) * sizeof(*t->path));
-	if (!t->nodes || !t->path || intern_frame(t, "all", NULL, NULL, 0, TREE_F_ROOT, &root)) {
-		web_tree__free(t);
+	t->kept = malloc(STORE_MAX_FRAMES * sizeof(*t->kept));
+	if (!t->nodes || !t->path || !t->kept || intern_frame(t, "all", NULL, NULL, 0, TREE_F_ROOT, &root)) {
+		flame__free(t);
 		errno = ENOMEM;
 		return NULL;
 	}
-	t->nodes[0] = (struct tree_node){ .frame = root, .parent = WEB_NONE,
-					  .child = WEB_NONE, .next = WEB_NONE };
+	t->nodes[0] = (struct tree_node){ .frame = root, .parent = FLAME_NONE,
+					  .child = FLAME_NONE, .next = FLAME_NONE };
 	t->nnodes = 1;
 	return t;
 }
 
-void web_tree__free(struct web_tree *t)
+void flame__free(struct flame *t)
 {
 	if (!t)
 		return;
@@ -98,53 +100,74 @@ void web_tree__free(struct web_tree *t)
 	store_itab__clear(&t->edges);
 	free(t->nodes);
 	free(t->path);
+	free(t->kept);
 	free(t);
 }
 
-static bool frame_wanted(const struct web_tree *t, const struct frame *f)
+static bool frame_wanted(const struct export_select *sel, const struct frame *f)
 {
 	bool kernel = f->flags & FRAME_F_KERNEL;
 
-	return t->kind == TREE_ALL || (t->kind == TREE_KERNEL) == kernel;
+	return sel->kind == EXPORT_KIND_ALL || (sel->kind == EXPORT_KIND_KERNEL) == kernel;
 }
 
-/* Whether a stack passes the kind and substring filters. */
-static bool stack_wanted(const struct web_tree *t, const struct store_proc *proc,
-			 const struct frame *frames, int nframes)
+bool export_select__stack(const struct export_select *sel, const char *comm,
+			  const struct frame *frames, int nframes, struct frame *keep, int *nkeep)
 {
-	bool any = t->kind == TREE_ALL, match = !t->match || strstr(proc->comm, t->match);
-	int i;
+	bool any, match;
+	int i, n = 0;
 
-	for (i = 0; i < nframes && !(any && match); i++) {
-		if (!frame_wanted(t, &frames[i]))
+	if (!sel) {
+		for (i = 0; keep && i < nframes; i++)
+			keep[i] = frames[i];
+		if (nkeep)
+			*nkeep = nframes;
+		return true;
+	}
+	any = sel->kind == EXPORT_KIND_ALL;
+	match = !sel->match || (comm && strstr(comm, sel->match));
+	for (i = 0; i < nframes; i++) {
+		if (!frame_wanted(sel, &frames[i]))
 			continue;
 		any = true;
-		if (!match && strstr(frames[i].name, t->match))
+		if (!match && strstr(frames[i].name, sel->match))
 			match = true;
+		if (keep)
+			keep[n] = frames[i];
+		n++;
 	}
+	if (nkeep)
+		*nkeep = n;
 	return any && match;
 }
 
-int web_tree__add(void *tree, const struct store_proc *proc, const struct frame *frames,
-		  int nframes, uint64_t count)
+void flame__select(struct flame *t, int side, const struct export_select *sel)
 {
-	struct web_tree *t = tree;
-	uint32_t fi, node = 0;
-	int i, depth = 0, err, s = t->side;
+	t->side = side ? 1 : 0;
+	t->sel = sel ? *sel : (struct export_select){ .kind = EXPORT_KIND_ALL };
+}
 
-	if (!stack_wanted(t, proc, frames, nframes))
+int flame__add(void *tree, const struct store_proc *proc, const struct frame *frames,
+	       int nframes, uint64_t count)
+{
+	struct flame *t = tree;
+	uint32_t fi, node = 0;
+	int i, depth = 0, err, s = t->side, n;
+
+	if (nframes > STORE_MAX_FRAMES)
+		nframes = STORE_MAX_FRAMES;
+	if (!export_select__stack(&t->sel, proc->comm, frames, nframes, t->kept, &n))
 		return 0;
 	err = intern_frame(t, proc->comm, NULL, NULL, 0, TREE_F_PROC, &fi);
 	if (!err)
 		err = child(t, node, fi, &node);
 	t->path[depth++] = node;
-	for (i = 0; i < nframes && !err; i++) {
-		const struct frame *f = &frames[i];
+	for (i = 0; i < n && !err; i++) {
+		const struct frame *f = &t->kept[i];
 
-		if (!frame_wanted(t, f))
-			continue;
 		err = intern_frame(t, f->name, f->module, f->file, f->line,
-				   f->flags & (FRAME_F_KERNEL | FRAME_F_INLINE | FRAME_F_UNKNOWN), &fi);
+				   f->flags & (FRAME_F_KERNEL | FRAME_F_INLINE | FRAME_F_UNKNOWN |
+					       FRAME_F_JIT), &fi);
 		if (!err)
 			err = child(t, node, fi, &node);
 		t->path[depth++] = node;
@@ -158,24 +181,24 @@ int web_tree__add(void *tree, const struct store_proc *proc, const struct frame 
 	return 0;
 }
 
-uint64_t tree__total(const struct web_tree *t, int side)
+uint64_t tree__total(const struct flame *t, int side)
 {
 	return t->nodes[0].total[side];
 }
 
-const char *tree__str(const struct web_tree *t, uint32_t idx)
+const char *tree__str(const struct flame *t, uint32_t idx)
 {
-	return idx == WEB_NONE ? NULL : store_itab__key(&t->strs, idx);
+	return idx == FLAME_NONE ? NULL : store_itab__key(&t->strs, idx);
 }
 
-const struct tree_frame *tree__frame(const struct web_tree *t, uint32_t idx)
+const struct tree_frame *tree__frame(const struct flame *t, uint32_t idx)
 {
 	return (const struct tree_frame *)store_itab__key(&t->frames, idx);
 }
 
 static int cmp_by_name(const void *a, const void *b, void *ctx)
 {
-	const struct web_tree *t = ctx;
+	const struct flame *t = ctx;
 	uint32_t na = *(const uint32_t *)a, nb = *(const uint32_t *)b;
 	const struct tree_frame *fa = tree__frame(t, t->nodes[na].frame);
 	const struct tree_frame *fb = tree__frame(t, t->nodes[nb].frame);
@@ -186,7 +209,7 @@ static int cmp_by_name(const void *a, const void *b, void *ctx)
 	return t->nodes[na].frame < t->nodes[nb].frame ? -1 : 1;
 }
 
-int tree__sort(struct web_tree *t)
+int tree__sort(struct flame *t)
 {
 	uint32_t *kids = malloc(t->nnodes * sizeof(*kids)), i, n, c;
 
@@ -194,7 +217,7 @@ int tree__sort(struct web_tree *t)
 		return -ENOMEM;
 	for (i = 0; i < t->nnodes; i++) {
 		n = 0;
-		for (c = t->nodes[i].child; c != WEB_NONE; c = t->nodes[c].next)
+		for (c = t->nodes[i].child; c != FLAME_NONE; c = t->nodes[c].next)
 			kids[n++] = c;
 		if (n < 2)
 			continue;
@@ -202,7 +225,7 @@ int tree__sort(struct web_tree *t)
 		t->nodes[i].child = kids[0];
 		for (c = 0; c + 1 < n; c++)
 			t->nodes[kids[c]].next = kids[c + 1];
-		t->nodes[kids[n - 1]].next = WEB_NONE;
+		t->nodes[kids[n - 1]].next = FLAME_NONE;
 	}
 	free(kids);
 	return 0;
@@ -211,7 +234,7 @@ int tree__sort(struct web_tree *t)
 /* Heaviest first (both sides summed); ties keep creation order, parents first. */
 static int cmp_by_weight(const void *a, const void *b, void *ctx)
 {
-	const struct web_tree *t = ctx;
+	const struct flame *t = ctx;
 	uint32_t na = *(const uint32_t *)a, nb = *(const uint32_t *)b;
 	uint64_t wa = t->nodes[na].total[0] + t->nodes[na].total[1];
 	uint64_t wb = t->nodes[nb].total[0] + t->nodes[nb].total[1];
@@ -226,7 +249,7 @@ static int cmp_by_weight(const void *a, const void *b, void *ctx)
  * per kept node with dropped children fit the budget.  A child never
  * outweighs its parent, so the kept set is always a connected subtree.
  */
-static uint32_t greedy_keep(const struct web_tree *t, const uint32_t *order, uint32_t max,
+static uint32_t greedy_keep(const struct flame *t, const uint32_t *order, uint32_t max,
 			    uint32_t *nkids, uint32_t *kept_kids, bool *keep)
 {
 	uint32_t kept = 0, others = 0, i, n, p;
@@ -236,20 +259,20 @@ static uint32_t greedy_keep(const struct web_tree *t, const uint32_t *order, uin
 		n = order[i];
 		p = t->nodes[n].parent;
 		delta = 1 + (nkids[n] > 0);
-		if (p != WEB_NONE && kept_kids[p] + 1 == nkids[p])
+		if (p != FLAME_NONE && kept_kids[p] + 1 == nkids[p])
 			delta--;
 		if (i && kept + others + delta > max)
 			break;
 		keep[n] = true;
 		kept++;
 		others += nkids[n] > 0;
-		if (p != WEB_NONE && ++kept_kids[p] == nkids[p])
+		if (p != FLAME_NONE && ++kept_kids[p] == nkids[p])
 			others--;
 	}
 	return kept + others;
 }
 
-uint32_t tree__prune(const struct web_tree *t, uint32_t max_nodes, bool *keep,
+uint32_t tree__prune(const struct flame *t, uint32_t max_nodes, bool *keep,
 		     uint64_t (*other)[2])
 {
 	uint32_t *order = malloc(t->nnodes * sizeof(*order));
@@ -263,7 +286,7 @@ uint32_t tree__prune(const struct web_tree *t, uint32_t max_nodes, bool *keep,
 	for (i = 0; i < t->nnodes; i++) {
 		order[i] = i;
 		keep[i] = false;
-		if (t->nodes[i].parent != WEB_NONE)
+		if (t->nodes[i].parent != FLAME_NONE)
 			nkids[t->nodes[i].parent]++;
 	}
 	qsort_r(order, t->nnodes, sizeof(*order), cmp_by_weight, (void *)t);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
 /*
- * tree_json.c - writes a pruned flame tree as JSON: a frames table (name,
+ * flame_json.c - writes a pruned flame tree as JSON: a frames table (name,
  * module, file, line, kind) and a nested tree whose nodes refer to it:
  *   {"f": frame, "v": total, "s": self, "b": base total, "bs": base self,
  *    "c": [children]}
@@ -11,11 +11,11 @@
 #include "internal.h"
 
 struct emit {
-	struct web_tree *t;
-	const struct tree_out *o;
+	struct flame *t;
+	bool diff;
 	bool *keep;
 	uint64_t (*other)[2];
-	uint32_t *remap;	/* tree frame -> output frame, WEB_NONE when unused */
+	uint32_t *remap;	/* tree frame -> output frame, FLAME_NONE when unused */
 	uint32_t nout;
 	struct wbuf *b;
 };
@@ -32,6 +32,8 @@ static const char *kind_name(uint32_t flags)
 		return "unknown";
 	if (flags & FRAME_F_INLINE)
 		return "inline";
+	if (flags & FRAME_F_JIT)
+		return "jit";
 	return flags & FRAME_F_KERNEL ? "kernel" : "user";
 }
 
@@ -41,11 +43,11 @@ static void write_frame(struct emit *e, const struct tree_frame *f)
 
 	wbuf__puts(b, e->nout ? ",{\"name\":" : "{\"name\":");
 	wbuf__json_str(b, f ? tree__str(e->t, f->name) : "[other]");
-	if (f && f->module != WEB_NONE) {
+	if (f && f->module != FLAME_NONE) {
 		wbuf__puts(b, ",\"module\":");
 		wbuf__json_str(b, tree__str(e->t, f->module));
 	}
-	if (f && f->file != WEB_NONE) {
+	if (f && f->file != FLAME_NONE) {
 		wbuf__puts(b, ",\"file\":");
 		wbuf__json_str(b, tree__str(e->t, f->file));
 	}
@@ -63,7 +65,7 @@ static void write_frames(struct emit *e)
 	wbuf__puts(e->b, "\"frames\":[");
 	for (i = 0; i < e->t->nnodes; i++) {
 		f = e->t->nodes[i].frame;
-		if (!e->keep[i] || e->remap[f] != WEB_NONE)
+		if (!e->keep[i] || e->remap[f] != FLAME_NONE)
 			continue;
 		e->remap[f] = e->nout;
 		write_frame(e, tree__frame(e->t, f));
@@ -77,7 +79,7 @@ static void write_counts(struct emit *e, uint32_t frame, const uint64_t total[2]
 {
 	wbuf__printf(e->b, "{\"f\":%u,\"v\":%llu,\"s\":%llu", frame,
 		     (unsigned long long)total[0], (unsigned long long)self[0]);
-	if (e->o->diff)
+	if (e->diff)
 		wbuf__printf(e->b, ",\"b\":%llu,\"bs\":%llu", (unsigned long long)total[1],
 			     (unsigned long long)self[1]);
 }
@@ -90,7 +92,7 @@ static void write_node(struct emit *e, uint32_t n)
 	bool first = true;
 
 	write_counts(e, e->remap[node->frame], node->total, node->self);
-	for (c = node->child; c != WEB_NONE; c = e->t->nodes[c].next) {
+	for (c = node->child; c != FLAME_NONE; c = e->t->nodes[c].next) {
 		if (!e->keep[c])
 			continue;
 		wbuf__puts(e->b, first ? ",\"c\":[" : ",");
@@ -106,9 +108,9 @@ static void write_node(struct emit *e, uint32_t n)
 	wbuf__puts(e->b, first ? "}" : "]}");
 }
 
-int tree__json(struct web_tree *t, const struct tree_out *o, struct wbuf *b)
+int flame__json(struct flame *t, uint32_t max_nodes, bool diff, struct wbuf *b)
 {
-	struct emit e = { .t = t, .o = o, .b = b };
+	struct emit e = { .t = t, .diff = diff, .b = b };
 	uint32_t i, nframes = t->frames.n, n, kept;
 	int err = -ENOMEM;
 
@@ -118,12 +120,12 @@ int tree__json(struct web_tree *t, const struct tree_out *o, struct wbuf *b)
 	if (!e.keep || !e.other || !e.remap || tree__sort(t))
 		goto out;
 	for (i = 0; i < nframes; i++)
-		e.remap[i] = WEB_NONE;
-	n = tree__prune(t, o->max_nodes, e.keep, e.other);
+		e.remap[i] = FLAME_NONE;
+	n = tree__prune(t, max_nodes ?: FLAME_DEFAULT_MAX_NODES, e.keep, e.other);
 	if (!n)
 		goto out;
 	wbuf__printf(b, "\"total\":%llu,", (unsigned long long)tree__total(t, 0));
-	if (o->diff)
+	if (diff)
 		wbuf__printf(b, "\"base_total\":%llu,", (unsigned long long)tree__total(t, 1));
 	for (i = 0, kept = 0; i < t->nnodes; i++)
 		kept += e.keep[i];

@@ -14,6 +14,9 @@ BUILD_DEBS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev \
 # go tool pprof, Chromium, a debuginfod server, the kernel VMs, promtool).
 TEST_DEBS := python3 linux-perf procps util-linux golang-go chromium prometheus \
 	debuginfod g++ qemu-system-x86 busybox-static python3.11 debian-archive-keyring
+# ...and what `make deb` needs besides building (tests/pkg/ runs lintian too).
+DEB_DEBS := debhelper dpkg-dev lintian
+DEB_VERSION = $(shell dpkg-parsechangelog -S Version -l debian/changelog 2>/dev/null)
 
 PKGS := libbpf libelf libdw zlib sqlite3 libdebuginfod libcurl
 CFLAGS ?= -g -O2 -fno-omit-frame-pointer
@@ -45,7 +48,7 @@ UNIT_SRCS := $(wildcard tests/unit/*.c)
 
 .DELETE_ON_ERROR:
 .SECONDARY: $(OUTPUT)/profile.bpf.o $(OUTPUT)/probe.bpf.o
-.PHONY: all deps test-deps test run bench clean
+.PHONY: all deps test-deps test run bench clean deb
 
 all: $(OUTPUT)/ember
 
@@ -64,7 +67,7 @@ deps:
 	@$(call install_missing,$(BUILD_DEBS))
 
 test-deps:
-	@$(call install_missing,$(BUILD_DEBS) $(TEST_DEBS),npm)
+	@$(call install_missing,$(BUILD_DEBS) $(TEST_DEBS) $(DEB_DEBS),npm)
 
 $(OUTPUT) $(OUTPUT)/workloads:
 	$(Q)mkdir -p $@
@@ -140,6 +143,18 @@ $(PUSH_TEST_DEPS): tests/push/package.json
 	$(call msg,NPM,tests/push)
 	$(Q)cd tests/push && npm install --no-audit --no-fund --silent
 	$(Q)touch $@
+
+# The Debian package (debian/), built by dpkg-buildpackage from a copy of
+# the tree under .output/deb/ so the build's by-products stay there too.
+deb:
+	@$(call install_missing,$(BUILD_DEBS) $(DEB_DEBS))
+	$(Q)rm -rf $(OUTPUT)/deb && mkdir -p $(OUTPUT)/deb/ember-$(DEB_VERSION)
+	$(Q)tar -c --exclude=./.output --exclude=./.git --exclude=node_modules . | \
+		tar -x -C $(OUTPUT)/deb/ember-$(DEB_VERSION)
+	$(Q)cd $(OUTPUT)/deb/ember-$(DEB_VERSION) && dpkg-buildpackage -b -us -uc -j2 \
+		>../build.log 2>&1 || { tail -40 ../build.log; exit 1; }
+	$(Q)cp $(OUTPUT)/deb/ember_$(DEB_VERSION)_amd64.deb $(OUTPUT)/
+	@echo "built $(OUTPUT)/ember_$(DEB_VERSION)_amd64.deb"
 
 # The always-on agent with its defaults, in the foreground (Ctrl-C stops it).
 run: deps

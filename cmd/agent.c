@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
-#include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +23,7 @@
 #include "wallclock.h"
 #include "unwind_abi.h"
 #include "web.h"
+#include "webproc.h"
 
 #define DEFAULT_MEMORY_LIMIT_MB 40
 #define STR_(x) #x
@@ -38,21 +38,11 @@ struct agent_opts {
 	const char *db;
 	int64_t window_ms;
 	int64_t retention_ms;
-	const char *listen, *token;
+	struct web_opts web;		/* --listen, --token... (db and metrics set at start) */
 	char token_buf[TOKEN_MAX];	/* --token-file's token */
-	bool insecure_public;
 	uint64_t memory_limit;		/* bytes of RSS; 0: none */
 	uint64_t max_bytes;		/* store size cap; 0: none */
 	struct push_flags push;
-};
-
-struct agent_counts {
-	uint64_t written, dropped, write_errors;	/* windows */
-	uint64_t truncated;	/* samples whose stack was cut to the store's depth */
-	uint64_t unstored;	/* samples a window could not take */
-	uint64_t clock_steps;
-	uint64_t evicted;	/* windows deleted, oldest first, for --max-size */
-	int pending;
 };
 
 /* A drain's stack id (collector) -> the window's (store), valid in that drain. */
@@ -79,13 +69,9 @@ struct agent {
 	uint32_t nstack_ids, drains;
 	double w_drain_s;		/* time spent draining and symbolizing it */
 	int add_err;
-	/* what /metrics reports, copied after each window for the web threads */
-	struct web *web;
-	pthread_mutex_t mlock;
-	struct collector_stats m_stats;
-	struct agent_counts m_n;
-	struct kfeat m_kf;		/* what the kernel offers; valid once m_kf_set */
-	bool m_kf_set;
+	/* the UI process, and what its /metrics reports, copied after each drain */
+	struct webproc *web;
+	struct agent_snapshot *m;
 };
 
 static const char usage[] =
@@ -105,10 +91,7 @@ static const char usage[] =
 "  --no-python           show CPython processes as native frames only\n"
 "  --bpf-stats           measure the BPF time per sample (turns on the kernel's\n"
 "                        run-time accounting of every BPF program while it runs)\n"
-"  --listen ADDR:PORT    serve the UI and API here (default " WEB_DEFAULT_LISTEN ")\n"
-"  --token TOKEN         require this token on every request (needed off loopback)\n"
-"  --token-file FILE     the same, read from FILE's first line (not visible in argv)\n"
-"  --insecure-public     allow a non-loopback --listen without a token\n"
+WEB_FLAGS_HELP
 PUSH_USAGE
 "  -v, --verbose         debug logging\n";
 
@@ -132,6 +115,7 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 		{ "token", required_argument, NULL, 'T' },
 		{ "token-file", required_argument, NULL, 'K' },
 		{ "insecure-public", no_argument, NULL, 'P' },
+		{ "allow-host", required_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		PUSH_LONGOPTS,
 		{},
@@ -143,6 +127,8 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":F:vh", longopts, NULL)) != -1) {
 		err = parse_sampling_flag("agent", &o->s, &o->sym, c, optarg);
+		if (err == -ENOENT)
+			err = parse_web_flag("agent", &o->web, o->token_buf, c, optarg);
 		if (err == -ENOENT)
 			err = parse_push_flag(&o->push, c, optarg);
 		if (err != -ENOENT) {
@@ -181,20 +167,6 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 		case 'v':
 			log_set_level(LOG_DEBUG);
 			break;
-		case 'l':
-			o->listen = optarg;
-			break;
-		case 'T':
-			o->token = optarg;
-			break;
-		case 'K':
-			if (read_token_file("agent", optarg, o->token_buf, sizeof(o->token_buf)))
-				return 2;
-			o->token = o->token_buf;
-			break;
-		case 'P':
-			o->insecure_public = true;
-			break;
 		case 'h':
 			fputs(usage, stdout);
 			return 1;
@@ -206,43 +178,8 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error("agent", "unexpected argument '%s'", argv[optind]);
+	web_opts__env(&o->web);
 	return push_flags__check(&o->push);
-}
-
-/*
- * Creates the store's directory (one level, like /var/lib/ember).  The
- * store holds every process's stacks, which perf shows only to privileged
- * users: the agent creates its files for its own user alone (umask 077).
- */
-static void make_parent_dir(const char *path)
-{
-	char *copy = strdup(path);
-
-	umask(077);
-	if (copy && mkdir(dirname(copy), 0700) && errno != EEXIST)
-		log_warn("cannot create the directory of '%s': %s", path, strerror(errno));
-	free(copy);
-}
-
-/* Takes group and other access away from a store made before (once it opened as one). */
-static void make_private(const char *path)
-{
-	static const char *const suffixes[] = { "", "-wal", "-shm" };
-	char file[4096];
-	struct stat st;
-	unsigned int i;
-
-	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-		snprintf(file, sizeof(file), "%s%s", path, suffixes[i]);
-		if (stat(file, &st) || !S_ISREG(st.st_mode) || !(st.st_mode & 077) ||
-		    st.st_uid != geteuid())
-			continue;
-		if (chmod(file, st.st_mode & 0700))
-			log_warn("cannot make '%s' private: %s", file, strerror(errno));
-		else
-			log_info("'%s' was readable by other users: now %o", file,
-				 st.st_mode & 0700);
-	}
 }
 
 static double mono_now(void)
@@ -314,27 +251,17 @@ static int add_sample(void *ctx, const struct collector_sample *s)
 	return 0;
 }
 
-/*
- * At the --max-size cap: deletes the oldest windows, 2^@round twentieths
- * of the time stored (at least one window).  Returns 0 when some went.
- */
+/* At the --max-size cap: deletes the oldest windows.  Returns 0 when some went. */
 static int make_room(struct agent *a, int round)
 {
-	struct store_stats before, after;
-	int64_t cut;
-	int err;
+	uint64_t n = 0;
 
-	if (!a->o.max_bytes || store__stats(a->store, &before) || before.windows < 1)
+	if (!a->o.max_bytes || store__evict(a->store, round, &n))
 		return -ENOSPC;
-	cut = before.first_ms + (before.last_ms - before.first_ms) / 20 * (1 << round);
-	err = store__retain(a->store, cut > before.first_ms ? cut : before.first_ms + 1);
-	if (err || store__stats(a->store, &after) || after.windows >= before.windows)
-		return -ENOSPC;
-	a->n.evicted += before.windows - after.windows;
+	a->n.evicted += n;
 	log_info("store at its %llu MB cap: deleted the %llu oldest window%s (%llu in all)",
-		 (unsigned long long)(a->o.max_bytes >> 20),
-		 (unsigned long long)(before.windows - after.windows),
-		 before.windows - after.windows == 1 ? "" : "s", (unsigned long long)a->n.evicted);
+		 (unsigned long long)(a->o.max_bytes >> 20), (unsigned long long)n,
+		 n == 1 ? "" : "s", (unsigned long long)a->n.evicted);
 	return 0;
 }
 
@@ -375,15 +302,23 @@ static void queue_window(struct agent *a, struct store_window *w)
 	a->pending[a->npending++] = w;
 }
 
-/* Copies the counters for /metrics (the web threads read the copy). */
+/* Copies the counters for /metrics (the UI process reads the copy). */
 static void publish(struct agent *a, const struct collector_stats *cs)
 {
-	pthread_mutex_lock(&a->mlock);
-	a->m_stats = *cs;
+	struct push_stats ps;
+
+	if (a->pusher)
+		pusher__stats(a->pusher, &ps);
+	pthread_mutex_lock(&a->m->lock);
+	a->m->stats = *cs;
+	if (a->pusher) {
+		a->m->push = ps;
+		a->m->push_on = true;
+	}
 	a->n.pending = a->npending;
 	a->n.clock_steps = a->clock.steps;
-	a->m_n = a->n;
-	pthread_mutex_unlock(&a->mlock);
+	a->m->n = a->n;
+	pthread_mutex_unlock(&a->m->lock);
 }
 
 /* One info line per window [@start, @end) (ms); @write_s is the commit's time. */
@@ -415,150 +350,23 @@ static void log_window(struct agent *a, int64_t start, int64_t end, double write
 	a->prev_unknown = cs.unknown_frames;
 }
 
-/* /metrics for the web threads: the snapshot taken after the last drain. */
-static int agent_metrics(void *ctx, struct web_metrics *m)
+/* Serves the UI from its own process; returns 0 or the exit code (2: bad --listen/--token). */
+static int start_web(struct agent *a, volatile sig_atomic_t *exiting)
 {
-	struct agent *a = ctx;
-	struct collector_stats cs;
-	struct agent_counts n;
-	char name[80];
-	const char *kf_names[KFEAT_MAX];
-	double kf_has[KFEAT_MAX];
-	int i, nkf = 0, err = 0;
+	struct web_opts wo = a->o.web;
+	int err;
 
-	pthread_mutex_lock(&a->mlock);
-	for (i = 0; a->m_kf_set && i < KFEAT_MAX; i++, nkf++) {
-		kf_names[i] = kfeat_name(i);
-		kf_has[i] = a->m_kf.has[i];
-	}
-	cs = a->m_stats;
-	n = a->m_n;
-	pthread_mutex_unlock(&a->mlock);
-	for (i = 0; i < CNT_MAX && !err; i++) {
-		snprintf(name, sizeof(name), i == CNT_SAMPLES ? "samples_total" : "bpf_%s_total",
-			 sampler_counter_names[i]);
-		err = web_metrics__add(m, name, i == CNT_SAMPLES ? "Samples taken on every CPU." :
-				       "BPF-side event or loss counter.", WEB_COUNTER, cs.bpf[i]);
-	}
-	const struct {
-		const char *name, *help;
-		enum web_metric_type type;
-		double value;
-	} rows[] = {
-		{ "windows_written_total", "Windows committed to the store.", WEB_COUNTER, n.written },
-		{ "windows_dropped_total", "Windows lost (store unwritable).", WEB_COUNTER, n.dropped },
-		{ "store_write_errors_total", "Failed window commits.", WEB_COUNTER, n.write_errors },
-		{ "windows_pending", "Windows kept in memory until the store takes them.", WEB_GAUGE,
-		  n.pending },
-		{ "stacks_truncated_total", "Samples whose stack was cut to the store's 1024 "
-		  "frames (leaf end kept under [truncated]).", WEB_COUNTER, n.truncated },
-		{ "samples_unstored_total", "Samples the window could not take (no memory).",
-		  WEB_COUNTER, n.unstored },
-		{ "clock_steps_total", "Wall-clock steps seen (windows stay in order).",
-		  WEB_COUNTER, n.clock_steps },
-		{ "windows_evicted_total", "Oldest windows deleted to stay within --max-size.",
-		  WEB_COUNTER, n.evicted },
-		{ "symbol_cache_hits_total", "Symbolizer cache hits.", WEB_COUNTER,
-		  cs.sym.cache_hits },
-		{ "symbol_cache_misses_total", "Symbolizer cache misses.", WEB_COUNTER,
-		  cs.sym.cache_misses },
-		{ "unknown_frames_total", "Sampled frames without a name.", WEB_COUNTER,
-		  cs.unknown_frames },
-		{ "maps_unreadable_total", "Processes whose mappings could not be read.",
-		  WEB_COUNTER, cs.maps_unreadable },
-		{ "elf_errors_total", "ELF/DWARF files that could not be read.", WEB_COUNTER,
-		  cs.sym.elf_errors },
-		{ "elf_files", "ELF files open for symbolization.", WEB_GAUGE, cs.sym.elf_files },
-		{ "elf_evicted_total", "Idle ELF files closed.", WEB_COUNTER, cs.sym.elf_evicted },
-		{ "dwarf_files", "ELF files with DWARF and symbols loaded.", WEB_GAUGE,
-		  cs.sym.dwarf_files },
-		{ "dwarf_reopened_total", "DWARF loaded again after being closed while idle.",
-		  WEB_COUNTER, cs.sym.dwarf_reopened },
-		{ "symbol_cache_flushes_total", "Name caches dropped to stay within budget.",
-		  WEB_COUNTER, cs.sym.cache_flushes },
-		{ "resident_memory_bytes", "Agent resident set size after the last window.",
-		  WEB_GAUGE, cs.rss_bytes },
-		{ "memory_limit_shrinks_total", "Cached symbol data dropped for --memory-limit.",
-		  WEB_COUNTER, cs.memory_shrinks },
-		{ "jit_bad_lines_total", "Malformed perf-map lines skipped.", WEB_COUNTER,
-		  cs.sym.jit_bad_lines },
-		{ "debuginfod_failed_total", "Debug info requests without an answer.", WEB_COUNTER,
-		  cs.sym.debuginfod_failed },
-		{ "processes_seen_total", "Processes announced by the BPF side.", WEB_COUNTER,
-		  cs.processes_seen },
-		{ "processes_exited_total", "Processes dropped after exiting.", WEB_COUNTER,
-		  cs.processes_exited },
-		{ "unwind_tables", "ELF files with unwind tables loaded.", WEB_GAUGE,
-		  cs.unwind.files_loaded },
-		{ "unwind_table_bytes", "Memory used by unwind tables.", WEB_GAUGE,
-		  cs.unwind.rows_used * sizeof(struct unwind_row) },
-		{ "unwind_tables_failed_total", "Files without usable CFI, or no room.", WEB_COUNTER,
-		  cs.unwind.tables_failed },
-		{ "unwind_tables_evicted_total", "Idle tables dropped for room.", WEB_COUNTER,
-		  cs.unwind.tables_evicted },
-		{ "unwind_tables_expired_total", "Tables unloaded after their last user left.",
-		  WEB_COUNTER, cs.unwind.tables_expired },
-		{ "unwind_rescans_total", "Mapping re-reads asked for by BPF (dlopen).",
-		  WEB_COUNTER, cs.unwind_rescans },
-		{ "exit_maps_received_total", "Mappings sent by BPF at exit (or with the first "
-		  "sample where no exit hook sees them).", WEB_COUNTER, cs.exit_maps },
-		{ "exit_maps_used_total", "Of those, snapshots taken from them.", WEB_COUNTER,
-		  cs.sym.vma_snapshots },
-		{ "exit_vmas_matched_total", "Their mappings tied to an open ELF file.", WEB_COUNTER,
-		  cs.sym.vma_matched },
-		{ "exit_vmas_unmatched_total", "Their mappings named by basename only.", WEB_COUNTER,
-		  cs.sym.vma_unmatched },
-		/* the mean per run is rate(bpf_run_seconds_total) / rate(bpf_runs_total) */
-		{ "bpf_run_seconds_total", "CPU time in the BPF program (with --bpf-stats).",
-		  WEB_COUNTER, cs.bpf_run_ns / 1e9 },
-		{ "bpf_runs_total", "Runs of the BPF program (with --bpf-stats).", WEB_COUNTER,
-		  cs.bpf_run_cnt },
-		{ "python_processes_total", "CPython processes whose frames BPF walks.",
-		  WEB_COUNTER, cs.python.procs },
-		{ "python_processes_unwalked_total", "CPython processes found where the loaded "
-		  "program cannot walk Python frames (no bpf_loop, or --unwind fp).", WEB_COUNTER,
-		  cs.python.unwalked },
-		{ "python_not_cpython_total", "Python-named files without the interpreter.",
-		  WEB_COUNTER, cs.python.not_cpython },
-		{ "python_no_runtime_total", "Python binaries without _PyRuntime (stripped).",
-		  WEB_COUNTER, cs.python.no_runtime },
-		{ "python_unsupported_total", "CPython versions without a layout entry.",
-		  WEB_COUNTER, cs.python.unsupported },
-		{ "python_codes_read_total", "Python code objects read and named.", WEB_COUNTER,
-		  cs.sym.py_codes },
-		{ "python_code_stale_total", "Sampled code objects freed and reused since (checksum "
-		  "mismatch; shown unknown).", WEB_COUNTER, cs.sym.py_stale },
-		{ "python_code_unreadable_total", "Python code objects that could not be read.",
-		  WEB_COUNTER, cs.sym.py_unreadable },
-	};
-
-	for (i = 0; i < (int)(sizeof(rows) / sizeof(rows[0])) && !err; i++)
-		err = web_metrics__add(m, rows[i].name, rows[i].help, rows[i].type, rows[i].value);
-	if (!err && a->pusher)
-		err = push_metrics__add(a->pusher, m);
-	if (!err && nkf)
-		err = web_metrics__add_labeled(m, "kernel_feature", "Whether the running kernel "
-					       "offers a BPF feature ember uses (see ember check).",
-					       WEB_GAUGE, "name", kf_names, kf_has, nkf);
-	return err;
-}
-
-/* Serves the UI; returns 0 or the exit code (2: bad --listen/--token). */
-static int start_web(struct agent *a)
-{
-	struct web_opts wo = {
-		.db = a->o.db, .listen = a->o.listen, .token = a->o.token,
-		.insecure_public = a->o.insecure_public,
-		.metrics = { .collect = agent_metrics, .ctx = a },
-	};
-	int err = web__new(&wo, &a->web);
-
+	wo.db = a->o.db;
+	a->m = snapshot__new();
+	wo.metrics = (struct web_metrics_source){ .collect = snapshot__metrics, .ctx = a->m };
+	err = a->m ? webproc__start(&wo, exiting, &a->web) : -ENOMEM;
 	if (!err) {
 		/* with --listen ADDR:0 this is the only way to learn the port */
-		log_info("serving the UI and API on port %d", web__port(a->web));
+		log_info("serving the UI and API on port %d", webproc__port(a->web));
 		return 0;
 	}
-	log_error("cannot serve the UI on %s: %s", a->o.listen ? a->o.listen : WEB_DEFAULT_LISTEN,
+	log_error("cannot serve the UI on %s: %s",
+		  a->o.web.listen ? a->o.web.listen : WEB_DEFAULT_LISTEN,
 		  web__strerror(err));
 	return err == -EACCES || err == -EINVAL || err == -EBADMSG ? 2 : 1;
 }
@@ -696,7 +504,6 @@ int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
 			.memory_limit = (uint64_t)DEFAULT_MEMORY_LIMIT_MB << 20,
 			.retention_ms = 7 * 86400 * 1000LL,
 		},
-		.mlock = PTHREAD_MUTEX_INITIALIZER,
 	};
 	int err, ret = 1, i;
 
@@ -705,13 +512,13 @@ int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
 	if (err)
 		return err == 1 ? 0 : err;
 	raise_priority();
-	make_parent_dir(a.o.db);
+	make_private(a.o.db, false);
 	err = store__open(a.o.db, 0, &a.store);
 	if (err) {
 		log_error("cannot open store '%s': %s", a.o.db, store__strerror(err));
 		return 1;
 	}
-	make_private(a.o.db);
+	make_private(a.o.db, true);
 	err = a.o.max_bytes ? store__set_max_bytes(a.store, a.o.max_bytes) : 0;
 	if (err)
 		log_warn("cannot cap the store: %s", store__strerror(err));
@@ -723,7 +530,7 @@ int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
 	err = store__set_period_ns(a.store, 1000000000ULL / a.o.s.freq);
 	if (err)
 		log_warn("cannot record the sampling period: %s", store__strerror(err));
-	ret = start_web(&a);
+	ret = start_web(&a, exiting);
 	if (ret)
 		goto out;
 	ret = 1;
@@ -731,11 +538,11 @@ int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
 	if (!a.c)
 		goto out;
 	collector__set_memory_limit(a.c, a.o.memory_limit);
-	pthread_mutex_lock(&a.mlock);
-	a.m_kf = *collector__kfeat(a.c);
-	a.m_kf_set = true;
-	pthread_mutex_unlock(&a.mlock);
-	kfeat__log(&a.m_kf);
+	pthread_mutex_lock(&a.m->lock);
+	a.m->kf = *collector__kfeat(a.c);
+	a.m->kf_set = true;
+	pthread_mutex_unlock(&a.m->lock);
+	kfeat__log(&a.m->kf);
 	log_info("sampling at %u Hz on every CPU into %s, %lld s windows", a.o.s.freq,
 		 a.o.db, (long long)a.o.window_ms / 1000);
 	err = run(&a, exiting);
@@ -747,12 +554,13 @@ int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
 	if (a.npending)
 		log_error("%d window(s) could not be written", a.npending);
 out:
-	web__free(a.web);
+	webproc__stop(a.web);
 	pusher__free(a.pusher, 5000);	/* the last window gets 5 s to go out */
 	for (i = 0; i < a.npending; i++)
 		store__window_free(a.pending[i]);
 	collector__free(a.c);
 	free(a.stack_ids);
 	store__free(a.store);
+	snapshot__free(a.m);
 	return ret;
 }

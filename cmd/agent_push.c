@@ -130,14 +130,13 @@ int push_flags__check(struct push_flags *f)
 	return 0;
 }
 
-int push_metrics__add(struct pusher *p, struct web_metrics *m)
+int push_metrics__add(const struct push_stats *ps, struct web_metrics *m)
 {
 	const char *names[PUSH_DROP_MAX];
 	double dropped[PUSH_DROP_MAX];
-	struct push_stats s;
+	struct push_stats s = *ps;
 	int i, err;
 
-	pusher__stats(p, &s);
 	for (i = 0; i < PUSH_DROP_MAX; i++) {
 		names[i] = push_drop_name(i);
 		dropped[i] = s.dropped[i];

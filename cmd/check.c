@@ -5,12 +5,15 @@
  * privileges and what each missing one costs, and finally a real load and
  * attach of the sampling program.  Exits 1 only when ember cannot sample.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <linux/capability.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -23,6 +26,9 @@
 #endif
 #ifndef CAP_BPF
 #define CAP_BPF 39
+#endif
+#ifndef CAP_CHECKPOINT_RESTORE
+#define CAP_CHECKPOINT_RESTORE 40
 #endif
 
 static const char usage[] =
@@ -40,17 +46,106 @@ static const struct {
 	{ CAP_BPF, "CAP_BPF", "no BPF program loads (CAP_SYS_ADMIN stands in for it)" },
 	{ CAP_PERFMON, "CAP_PERFMON", "no system-wide perf events and no BPF tracing "
 	  "(CAP_SYS_ADMIN stands in for it)" },
-	{ CAP_SYS_ADMIN, "CAP_SYS_ADMIN", "/proc/PID/map_files (binaries deleted or in "
-	  "other mount namespaces) cannot be opened; before 5.8 also needed to load BPF" },
-	{ CAP_SYS_PTRACE, "CAP_SYS_PTRACE", "other users' /proc/PID/maps and perf maps "
+	{ CAP_SYS_PTRACE, "CAP_SYS_PTRACE", "other users' /proc/PID/maps and roots "
 	  "cannot be read: their frames stay module+0xoffset" },
+	{ CAP_CHECKPOINT_RESTORE, "CAP_CHECKPOINT_RESTORE", "/proc/PID/map_files cannot be "
+	  "opened: deleted binaries are not named (CAP_SYS_ADMIN stands in for it)" },
 	{ CAP_DAC_READ_SEARCH, "CAP_DAC_READ_SEARCH", "binaries and debug files not "
 	  "readable by ember's user are not symbolized" },
 	{ CAP_SYS_RESOURCE, "CAP_SYS_RESOURCE", "before 5.11 BPF maps count against "
-	  "RLIMIT_MEMLOCK, which cannot be raised" },
+	  "RLIMIT_MEMLOCK, which cannot be raised (or set LimitMEMLOCK=infinity)" },
 	{ CAP_SYSLOG, "CAP_SYSLOG", "/proc/kallsyms hides addresses (kptr_restrict): "
 	  "kernel frames are not named" },
+	{ CAP_SYS_ADMIN, "CAP_SYS_ADMIN", "nothing with the ones above; before 5.8 "
+	  "needed to load BPF" },
 };
+
+/* Whether /proc/kallsyms shows this process any non-zero address. */
+static bool kallsyms_visible(void)
+{
+	unsigned long long addr = 0;
+	char line[256];
+	FILE *f = fopen("/proc/kallsyms", "re");
+	int n = 0;
+
+	while (f && !addr && n++ < 1000 && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%llx", &addr) != 1)
+			addr = 0;
+	if (f)
+		fclose(f);
+	return addr;
+}
+
+/* Opens this process's first /proc/self/map_files entry: 0 or -errno. */
+static int map_files_open(void)
+{
+	DIR *d = opendir("/proc/self/map_files");
+	struct dirent *de;
+	char path[320];
+	int fd = -ENOENT;
+
+	while (d && (de = readdir(d)) && fd == -ENOENT) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/map_files/%s", de->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		fd = fd < 0 ? -errno : (close(fd), 0);
+	}
+	if (d)
+		closedir(d);
+	return fd;
+}
+
+/*
+ * Whether another user's process refuses its root, /proc/PID/root, where
+ * its files are opened (false: none to try).  Kernel threads (no command line) have no maps to refuse, and init
+ * may hold capabilities its children lack, which refuses even root.
+ */
+static bool other_root_refused(void)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	char path[300];
+	struct stat st;
+	bool refused = false, tried = false;
+	FILE *f;
+
+	while (d && !tried && (de = readdir(d))) {
+		snprintf(path, sizeof(path), "/proc/%s", de->d_name);
+		if (!strspn(de->d_name, "0123456789") || !strcmp(de->d_name, "1") ||
+		    stat(path, &st) || st.st_uid == geteuid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+		f = fopen(path, "re");
+		tried = f && fgetc(f) != EOF;
+		if (f)
+			fclose(f);
+		if (!tried)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/root/", de->d_name);
+		refused = stat(path, &st) && errno == EACCES;
+	}
+	if (d)
+		closedir(d);
+	return tried && refused;
+}
+
+/*
+ * What ember's privileges hide here, tried rather than guessed (the agent
+ * counts the same as ember_permission_denied_total{what=...}).
+ */
+static void print_denied(void)
+{
+	int err = map_files_open();
+	bool maps = !other_root_refused();
+
+	printf("denied kallsyms  %s\n", kallsyms_visible() ? "no" :
+	       "yes: kernel addresses are hidden (needs CAP_SYSLOG): kernel frames are not named");
+	printf("denied maps      %s\n", maps ? "no" : "yes: another user's /proc/PID/root is refused (needs "
+	       "CAP_SYS_PTRACE): other users' processes keep module+0xOFFSET frames");
+	printf("denied map_files %s\n", err != -EPERM ? "no" : "yes: /proc/PID/map_files is "
+	       "refused (needs CAP_CHECKPOINT_RESTORE): deleted binaries are not named");
+}
 
 /* Effective capabilities, as two 32-bit words. */
 static int effective_caps(__u32 eff[2])
@@ -98,6 +193,7 @@ static void print_privileges(void)
 	print_sysctl("/proc/sys/kernel/unprivileged_bpf_disabled",
 		     "kernel.unprivileged_bpf_disabled");
 	print_sysctl("/proc/sys/kernel/kptr_restrict", "kernel.kptr_restrict");
+	print_denied();
 }
 
 static int parse_args(int argc, char **argv)

@@ -42,6 +42,35 @@ int read_token_file(const char *cmd, const char *path, char *buf, size_t size);
 #define SAMPLER_NICE (-10)
 void raise_priority(void);
 
+struct web_opts;
+
+/*
+ * Parses the web flags agent and serve share: --listen ('l'), --token
+ * ('T'), --token-file ('K', read into @token, TOKEN_MAX bytes),
+ * --insecure-public ('P'), --allow-host ('H', repeatable).  Returns 0, 2
+ * after printing a usage error for @cmd, or -ENOENT for any other flag.
+ */
+int parse_web_flag(const char *cmd, struct web_opts *o, char *token, int flag, const char *arg);
+
+/* After parsing: the token from $EMBER_TOKEN when no flag gave one (out of argv too). */
+void web_opts__env(struct web_opts *o);
+
+/* The web flags' lines of --help. */
+#define WEB_FLAGS_HELP \
+"  --listen ADDR:PORT    serve the UI and API here (default " WEB_DEFAULT_LISTEN ")\n" \
+"  --token TOKEN         require this token on every request (needed off loopback)\n" \
+"  --token-file FILE     the same, read from FILE's first line (not visible in argv);\n" \
+"                        $EMBER_TOKEN does the same\n" \
+"  --allow-host NAME     also answer requests whose Host is NAME (repeatable); others\n" \
+"                        than the listen address and loopback names get 403\n" \
+"  --insecure-public     allow a non-loopback --listen without a token\n"
+
+/*
+ * private.c: makes the store at @path (its directory before it is opened,
+ * its files once @opened) 0750/0640 for the agent's user and group.
+ */
+void make_private(const char *path, bool opened);
+
 /* Parses a size in bytes with an optional K, M, G or T suffix (powers of 1024).  0 or -EINVAL. */
 int parse_size(const char *s, uint64_t *out);
 
@@ -87,8 +116,8 @@ int parse_push_flag(struct push_flags *f, int flag, char *arg);
 /* After parsing: the combinations that make no sense.  Returns 0 or 2. */
 int push_flags__check(struct push_flags *f);
 struct web_metrics;
-/* Adds the ember_push_* rows. */
-int push_metrics__add(struct pusher *p, struct web_metrics *m);
+/* Adds the ember_push_* rows for @s (the agent's last snapshot of them). */
+int push_metrics__add(const struct push_stats *s, struct web_metrics *m);
 
 /*
  * Each returns the process exit code: 0 success, 1 runtime failure, 2 usage

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
-/* flags.c - option parsing shared by the commands that sample (record, agent). */
+/*
+ * flags.c - option parsing shared by the commands that sample (record,
+ * agent) and those that serve the UI (agent, serve).
+ */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +15,7 @@
 #include "file.h"
 #include "log.h"
 #include "unwind_abi.h"
+#include "web.h"
 
 int parse_sampling_flag(const char *cmd, struct sampler_opts *o, struct symbolizer_opts *sym,
 			int flag, const char *arg)
@@ -55,6 +59,56 @@ int parse_sampling_flag(const char *cmd, struct sampler_opts *o, struct symboliz
 		return 0;
 	}
 	return -ENOENT;
+}
+
+/* A host name or an IP literal ([v6] in brackets), as a Host header carries it. */
+static bool host_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (!n || n > 253)
+		return false;
+	if (s[0] == '[')
+		return n > 2 && s[n - 1] == ']' &&
+		       strspn(s + 1, "0123456789abcdefABCDEF:.") == n - 2;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") == n;
+}
+
+int parse_web_flag(const char *cmd, struct web_opts *o, char *token, int flag, const char *arg)
+{
+	switch (flag) {
+	case 'l':
+		o->listen = arg;
+		return 0;
+	case 'T':
+		o->token = arg;
+		return 0;
+	case 'K':
+		if (read_token_file(cmd, arg, token, TOKEN_MAX))
+			return 2;
+		o->token = token;
+		return 0;
+	case 'P':
+		o->insecure_public = true;
+		return 0;
+	case 'H':
+		if (!host_name_ok(arg))
+			return usage_error(cmd, "invalid --allow-host '%s': expected a host name, an "
+					   "IPv4 address or [IPv6], without a port", arg);
+		if (o->nallow_hosts == WEB_MAX_ALLOW_HOSTS)
+			return usage_error(cmd, "more than %d --allow-host names", WEB_MAX_ALLOW_HOSTS);
+		o->allow_hosts[o->nallow_hosts++] = arg;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+void web_opts__env(struct web_opts *o)
+{
+	const char *t = getenv("EMBER_TOKEN");
+
+	if (!o->token && t && *t)
+		o->token = t;
 }
 
 int read_token_file(const char *cmd, const char *path, char *buf, size_t size)

@@ -308,11 +308,14 @@ static void print_summary(struct collector *c, struct folded *f)
 	fprintf(stderr, " python_processes=%llu python_processes_unwalked=%llu"
 		" python_not_cpython=%llu python_no_runtime=%llu python_unsupported=%llu"
 		" python_tss_waits=%llu python_codes_read=%llu python_code_stale=%llu"
-		" python_code_unreadable=%llu\n",
+		" python_code_unreadable=%llu",
 		(unsigned long long)cs.python.procs, (unsigned long long)cs.python.unwalked,
 		(unsigned long long)cs.python.not_cpython, (unsigned long long)cs.python.no_runtime,
 		(unsigned long long)cs.python.unsupported, (unsigned long long)cs.python.tss_waits, (unsigned long long)cs.sym.py_codes,
 		(unsigned long long)cs.sym.py_stale, (unsigned long long)cs.sym.py_unreadable);
+	for (i = 0; i < SYM_DENIED_MAX; i++)
+		fprintf(stderr, " denied_%s=%llu", symbolizer_denied_name(i), (unsigned long long)cs.sym.denied[i]);
+	fputc('\n', stderr);
 }
 
 static FILE *open_output(const char *path)

@@ -13,13 +13,10 @@
 #include "web.h"
 
 static const char usage[] =
-"usage: ember serve --db PATH [--listen ADDR:PORT] [--token-file FILE] [--insecure-public]\n"
-"  --db PATH            store file to serve (opened read-only)\n"
-"  --listen ADDR:PORT   where to serve the UI and API (default " WEB_DEFAULT_LISTEN ")\n"
-"  --token TOKEN        require this token (Authorization: Bearer, or ?token= once\n"
-"                       in the browser); needed for a non-loopback address\n"
-"  --token-file FILE    the same, read from FILE's first line (not visible in argv)\n"
-"  --insecure-public    allow a non-loopback address without a token\n";
+"usage: ember serve --db PATH [--listen ADDR:PORT] [--token-file FILE] [--allow-host NAME]...\n"
+"  --db PATH             store file to serve (opened read-only)\n"
+WEB_FLAGS_HELP
+"  the token goes in Authorization: Bearer, or ?token= once in the browser\n";
 
 static int parse_args(struct web_opts *o, char *token, int argc, char **argv)
 {
@@ -29,23 +26,22 @@ static int parse_args(struct web_opts *o, char *token, int argc, char **argv)
 		{ "token", required_argument, NULL, 'T' },
 		{ "token-file", required_argument, NULL, 'K' },
 		{ "insecure-public", no_argument, NULL, 'P' },
+		{ "allow-host", required_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	int c;
+	int c, err;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		err = parse_web_flag("serve", o, token, c, optarg);
+		if (err != -ENOENT) {
+			if (err)
+				return err;
+			continue;
+		}
 		switch (c) {
 		case 'D': o->db = optarg; break;
-		case 'l': o->listen = optarg; break;
-		case 'T': o->token = optarg; break;
-		case 'K':
-			if (read_token_file("serve", optarg, token, TOKEN_MAX))
-				return 2;
-			o->token = token;
-			break;
-		case 'P': o->insecure_public = true; break;
 		case 'h':
 			fputs(usage, stdout);
 			return 1;
@@ -59,6 +55,7 @@ static int parse_args(struct web_opts *o, char *token, int argc, char **argv)
 		return usage_error("serve", "unexpected argument '%s'", argv[optind]);
 	if (!o->db)
 		return usage_error("serve", "%s", "--db is required");
+	web_opts__env(o);
 	return 0;
 }
 

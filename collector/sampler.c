@@ -131,7 +131,7 @@ struct sampler *sampler__new(const struct sampler_opts *opts)
 	err = sampler_load(s, opts);
 	if (err) {
 		log_error("cannot load the BPF program: %s%s", strerror(-err),
-			  err == -EPERM ? " (run as root)" : "");
+			  err == -EPERM ? " (needs CAP_BPF and CAP_PERFMON, or root)" : "");
 		goto fail;
 	}
 	if (opts->bpf_stats)

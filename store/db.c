@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "internal.h"
 
 /* Primary SQLite result code -> errno; anything unlisted is -EIO. */
@@ -133,6 +134,34 @@ int store_column_str(sqlite3_stmt *s, int col, char **out)
 	return 0;
 }
 
+/* SQLite's progress callback: non-zero interrupts the statement (SQLITE_INTERRUPT). */
+static int past_deadline(void *ctx)
+{
+	const struct store *st = ctx;
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > st->deadline.tv_sec ||
+	       (now.tv_sec == st->deadline.tv_sec && now.tv_nsec >= st->deadline.tv_nsec);
+}
+
+void store__set_time_limit(struct store *st, int64_t ms)
+{
+	if (!ms) {
+		sqlite3_progress_handler(st->db, 0, NULL, NULL);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &st->deadline);
+	st->deadline.tv_sec += ms / 1000;
+	st->deadline.tv_nsec += (ms % 1000) * 1000000;
+	if (st->deadline.tv_nsec >= 1000000000) {
+		st->deadline.tv_sec++;
+		st->deadline.tv_nsec -= 1000000000;
+	}
+	/* about every 10k virtual machine steps: well under a millisecond */
+	sqlite3_progress_handler(st->db, 10000, past_deadline, st);
+}
+
 const char *store__errmsg(const struct store *st)
 {
 	return st ? st->msg : "";
@@ -148,7 +177,8 @@ const char *store__errmsg(const struct store *st)
 		  " to the store's directory (for the -shm file): run as the store's owner") \
 	X(ENOSPC, "store is full (disk full or size cap reached)") \
 	X(EUCLEAN, "store is damaged") \
-	X(EALREADY, "window already committed")
+	X(EALREADY, "window already committed") \
+	X(EINTR, "the query ran past its time limit")
 
 #define STORE_ERR_CASE(e, msg) case e: return msg;
 

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include "store.h"
 #include "itab.h"
 
@@ -66,6 +67,7 @@ struct store {
 	struct store_itab procs;	/* int64 comm, pid, exe, cgroup */
 	struct store_itab stacks;	/* uint32 frame ids, root first -> leaf node */
 	int64_t data_version;		/* changes when another connection commits */
+	struct timespec deadline;	/* store__set_time_limit(); 0: none */
 	char msg[256];			/* last SQLite error message */
 };
 

@@ -169,3 +169,26 @@ int store__retain(struct store *st, int64_t before_ms)
 out:
 	return err;
 }
+
+int store__evict(struct store *st, int round, uint64_t *deleted)
+{
+	struct store_stats before, after;
+	int64_t cut;
+	int err;
+
+	*deleted = 0;
+	err = store__stats(st, &before);
+	if (err)
+		return err;
+	if (!before.windows || round < 0 || round > 20)
+		return -ENOSPC;
+	cut = before.first_ms + (before.last_ms - before.first_ms) / 20 * (1 << round);
+	err = store__retain(st, cut > before.first_ms ? cut : before.first_ms + 1);
+	if (!err)
+		err = store__stats(st, &after);
+	if (!err && after.windows >= before.windows)
+		err = -ENOSPC;
+	if (!err)
+		*deleted = before.windows - after.windows;
+	return err;
+}

@@ -216,6 +216,14 @@ static int open_db(struct store *st, const char *path, bool immutable)
 	if (err)
 		return err;
 	sqlite3_extended_result_codes(st->db, 1);
+	/*
+	 * A reader may be handed anyone's file (ember serve): its schema must
+	 * not run functions from views or triggers, nor write the file.
+	 */
+	if ((st->flags & STORE_READONLY) &&
+	    (sqlite3_db_config(st->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL) != SQLITE_OK ||
+	     sqlite3_db_config(st->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL) != SQLITE_OK))
+		return store_rc(st, SQLITE_ERROR);
 	return store_rc(st, sqlite3_busy_timeout(st->db, STORE_BUSY_MS));
 }
 

@@ -55,6 +55,12 @@ int store__open(const char *path, int flags, struct store **out);
 void store__free(struct store *st);
 
 /*
+ * Every statement run after this fails with -EINTR once @ms milliseconds
+ * have passed (a web request's time budget); 0 lifts the limit.
+ */
+void store__set_time_limit(struct store *st, int64_t ms);
+
+/*
  * Copies SQLite's message for the last failure (at most one line); never
  * NULL, empty when nothing failed.  Valid until the next store call.
  */
@@ -194,6 +200,13 @@ int store__windows(struct store *st, int64_t from_ms, int64_t to_ms, store_windo
  * call it every few minutes, not per window.  Returns 0 or -errno.
  */
 int store__retain(struct store *st, int64_t before_ms);
+
+/*
+ * Makes room at a size cap: deletes the oldest windows, 2^@round twentieths
+ * of the time stored (at least one window), like store__retain().  Sets
+ * *deleted.  Returns 0, -ENOSPC when nothing could go, or -errno.
+ */
+int store__evict(struct store *st, int round, uint64_t *deleted);
 
 /* One rollup step: windows shorter than @bucket_ms older than @age_ms are merged. */
 struct store_rollup_level {

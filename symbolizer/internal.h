@@ -79,6 +79,9 @@ struct symbolizer {
 	struct symbolizer_stats stats;
 };
 
+/* symbolizer.c: counts one @what, logging the first with @path and what is lost. */
+void sym_denied(struct symbolizer *sym, enum sym_denied what, const char *path);
+
 /* table.c */
 void *hmap__get(const struct hmap *m, uint64_t key);
 int hmap__put(struct hmap *m, uint64_t key, void *val);
@@ -99,6 +102,8 @@ struct frames *frames__one(struct hmap *cache, struct strpool *pool, const char 
 /* kallsyms.c */
 struct kallsyms *kallsyms__load(const char *path, struct strpool *pool);
 void kallsyms__free(struct kallsyms *ks);
+/* Whether the table is empty: every address was hidden (or zero). */
+bool kallsyms__empty(const struct kallsyms *ks);
 /* Drops the cached frames (not the table); NULL is a no-op. */
 void kallsyms__flush(struct kallsyms *ks);
 /* Returns the cached frames for @addr, or NULL with errno when unnamed. */

@@ -160,8 +160,6 @@ struct kallsyms *kallsyms__load(const char *path, struct strpool *pool)
 	while (!err && getline(&line, &len, f) > 0)
 		err = kallsyms_add_line(ks, line, lineno++);
 	kallsyms_sort(ks);
-	if (!err && !ks->n)
-		log_warn("%s: no usable kernel addresses (not privileged?)", path);
 out:
 	free(line);
 	if (f)
@@ -172,6 +170,11 @@ out:
 		return NULL;
 	}
 	return ks;
+}
+
+bool kallsyms__empty(const struct kallsyms *ks)
+{
+	return !ks->n;
 }
 
 static void frames_free(void *fr, void *ctx)

@@ -52,10 +52,28 @@ static const char *base_name(const char *path)
 }
 
 /*
- * The exact file mapped, even when deleted or in another mount namespace;
- * map_files needs CAP_SYS_ADMIN, so the process's root is the fallback.
+ * Whose refusal: another user's process root needs CAP_SYS_PTRACE, a file
+ * in it that ember's user cannot read CAP_DAC_READ_SEARCH.
  */
-static int mapping_open(int pid, const struct mapping *m, const char *path)
+static void denied_root(struct symbolizer *sym, int pid, const char *path)
+{
+	char root[64];
+	struct stat st;
+
+	snprintf(root, sizeof(root), "/proc/%d/root/", pid);
+	if (stat(root, &st) && errno == EACCES)
+		sym_denied(sym, SYM_DENIED_MAPS, root);
+	else
+		sym_denied(sym, SYM_DENIED_FILES, path);
+}
+
+/*
+ * The exact file mapped, even when deleted or in another mount namespace;
+ * map_files needs CAP_CHECKPOINT_RESTORE (or CAP_SYS_ADMIN), so the
+ * process's root is the fallback.
+ */
+static int mapping_open(struct symbolizer *sym, int pid, const struct mapping *m,
+			const char *path)
 {
 	char buf[4096 + 64];
 	int fd;
@@ -65,8 +83,12 @@ static int mapping_open(int pid, const struct mapping *m, const char *path)
 	fd = file__open_regular(buf, 0, NULL);
 	if (fd >= 0)
 		return fd;
+	if (fd == -EPERM)
+		sym_denied(sym, SYM_DENIED_MAP_FILES, buf);
 	snprintf(buf, sizeof(buf), "/proc/%d/root%s", pid, path);
 	fd = file__open_regular(buf, 0, NULL);
+	if (fd == -EACCES)
+		denied_root(sym, pid, buf);
 	if (fd < 0)
 		errno = -fd;
 	return fd < 0 ? -1 : fd;
@@ -98,7 +120,7 @@ static int mapping_set_file(struct symbolizer *sym, int pid, struct mapping *m, 
 	m->name = strpool__intern(&sym->strings, base_name(path));
 	if (!m->name)
 		return -ENOMEM;
-	fd = mapping_open(pid, m, path);
+	fd = mapping_open(sym, pid, m, path);
 	if (fd < 0) {
 		log_debug("pid %d: cannot open %s: %s", pid, path, strerror(errno));
 		/* a process that exited while we read is not a broken file */
@@ -195,6 +217,8 @@ struct proc *proc__load(struct symbolizer *sym, int pid, bool rescan, bool empty
 	f = fopen(path, "re");
 	if (!f) {
 		err = errno == ENOENT ? -ESRCH : -errno;
+		if (err == -EACCES)
+			sym_denied(sym, SYM_DENIED_MAPS, path);
 		goto out;
 	}
 	while (!err && getline(&line, &len, f) > 0)

@@ -226,6 +226,8 @@ static int symbolizer_ksyms(struct symbolizer *sym)
 	if (sym->ksyms || sym->ksyms_err)
 		return 0;
 	sym->ksyms = kallsyms__load(KALLSYMS_PATH, &sym->strings);
+	if (sym->ksyms && kallsyms__empty(sym->ksyms))
+		sym_denied(sym, SYM_DENIED_KALLSYMS, KALLSYMS_PATH);
 	if (sym->ksyms)
 		return 0;
 	if (errno == ENOMEM)
@@ -371,6 +373,33 @@ void symbolizer__shrink(struct symbolizer *sym, bool names)
 	if (names)
 		symbolizer_flush_names(sym);
 	malloc_trim(0);
+}
+
+static const struct {
+	const char *name, *cap, *cost;
+} denied_info[SYM_DENIED_MAX] = {
+	[SYM_DENIED_MAPS] = { "maps", "CAP_SYS_PTRACE",
+			      "other users' processes keep module+0xOFFSET frames" },
+	[SYM_DENIED_MAP_FILES] = { "map_files", "CAP_CHECKPOINT_RESTORE",
+				   "deleted binaries are not named" },
+	[SYM_DENIED_FILES] = { "files", "CAP_DAC_READ_SEARCH",
+			       "files ember's user cannot read are not named" },
+	[SYM_DENIED_KALLSYMS] = { "kallsyms", "CAP_SYSLOG",
+				  "kernel addresses are hidden: kernel frames are not named" },
+};
+
+const char *symbolizer_denied_name(int what)
+{
+	return what >= 0 && what < SYM_DENIED_MAX ? denied_info[what].name : "?";
+}
+
+void sym_denied(struct symbolizer *sym, enum sym_denied what, const char *path)
+{
+	if (sym->stats.denied[what]++)
+		return;
+	log_warn("%s: permission denied (needs %s): %s; counted as "
+		 "permission_denied{what=\"%s\"}", path, denied_info[what].cap,
+		 denied_info[what].cost, denied_info[what].name);
 }
 
 void symbolizer__stats(const struct symbolizer *sym, struct symbolizer_stats *stats)

@@ -32,6 +32,21 @@ struct symbolizer_opts {
 };
 
 
+/*
+ * What ember's privileges hid from it.  Each is logged once, naming the
+ * capability that gives it back, and counted every time (stats.denied).
+ */
+enum sym_denied {
+	SYM_DENIED_MAPS,	/* another user's /proc/PID/maps or root (CAP_SYS_PTRACE) */
+	SYM_DENIED_MAP_FILES,	/* /proc/PID/map_files (CAP_CHECKPOINT_RESTORE) */
+	SYM_DENIED_FILES,	/* a mapped file ember's user cannot read (CAP_DAC_READ_SEARCH) */
+	SYM_DENIED_KALLSYMS,	/* kernel addresses hidden in /proc/kallsyms (CAP_SYSLOG) */
+	SYM_DENIED_MAX,
+};
+
+/* "maps", "map_files", "files", "kallsyms": the label of each in metrics. */
+const char *symbolizer_denied_name(int what);
+
 struct symbolizer_stats {
 	uint64_t cache_hits;
 	uint64_t cache_misses;
@@ -55,6 +70,7 @@ struct symbolizer_stats {
 	uint64_t py_codes;		/* CPython code objects read and named */
 	uint64_t py_stale;		/* sampled code objects whose checksum no longer matched */
 	uint64_t py_unreadable;		/* code objects that could not be read (process gone) */
+	uint64_t denied[SYM_DENIED_MAX];	/* see enum sym_denied */
 };
 
 /*

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
-# tests/run.sh - runs the unit tests and every tests/e2e/test_*.py, echoes their PASS/FAIL/SKIP lines and prints "N passed, N failed".
+# tests/run.sh - runs the unit tests, every tests/e2e/test_*.py and tests/pkg/test_*.py, echoes their PASS/FAIL/SKIP lines and prints "N passed, N failed".
 #
 # Each test program prints one line per test: "PASS name", "FAIL name: why"
 # or "SKIP name: why".  A program that crashes, times out or exits non-zero
@@ -82,6 +82,14 @@ else
 		run_prog "$(basename "$t" .py)" "$PYTHON" "$t"
 	done
 fi
+
+# The Debian package and the unit's capabilities (tests/pkg/): make deb,
+# lintian, dpkg -i/-r/--purge, apt install, and the agent as the user ember
+# with exactly the unit's capabilities.
+for t in tests/pkg/test_*.py; do
+	[ -e "$t" ] || continue
+	run_prog "pkg_$(basename "$t" .py)" "$PYTHON" "$t"
+done
 
 # Web API and viewer (tests/web/): make test builds web_gen and installs
 # chromium and playwright-core; in CI a missing piece is a failure.

@@ -24,6 +24,8 @@ static int reserve(struct wbuf *b, size_t n)
 		return b->err;
 	if (b->len + n + 1 <= b->cap)
 		return 0;
+	if (b->max && b->len + n > b->max)
+		return b->err = -E2BIG;
 	while (c < b->len + n + 1)
 		c *= 2;
 	p = realloc(b->p, c);

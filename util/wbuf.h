@@ -13,7 +13,8 @@
 struct wbuf {
 	char *p;
 	size_t len, cap;
-	int err;	/* 0 or -ENOMEM */
+	size_t max;	/* 0: no cap, else -E2BIG past this many bytes */
+	int err;	/* 0, -ENOMEM or -E2BIG */
 };
 
 void wbuf__put(struct wbuf *b, const void *s, size_t n);

@@ -105,6 +105,9 @@ int api__filter(const struct api_req *r, struct web_reply *rep, const char *pref
 	if (parse_time(r, rep, prefix, "from", now, &out->f.from_ms) ||
 	    parse_time(r, rep, prefix, "to", now, &out->f.to_ms))
 		return -EINVAL;
+	/* no from: the hour before to, not the whole retention period */
+	if (!api__param(r, prefix, "from") && (!out->f.from_ms || api__param(r, prefix, "to")))
+		out->f.from_ms = out->f.to_ms - WEB_DEFAULT_RANGE_MS;
 	if (out->f.from_ms >= out->f.to_ms) {
 		api__error(rep, 400, "'from' must be before 'to'");
 		return -EINVAL;
@@ -129,19 +132,34 @@ void api__default_filter(struct api_filter *f)
 	*f = (struct api_filter){ .f = { .from_ms = 0, .to_ms = timearg__now_ms(), .pid = -1 } };
 }
 
+void api__store_error(struct web_reply *rep, int err)
+{
+	char msg[160];
+
+	if (err == -EINTR) {
+		snprintf(msg, sizeof(msg), "the request took longer than %d s: narrow the range "
+			 "or the filters", WEB_REQUEST_BUDGET_MS / 1000);
+		api__error(rep, 503, msg);
+	} else {
+		api__error(rep, err == -ENOMEM ? 503 : 500, store__strerror(err));
+	}
+}
+
 int api__open(const struct api_req *r, struct web_reply *rep, struct store **st)
 {
 	int err = store__open(r->db, STORE_READONLY, st);
 	char msg[256];
 
-	if (!err)
+	if (!err) {
+		store__set_time_limit(*st, WEB_REQUEST_BUDGET_MS);
 		return 0;
+	}
 	snprintf(msg, sizeof(msg), "cannot open the store: %s", store__strerror(err));
 	api__error(rep, err == -ENOENT ? 503 : 500, msg);
 	return err;
 }
 
-/* Runs one filtered query into @side of @t.  Sets a 500 on failure. */
+/* Runs one filtered query into @side of @t.  Sets a 500/503 on failure. */
 static int fill_tree(struct store *st, struct flame *t, int side,
 		     const struct api_filter *f, struct web_reply *rep)
 {
@@ -150,7 +168,7 @@ static int fill_tree(struct store *st, struct flame *t, int side,
 	flame__select(t, side, &f->sel);
 	err = store__query(st, &f->f, flame__add, t);
 	if (err)
-		api__error(rep, 500, store__strerror(err));
+		api__store_error(rep, err);
 	return err;
 }
 

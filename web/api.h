@@ -12,7 +12,12 @@ struct api_filter {
 	struct export_select sel;	/* kind and frame-name substring */
 };
 
-/* Defaults: the whole store up to now, every process and frame. */
+/* Without from, a request covers the hour before to. */
+#define WEB_DEFAULT_RANGE_MS (3600 * 1000LL)
+/* A request's time budget in the store (past it: 503). */
+#define WEB_REQUEST_BUDGET_MS 10000
+
+/* Defaults: up to now (api__filter() makes from the hour before), every process and frame. */
 void api__default_filter(struct api_filter *f);
 
 /*
@@ -32,7 +37,10 @@ const char *api__param(const struct api_req *r, const char *prefix, const char *
 /* Sets a 400 for a bad parameter value and returns -EINVAL. */
 int api__bad(struct web_reply *rep, const char *what, const char *name, const char *val);
 
-/* Opens the store read-only; on failure sets a 503/500 and returns -errno. */
+/* Sets the error reply for a store failure: 503 past the time budget or out of memory, else 500. */
+void api__store_error(struct web_reply *rep, int err);
+
+/* Opens the store read-only with the time budget; on failure sets a 503/500 and returns -errno. */
 int api__open(const struct api_req *r, struct web_reply *rep, struct store **st);
 
 int api__flamegraph(const struct api_req *r, struct web_reply *rep);

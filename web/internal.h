@@ -22,6 +22,7 @@ struct web_reply {
 	const char *type;
 	struct wbuf body;
 	const char *disposition;	/* Content-Disposition or NULL */
+	int stream_fd;			/* > 0: the body is read from this pipe instead */
 };
 
 /* Request parameters, looked up by name (NULL when absent). */

@@ -4,6 +4,8 @@
  * over a range) and /api/timeline (samples per time bucket, in total and
  * for the busiest commands).  Both come from store__proc_buckets(), one
  * pass over the range's samples that never reads a stack or frame.
+ * Names are the processes' to choose (PR_SET_NAME), so the keys counted
+ * per request are capped: past the cap, samples go to "other".
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -11,6 +13,8 @@
 #include "api.h"
 
 #define MAX_BUCKETS 1000
+#define MAX_VALUES (1u << 20)	/* keys x buckets one request counts: 8 MiB */
+#define MAX_PROC_KEYS 100000	/* processes one request counts */
 
 /* Per-key sample counts, @nvals values per key. */
 struct counts {
@@ -19,12 +23,30 @@ struct counts {
 	uint32_t cap, nvals, bucket;
 	char **exe, **cgroup;		/* /api/processes only, ninfo filled */
 	uint32_t ninfo;
+	uint32_t max_keys;		/* past this many keys, new ones go to other */
+	uint64_t *other;		/* nvals counts of the keys past max_keys */
+	bool folded;			/* some key went to other */
 };
 
+static int counts_init(struct counts *c, uint32_t nvals)
+{
+	c->nvals = nvals;
+	c->max_keys = MAX_VALUES / nvals;
+	c->other = calloc(nvals, sizeof(*c->other));
+	return c->other ? 0 : -ENOMEM;
+}
+
+/* Sets *idx to @key's slot; returns 1 when the key goes to other instead. */
 static int counts_slot(struct counts *c, const void *key, uint32_t len, uint32_t *idx)
 {
 	bool added;
-	int err = store_itab__intern(&c->keys, key, len, idx, &added);
+	int err;
+
+	if (c->keys.n >= c->max_keys && store_itab__find(&c->keys, key, len, idx)) {
+		c->folded = true;
+		return 1;
+	}
+	err = store_itab__intern(&c->keys, key, len, idx, &added);
 
 	if (err || !added)
 		return err;
@@ -52,6 +74,7 @@ static void counts_fini(struct counts *c)
 		free(c->cgroup[i]);
 	}
 	free(c->vals);
+	free(c->other);
 	free(c->exe);
 	free(c->cgroup);
 	store_itab__clear(&c->keys);
@@ -114,9 +137,11 @@ static int add_comm(void *ctx, int64_t bucket_ms, const struct store_proc *proc,
 	if (k < 0 || k >= c->nvals)
 		return 0;	/* cannot happen: buckets cover exactly [from, to) */
 	err = counts_slot(c, proc->comm, strlen(proc->comm), &idx);
-	if (!err)
+	if (err == 1)
+		c->other[k] += count;
+	else if (!err)
 		c->vals[idx][k] += count;
-	return err;
+	return err < 0 ? err : 0;
 }
 
 static int min_dur(void *ctx, const struct store_window_info *w)
@@ -159,7 +184,7 @@ static void write_series(struct wbuf *b, const struct counts *c, const uint32_t 
 
 	wbuf__puts(b, ",\"total\":[");
 	for (k = 0; k < c->nvals; k++) {
-		uint64_t sum = 0;
+		uint64_t sum = c->other[k];
 
 		for (i = 0; i < c->keys.n; i++)
 			sum += c->vals[i][k];
@@ -175,6 +200,19 @@ static void write_series(struct wbuf *b, const struct counts *c, const uint32_t 
 				     (unsigned long long)c->vals[order[i]][k]);
 		wbuf__puts(b, "]}");
 	}
+	/* every command past the top ones, in one series */
+	if (c->keys.n > (uint64_t)top || c->folded) {
+		wbuf__puts(b, top && c->keys.n ? ",{\"comm\":\"other\",\"other\":true,\"values\":[" :
+			   "{\"comm\":\"other\",\"other\":true,\"values\":[");
+		for (k = 0; k < c->nvals; k++) {
+			uint64_t sum = c->other[k];
+
+			for (i = top; i < c->keys.n; i++)
+				sum += c->vals[order[i]][k];
+			wbuf__printf(b, k ? ",%llu" : "%llu", (unsigned long long)sum);
+		}
+		wbuf__puts(b, "]}");
+	}
 	wbuf__puts(b, "]}\n");
 }
 
@@ -186,7 +224,7 @@ static int run_buckets(struct store *st, struct api_filter *f, struct counts *c,
 
 	err = store__proc_buckets(st, &f->f, step, add_comm, &b);
 	if (err)
-		api__error(rep, 500, store__strerror(err));
+		api__store_error(rep, err);
 	return err;
 }
 
@@ -213,8 +251,11 @@ int api__timeline(const struct api_req *r, struct web_reply *rep)
 		goto out;
 	clip_range(st, &f, &ss);
 	step = bucket_step(st, &f, nb);
-	c.nvals = (f.f.to_ms - f.f.from_ms + step - 1) / step;
-	err = run_buckets(st, &f, &c, step, rep);
+	err = counts_init(&c, (f.f.to_ms - f.f.from_ms + step - 1) / step);
+	if (err)
+		api__error(rep, 503, "out of memory");
+	else
+		err = run_buckets(st, &f, &c, step, rep);
 	if (err)
 		goto out;
 	order = rank(&c);
@@ -265,8 +306,10 @@ static int add_proc(void *ctx, int64_t bucket_ms, const struct store_proc *proc,
 	memcpy(key, &proc->pid, 4);
 	memcpy(key + 4, proc->comm, n);
 	err = counts_slot(c, key, 4 + n, &idx);
+	if (err == 1)
+		c->other[0] += count;
 	if (err)
-		return err;
+		return err < 0 ? err : 0;
 	c->vals[idx][0] += count;
 	if (c->keys.n == old)
 		return 0;
@@ -281,8 +324,15 @@ static int add_proc(void *ctx, int64_t bucket_ms, const struct store_proc *proc,
 static void write_procs(struct wbuf *b, const struct counts *c, const uint32_t *order,
 			long limit)
 {
+	uint64_t other = c->other[0];
 	uint32_t i, pid;
 	const char *key;
+
+	for (i = limit; i < c->keys.n; i++)
+		other += c->vals[order[i]][0];
+	/* the processes past the limit (or past what one request counts), summed */
+	wbuf__printf(b, "\"truncated\":%s,\"other_samples\":%llu,",
+		     c->keys.n > limit || c->folded ? "true" : "false", (unsigned long long)other);
 
 	wbuf__puts(b, "\"processes\":[");
 	for (i = 0; i < c->keys.n && i < limit; i++) {
@@ -301,7 +351,7 @@ static void write_procs(struct wbuf *b, const struct counts *c, const uint32_t *
 
 int api__processes(const struct api_req *r, struct web_reply *rep)
 {
-	struct counts c = { .nvals = 1 };
+	struct counts c = {};
 	struct api_filter f;
 	struct store *st = NULL;
 	uint32_t *order = NULL;
@@ -312,13 +362,16 @@ int api__processes(const struct api_req *r, struct web_reply *rep)
 	err = api__filter(r, rep, "", &f);
 	if (!err)
 		err = api__int(r, rep, "limit", 1, 100000, 1000, &limit);
+	if (!err && (err = counts_init(&c, 1)))
+		api__error(rep, 503, "out of memory");
+	c.max_keys = MAX_PROC_KEYS;
 	if (!err)
 		err = api__open(r, rep, &st);
 	if (err)
 		goto out;
 	err = store__proc_buckets(st, &f.f, 0, add_proc, &c);
 	if (err) {
-		api__error(rep, 500, store__strerror(err));
+		api__store_error(rep, err);
 		goto out;
 	}
 	order = rank(&c);

@@ -20,6 +20,11 @@
 #include "internal.h"
 
 #define MAX_CONNECTIONS 32
+#define MAX_PER_IP 16
+#define MAX_BUSY 4			/* API requests answered at once; more get 503 */
+#define MAX_RESPONSE_BYTES_MB 64
+#define STR_(x) #x
+#define STR(x) STR_(x)
 #define MAX_REQUEST_BYTES (32 * 1024)	/* request line + headers */
 #define TIMEOUT_S 30
 
@@ -27,7 +32,8 @@ struct web {
 	struct web_opts o;
 	struct MHD_Daemon *d;
 	int port;
-	bool loopback;		/* listening on a loopback address */
+	int busy;		/* API requests in flight (atomic) */
+	char listen_host[INET6_ADDRSTRLEN + 2];	/* as a Host header names it; "" for a wildcard */
 };
 
 /* Splits "ADDR:PORT" or "[V6]:PORT" and resolves it numerically ("localhost" too). */
@@ -82,6 +88,21 @@ static bool token_ok(const char *t)
 					  "0123456789._~+/=-") == n;
 }
 
+/* The listen address as a Host header names it, unless it is a wildcard. */
+static void set_listen_host(struct web *w, const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in *in = (const void *)ss;
+	const struct sockaddr_in6 *in6 = (const void *)ss;
+	char addr[INET6_ADDRSTRLEN];
+
+	if (ss->ss_family == AF_INET && in->sin_addr.s_addr != htonl(INADDR_ANY) &&
+	    inet_ntop(AF_INET, &in->sin_addr, addr, sizeof(addr)))
+		snprintf(w->listen_host, sizeof(w->listen_host), "%s", addr);
+	else if (ss->ss_family == AF_INET6 && !IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr) &&
+		 inet_ntop(AF_INET6, &in6->sin6_addr, addr, sizeof(addr)))
+		snprintf(w->listen_host, sizeof(w->listen_host), "[%s]", addr);
+}
+
 static int bind_socket(const struct sockaddr_storage *ss, socklen_t len, int *port)
 {
 	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, err;
@@ -119,29 +140,37 @@ static const char *header(struct MHD_Connection *c, enum MHD_ValueKind kind, con
 }
 
 /*
- * Whether a request to a loopback listener names a loopback host.  A web
- * page the user opens can point its own name at 127.0.0.1 (DNS rebinding)
- * and read the API as same-origin, but its requests still carry its name
- * in Host.  No Host at all (HTTP/1.0 tools) is no browser's request.
+ * Whether the request names this server: the listen address, a loopback
+ * name, or an --allow-host name.  A web page the user opens can point its
+ * own name at the server's address (DNS rebinding) and read the API as
+ * same-origin, but its requests still carry its name in Host.  No Host at
+ * all (HTTP/1.0 tools) is no browser's request.
  */
 static bool host_ok(const struct web *w, struct MHD_Connection *c)
 {
-	const char *host = header(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+	const char *host = header(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST), *port;
+	char name[256];
 	size_t n;
+	int i;
 
-	if (!w->loopback || !host)
+	if (!host)
 		return true;
-	if (!strncmp(host, "[::1]", 5))
-		n = 5;
-	else if (!strncasecmp(host, "localhost", 9))
-		n = 9;
-	else if (!strncmp(host, "127.", 4))
-		n = 4 + strspn(host + 4, "0123456789.");
-	else
+	n = host[0] == '[' ? (strchr(host, ']') ? (size_t)(strchr(host, ']') - host) + 1 : 0) :
+			     strcspn(host, ":");
+	port = host + n;
+	if (!n || n >= sizeof(name) ||
+	    (*port && (*port != ':' || strspn(port + 1, "0123456789") != strlen(port + 1))))
 		return false;
-	if (host[n] == ':')
-		n += 1 + strspn(host + n + 1, "0123456789");
-	return host[n] == '\0';
+	memcpy(name, host, n);
+	name[n] = '\0';
+	if (!strcasecmp(name, "localhost") || !strcmp(name, "[::1]") ||
+	    (!strncmp(name, "127.", 4) && strspn(name + 4, "0123456789.") == n - 4) ||
+	    (w->listen_host[0] && !strcasecmp(name, w->listen_host)))
+		return true;
+	for (i = 0; i < w->o.nallow_hosts; i++)
+		if (!strcasecmp(name, w->o.allow_hosts[i]))
+			return true;
+	return false;
 }
 
 /* Whether the request carries the token: Bearer header, ?token= or the cookie. */
@@ -226,13 +255,22 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct web_reply *re
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 
-	if (rep->body.err)
-		api__error(rep, 500, "out of memory");
-	r = MHD_create_response_from_buffer(rep->body.len, rep->body.p ? rep->body.p : "",
-					    rep->body.p ? MHD_RESPMEM_MUST_FREE :
-							  MHD_RESPMEM_PERSISTENT);
+	if (rep->body.err == -E2BIG)
+		api__error(rep, 413, "the answer would pass " STR(MAX_RESPONSE_BYTES_MB) " MB: "
+			   "narrow the range or the filters, or lower max_nodes or limit");
+	else if (rep->body.err)
+		api__error(rep, 503, "out of memory");
+	if (rep->stream_fd > 0)	/* the response owns the descriptor */
+		r = MHD_create_response_from_pipe(rep->stream_fd);
+	else
+		r = MHD_create_response_from_buffer(rep->body.len,
+						    rep->body.p ? rep->body.p : "",
+						    rep->body.p ? MHD_RESPMEM_MUST_FREE :
+								  MHD_RESPMEM_PERSISTENT);
 	if (!r) {
 		wbuf__free(&rep->body);
+		if (rep->stream_fd > 0)
+			close(rep->stream_fd);
 		return MHD_NO;
 	}
 	rep->body = (struct wbuf){};	/* the response owns the bytes now */
@@ -242,7 +280,11 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct web_reply *re
 	return ret;
 }
 
-/* Routes one request; fills @rep. */
+/*
+ * Routes one request; fills @rep.  At most MAX_BUSY API requests run at
+ * once, each with its time budget, so a burst of heavy ones cannot take
+ * the server's memory or every connection.
+ */
 static void route(struct web *w, struct MHD_Connection *c, const char *url,
 		  struct web_reply *rep)
 {
@@ -251,8 +293,11 @@ static void route(struct web *w, struct MHD_Connection *c, const char *url,
 
 	if (!serve_asset(url, rep))
 		return;
-	if (api__handle(&req, rep) == -ENOENT)
+	if (__atomic_add_fetch(&w->busy, 1, __ATOMIC_SEQ_CST) > MAX_BUSY)
+		api__error(rep, 503, "too many requests at once: try again");
+	else if (api__handle(&req, rep) == -ENOENT)
 		api__error(rep, 404, "no such page");
+	__atomic_sub_fetch(&w->busy, 1, __ATOMIC_SEQ_CST);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -260,7 +305,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 				  const char *upload_data, size_t *upload_size, void **con_cls)
 {
 	struct web *w = cls;
-	struct web_reply rep = { .status = 200, .type = "application/json" };
+	struct web_reply rep = { .status = 200, .type = "application/json",
+				 .body = { .max = (size_t)MAX_RESPONSE_BYTES_MB << 20 } };
 	const char *clen = header(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	bool set_cookie = false;
 
@@ -273,8 +319,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	else if (clen && strcmp(clen, "0"))
 		api__error(&rep, 413, "requests carry no body");
 	else if (!host_ok(w, c))
-		api__error(&rep, 421, "this server answers only requests to a loopback host name "
-			   "(127.0.0.1, localhost, [::1]); the Host header names another");
+		api__error(&rep, 403, "the Host header names another server: this one answers its "
+			   "listen address, localhost, 127.0.0.1, [::1] and the names given with "
+			   "--allow-host");
 	else if (!authorized(w, c, &set_cookie))
 		api__error(&rep, 401, "missing or wrong token");
 	else
@@ -300,6 +347,7 @@ static int start(struct web *w, const struct sockaddr_storage *ss, int fd)
 	w->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, w,
 				MHD_OPTION_LISTEN_SOCKET, fd,
 				MHD_OPTION_CONNECTION_LIMIT, (unsigned int)MAX_CONNECTIONS,
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)MAX_PER_IP,
 				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)MAX_REQUEST_BYTES,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)TIMEOUT_S,
 				MHD_OPTION_END);
@@ -330,7 +378,7 @@ int web__new(const struct web_opts *o, struct web **out)
 	if (!w)
 		return -ENOMEM;
 	w->o = *o;
-	w->loopback = is_loopback(&ss);
+	set_listen_host(w, &ss);
 	fd = bind_socket(&ss, len, &w->port);
 	err = fd < 0 ? fd : start(w, &ss, fd);
 	if (err) {

@@ -46,11 +46,20 @@ struct web_metrics_source {
 	void *ctx;
 };
 
+#define WEB_MAX_ALLOW_HOSTS 16
+
 struct web_opts {
 	const char *db;			/* store path, opened read-only per request */
 	const char *listen;		/* "ADDR:PORT" or "[V6]:PORT"; NULL: 127.0.0.1:7070 */
 	const char *token;		/* required on every request when set */
 	bool insecure_public;		/* allow a non-loopback listen without a token */
+	/*
+	 * Host header names answered besides the listen address, localhost,
+	 * 127.0.0.1 and [::1] (--allow-host); any other gets 403, so a web
+	 * page cannot reach the server through DNS rebinding.
+	 */
+	const char *allow_hosts[WEB_MAX_ALLOW_HOSTS];
+	int nallow_hosts;
 	struct web_metrics_source metrics;	/* collect NULL: store metrics only */
 };
 

@@ -82,16 +82,26 @@ def t_rescans_back_off():
 
 
 def t_store_is_private():
-    """The store holds every process's stacks: only the agent's user may read it."""
+    """The store holds every process's stacks: only the agent's user and group may read it,
+    whatever the umask (0750 directory, 0640 files)."""
     db = os.path.join(TMP, "private", "ember.db")
-    for round_ in range(2):
-        rc, err = Agent(["--db", db, "--window", "1"]).run_for(1.5)
+    for round_, umask in enumerate((0o077, 0o000)):
+        old = os.umask(umask)
+        try:
+            agent = Agent(["--db", db, "--window", "1"])
+        finally:
+            os.umask(old)
+        rc, err = agent.run_for(1.5)
         assert rc == 0, f"agent exited {rc}: {err.strip()[-300:]}"
-        mode = os.stat(db).st_mode & 0o777
-        assert mode == 0o600, f"round {round_}: the store is {mode:o}, want 600"
+        for f in (db, db + "-wal", db + "-shm"):
+            if os.path.exists(f):
+                mode = os.stat(f).st_mode & 0o777
+                assert mode == 0o640, f"round {round_} (umask {umask:03o}): {f} is {mode:o}, want 640"
+        mode = os.stat(os.path.dirname(db)).st_mode & 0o777
+        assert mode == 0o750, f"round {round_} (umask {umask:03o}): its directory is {mode:o}, want 750"
         if round_ == 0:
-            assert os.stat(os.path.dirname(db)).st_mode & 0o777 == 0o700, "its new directory is not 700"
             os.chmod(db, 0o644)  # as an older ember left it
+            os.chmod(os.path.dirname(db), 0o755)
 
 
 def t_forged_build_id_keeps_names():

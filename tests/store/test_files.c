@@ -252,6 +252,18 @@ out:
 	report(e, "not_an_ember_store_refused_untouched", why);
 }
 
+static int pragma_int(struct store *st, const char *sql)
+{
+	sqlite3_stmt *q = NULL;
+	int v = -1;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) == SQLITE_OK &&
+	    sqlite3_step(q) == SQLITE_ROW)
+		v = sqlite3_column_int(q, 0);
+	sqlite3_finalize(q);
+	return v;
+}
+
 void test_readonly(struct env *e)
 {
 	const char *path = fresh(e, "readonly");
@@ -271,6 +283,8 @@ void test_readonly(struct env *e)
 	CHECK(n0 > 0 && !stat(path, &s0), "cannot read the store");
 	err = store__open(path, STORE_READONLY, &st);
 	CHECK(!err, "open ro: %s (%s)", store__strerror(err), store__errmsg(st));
+	/* someone else's file: its schema is not trusted to run functions */
+	CHECK(pragma_int(st, "PRAGMA trusted_schema") == 0, "trusted_schema is on");
 	err = query(st, T0, T0 + 1, NULL, -1, &r);
 	CHECK(!err && r.total == 18, "query: %d", err);
 	CHECK(store__window_begin(st, T0, SEC, &w) == -EROFS, "window_begin allowed");

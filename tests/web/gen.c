@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
 /*
  * gen.c - writes stores for the web tests through the store API:
- *   web_gen fixture PATH   six 10 s windows of known stacks and odd names
+ *   web_gen fixture PATH [T0_MS]   six 10 s windows of known stacks and odd names
  *                          (numbers documented in tests/web/fixture.py)
  *   web_gen busy PATH      24 h of a busy host as the rollups leave it:
  *                          1 min windows, then 10 s windows for the last hour
@@ -75,12 +75,12 @@ static int gen_window(struct store *st, int64_t start)
 	return err ?: write_window(st, start + 1, 9999, jit, 1, 0);
 }
 
-static int gen_fixture(struct store *st)
+static int gen_fixture(struct store *st, int64_t t0)
 {
 	int i, err = store__set_period_ns(st, 10101010);
 
 	for (i = 0; i < 6 && !err; i++)
-		err = write_window(st, T0 + i * 10000LL, 10000, fixture,
+		err = write_window(st, t0 + i * 10000LL, 10000, fixture,
 				   sizeof(fixture) / sizeof(fixture[0]), i >= 3);
 	return err;
 }
@@ -165,12 +165,13 @@ int main(int argc, char **argv)
 	int err;
 
 	if (argc != 3 && argc != 4) {
-		fprintf(stderr, "usage: web_gen fixture|busy|window PATH [NOW_MS|START_MS]\n");
+		fprintf(stderr, "usage: web_gen fixture PATH [T0_MS] | busy PATH [NOW_MS] | "
+			"window PATH START_MS\n");
 		return 2;
 	}
 	err = store__open(argv[2], 0, &st);
 	if (!err && !strcmp(argv[1], "fixture"))
-		err = gen_fixture(st);
+		err = gen_fixture(st, argc == 4 ? atoll(argv[3]) : T0);
 	else if (!err && !strcmp(argv[1], "window") && argc == 4)
 		err = gen_window(st, atoll(argv[3]));
 	else if (!err)

@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 
 from webtest import EMBER, T0, Results, Server, make_fixture, tmpdir
 
@@ -63,7 +64,12 @@ def t_filters(srv):
     assert flame(srv, "frame=hot")["total"] == 270
     assert flame(srv, f"from={T0}&to={T0 + 30}")["total"] == 195
     assert flame(srv, f"from={T0 + 30}&to=now")["total"] == 255
-    assert flame(srv, "from=2023-11-14T22:13:50Z")["total"] == 255
+    iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(T0 + 30))
+    assert flame(srv, f"from={iso}")["total"] == 255
+    # without from, the hour before to (the whole retention period is for explicit ranges)
+    d = flame(srv, f"to={T0 + 30}")
+    assert d["total"] == 195 and d["from"] == (T0 + 30 - 3600) * 1000, (d["total"], d["from"])
+    assert flame(srv, f"to={T0 - 3600 + 10}")["total"] == 0
 
 
 def t_diff(srv):
@@ -137,8 +143,8 @@ def t_dns_rebinding(srv):
     for host in ["evil.example:%d" % srv.port, "evil.example", "127.0.0.1.evil.example",
                  "localhost.evil.example"]:
         st, _, body = srv.get("/api/processes", headers={"Host": host})
-        assert st == 421, (host, st)
-        assert "loopback" in json.loads(body)["error"], body
+        assert st == 403, (host, st)
+        assert "--allow-host" in json.loads(body)["error"], body
     for host in ["127.0.0.1:%d" % srv.port, "localhost:%d" % srv.port, "localhost", "[::1]:%d" % srv.port]:
         st, _, _ = srv.get("/healthz", headers={"Host": host})
         assert st == 200, (host, st)
@@ -151,6 +157,12 @@ def t_other_endpoints(srv):
     tl = json.loads(body)
     assert sum(tl["total"]) == 450 and tl["series"][0]["comm"] == "app", tl
     assert sum(tl["series"][0]["values"]) == 330
+    # past the top commands, one "other" series holds the rest
+    tl = json.loads(srv.get("/api/timeline?top=1")[2])
+    assert [s["comm"] for s in tl["series"]] == ["app", "other"] and tl["series"][1]["other"], tl["series"]
+    assert sum(tl["series"][1]["values"]) == 120, tl["series"][1]
+    p = json.loads(srv.get("/api/processes?limit=1")[2])
+    assert len(p["processes"]) == 1 and p["truncated"] and p["other_samples"] == 120, p
     st, _, body = srv.get("/api/processes")
     procs = {p["pid"]: p for p in json.loads(body)["processes"]}
     assert procs[200]["samples"] == 90 and procs[200]["cgroup"] == "/system.slice/db.service"
@@ -251,6 +263,41 @@ def t_token_file(tmp_db):
         assert r.returncode == 2 and "--token-file" in r.stderr, (bad, r.returncode, r.stderr)
 
 
+def t_allow_host(tmp_db):
+    """--allow-host adds names; a public listener answers its own address and them, nothing else;
+    EMBER_TOKEN gives the token without argv."""
+    import os
+    srv = Server(tmp_db, "0.0.0.0:0", ["--token", "tok-12345678", "--allow-host", "Profiler.Example",
+                                        "--allow-host", "[fd00::7]"])
+    try:
+        for host, want in [("profiler.example:%d" % srv.port, 200), ("PROFILER.example", 200),
+                           ("[fd00::7]:1", 200), ("evil.example", 403), ("profiler.example.evil", 403),
+                           ("profiler.example:80x", 403), ("127.0.0.1:%d" % srv.port, 200)]:
+            st, _, body = srv.get("/healthz", headers={"Host": host, "Authorization": "Bearer tok-12345678"})
+            assert st == want, (host, st, body)
+    finally:
+        srv.stop()
+    old = os.environ.get("EMBER_TOKEN")
+    os.environ["EMBER_TOKEN"] = "env-token-1234"
+    try:
+        srv = Server(tmp_db, "127.0.0.2:0")
+    finally:
+        if old is None:
+            del os.environ["EMBER_TOKEN"]
+        else:
+            os.environ["EMBER_TOKEN"] = old
+    try:
+        assert srv.get("/healthz", host="127.0.0.2")[0] == 401, "EMBER_TOKEN not required"
+        st = srv.get("/healthz", {"Authorization": "Bearer env-token-1234"}, host="127.0.0.2")[0]
+        assert st == 200, st
+    finally:
+        srv.stop()
+    for bad in ("evil.example:80", "", "a b", "[::1"):
+        r = subprocess.run([EMBER, "serve", "--db", tmp_db, "--allow-host", bad],
+                           capture_output=True, text=True, timeout=10)
+        assert r.returncode == 2 and "--allow-host" in r.stderr, (bad, r.returncode, r.stderr)
+
+
 def main():
     res = Results()
     with tmpdir() as tmp:
@@ -272,6 +319,7 @@ def main():
         res.run("public_listen_needs_token", lambda: t_public_needs_token(db))
         res.run("token_enforced", lambda: t_token(db))
         res.run("token_file", lambda: t_token_file(db))
+        res.run("allow_host", lambda: t_allow_host(db))
     res.exit()
 
 

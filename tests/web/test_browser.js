@@ -18,7 +18,8 @@ const EMBER = path.join(ROOT, '.output', 'ember');
 const GEN = path.join(ROOT, '.output', 'web_gen');
 const ART = path.join(ROOT, '.output', 'test-artifacts');
 const CHROMIUM = '/usr/bin/chromium';
-const T0 = 1700000000;
+// the fixture's first window (s): 20 minutes ago, inside the hour the viewer shows by default
+const T0 = Math.floor((Date.now() / 1000 - 1200) / 60) * 60;
 const EVIL = '<img src=x onerror=alert(1)>';
 let failed = 0;
 
@@ -100,6 +101,8 @@ async function pixel(page, name) {
 }
 
 const iso = (sec) => new Date(sec * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+// as the viewer shows a time: 2026-11-29 21:36:00 UTC
+const utc = (sec) => iso(sec).replace('T', ' ').replace('Z', ' UTC');
 
 // The first date "YYYY-MM-DD HH:MM:SS UTC" in @text, in ms.
 function shownDate(text) {
@@ -185,7 +188,7 @@ async function tests(page, base) {
     const st = (await page.evaluate(() => window.emberDebug())).state;
     assert(st.from === iso(T0) && st.to === iso(T0 + 30), `range ${st.from}..${st.to}`);
     const info = await page.locator('#range-info').textContent();
-    assert(info.includes('2023-11-14 22:13:20 UTC to 2023-11-14 22:13:50 UTC (30 s)'), info);
+    assert(info.includes(`${utc(T0)} to ${utc(T0 + 30)} (30 s)`), info);
   });
 
   await run('browser_diff_colours', async () => {
@@ -204,7 +207,7 @@ async function tests(page, base) {
     await page.goto(base + '/');
     await settled(page, 450);
     await page.locator('#presets button', { hasText: /^1h$/ }).click();
-    await settled(page, 0);
+    await settled(page, 450);	// the fixture is 20 minutes old
     const st = (await page.evaluate(() => window.emberDebug())).state;
     assert(st.from === '-1h' && st.to === 'now', `1h preset set ${st.from}..${st.to}`);
     assert(page.url().includes('from=-1h'), page.url());
@@ -215,7 +218,7 @@ async function tests(page, base) {
     assert(info.includes('(60 min)'), info);
     assert(await page.locator('#presets button.active').textContent() === '1h', 'no active preset');
     await page.locator('#presets button', { hasText: /^7d$/ }).click();
-    await settled(page, 0);
+    await settled(page, 450);
     assert((await page.evaluate(() => window.emberDebug())).state.from === '-7d', 'preset 7d');
     // typed RFC 3339 into the range fields: the fixture's first half
     await page.fill('#f-from', iso(T0));
@@ -236,7 +239,7 @@ async function tests(page, base) {
     const bi = await page.locator('#base-info').textContent();
     const ago = Date.now() - shownDate(bi);
     assert(Math.abs(ago - 5000 * 86400e3) < 120e3, `baseline starts ${ago / 86400e3} d ago: ${bi}`);
-    assert(bi.includes('to 2023-11-14 22:13:50 UTC'), bi);
+    assert(bi.includes(`to ${utc(T0 + 30)}`), bi);
     let t = await fnTable(page);
     assert(t.head.join('|') === 'function|module|self (baseline)|self|total (baseline)|total|change|change %',
       t.head.join('|'));
@@ -393,7 +396,7 @@ async function main() {
   fs.mkdirSync(ART, { recursive: true });
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ember-web-'));
   const db = path.join(tmp, 'fixture.db');
-  execFileSync(GEN, ['fixture', db]);
+  execFileSync(GEN, ['fixture', db, String(T0 * 1000)]);
   const srv = await startServer(db);
   const base = `http://127.0.0.1:${srv.port}`;
   const { chromium } = require('playwright-core');

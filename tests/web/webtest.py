@@ -11,7 +11,9 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 EMBER = os.path.join(ROOT, ".output", "ember")
 GEN = os.path.join(ROOT, ".output", "web_gen")
-T0 = 1700000000  # the fixture's first window, Unix seconds (see gen.c)
+# the fixture's first window, Unix seconds: 20 minutes ago, inside the hour
+# a request without from covers
+T0 = (int(time.time()) - 1200) // 60 * 60
 
 
 class Results:
@@ -39,7 +41,7 @@ class Results:
 
 def make_fixture(tmp):
     path = os.path.join(tmp, "fixture.db")
-    subprocess.run([GEN, "fixture", path], check=True)
+    subprocess.run([GEN, "fixture", path, str(T0 * 1000)], check=True)
     return path
 
 

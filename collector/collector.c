@@ -334,7 +334,8 @@ int collector__drain(struct collector *c, collector_sample_fn fn, void *ctx)
 	symbolizer__trim(c->sym, IDLE_ELF_FILES);
 	check_memory(c, false);
 	c->shrunk_in_drain = false;
-	memmove(c->exited, c->exited + n, (c->nexited - n) * sizeof(*c->exited));
+	if (c->nexited > n)
+		memmove(c->exited, c->exited + n, (c->nexited - n) * sizeof(*c->exited));
 	c->nexited -= n;
 	collector_settle_young(c);
 	collector_reap_dead(c);

@@ -82,6 +82,13 @@ void pprof__free(struct pprof *p);
 int pprof__add(struct pprof *p, const char *comm, uint32_t pid,
 	       const struct frame *frames, int nframes, uint64_t count);
 
+/*
+ * Gives samples one value, cpu/nanoseconds, as Grafana's profilers send
+ * them (by default there is a samples/count value too).  Call it before
+ * adding samples.
+ */
+void pprof__set_cpu_only(struct pprof *p);
+
 /* Moves the end of the profile's span (e.g. when a recording stops). */
 void pprof__set_end(struct pprof *p, int64_t end_ms);
 

@@ -8,16 +8,12 @@
  */
 #include <errno.h>
 #include <search.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 #include "export.h"
-
-struct buf {
-	uint8_t *data;
-	size_t len, cap;
-	int err;
-};
+#include "pb.h"
 
 /* Maps a byte key to a 1-based id (string ids are 0-based: "" is 0). */
 struct intern {
@@ -29,61 +25,14 @@ struct intern {
 struct pprof {
 	void *strings, *functions, *locations, *mappings;
 	uint64_t nstrings, nfunctions, nlocations, nmappings;
-	struct buf body;	/* samples, functions, locations, mappings, strings */
-	struct buf scratch;
+	struct wbuf body;	/* samples, functions, locations, mappings, strings */
+	struct wbuf scratch;
 	uint64_t period_ns;
+	bool cpu_only;		/* one sample type, cpu/nanoseconds (Pyroscope's) */
 	int64_t start_ms, end_ms;
 	uint64_t *locs;		/* one sample's location ids, leaf first */
 	int nlocs_cap;
 };
-
-static void buf_put(struct buf *b, const void *p, size_t n)
-{
-	uint8_t *d;
-	size_t cap;
-
-	if (b->err || !n)
-		return;
-	if (b->len + n > b->cap) {
-		cap = b->cap ? b->cap : 4096;
-		while (cap < b->len + n)
-			cap *= 2;
-		d = realloc(b->data, cap);
-		if (!d) {
-			b->err = -ENOMEM;
-			return;
-		}
-		b->data = d;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, p, n);
-	b->len += n;
-}
-
-static void put_varint(struct buf *b, uint64_t v)
-{
-	uint8_t tmp[10];
-	int n = 0;
-
-	do {
-		tmp[n++] = (v & 0x7f) | (v > 0x7f ? 0x80 : 0);
-		v >>= 7;
-	} while (v);
-	buf_put(b, tmp, n);
-}
-
-static void put_uint(struct buf *b, int field, uint64_t v)
-{
-	put_varint(b, (uint64_t)field << 3);
-	put_varint(b, v);
-}
-
-static void put_bytes(struct buf *b, int field, const void *p, size_t n)
-{
-	put_varint(b, (uint64_t)field << 3 | 2);
-	put_varint(b, n);
-	buf_put(b, p, n);
-}
 
 static int intern_cmp(const void *a, const void *b)
 {
@@ -136,7 +85,7 @@ static uint64_t str_id(struct pprof *p, const char *s)
 	if (id == UINT64_MAX)
 		p->body.err = -ENOMEM;
 	else if (is_new)
-		put_bytes(&p->body, 6, s ? s : "", len);
+		pb__bytes(&p->body, 6, s ? s : "", len);
 	return id;
 }
 
@@ -150,15 +99,15 @@ static uint64_t mapping_id(struct pprof *p, const char *module, const char *buil
 		p->body.err = -ENOMEM;
 	} else if (is_new) {
 		p->scratch.len = 0;
-		put_uint(&p->scratch, 1, id);
-		put_uint(&p->scratch, 5, key[0]);	/* filename */
+		pb__uint(&p->scratch, 1, id);
+		pb__uint(&p->scratch, 5, key[0]);	/* filename */
 		if (key[1])
-			put_uint(&p->scratch, 6, key[1]);	/* build_id */
-		put_uint(&p->scratch, 7, 1);	/* has_functions */
-		put_uint(&p->scratch, 8, 1);	/* has_filenames */
-		put_uint(&p->scratch, 9, 1);	/* has_line_numbers */
-		put_uint(&p->scratch, 10, 1);	/* has_inline_frames */
-		put_bytes(&p->body, 3, p->scratch.data, p->scratch.len);
+			pb__uint(&p->scratch, 6, key[1]);	/* build_id */
+		pb__uint(&p->scratch, 7, 1);	/* has_functions */
+		pb__uint(&p->scratch, 8, 1);	/* has_filenames */
+		pb__uint(&p->scratch, 9, 1);	/* has_line_numbers */
+		pb__uint(&p->scratch, 10, 1);	/* has_inline_frames */
+		pb__bytes(&p->body, 3, p->scratch.p, p->scratch.len);
 	}
 	return id;
 }
@@ -173,11 +122,11 @@ static uint64_t function_id(struct pprof *p, const struct frame *f)
 		p->body.err = -ENOMEM;
 	} else if (is_new) {
 		p->scratch.len = 0;
-		put_uint(&p->scratch, 1, id);
-		put_uint(&p->scratch, 2, key[0]);
-		put_uint(&p->scratch, 3, key[0]);
-		put_uint(&p->scratch, 4, key[1]);
-		put_bytes(&p->body, 5, p->scratch.data, p->scratch.len);
+		pb__uint(&p->scratch, 1, id);
+		pb__uint(&p->scratch, 2, key[0]);
+		pb__uint(&p->scratch, 3, key[0]);
+		pb__uint(&p->scratch, 4, key[1]);
+		pb__bytes(&p->body, 5, p->scratch.p, p->scratch.len);
 	}
 	return id;
 }
@@ -189,7 +138,7 @@ static uint64_t function_id(struct pprof *p, const struct frame *f)
 static uint64_t location_id(struct pprof *p, const struct frame *fr, int n)
 {
 	uint64_t key[1 + 3 * n], id;
-	struct buf lines = {};
+	struct wbuf lines = {};
 	bool is_new;
 	int i;
 
@@ -207,18 +156,18 @@ static uint64_t location_id(struct pprof *p, const struct frame *fr, int n)
 	if (!is_new)
 		return id;
 	p->scratch.len = 0;
-	put_uint(&p->scratch, 1, id);
-	put_uint(&p->scratch, 2, key[0]);
+	pb__uint(&p->scratch, 1, id);
+	pb__uint(&p->scratch, 2, key[0]);
 	for (i = 0; i < n; i++) {
 		lines.len = 0;
-		put_uint(&lines, 1, key[1 + 3 * i]);
-		put_uint(&lines, 2, key[2 + 3 * i]);
-		put_bytes(&p->scratch, 4, lines.data, lines.len);
+		pb__uint(&lines, 1, key[1 + 3 * i]);
+		pb__uint(&lines, 2, key[2 + 3 * i]);
+		pb__bytes(&p->scratch, 4, lines.p, lines.len);
 	}
 	if (lines.err)
 		p->body.err = lines.err;
-	free(lines.data);
-	put_bytes(&p->body, 4, p->scratch.data, p->scratch.len);
+	wbuf__free(&lines);
+	pb__bytes(&p->body, 4, p->scratch.p, p->scratch.len);
 	return id;
 }
 
@@ -255,62 +204,63 @@ void pprof__free(struct pprof *p)
 	tdestroy(p->functions, intern_free);
 	tdestroy(p->locations, intern_free);
 	tdestroy(p->mappings, intern_free);
-	free(p->body.data);
-	free(p->scratch.data);
+	wbuf__free(&p->body);
+	wbuf__free(&p->scratch);
 	free(p->locs);
 	free(p);
 }
 
-static void put_label(struct buf *b, uint64_t key, int field, uint64_t v)
+static void put_label(struct wbuf *b, uint64_t key, int field, uint64_t v)
 {
-	struct buf l = {};
+	struct wbuf l = {};
 
-	put_uint(&l, 1, key);
-	put_uint(&l, field, v);
+	pb__uint(&l, 1, key);
+	pb__uint(&l, field, v);
 	if (l.err)
 		b->err = l.err;
-	put_bytes(b, 3, l.data, l.len);
-	free(l.data);
+	pb__bytes(b, 3, l.p, l.len);
+	wbuf__free(&l);
 }
 
 int pprof__add(struct pprof *p, const char *comm, uint32_t pid,
 	       const struct frame *frames, int nframes, uint64_t count)
 {
-	struct buf sample = {}, ids = {};
+	struct wbuf sample = {}, ids = {};
 	int i, j;
 
 	/* group each real frame with the inline frames that follow it */
 	for (i = nframes - 1; i >= 0; i = j - 1) {
 		for (j = i; j > 0 && (frames[j].flags & FRAME_F_INLINE); j--)
 			;
-		put_varint(&ids, location_id(p, &frames[j], i - j + 1));
+		pb__varint(&ids, location_id(p, &frames[j], i - j + 1));
 	}
-	put_bytes(&sample, 1, ids.data, ids.len);
+	pb__bytes(&sample, 1, ids.p, ids.len);
 	ids.len = 0;
-	put_varint(&ids, count);
-	put_varint(&ids, count * p->period_ns);
-	put_bytes(&sample, 2, ids.data, ids.len);
+	if (!p->cpu_only)
+		pb__varint(&ids, count);
+	pb__varint(&ids, count * p->period_ns);
+	pb__bytes(&sample, 2, ids.p, ids.len);
 	put_label(&sample, str_id(p, "comm"), 2, str_id(p, comm));
 	put_label(&sample, str_id(p, "pid"), 3, pid);
-	put_bytes(&p->body, 2, sample.data, sample.len);
+	pb__bytes(&p->body, 2, sample.p, sample.len);
 	if (sample.err || ids.err)
 		p->body.err = -ENOMEM;
-	free(sample.data);
-	free(ids.data);
+	wbuf__free(&sample);
+	wbuf__free(&ids);
 	return p->body.err;
 }
 
-static void put_value_type(struct pprof *p, struct buf *b, int field, const char *type,
+static void put_value_type(struct pprof *p, struct wbuf *b, int field, const char *type,
 			   const char *unit)
 {
-	struct buf vt = {};
+	struct wbuf vt = {};
 
-	put_uint(&vt, 1, str_id(p, type));
-	put_uint(&vt, 2, str_id(p, unit));
-	put_bytes(b, field, vt.data, vt.len);
+	pb__uint(&vt, 1, str_id(p, type));
+	pb__uint(&vt, 2, str_id(p, unit));
+	pb__bytes(b, field, vt.p, vt.len);
 	if (vt.err)
 		b->err = vt.err;
-	free(vt.data);
+	wbuf__free(&vt);
 }
 
 size_t pprof__size(const struct pprof *p)
@@ -318,7 +268,7 @@ size_t pprof__size(const struct pprof *p)
 	return p->body.len + 64;	/* the header pprof__write() puts before it */
 }
 
-static int gzip_write(const struct buf *b, FILE *out)
+static int gzip_write(const struct wbuf *b, FILE *out)
 {
 	z_stream zs = {};
 	uint8_t chunk[65536];
@@ -326,7 +276,7 @@ static int gzip_write(const struct buf *b, FILE *out)
 
 	if (deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
 		return -ENOMEM;
-	zs.next_in = b->data;
+	zs.next_in = (Bytef *)b->p;
 	zs.avail_in = b->len;
 	do {
 		zs.next_out = chunk;
@@ -346,21 +296,27 @@ static int gzip_write(const struct buf *b, FILE *out)
 
 int pprof__write(struct pprof *p, FILE *out)
 {
-	struct buf head = {};
+	struct wbuf head = {};
 	int err;
 
-	put_value_type(p, &head, 1, "samples", "count");
+	if (!p->cpu_only)
+		put_value_type(p, &head, 1, "samples", "count");
 	put_value_type(p, &head, 1, "cpu", "nanoseconds");
-	put_uint(&head, 9, (uint64_t)p->start_ms * 1000000);
-	put_uint(&head, 10, (uint64_t)(p->end_ms - p->start_ms) * 1000000);
+	pb__uint(&head, 9, (uint64_t)p->start_ms * 1000000);
+	pb__uint(&head, 10, (uint64_t)(p->end_ms - p->start_ms) * 1000000);
 	put_value_type(p, &head, 11, "cpu", "nanoseconds");
-	put_uint(&head, 12, p->period_ns);
-	buf_put(&head, p->body.data, p->body.len);
+	pb__uint(&head, 12, p->period_ns);
+	wbuf__put(&head, p->body.p, p->body.len);
 	err = head.err ? head.err : p->body.err;
 	if (!err)
 		err = gzip_write(&head, out);
 	if (!err && fflush(out))
 		err = -errno;
-	free(head.data);
+	wbuf__free(&head);
 	return err;
+}
+
+void pprof__set_cpu_only(struct pprof *p)
+{
+	p->cpu_only = true;
 }

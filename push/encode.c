@@ -18,53 +18,6 @@
 #include <curl/curl.h>
 #include "internal.h"
 
-void pbuf_put(struct pbuf *b, const void *p, size_t n)
-{
-	uint8_t *d;
-	size_t cap;
-
-	if (b->err || !n)
-		return;
-	if (b->len + n > b->cap) {
-		cap = b->cap ? b->cap : 256;
-		while (cap < b->len + n)
-			cap *= 2;
-		d = realloc(b->data, cap);
-		if (!d) {
-			b->err = -ENOMEM;
-			return;
-		}
-		b->data = d;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, p, n);
-	b->len += n;
-}
-
-void pbuf_varint(struct pbuf *b, uint64_t v)
-{
-	uint8_t tmp[10];
-	int n = 0;
-
-	do {
-		tmp[n++] = (v & 0x7f) | (v > 0x7f ? 0x80 : 0);
-		v >>= 7;
-	} while (v);
-	pbuf_put(b, tmp, n);
-}
-
-void pbuf_bytes(struct pbuf *b, int field, const void *p, size_t n)
-{
-	pbuf_varint(b, (uint64_t)field << 3 | 2);	/* wire type 2: length-delimited */
-	pbuf_varint(b, n);
-	pbuf_put(b, p, n);
-}
-
-void pbuf_str(struct pbuf *b, int field, const char *s)
-{
-	pbuf_bytes(b, field, s, strlen(s));
-}
-
 const char *push_drop_name(enum push_drop reason)
 {
 	static const char *const names[PUSH_DROP_MAX] = {
@@ -197,20 +150,20 @@ static const char *label_value(const struct push_enc *e, const char *name, const
 	return dflt;
 }
 
-static void put_label(struct pbuf *series, struct pbuf *tmp, const char *name, const char *value)
+static void put_label(struct wbuf *series, struct wbuf *tmp, const char *name, const char *value)
 {
 	tmp->len = 0;
-	pbuf_str(tmp, 1, name);
-	pbuf_str(tmp, 2, value);
+	pb__str(tmp, 1, name);
+	pb__str(tmp, 2, value);
 	if (tmp->err)
 		series->err = tmp->err;
-	pbuf_bytes(series, 1, tmp->data, tmp->len);
+	pb__bytes(series, 1, tmp->p, tmp->len);
 }
 
 int push_encode_connect(const struct push_enc *e, const struct push_series *s, int n,
-			struct pbuf *out)
+			struct wbuf *out)
 {
-	struct pbuf series = {}, tmp = {};
+	struct wbuf series = {}, tmp = {};
 	char id[37];
 	int i, j;
 
@@ -227,27 +180,27 @@ int push_encode_connect(const struct push_enc *e, const struct push_series *s, i
 				put_label(&series, &tmp, e->labels[j].name, e->labels[j].value);
 		for (j = 0; j < s[i].nchunks; j++) {
 			tmp.len = 0;
-			pbuf_bytes(&tmp, 1, s[i].chunks[j].gz, s[i].chunks[j].len);
+			pb__bytes(&tmp, 1, s[i].chunks[j].gz, s[i].chunks[j].len);
 			uuid4(id);
-			pbuf_str(&tmp, 2, id);
+			pb__str(&tmp, 2, id);
 			if (tmp.err)
 				series.err = tmp.err;
-			pbuf_bytes(&series, 2, tmp.data, tmp.len);
+			pb__bytes(&series, 2, tmp.p, tmp.len);
 		}
 		if (series.err)
 			out->err = series.err;
-		pbuf_bytes(out, 1, series.data, series.len);
+		pb__bytes(out, 1, series.p, series.len);
 	}
-	free(series.data);
-	free(tmp.data);
+	wbuf__free(&series);
+	wbuf__free(&tmp);
 	return out->err;
 }
 
 /* Appends @s with the characters /ingest's label syntax gives meaning to replaced. */
-static void put_ingest_text(struct pbuf *b, const char *s)
+static void put_ingest_text(struct wbuf *b, const char *s)
 {
 	for (; *s; s++)
-		pbuf_put(b, strchr("{},= ", *s) || (unsigned char)*s < 0x20 ? "_" : s, 1);
+		wbuf__put(b, strchr("{},= ", *s) || (unsigned char)*s < 0x20 ? "_" : s, 1);
 }
 
 /*
@@ -259,30 +212,30 @@ static void put_ingest_text(struct pbuf *b, const char *s)
 char *push_ingest_path(const struct push_enc *e, const char *service, int64_t start_ms,
 		       int64_t end_ms)
 {
-	struct pbuf name = {};
+	struct wbuf name = {};
 	char *esc = NULL, *path = NULL;
 	int i;
 
 	put_ingest_text(&name, service);
-	pbuf_put(&name, "{host=", 6);
+	wbuf__put(&name, "{host=", 6);
 	put_ingest_text(&name, label_value(e, "host", e->host));
 	for (i = 0; i < e->nlabels; i++) {
 		if (!strcmp(e->labels[i].name, "host") || !strcmp(e->labels[i].name, "service_name"))
 			continue;
-		pbuf_put(&name, ",", 1);
-		pbuf_put(&name, e->labels[i].name, strlen(e->labels[i].name));
-		pbuf_put(&name, "=", 1);
+		wbuf__put(&name, ",", 1);
+		wbuf__put(&name, e->labels[i].name, strlen(e->labels[i].name));
+		wbuf__put(&name, "=", 1);
 		put_ingest_text(&name, e->labels[i].value);
 	}
-	pbuf_put(&name, "}", 1);
+	wbuf__put(&name, "}", 1);
 	if (!name.err)
-		esc = curl_easy_escape(NULL, (char *)name.data, name.len);
+		esc = curl_easy_escape(NULL, (char *)name.p, name.len);
 	if (esc && asprintf(&path, "/ingest?name=%s&from=%lld&until=%lld%s&sampleRate=%u"
 			    "&spyName=ember", esc, (long long)(start_ms / 1000),
 			    (long long)((end_ms + 999) / 1000),
 			    e->protocol == PUSH_INGEST ? "&format=pprof" : "", e->freq) < 0)
 		path = NULL;
 	curl_free(esc);
-	free(name.data);
+	wbuf__free(&name);
 	return path;
 }

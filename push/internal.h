@@ -11,21 +11,12 @@
 #include <stddef.h>
 #include <curl/curl.h>
 #include "push.h"
+#include "pb.h"
 
 /* Pyroscope's per-profile limits: samples (stacks) and uncompressed bytes. */
 #define PUSH_MAX_SAMPLES 16000
 #define PUSH_MAX_PROFILE_BYTES (4u << 20)
 
-struct pbuf {
-	uint8_t *data;
-	size_t len, cap;
-	int err;		/* -ENOMEM once any append failed */
-};
-
-void pbuf_put(struct pbuf *b, const void *p, size_t n);
-void pbuf_varint(struct pbuf *b, uint64_t v);
-void pbuf_bytes(struct pbuf *b, int field, const void *p, size_t n);
-void pbuf_str(struct pbuf *b, int field, const char *s);
 
 /* One HTTP request; path is appended to the base URL. */
 struct push_req {
@@ -83,7 +74,7 @@ struct push_series {
 
 /* A PushRequest holding @n series.  Returns 0 or -ENOMEM. */
 int push_encode_connect(const struct push_enc *e, const struct push_series *s, int n,
-			struct pbuf *out);
+			struct wbuf *out);
 /* The /ingest path and query for one series.  NULL on -ENOMEM. */
 char *push_ingest_path(const struct push_enc *e, const char *service, int64_t start_ms,
 		       int64_t end_ms);

@@ -157,6 +157,7 @@ int push_collect__add(struct push_collect *c, const char *service, const struct 
 		s->cur = pprof__new(c->period_ns, c->start_ms, c->end_ms);
 		if (!s->cur)
 			return -ENOMEM;
+		pprof__set_cpu_only(s->cur);	/* one profile type in Pyroscope, as Grafana's */
 	}
 	s->cur_rows++;
 	return pprof__add(s->cur, proc->comm, proc->pid, frames, nframes, count);
@@ -173,7 +174,7 @@ void push_collect__set_span(struct push_collect *c, int64_t start_ms, int64_t en
 			pprof__set_end(c->list[i]->cur, end_ms);
 }
 
-static int add_req(struct push_window *w, char *path, struct pbuf *body, bool multipart)
+static int add_req(struct push_window *w, char *path, struct wbuf *body, bool multipart)
 {
 	struct push_req *reqs;
 
@@ -183,10 +184,10 @@ static int add_req(struct push_window *w, char *path, struct pbuf *body, bool mu
 		return -ENOMEM;
 	}
 	w->reqs = reqs;
-	reqs[w->nreqs++] = (struct push_req){ .path = path, .body = body->data, .len = body->len,
+	reqs[w->nreqs++] = (struct push_req){ .path = path, .body = (uint8_t *)body->p, .len = body->len,
 					       .multipart = multipart };
 	w->bytes += body->len;
-	*body = (struct pbuf){};
+	*body = (struct wbuf){};
 	return 0;
 }
 
@@ -195,7 +196,7 @@ struct push_window *push_collect__finish(struct push_collect *c, const struct pu
 {
 	struct push_series *series = NULL;
 	struct push_window *w = NULL;
-	struct pbuf body = {};
+	struct wbuf body = {};
 	int i, j;
 
 	*err = 0;
@@ -221,14 +222,14 @@ struct push_window *push_collect__finish(struct push_collect *c, const struct pu
 	}
 	for (i = 0; e->protocol != PUSH_CONNECT && i < c->n && !*err; i++) {
 		for (j = 0; j < c->list[i]->nchunks && !*err; j++) {
-			pbuf_put(&body, c->list[i]->chunks[j].gz, c->list[i]->chunks[j].len);
+			wbuf__put(&body, c->list[i]->chunks[j].gz, c->list[i]->chunks[j].len);
 			*err = add_req(w, push_ingest_path(e, c->list[i]->name, c->start_ms,
 							   c->end_ms), &body,
 				       e->protocol == PUSH_INGEST_MULTIPART);
 		}
 	}
 cleanup:
-	free(body.data);
+	wbuf__free(&body);
 	free(series);
 	if (*err) {
 		push_window__free(w);

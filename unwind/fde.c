@@ -286,7 +286,8 @@ static void fdes_tidy(struct builder *b)
 	Dwarf_Frame *fr;
 	size_t i, n = 0;
 
-	qsort(b->fdes, b->nfdes, sizeof(*b->fdes), cmp_fde);
+	if (b->nfdes)	/* fdes is NULL when there are none */
+		qsort(b->fdes, b->nfdes, sizeof(*b->fdes), cmp_fde);
 	for (i = 0; i < b->nfdes; i++) {
 		struct fde_ref f = b->fdes[i];
 

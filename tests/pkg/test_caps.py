@@ -125,9 +125,14 @@ def ui_check(agent_pid, port):
     st = open(f"/proc/{kids[0]}/status").read()
     out = {k: re.search(rf"^{k}:\s+(\S+)", st, re.M).group(1) for k in ("Uid", "CapEff", "CapPrm", "NoNewPrivs")}
     got = {}
+    deadline = time.time() + 20  # the first window is committed after the first drain's naming
     for path in ("/", "/api/processes?limit=5", "/metrics"):
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as resp:
-            got[path] = (resp.status, resp.read().decode(errors="replace"))
+        while True:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as resp:
+                got[path] = (resp.status, resp.read().decode(errors="replace"))
+            if "processes" not in path or '"pid"' in got[path][1] or time.time() > deadline:
+                break
+            time.sleep(0.5)
     return out, got
 
 

@@ -61,6 +61,19 @@ struct proc_info {
 	char *cgroup;
 };
 
+/* python_elf.c: the ELF symbols CPython is found by. */
+struct py_syms {
+	uint64_t runtime, version, code_type;
+	uint64_t eval, eval_size, cold, cold_size;
+};
+
+/*
+ * Reads @path's CPython symbols into @s and the load bias of its mapping at
+ * @start from file offset @pgoff into *@bias.  Returns 0 or -errno.
+ */
+int python_elf__read(const char *path, uint64_t start, uint64_t pgoff, struct py_syms *s,
+		     uint64_t *bias);
+
 /* Rows' stacks already named in this drain (stackmemo.c). */
 struct stack_memo {
 	struct memo_ent *ents;

@@ -26,6 +26,7 @@
 #include "log.h"
 #include "profile.h"
 #include "python.h"
+#include "internal.h"
 
 #define TSS_RETRY_MS 20		/* between two reads of a key not set yet */
 #define TSS_RETRY_MAX 1500	/* ~30 s, then the process stays unwalked (counted) */
@@ -163,85 +164,6 @@ void python__free(struct python *py)
 	free(py);
 }
 
-/* ELF symbols CPython is found by. */
-struct py_syms {
-	uint64_t runtime, version, code_type;
-	uint64_t eval, eval_size, cold, cold_size;
-};
-
-static void take_sym(struct py_syms *s, const char *name, const GElf_Sym *sym)
-{
-	if (!strcmp(name, "_PyRuntime"))
-		s->runtime = sym->st_value;
-	else if (!strcmp(name, "Py_Version"))
-		s->version = sym->st_value;
-	else if (!strcmp(name, "PyCode_Type"))
-		s->code_type = sym->st_value;
-	else if (!strcmp(name, "_PyEval_EvalFrameDefault")) {
-		s->eval = sym->st_value;
-		s->eval_size = sym->st_size;
-	} else if (!strcmp(name, "_PyEval_EvalFrameDefault.cold")) {
-		s->cold = sym->st_value;
-		s->cold_size = sym->st_size;
-	}
-}
-
-/*
- * Reads the symbols and the load bias of the file mapped at @start from
- * file offset @pgoff (opened as @path).  Returns 0 or -errno.
- */
-static int read_elf(const char *path, uint64_t start, uint64_t pgoff, struct py_syms *s,
-		    uint64_t *bias)
-{
-	Elf_Scn *scn = NULL;
-	GElf_Shdr sh;
-	GElf_Phdr ph;
-	GElf_Sym sym;
-	Elf_Data *data;
-	size_t nph, i, n;
-	bool found = false;
-	const char *name;
-	Elf *elf;
-	int fd, err = -ENOEXEC;
-
-	fd = file__open_regular(path, 0, NULL);
-	if (fd < 0)
-		return fd;
-	elf_version(EV_CURRENT);
-	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	if (!elf || elf_kind(elf) != ELF_K_ELF || elf_getphdrnum(elf, &nph))
-		goto cleanup;
-	for (i = 0; i < nph; i++) {
-		if (!gelf_getphdr(elf, i, &ph) || ph.p_type != PT_LOAD)
-			continue;
-		if (pgoff >= (ph.p_offset & ~0xfffULL) && pgoff < ph.p_offset + ph.p_filesz) {
-			*bias = start - (ph.p_vaddr - (ph.p_offset - pgoff));
-			found = true;
-			break;
-		}
-	}
-	if (!found)
-		goto cleanup;
-	while ((scn = elf_nextscn(elf, scn))) {
-		if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM) ||
-		    !sh.sh_entsize || !(data = elf_getdata(scn, NULL)))
-			continue;
-		n = sh.sh_size / sh.sh_entsize;
-		for (i = 0; i < n; i++) {
-			if (!gelf_getsym(data, i, &sym) || sym.st_shndx == SHN_UNDEF)
-				continue;
-			name = elf_strptr(elf, sh.sh_link, sym.st_name);
-			if (name && (name[0] == '_' || name[0] == 'P'))
-				take_sym(s, name, &sym);
-		}
-	}
-	err = 0;
-cleanup:
-	elf_end(elf);
-	close(fd);
-	return err;
-}
-
 /* Fills the code object layout from PyCode_Type's own description of itself. */
 static int read_code_layout(int pid, const struct py_version *v, uint64_t code_type,
 			    struct py_pid *p)
@@ -336,7 +258,7 @@ static int probe(struct python *py, struct py_pid *p, const char *path, uint64_t
 	unsigned int minor, i;
 	int err;
 
-	err = read_elf(path, start, pgoff, &s, &bias);
+	err = python_elf__read(path, start, pgoff, &s, &bias);
 	if (err)
 		return err;
 	if (!s.eval) {

@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ember_e2e import Agent, db_query, run_suite, start_workload  # noqa: E402
 
 THREADS, DEPTHS = 2000, 50
-RUN_S = 20
+RUN_S = 12
 TESTS = ["drain_window60_nothing_lost", "drain_window60_all_stored", "drain_rate_matches_window2"]
 TMP = tempfile.mkdtemp(prefix="ember-drain-")
 runs = {}

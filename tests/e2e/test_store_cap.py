@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ember_e2e import EMBER, Agent, db_query, run_suite, workload  # noqa: E402
 
 CAP = 1 << 20
-RUN_S = 30
+RUN_S = 20
 TESTS = ["store_cap_file_within_cap", "store_cap_oldest_evicted", "store_cap_nothing_dropped",
          "store_cap_newest_kept", "store_cap_bad_size_refused"]
 TMP = tempfile.mkdtemp(prefix="ember-cap-")

@@ -79,12 +79,19 @@ class Workloads:
         os.makedirs(ns, exist_ok=True)
         script = (f"mount -t tmpfs ember-caps {ns} && cp {workload('cpu_chain')} {ns}/ns_chain "
                   f"&& exec {ns}/ns_chain {seconds}")
+        # del_chain is deleted before it runs: held open as fd 3 and run through a
+        # symlink to /proc/self/fd/3 named del_chain (its comm), so ember can only
+        # open it through /proc/PID/map_files, never by its path
+        link = os.path.join(TMP, "links", "del_chain")
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        if not os.path.islink(link):
+            os.symlink("/proc/self/fd/3", link)
+        deleted = ["sh", "-c", f'exec 3<"{dele}" && rm -f "{dele}" && exec "{link}" {seconds}']
         self.procs = [subprocess.Popen(a, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=TMP) for a in (
-            [dele, str(seconds)], [chain, str(seconds)], [sysl, str(seconds)],
+            deleted, [chain, str(seconds)], [sysl, str(seconds)],
             ["unshare", "-m", "--propagation", "private", "sh", "-c", script],
             [NODE, "--perf-basic-prof", "-e", NODE_SCRIPT % (seconds * 1000)])]
         time.sleep(0.2)
-        os.unlink(dele)  # only the running process holds it now
 
     def wait(self):
         for p in self.procs:

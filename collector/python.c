@@ -20,7 +20,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/uio.h>
 #include <bpf/bpf.h>
 #include "file.h"
 #include "log.h"
@@ -97,16 +96,6 @@ static uint64_t now_ms(void)
 	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
 }
 
-static int read_mem(int pid, uint64_t addr, void *buf, size_t len)
-{
-	struct iovec local = { buf, len }, remote = { (void *)(uintptr_t)addr, len };
-	ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
-
-	if (n < 0)
-		return -errno;
-	return (size_t)n == len ? 0 : -EFAULT;
-}
-
 /*
  * Where glibc keeps thread-specific values of keys below 32 in struct
  * pthread (its specific_1stblock; the TLS base points at struct pthread
@@ -123,7 +112,7 @@ static uint32_t find_tls_specific(void)
 	if (pthread_key_create(&key, NULL))
 		return 0;
 	if (key < 32 && !pthread_setspecific(key, (void *)(uintptr_t)mark) &&
-	    !read_mem(getpid(), (uintptr_t)pthread_self(), block, sizeof(block))) {
+	    !process__read_mem(getpid(), (uintptr_t)pthread_self(), block, sizeof(block))) {
 		for (i = 1; i < 512; i++) {
 			/* struct pthread_key_data {uintptr_t seq; void *data;} */
 			if (block[i] == mark && i * 8 >= 8 + key * 16u) {
@@ -176,15 +165,15 @@ static int read_code_layout(int pid, const struct py_version *v, uint64_t code_t
 
 	if (v->member_size > 40)
 		return -EINVAL;
-	err = read_mem(pid, code_type + v->type_basicsize, &basicsize, 8) ?:
-	      read_mem(pid, code_type + v->type_members, &members, 8);
+	err = process__read_mem(pid, code_type + v->type_basicsize, &basicsize, 8) ?:
+	      process__read_mem(pid, code_type + v->type_members, &members, 8);
 	if (err)
 		return err;
-	if (read_mem(pid, members, buf, sizeof(buf)))
+	if (process__read_mem(pid, members, buf, sizeof(buf)))
 		return -EFAULT;
 	for (i = 0; i < MEMBERS_MAX; i++) {
 		memcpy(m, buf + i * v->member_size, v->member_size);
-		if (!m[0] || read_mem(pid, m[0], name, sizeof(name)))
+		if (!m[0] || process__read_mem(pid, m[0], name, sizeof(name)))
 			break;
 		name[sizeof(name) - 1] = '\0';
 		at = m[v->member_offset / 8];
@@ -232,7 +221,7 @@ static bool read_tss(struct py_pid *p)
 {
 	int32_t tss[2];
 
-	if (read_mem(p->pid, p->tss, tss, sizeof(tss)) || !tss[0] || tss[1] < 0)
+	if (process__read_mem(p->pid, p->tss, tss, sizeof(tss)) || !tss[0] || tss[1] < 0)
 		return false;
 	p->cfg.tss_key = tss[1];
 	return true;
@@ -271,7 +260,7 @@ static int probe(struct python *py, struct py_pid *p, const char *path, uint64_t
 			 "frames stay native", p->pid, path);
 		return -ENOENT;
 	}
-	if (!s.version || !s.code_type || read_mem(p->pid, s.version + bias, &version, 8)) {
+	if (!s.version || !s.code_type || process__read_mem(p->pid, s.version + bias, &version, 8)) {
 		py->st.unsupported++;
 		return -ENOENT;
 	}

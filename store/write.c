@@ -211,7 +211,7 @@ int store__window_add_row(struct store_window *w, const struct store_proc *proc,
 		return -EOVERFLOW;
 	w->rows.ents[idx].val += (int64_t)count;
 	n = w->stacks.ents[stack].len / sizeof(uint32_t);
-	if (n == STORE_MAX_FRAMES && w->frames.n && is_cut(w, stack))
+	if (n == STORE_MAX_FRAMES && is_cut(w, stack))
 		w->truncated += count;
 	return 0;
 }

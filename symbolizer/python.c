@@ -13,8 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
 #include "internal.h"
+#include "file.h"
 #include "log.h"
 
 #define PY_CODE_MAX 512		/* largest code object prefix read */
@@ -63,16 +63,6 @@ void py_codes__free(void *p, void *ctx)
 		return;
 	hmap__clear(&pc->codes, py_code_free, NULL);
 	free(pc);
-}
-
-static int read_mem(int pid, uint64_t addr, void *buf, size_t len)
-{
-	struct iovec local = { buf, len }, remote = { (void *)(uintptr_t)addr, len };
-	ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
-
-	if (n < 0)
-		return -errno;
-	return (size_t)n == len ? 0 : -EFAULT;
 }
 
 static uint64_t word(const uint8_t *buf, uint16_t off)
@@ -125,7 +115,7 @@ static int read_str(int pid, const struct sym_py_layout *l, uint64_t addr, char 
 
 	if (!addr || l->str_compact_data + 8u > sizeof(hdr))
 		return -EINVAL;
-	err = read_mem(pid, addr, hdr, l->str_compact_data);
+	err = process__read_mem(pid, addr, hdr, l->str_compact_data);
 	if (err)
 		return err;
 	len = word(hdr, l->str_length);
@@ -135,7 +125,7 @@ static int read_str(int pid, const struct sym_py_layout *l, uint64_t addr, char 
 		return -EINVAL;
 	if (state & (1 << 6)) {		/* ASCII */
 		n = len < PY_STR_MAX ? len : PY_STR_MAX;
-		err = read_mem(pid, addr + l->str_ascii_data, out, n);
+		err = process__read_mem(pid, addr + l->str_ascii_data, out, n);
 		out[err ? 0 : n] = '\0';
 		return err;
 	}
@@ -143,14 +133,14 @@ static int read_str(int pid, const struct sym_py_layout *l, uint64_t addr, char 
 	if (utf8) {
 		n = word(hdr, l->str_utf8_length);
 		n = n < PY_STR_MAX ? n : PY_STR_MAX;
-		err = read_mem(pid, utf8, out, n);
+		err = process__read_mem(pid, utf8, out, n);
 		out[err ? 0 : n] = '\0';
 		return err;
 	}
 	if (kind != 1 && kind != 2 && kind != 4)
 		return -EINVAL;
 	n = len < PY_STR_MAX ? len : PY_STR_MAX;
-	err = read_mem(pid, addr + l->str_compact_data, raw, n * kind);
+	err = process__read_mem(pid, addr + l->str_compact_data, raw, n * kind);
 	if (err)
 		return err;
 	for (i = 0; i < n; i++) {
@@ -269,9 +259,9 @@ static struct py_code *code_read(struct symbolizer *sym, int pid, const struct s
 		return NULL;
 	c->addr = addr;
 	c->sum = sum;
-	err = read_mem(pid, addr, buf, l->code_size);
+	err = process__read_mem(pid, addr, buf, l->code_size);
 	if (!err)
-		err = read_mem(pid, word(buf, l->code_qualname) + l->str_hash, &qhash,
+		err = process__read_mem(pid, word(buf, l->code_qualname) + l->str_hash, &qhash,
 			       sizeof(qhash));
 	if (err) {
 		free(c);
@@ -303,10 +293,10 @@ static struct py_code *code_read(struct symbolizer *sym, int pid, const struct s
 		return NULL;
 	}
 	table = word(buf, l->code_linetable);
-	if (table && !read_mem(pid, table, hdr, l->bytes_data)) {
+	if (table && !process__read_mem(pid, table, hdr, l->bytes_data)) {
 		tlen = (int64_t)word(hdr, l->bytes_size);
 		if (tlen > 0 && tlen <= PY_TABLE_MAX && (c->table = malloc(tlen))) {
-			if (read_mem(pid, table + l->bytes_data, c->table, tlen) == 0) {
+			if (process__read_mem(pid, table + l->bytes_data, c->table, tlen) == 0) {
 				c->tlen = tlen;
 			} else {
 				free(c->table);

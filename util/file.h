@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0 */
 /*
- * file.h - opening files that belong to untrusted local users (their
- * binaries, debug links, perf maps): never block on them (a FIFO waits for
- * a writer forever), and never take more than is expected of them.
+ * file.h - reading what belongs to untrusted local users (their binaries,
+ * debug links, perf maps, their processes' memory): never block on them (a
+ * FIFO waits for a writer forever), and never take more than is expected.
  */
 #ifndef EMBER_FILE_H
 #define EMBER_FILE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /*
@@ -17,5 +18,12 @@
  */
 struct stat;
 int file__open_regular(const char *path, uint64_t max_size, struct stat *st);
+
+/*
+ * Copies @len bytes at @addr of process @pid into @buf (process_vm_readv:
+ * never blocks, faults come back as errors).  Returns 0, -EFAULT when only
+ * part was readable, or -errno.
+ */
+int process__read_mem(int pid, uint64_t addr, void *buf, size_t len);
 
 #endif /* EMBER_FILE_H */

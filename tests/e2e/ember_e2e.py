@@ -259,9 +259,11 @@ def run_workload(name, *args, timeout=60):
     return {k: float(v) for k, v in re.findall(r"(\w+)=([0-9.]+)", r.stdout)}
 
 
-def start_workload(name, *args):
+def start_workload(name, *args, nice=0):
+    """Starts a workload; NICE > 0 lowers its priority (a crowd of threads must not starve the agent)."""
     return subprocess.Popen([workload(name)] + [str(a) for a in args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=(lambda: os.nice(nice)) if nice else None)
 
 
 # --- agent and export ------------------------------------------------------

@@ -100,20 +100,14 @@ static int parse_args(struct export_opts *o, int argc, char **argv)
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":o:h", longopts, NULL)) != -1) {
-		if (c == 'h') {
-			fputs(usage, stdout);
-			return 1;
-		}
-		if (c == ':')
-			return usage_error("export", "option '%s' needs a value", argv[optind - 1]);
-		if (c == '?')
-			return usage_error("export", "unknown option '%s'", argv[optind - 1]);
+		if (c == 'h' || c == ':' || c == '?')
+			return flag_other("export", c, argv, usage);
 		err = parse_flag(o, c, optarg);
 		if (err)
 			return err;
 	}
-	if (optind < argc)
-		return usage_error("export", "unexpected argument '%s'", argv[optind]);
+	if (flags_end("export", argc, argv))
+		return 2;
 	if (!o->db)
 		return usage_error("export", "%s", "--db is required");
 	if (!o->format_set && o->output)

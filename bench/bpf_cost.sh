@@ -63,8 +63,13 @@ measure() {
 }
 
 echo "# BPF time per sample vs a two-stack baseline, ${HZ} Hz, ${SECS} s side by side, $(nproc) CPUs"
-for depth in 5 10 20; do
-	measure kernel_only "$depth" "--kernel-only"
-	measure fp "$depth" "--unwind fp"
-	measure dwarf "$depth" "--unwind auto"
+# BPF_COST_DEPTHS and BPF_COST_MODES pick a part (e.g. "10" and "dwarf") for a quick look
+for depth in ${BPF_COST_DEPTHS:-5 10 20}; do
+	for mode in ${BPF_COST_MODES:-kernel_only fp dwarf}; do
+		case $mode in
+		kernel_only) measure kernel_only "$depth" "--kernel-only" ;;
+		fp) measure fp "$depth" "--unwind fp" ;;
+		dwarf) measure dwarf "$depth" "--unwind auto" ;;
+		esac
+	done
 done

@@ -251,7 +251,8 @@ static inline __u32 py_code_sum(const __u64 *words, __u64 qualname_hash)
 	X(PY_NO_TSTATE, "python_failed_no_thread_state")		\
 	X(PY_READ_FAULT, "python_failed_read_fault")			\
 	X(PY_DEPTH, "python_failed_depth_limit")			\
-	X(PY_NO_FRAME, "python_failed_no_frame_left")
+	X(PY_NO_FRAME, "python_failed_no_frame_left")			\
+	X(UNWIND_CACHE_HITS, "unwind_row_cache_hits")
 
 #define X(id, name) CNT_##id,
 enum ember_counter { EMBER_BPF_COUNTERS(X) CNT_MAX };

@@ -100,6 +100,31 @@ struct {
 } rescan_at SEC(".maps");
 
 /*
+ * Rows already looked up, per CPU and direct-mapped by (tgid, pc).  User
+ * space bumps unwind_gen after changing any table or process mapping,
+ * which makes every entry stale at once.
+ */
+#define ROW_CACHE_SIZE 1024	/* a power of two */
+enum { ROW_CACHED_EMPTY, ROW_CACHED_FOUND, ROW_CACHED_NONE, ROW_CACHED_UNMAPPED };
+
+struct row_cache_ent {
+	__u64 pc;		/* pc - is_ret, as searched */
+	__u32 tgid;
+	__u32 gen;
+	struct unwind_row row;
+	__u32 state;		/* ROW_CACHED_* */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct row_cache_ent);
+	__uint(max_entries, ROW_CACHE_SIZE);
+} row_cache SEC(".maps");
+
+volatile __u32 unwind_gen;
+
+/*
  * The mapping containing pc, or NULL.  Indices are masked with
  * MAX_PROC_MAPS - 1 (a power of two) so the verifier sees them in bounds;
  * they are in bounds anyway, so barrier_var() stops the compiler from
@@ -156,7 +181,7 @@ static __always_inline struct unwind_row *find_row(struct unwind_file *file, __u
 	return bpf_map_lookup_elem(&unwind_rows, &idx);
 }
 
-static __always_inline struct unwind_row *lookup_row(struct uw_state *st)
+static __always_inline struct unwind_row *search_row(struct uw_state *st)
 {
 	struct unwind_proc *proc;
 	struct unwind_file *file;
@@ -176,6 +201,39 @@ static __always_inline struct unwind_row *lookup_row(struct uw_state *st)
 	if (!file)
 		return NULL;
 	return find_row(file, st->pc - m->bias - st->is_ret);
+}
+
+/*
+ * The row for pc in this process, from the per-CPU cache when this
+ * (tgid, pc) was looked up since user space last changed a table or a
+ * mapping (unwind_gen), else searched (two binary searches) and cached.
+ * Hot stacks repeat from sample to sample, so most frames hit.
+ */
+static __always_inline struct unwind_row *lookup_row(struct uw_state *st)
+{
+	__u64 pc = st->pc - st->is_ret;
+	__u32 gen = unwind_gen, idx;
+	struct row_cache_ent *e;
+	struct unwind_row *row;
+
+	idx = (__u32)(((pc ^ st->tgid) * HASH_MUL) >> 32) & (ROW_CACHE_SIZE - 1);
+	e = bpf_map_lookup_elem(&row_cache, &idx);
+	if (!e)
+		return search_row(st);
+	if (e->pc == pc && e->tgid == st->tgid && e->gen == gen && e->state) {
+		count(CNT_UNWIND_CACHE_HITS);
+		if (e->state == ROW_CACHED_UNMAPPED)
+			st->unmapped = 1;
+		return e->state == ROW_CACHED_FOUND ? &e->row : NULL;
+	}
+	row = search_row(st);
+	e->pc = pc;
+	e->tgid = st->tgid;
+	e->gen = gen;
+	e->state = row ? ROW_CACHED_FOUND : st->unmapped ? ROW_CACHED_UNMAPPED : ROW_CACHED_NONE;
+	if (row)
+		e->row = *row;
+	return row;
 }
 
 /* Moves to the caller whose sp is @cfa.  Returns 0, or a walk_end + 1. */

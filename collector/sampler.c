@@ -369,6 +369,7 @@ void sampler__unwind_maps(struct sampler *s, struct sampler_unwind_maps *m)
 	m->rows_max = bpf_map__max_entries(s->skel->maps.unwind_rows);
 	m->files_fd = bpf_map__fd(s->skel->maps.unwind_files);
 	m->procs_fd = bpf_map__fd(s->skel->maps.unwind_procs);
+	m->gen = &s->skel->bss->unwind_gen;
 	m->py_procs_fd = s->python ? bpf_map__fd(s->skel->maps.py_procs) : -1;
 }
 
@@ -382,7 +383,7 @@ bool sampler_counter_is_loss(int id)
 	return id != CNT_SAMPLES && id != CNT_UNWIND_WALKS && id != CNT_UNWIND_ROOT &&
 	       id != CNT_UNWIND_FP_END && id != CNT_EXIT_MAPS && id != CNT_START_MAPS &&
 	       id != CNT_RESCANS && id != CNT_RESCANS_HELD && id != CNT_PY_EVAL &&
-	       id != CNT_PY_FRAMES;
+	       id != CNT_PY_FRAMES && id != CNT_UNWIND_CACHE_HITS;
 }
 
 int sampler__counters(struct sampler *s, uint64_t out[CNT_MAX])

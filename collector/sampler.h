@@ -35,6 +35,7 @@ struct sampler_unwind_maps {
 	int files_fd;			/* ARRAY of struct unwind_file */
 	int procs_fd;			/* HASH tgid -> struct unwind_proc */
 	int py_procs_fd;		/* HASH tgid -> struct py_proc; -1: no Python walk */
+	volatile uint32_t *gen;		/* bumped after each change: BPF's cached rows go stale */
 };
 
 /* One aggregated row; ips arrays are 0-terminated, leaf first. */

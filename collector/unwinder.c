@@ -206,6 +206,13 @@ static int extent_get(struct unwinder *u, uint32_t n, uint32_t *first)
 	return -ENOSPC;
 }
 
+/* After any change BPF reads: its per-CPU cache of rows goes stale at once. */
+static void changed(struct unwinder *u)
+{
+	if (u->m.gen)
+		__atomic_add_fetch(u->m.gen, 1, __ATOMIC_RELEASE);
+}
+
 /* Unpublishes a file's rows (BPF sees n == 0 first), then frees them. */
 static void file_unload(struct unwinder *u, struct uw_file *f)
 {
@@ -214,6 +221,7 @@ static void file_unload(struct unwinder *u, struct uw_file *f)
 	if (!f->n)
 		return;
 	bpf_map_update_elem(u->m.files_fd, &f->slot, &none, BPF_ANY);
+	changed(u);
 	extent_put(u, f->first, f->n);
 	u->st.rows_used -= f->n;
 	u->st.files_loaded--;
@@ -256,6 +264,7 @@ static int file_publish(struct unwinder *u, struct uw_file *f, const struct unwi
 	uf = (struct unwind_file){ .first = f->first, .n = n };
 	if (!err && bpf_map_update_elem(u->m.files_fd, &f->slot, &uf, BPF_ANY))
 		err = -errno;
+	changed(u);
 	if (err) {
 		extent_put(u, f->first, n);
 		return err;
@@ -503,6 +512,7 @@ int unwinder__add_process(struct unwinder *u, int pid)
 		err = -errno;
 	else if (!u->scratch->n)
 		bpf_map_delete_elem(u->m.procs_fd, &pid);
+	changed(u);
 	return err;
 }
 
@@ -515,6 +525,7 @@ void unwinder__remove_process(struct unwinder *u, int pid)
 		return;
 	p = *found;
 	bpf_map_delete_elem(u->m.procs_fd, &pid);
+	changed(u);
 	proc_release(p);
 	tdelete(&key, &u->procs, proc_cmp);
 	proc_free(p);

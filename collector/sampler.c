@@ -368,6 +368,7 @@ void sampler__unwind_maps(struct sampler *s, struct sampler_unwind_maps *m)
 	m->rows_fd = bpf_map__fd(s->skel->maps.unwind_rows);
 	m->rows_max = bpf_map__max_entries(s->skel->maps.unwind_rows);
 	m->files_fd = bpf_map__fd(s->skel->maps.unwind_files);
+	m->files_max = bpf_map__max_entries(s->skel->maps.unwind_files);
 	m->procs_fd = bpf_map__fd(s->skel->maps.unwind_procs);
 	m->py_procs_fd = s->python ? bpf_map__fd(s->skel->maps.py_procs) : -1;
 }

@@ -23,6 +23,7 @@ struct sampler_opts {
 	int npids;
 	enum unwind_mode unwind;	/* UNWIND_MODE_FP or UNWIND_MODE_AUTO */
 	uint32_t unwind_rows;		/* capacity of the unwind row pool */
+	uint32_t unwind_files;		/* ELF files with tables at once; 0: MAX_UNWIND_FILES */
 	bool bpf_stats;			/* turn on the kernel's BPF run-time accounting */
 	bool no_python;			/* do not walk CPython frames (they need tables) */
 	const struct kfeat *kfeat;	/* the kernel already probed; NULL: probe it */
@@ -33,6 +34,7 @@ struct sampler_unwind_maps {
 	int rows_fd;			/* ARRAY of struct unwind_row, mmapable */
 	uint32_t rows_max;
 	int files_fd;			/* ARRAY of struct unwind_file */
+	uint32_t files_max;
 	int procs_fd;			/* HASH tgid -> struct unwind_proc */
 	int py_procs_fd;		/* HASH tgid -> struct py_proc; -1: no Python walk */
 };

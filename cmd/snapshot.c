@@ -128,6 +128,9 @@ int snapshot__metrics(void *ctx, struct web_metrics *m)
 		  cs.unwind.tables_evicted },
 		{ "unwind_tables_expired_total", "Tables unloaded after their last user left.",
 		  WEB_COUNTER, cs.unwind.tables_expired },
+		{ "cpus_sampled", "CPUs with a live sampling event.", WEB_GAUGE, cs.cpus_sampled },
+		{ "cpu_events_reopened_total", "Sampling events opened on CPUs that came online "
+		  "after the start.", WEB_COUNTER, cs.cpus_reopened },
 		{ "unwind_rescans_total", "Mapping re-reads asked for by BPF (dlopen).",
 		  WEB_COUNTER, cs.unwind_rescans },
 		{ "exit_maps_received_total", "Mappings sent by BPF at exit (or with the first "

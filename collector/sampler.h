@@ -113,6 +113,16 @@ void sampler__unwind_maps(struct sampler *s, struct sampler_unwind_maps *m);
 /* True when the loaded program unwinds with tables (it may have fallen back). */
 bool sampler__unwinds(struct sampler *s);
 
+/*
+ * Opens events on CPUs that came online since the last call (or went
+ * offline and came back, which kills their old events).  Cheap: one read
+ * per CPU, at most once a second.  Returns 0 or -errno.
+ */
+int sampler__check_cpus(struct sampler *s);
+
+/* CPUs with a live event now, and events opened after the start. */
+void sampler__cpu_stats(struct sampler *s, uint64_t *sampled, uint64_t *reopened);
+
 /* True when BPF counter @id counts something lost or failed. */
 bool sampler_counter_is_loss(int id);
 

@@ -297,7 +297,7 @@ static void print_summary(struct collector *c, struct folded *f)
 		" unwind_tables_evicted=%llu unwind_tables_no_room=%llu unwind_tables_retried=%llu"
 		" unwind_build_ms=%llu bpf_ns_per_sample=%llu"
 		" exit_maps_received=%llu exit_maps_used=%llu exit_vmas_matched=%llu"
-		" exit_vmas_unmatched=%llu cpus_sampled=%llu cpus_reopened=%llu",
+		" exit_vmas_unmatched=%llu cpus_sampled=%llu cpus_reopened=%llu kallsyms_reloads=%llu",
 		(unsigned long long)cs.unknown_frames, (unsigned long long)cs.maps_unreadable,
 		(unsigned long long)cs.sym.elf_errors,
 		(unsigned long long)cs.unwind.files_loaded,
@@ -310,7 +310,8 @@ static void print_summary(struct collector *c, struct folded *f)
 		(unsigned long long)(cs.bpf_run_cnt ? cs.bpf_run_ns / cs.bpf_run_cnt : 0),
 		(unsigned long long)cs.exit_maps, (unsigned long long)cs.sym.vma_snapshots,
 		(unsigned long long)cs.sym.vma_matched, (unsigned long long)cs.sym.vma_unmatched,
-		(unsigned long long)cs.cpus_sampled, (unsigned long long)cs.cpus_reopened);
+		(unsigned long long)cs.cpus_sampled, (unsigned long long)cs.cpus_reopened,
+		(unsigned long long)cs.sym.kallsyms_reloads);
 	fprintf(stderr, " python_processes=%llu python_processes_unwalked=%llu"
 		" python_not_cpython=%llu python_no_runtime=%llu python_unsupported=%llu"
 		" python_tss_waits=%llu python_codes_read=%llu python_code_stale=%llu"

@@ -128,6 +128,10 @@ int snapshot__metrics(void *ctx, struct web_metrics *m)
 		  cs.unwind.tables_evicted },
 		{ "unwind_tables_expired_total", "Tables unloaded after their last user left.",
 		  WEB_COUNTER, cs.unwind.tables_expired },
+		{ "kallsyms_reloads_total", "Kernel symbols read again after modules or BPF "
+		  "programs changed.", WEB_COUNTER, cs.sym.kallsyms_reloads },
+		{ "kallsyms_reload_errors_total", "Kernel symbol re-reads that failed.", WEB_COUNTER,
+		  cs.sym.kallsyms_reload_errors },
 		{ "cpus_sampled", "CPUs with a live sampling event.", WEB_GAUGE, cs.cpus_sampled },
 		{ "cpu_events_reopened_total", "Sampling events opened on CPUs that came online "
 		  "after the start.", WEB_COUNTER, cs.cpus_reopened },

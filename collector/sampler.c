@@ -80,12 +80,14 @@ static int open_cpu(struct sampler *s, int cpu)
 	return 0;
 }
 
+/* Destroying a perf event's link closes the event's fd too (libbpf owns it then). */
 static void close_cpu(struct sampler *s, int cpu)
 {
-	bpf_link__destroy(s->links[cpu]);
-	s->links[cpu] = NULL;
-	if (s->pefds[cpu] >= 0)
+	if (s->links[cpu])
+		bpf_link__destroy(s->links[cpu]);
+	else if (s->pefds[cpu] >= 0)
 		close(s->pefds[cpu]);
+	s->links[cpu] = NULL;
 	s->pefds[cpu] = -1;
 }
 
@@ -183,6 +185,8 @@ static int alloc_scratch(struct sampler *s)
 {
 	s->links = calloc(s->ncpus, sizeof(*s->links));
 	s->pefds = malloc(s->ncpus * sizeof(*s->pefds));
+	if (s->pefds)
+		memset(s->pefds, -1, s->ncpus * sizeof(*s->pefds));
 	s->cpu_clock = calloc(s->ncpus, sizeof(*s->cpu_clock));
 	s->keys = calloc(MAX_COUNTS, sizeof(*s->keys));
 	s->vals = calloc(MAX_COUNTS, sizeof(*s->vals));
@@ -190,7 +194,6 @@ static int alloc_scratch(struct sampler *s)
 	s->uips = calloc(MAX_STACK_DEPTH + 1, sizeof(*s->uips));
 	if (!s->links || !s->pefds || !s->cpu_clock || !s->keys || !s->vals || !s->kips || !s->uips)
 		return -ENOMEM;
-	memset(s->pefds, -1, s->ncpus * sizeof(*s->pefds));
 	return 0;
 }
 
@@ -241,11 +244,8 @@ void sampler__free(struct sampler *s)
 
 	if (!s)
 		return;
-	for (cpu = 0; cpu < s->ncpus && s->links; cpu++)
-		bpf_link__destroy(s->links[cpu]);
-	for (cpu = 0; cpu < s->ncpus && s->pefds; cpu++)
-		if (s->pefds[cpu] >= 0)
-			close(s->pefds[cpu]);
+	for (cpu = 0; cpu < s->ncpus && s->links && s->pefds; cpu++)
+		close_cpu(s, cpu);
 	if (s->stats_fd >= 0)
 		close(s->stats_fd);
 	ring_buffer__free(s->rb);

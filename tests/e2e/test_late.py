@@ -111,6 +111,8 @@ def record_across(name, before_start, after_ready):
         after_ready()
         time.sleep(1.5)   # ember looks for new CPUs once a second
         cpu_s = pinned_burn(1.5)
+        held = perf_fds(rec.proc.pid)
+        assert held == online_count(), f"ember holds {held} perf events for {online_count()} CPUs"
         if rec.proc.poll() is not None:
             rc, _, err = rec.result(timeout=10)
             raise AssertionError(f"ember stopped (exit {rc}) before the workload did: {err.strip()[-300:]}")

@@ -84,9 +84,10 @@ def t_slots_reused():
         # the early ones only need to be sampled once to take a slot
         run_copies(copies[:-LATE], 0.05, at_once=8)
         run_copies(copies[-LATE:], 0.4)
-        assert rec.proc.poll() is None, "ember stopped before the workloads did"
+        stopped = rec.proc.poll() is not None
         rec.stop()
         rc, _, err = rec.result(timeout=60)
+        assert not stopped, f"ember stopped (exit {rc}) before the workloads did: {err.strip()[-600:]}"
         assert rc == 0, f"ember exited with {rc}: {err.strip()[-300:]}"
     finally:
         rec.kill()

@@ -112,6 +112,9 @@ def record_across(name, before_start, after_ready):
         time.sleep(1.5)   # ember looks for new CPUs once a second
         cpu_s = pinned_burn(1.5)
         held = perf_fds(rec.proc.pid)
+        if rec.proc.poll() is not None:
+            rc, _, err = rec.result(timeout=10)
+            raise AssertionError(f"ember stopped (exit {rc}) while the workload ran: {err.strip()[-300:]}")
         assert held == online_count(), f"ember holds {held} perf events for {online_count()} CPUs"
         if rec.proc.poll() is not None:
             rc, _, err = rec.result(timeout=10)

@@ -387,8 +387,14 @@ int kallsyms__refresh(struct kallsyms **ksp, const char *path, uint64_t now_ms)
 		kallsyms__free(fresh);
 		return 0;
 	}
+	/*
+	 * The backoff carries over: where BPF programs come and go all the
+	 * time, an address that stays unknown must not re-read the table every
+	 * few seconds (modules and BPF programs have their own, quicker checks).
+	 */
 	fresh->modules_at = ks->modules_at;
-	fresh->reload_at = now_ms + RELOAD_MIN_MS;
+	fresh->backoff_ms = ks->backoff_ms;
+	fresh->reload_at = now_ms + ks->backoff_ms;
 	kallsyms__free(ks);
 	*ksp = fresh;
 	return 1;

@@ -57,7 +57,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
 	__type(value, struct unwind_file);
-	__uint(max_entries, MAX_UNWIND_FILES);
+	__uint(max_entries, MAX_UNWIND_FILES);	/* user space may resize (--unwind-files) */
 } unwind_files SEC(".maps");
 
 struct {

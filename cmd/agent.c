@@ -84,6 +84,7 @@ static const char usage[] =
 "                        are deleted to make room (default: no cap)\n"
 "  --unwind MODE         auto (.eh_frame tables; default) or fp (frame pointers)\n"
 "  --unwind-mem MB       memory for unwind tables (default 16)\n"
+"  --unwind-files N      ELF files with unwind tables at once (8-65536, default 4096)\n"
 "  --memory-limit MB     past this resident size, drop cached symbol data\n"
 "                        (0: no limit; default " STR(DEFAULT_MEMORY_LIMIT_MB) ")\n"
 "  --no-demangle         keep C++/Rust names mangled, as in the binary\n"
@@ -105,6 +106,7 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 		{ "max-size", required_argument, NULL, 'X' },
 		{ "unwind", required_argument, NULL, 'W' },
 		{ "unwind-mem", required_argument, NULL, 'M' },
+		{ "unwind-files", required_argument, NULL, OPT_UNWIND_FILES },
 		{ "memory-limit", required_argument, NULL, 'L' },
 		{ "no-demangle", no_argument, NULL, 'N' },
 		{ "debuginfod", required_argument, NULL, 'G' },

@@ -10,6 +10,8 @@
 
 /* 16 MiB of 8-byte rows: libc and python3.11 together take under 100k. */
 #define DEFAULT_UNWIND_ROWS (2u << 20)
+/* getopt codes of long options without a letter */
+#define OPT_UNWIND_FILES 0x100
 
 /* Prints "ember CMD: <message> (see ember CMD --help)" to stderr; returns 2. */
 int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -46,6 +46,12 @@ int parse_sampling_flag(const char *cmd, struct sampler_opts *o, struct symboliz
 			return usage_error(cmd, "invalid --unwind-mem '%s': expected 1-4096 MB", arg);
 		o->unwind_rows = (uint32_t)(v << 20) / sizeof(struct unwind_row);
 		return 0;
+	case OPT_UNWIND_FILES:
+		v = strtol(arg, &end, 10);
+		if (*end || end == arg || v < 8 || v > 65536)
+			return usage_error(cmd, "invalid --unwind-files '%s': expected 8-65536", arg);
+		o->unwind_files = v;
+		return 0;
 	case 'N':
 		sym->no_demangle = true;
 		return 0;

@@ -33,7 +33,7 @@ struct record_opts {
 static const char usage[] =
 "usage: ember record [-F HZ] [-d SECONDS] [-p PID[,PID...]] [--kernel-only|--user-only]\n"
 "                    [--idle] [--unwind auto|fp] [--unwind-mem MB] [--no-demangle]\n"
-"                    [--debuginfod URL] [-o FILE] [-v]\n"
+"                    [--unwind-files N] [--debuginfod URL] [-o FILE] [-v]\n"
 "  -F, --freq HZ        samples per second on each CPU (1-10000, default 99)\n"
 "  -d, --duration SEC   stop after SEC seconds (default: at SIGINT/SIGTERM)\n"
 "  -p, --pid PIDS       only these processes (comma-separated tgids)\n"
@@ -43,6 +43,7 @@ static const char usage[] =
 "      --unwind MODE    user stacks: auto (.eh_frame tables, frame pointers elsewhere;\n"
 "                       default) or fp (frame pointers only)\n"
 "      --unwind-mem MB  memory for unwind tables (default 16)\n"
+"      --unwind-files N ELF files with unwind tables at once (8-65536, default 4096)\n"
 "      --no-demangle    keep C++/Rust names mangled, as in the binary\n"
 "      --debuginfod URL fetch missing debug info from URL (default $DEBUGINFOD_URLS)\n"
 "      --no-python      show CPython processes as native frames only (no Python\n"
@@ -92,6 +93,7 @@ static int parse_args(struct record_opts *o, int argc, char **argv)
 		{ "idle", no_argument, NULL, 'I' },
 		{ "unwind", required_argument, NULL, 'W' },
 		{ "unwind-mem", required_argument, NULL, 'M' },
+		{ "unwind-files", required_argument, NULL, OPT_UNWIND_FILES },
 		{ "no-demangle", no_argument, NULL, 'N' },
 		{ "debuginfod", required_argument, NULL, 'G' },
 		{ "bpf-stats", no_argument, NULL, 'S' },
@@ -287,19 +289,24 @@ static void print_summary(struct collector *c, struct folded *f)
 			(unsigned long long)cs.bpf[i]);
 	fprintf(stderr, " unknown_frames=%llu maps_unreadable=%llu elf_errors=%llu"
 		" unwind_tables=%llu unwind_table_bytes=%llu unwind_tables_failed=%llu"
-		" unwind_tables_evicted=%llu unwind_build_ms=%llu bpf_ns_per_sample=%llu"
+		" unwind_tables_evicted=%llu unwind_tables_no_room=%llu unwind_tables_retried=%llu"
+		" unwind_build_ms=%llu bpf_ns_per_sample=%llu"
 		" exit_maps_received=%llu exit_maps_used=%llu exit_vmas_matched=%llu"
-		" exit_vmas_unmatched=%llu",
+		" exit_vmas_unmatched=%llu cpus_sampled=%llu cpus_reopened=%llu kallsyms_reloads=%llu",
 		(unsigned long long)cs.unknown_frames, (unsigned long long)cs.maps_unreadable,
 		(unsigned long long)cs.sym.elf_errors,
 		(unsigned long long)cs.unwind.files_loaded,
 		(unsigned long long)(cs.unwind.rows_used * sizeof(struct unwind_row)),
 		(unsigned long long)cs.unwind.tables_failed,
 		(unsigned long long)cs.unwind.tables_evicted,
+		(unsigned long long)cs.unwind.tables_no_room,
+		(unsigned long long)cs.unwind.tables_retried,
 		(unsigned long long)cs.unwind.build_ns / 1000000,
 		(unsigned long long)(cs.bpf_run_cnt ? cs.bpf_run_ns / cs.bpf_run_cnt : 0),
 		(unsigned long long)cs.exit_maps, (unsigned long long)cs.sym.vma_snapshots,
-		(unsigned long long)cs.sym.vma_matched, (unsigned long long)cs.sym.vma_unmatched);
+		(unsigned long long)cs.sym.vma_matched, (unsigned long long)cs.sym.vma_unmatched,
+		(unsigned long long)cs.cpus_sampled, (unsigned long long)cs.cpus_reopened,
+		(unsigned long long)cs.sym.kallsyms_reloads);
 	fprintf(stderr, " python_processes=%llu python_processes_unwalked=%llu"
 		" python_not_cpython=%llu python_no_runtime=%llu python_unsupported=%llu"
 		" python_tss_waits=%llu python_codes_read=%llu python_code_stale=%llu"

@@ -112,6 +112,8 @@ int collector__poll(struct collector *c, int timeout_ms)
 		if (python__active(c->python) && timeout_ms > PYTHON_POLL_MS)
 			slice = PYTHON_POLL_MS;
 		n = sampler__poll(c->sampler, slice, collector_on_process, c);
+		if (sampler__check_cpus(c->sampler))
+			log_debug("cannot read the online CPUs");
 		python__tick(c->python);
 		py_prefetch__run(c, c->pyfetch);
 		now = mono_ms();
@@ -359,6 +361,7 @@ int collector__stats(struct collector *c, struct collector_stats *st)
 	st->unwind_rescans = c->rescans;
 	st->exit_maps = c->exit_maps;
 	sampler__prog_stats(c->sampler, &st->bpf_run_ns, &st->bpf_run_cnt);
+	sampler__cpu_stats(c->sampler, &st->cpus_sampled, &st->cpus_reopened);
 	symbolizer__stats(c->sym, &st->sym);
 	if (c->unwinder)
 		unwinder__stats(c->unwinder, &st->unwind);

@@ -19,7 +19,12 @@ struct sampler {
 	struct ring_buffer *rb;
 	struct bpf_link **links;
 	int *pefds;
-	int ncpus;
+	uint64_t *cpu_clock;	/* each event's count at the last check */
+	int ncpus;		/* possible CPUs */
+	unsigned int freq;
+	bool stopped;		/* sampler__stop(): no events reopened */
+	uint64_t cpus_checked;	/* mono_ms() of the last sampler__check_cpus() */
+	uint64_t cpus_sampled, cpus_reopened;
 	int stats_fd;
 	struct kfeat kf;	/* what the kernel offers, probed before loading */
 	bool tables;		/* do_sample_dw (table unwinding) is loaded */

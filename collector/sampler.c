@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
 /*
  * sampler.c - attaches the loaded profile.bpf.c (see variant.c) to a
- * cpu-clock perf event on every online CPU, polls its events, and drains
- * its double-buffered maps.
+ * cpu-clock perf event on every CPU (those brought online later too),
+ * polls its events, and drains its double-buffered maps.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -19,6 +19,7 @@
 #include "log.h"
 
 #define NSEC_PER_SEC 1000000000ULL
+#define CPUS_CHECK_MS 1000	/* how often CPUs brought online are looked for */
 
 #define X(id, name) name,
 const char *const sampler_counter_names[CNT_MAX] = { EMBER_BPF_COUNTERS(X) };
@@ -50,15 +51,52 @@ static int online_cpus(bool *online, int max)
 	return n ? 0 : -EINVAL;
 }
 
-static int open_events(struct sampler *s, unsigned int freq)
+/*
+ * Opens and attaches the cpu-clock event of @cpu.  Returns 0, -ENODEV when
+ * the CPU is offline, or another -errno.
+ */
+static int open_cpu(struct sampler *s, int cpu)
 {
 	struct perf_event_attr attr = {
 		.type = PERF_TYPE_SOFTWARE,
 		.size = sizeof(attr),
 		.config = PERF_COUNT_SW_CPU_CLOCK,
 		/* a fixed period in ns makes samples = CPU time x freq exactly */
-		.sample_period = NSEC_PER_SEC / freq,
+		.sample_period = NSEC_PER_SEC / s->freq,
 	};
+	int fd, err;
+
+	fd = syscall(__NR_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	s->links[cpu] = bpf_program__attach_perf_event(sample_prog(s), fd);
+	if (!s->links[cpu]) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	s->pefds[cpu] = fd;
+	s->cpu_clock[cpu] = 0;
+	return 0;
+}
+
+/* Destroying a perf event's link closes the event's fd too (libbpf owns it then). */
+static void close_cpu(struct sampler *s, int cpu)
+{
+	if (s->links[cpu])
+		bpf_link__destroy(s->links[cpu]);
+	else if (s->pefds[cpu] >= 0)
+		close(s->pefds[cpu]);
+	s->links[cpu] = NULL;
+	s->pefds[cpu] = -1;
+}
+
+/*
+ * One event per possible CPU: those offline now are opened by
+ * sampler__check_cpus() once they come online.
+ */
+static int open_events(struct sampler *s)
+{
 	bool *online;
 	int cpu, err = 0;
 
@@ -71,38 +109,91 @@ static int open_events(struct sampler *s, unsigned int freq)
 		goto out;
 	}
 	for (cpu = 0; cpu < s->ncpus; cpu++) {
-		if (!online[cpu])
+		err = online[cpu] ? open_cpu(s, cpu) : -ENODEV;
+		if (err == -ENODEV) {
+			log_info("CPU %d is offline: sampled once it comes online", cpu);
+			err = 0;
 			continue;
-		s->pefds[cpu] = syscall(__NR_perf_event_open, &attr, -1, cpu, -1,
-					PERF_FLAG_FD_CLOEXEC);
-		if (s->pefds[cpu] < 0) {
-			err = -errno;
-			log_error("perf_event_open on CPU %d: %s", cpu, strerror(errno));
+		}
+		if (err) {
+			log_error("perf event on CPU %d: %s", cpu, strerror(-err));
 			goto out;
 		}
-		s->links[cpu] = bpf_program__attach_perf_event(sample_prog(s), s->pefds[cpu]);
-		if (!s->links[cpu]) {
-			err = -errno;
-			log_error("attach to CPU %d: %s", cpu, strerror(errno));
-			goto out;
-		}
+		s->cpus_sampled++;
 	}
 out:
 	free(online);
 	return err;
 }
 
+/*
+ * Whether @cpu's event still counts.  A CPU that went offline took its
+ * events out of its context, and coming back online does not bring them
+ * back, so a CPU-wide cpu-clock event, which counts every nanosecond of
+ * its CPU, is dead once its count stops moving.
+ */
+static bool cpu_counting(struct sampler *s, int cpu)
+{
+	uint64_t v;
+
+	if (read(s->pefds[cpu], &v, sizeof(v)) != sizeof(v))
+		return false;
+	if (v == s->cpu_clock[cpu])
+		return false;
+	s->cpu_clock[cpu] = v;
+	return true;
+}
+
+int sampler__check_cpus(struct sampler *s)
+{
+	uint64_t now = mono_ms();
+	bool *online;
+	int cpu, err;
+
+	/* once a second; and a live event's count always moves in that time */
+	if (s->stopped || now - s->cpus_checked < CPUS_CHECK_MS)
+		return 0;
+	s->cpus_checked = now;
+	online = calloc(s->ncpus, sizeof(*online));
+	if (!online)
+		return -ENOMEM;
+	err = online_cpus(online, s->ncpus);
+	for (cpu = 0; cpu < s->ncpus && !err; cpu++) {
+		if (s->pefds[cpu] >= 0 && (!online[cpu] || cpu_counting(s, cpu)))
+			continue;
+		if (s->pefds[cpu] >= 0) {
+			close_cpu(s, cpu);
+			s->cpus_sampled--;
+		}
+		if (!online[cpu] || open_cpu(s, cpu))
+			continue;
+		s->cpus_sampled++;
+		s->cpus_reopened++;
+		log_info("CPU %d came online: sampling it", cpu);
+	}
+	free(online);
+	return err;
+}
+
+void sampler__cpu_stats(struct sampler *s, uint64_t *sampled, uint64_t *reopened)
+{
+	*sampled = s->cpus_sampled;
+	*reopened = s->cpus_reopened;
+}
+
 static int alloc_scratch(struct sampler *s)
 {
 	s->links = calloc(s->ncpus, sizeof(*s->links));
 	s->pefds = malloc(s->ncpus * sizeof(*s->pefds));
+	if (s->pefds)
+		memset(s->pefds, -1, s->ncpus * sizeof(*s->pefds));
+	s->cpu_clock = calloc(s->ncpus, sizeof(*s->cpu_clock));
 	s->keys = calloc(MAX_COUNTS, sizeof(*s->keys));
 	s->vals = calloc(MAX_COUNTS, sizeof(*s->vals));
 	s->kips = calloc(MAX_STACK_DEPTH + 1, sizeof(*s->kips));
 	s->uips = calloc(MAX_STACK_DEPTH + 1, sizeof(*s->uips));
-	if (!s->links || !s->pefds || !s->keys || !s->vals || !s->kips || !s->uips)
+	if (!s->links || !s->pefds || !s->cpu_clock || !s->keys || !s->vals || !s->kips || !s->uips)
 		return -ENOMEM;
-	memset(s->pefds, -1, s->ncpus * sizeof(*s->pefds));
 	return 0;
 }
 
@@ -136,7 +227,8 @@ struct sampler *sampler__new(const struct sampler_opts *opts)
 	}
 	if (opts->bpf_stats)
 		s->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
-	err = open_events(s, opts->freq);
+	s->freq = opts->freq;
+	err = open_events(s);
 	if (err)
 		goto fail;
 	return s;
@@ -152,17 +244,15 @@ void sampler__free(struct sampler *s)
 
 	if (!s)
 		return;
-	for (cpu = 0; cpu < s->ncpus && s->links; cpu++)
-		bpf_link__destroy(s->links[cpu]);
-	for (cpu = 0; cpu < s->ncpus && s->pefds; cpu++)
-		if (s->pefds[cpu] >= 0)
-			close(s->pefds[cpu]);
+	for (cpu = 0; cpu < s->ncpus && s->links && s->pefds; cpu++)
+		close_cpu(s, cpu);
 	if (s->stats_fd >= 0)
 		close(s->stats_fd);
 	ring_buffer__free(s->rb);
 	profile_bpf__destroy(s->skel);
 	free(s->links);
 	free(s->pefds);
+	free(s->cpu_clock);
 	free(s->keys);
 	free(s->vals);
 	free(s->kips);
@@ -185,6 +275,7 @@ int sampler__stop(struct sampler *s)
 {
 	int cpu, err = 0;
 
+	s->stopped = true;
 	for (cpu = 0; cpu < s->ncpus; cpu++)
 		if (s->pefds[cpu] >= 0 && ioctl(s->pefds[cpu], PERF_EVENT_IOC_DISABLE, 0) && !err)
 			err = -errno;
@@ -368,6 +459,7 @@ void sampler__unwind_maps(struct sampler *s, struct sampler_unwind_maps *m)
 	m->rows_fd = bpf_map__fd(s->skel->maps.unwind_rows);
 	m->rows_max = bpf_map__max_entries(s->skel->maps.unwind_rows);
 	m->files_fd = bpf_map__fd(s->skel->maps.unwind_files);
+	m->files_max = bpf_map__max_entries(s->skel->maps.unwind_files);
 	m->procs_fd = bpf_map__fd(s->skel->maps.unwind_procs);
 	m->gen = &s->skel->bss->unwind_gen;
 	m->py_procs_fd = s->python ? bpf_map__fd(s->skel->maps.py_procs) : -1;

@@ -23,6 +23,7 @@ struct sampler_opts {
 	int npids;
 	enum unwind_mode unwind;	/* UNWIND_MODE_FP or UNWIND_MODE_AUTO */
 	uint32_t unwind_rows;		/* capacity of the unwind row pool */
+	uint32_t unwind_files;		/* ELF files with tables at once; 0: MAX_UNWIND_FILES */
 	bool bpf_stats;			/* turn on the kernel's BPF run-time accounting */
 	bool no_python;			/* do not walk CPython frames (they need tables) */
 	const struct kfeat *kfeat;	/* the kernel already probed; NULL: probe it */
@@ -33,6 +34,7 @@ struct sampler_unwind_maps {
 	int rows_fd;			/* ARRAY of struct unwind_row, mmapable */
 	uint32_t rows_max;
 	int files_fd;			/* ARRAY of struct unwind_file */
+	uint32_t files_max;
 	int procs_fd;			/* HASH tgid -> struct unwind_proc */
 	int py_procs_fd;		/* HASH tgid -> struct py_proc; -1: no Python walk */
 	volatile uint32_t *gen;		/* bumped after each change: BPF's cached rows go stale */
@@ -111,6 +113,16 @@ void sampler__unwind_maps(struct sampler *s, struct sampler_unwind_maps *m);
 
 /* True when the loaded program unwinds with tables (it may have fallen back). */
 bool sampler__unwinds(struct sampler *s);
+
+/*
+ * Opens events on CPUs that came online since the last call (or went
+ * offline and came back, which kills their old events).  Cheap: one read
+ * per CPU, at most once a second.  Returns 0 or -errno.
+ */
+int sampler__check_cpus(struct sampler *s);
+
+/* CPUs with a live event now, and events opened after the start. */
+void sampler__cpu_stats(struct sampler *s, uint64_t *sampled, uint64_t *reopened);
 
 /* True when BPF counter @id counts something lost or failed. */
 bool sampler_counter_is_loss(int id);

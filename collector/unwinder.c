@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
 /*
  * unwinder.c - the user-space side of .eh_frame unwinding.  Tables are built
- * once per ELF file (keyed by device and inode, shared across processes),
- * copied into a BPF array (through short-lived mmaps), and addressed by a
- * slot in the files map.
- * A file no process maps any more stays loaded for a grace period, so
- * short-lived processes re-running the same binaries cost nothing; it is
- * unloaded after that, or earlier (oldest first) when its rows are needed.
+ * once per ELF file (keyed by device, inode and change time, so a binary
+ * rebuilt in place gets a new table; shared across processes), copied into
+ * a BPF array (through short-lived mmaps), and addressed by a slot in the
+ * files map.
+ * A file no process maps any more keeps its slot and rows for a grace
+ * period, so short-lived processes re-running the same binaries cost
+ * nothing; both are freed after that, or earlier (oldest first) when they
+ * are needed.  A failed build is retried with backoff.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,25 +19,32 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include "log.h"
+#include "mono.h"
 #include "file.h"
 #include "unwind.h"
 #include "unwinder.h"
+#include "extents.h"
 
 #define MAX_PHDRS 8
 #define VDSO_DEV UINT64_MAX	/* the vDSO is not a file: a key of its own */
 
+/* A failed build is tried again after 1 s, 2 s, 4 s, ... up to this. */
+#define RETRY_MIN_NS 1000000000ULL
+#define RETRY_MAX_NS (600 * 1000000000ULL)
+
 struct uw_file {
-	uint64_t dev, ino;
+	uint64_t dev, ino, ctime;	/* identity; ctime in ns, 0 when unknown */
 	uint32_t slot;
 	uint32_t first, n;	/* extent in the row pool; n == 0: no table */
 	uint64_t base;
-	bool failed;		/* no usable CFI: do not rebuild */
-	int refs;
+	uint32_t fails;		/* failed builds in a row */
+	uint64_t retry_at;	/* no new build before this (monotonic ns) */
+	int refs;		/* tracked processes whose entry names this file */
 	uint64_t last_used;
 	int nphdr;
 	struct { uint64_t off, vaddr, filesz; } ph[MAX_PHDRS];
@@ -47,18 +56,14 @@ struct uw_proc {
 	struct uw_file **files;
 };
 
-struct extent {
-	uint32_t first, n;
-};
-
 struct unwinder {
 	struct sampler_unwind_maps m;
 	long page;
-	struct uw_file *slots[MAX_UNWIND_FILES];
-	void *by_id;			/* tree of struct uw_file by (dev, ino) */
+	struct uw_file **slots;		/* m.files_max of them; NULL: free */
+	uint32_t nslots;		/* in use */
+	void *by_id;			/* tree of struct uw_file by (dev, ino, ctime) */
 	void *procs;			/* tree of struct uw_proc by pid */
-	struct extent *free;		/* free row extents, sorted by first */
-	int nfree, free_cap;
+	struct extents free;		/* free rows of the pool */
 	struct unwinder_stats st;
 	struct unwind_proc *scratch;	/* one process entry being built */
 };
@@ -69,7 +74,9 @@ static int file_cmp(const void *a, const void *b)
 
 	if (x->dev != y->dev)
 		return x->dev < y->dev ? -1 : 1;
-	return x->ino < y->ino ? -1 : x->ino > y->ino;
+	if (x->ino != y->ino)
+		return x->ino < y->ino ? -1 : 1;
+	return x->ctime < y->ctime ? -1 : x->ctime > y->ctime;
 }
 
 static int proc_cmp(const void *a, const void *b)
@@ -86,15 +93,14 @@ struct unwinder *unwinder__new(const struct sampler_unwind_maps *maps)
 	u->m = *maps;
 	u->page = sysconf(_SC_PAGESIZE);
 	u->scratch = malloc(sizeof(*u->scratch));
-	u->free = malloc(sizeof(*u->free));
-	if (!u->scratch || !u->free) {
+	u->slots = calloc(maps->files_max, sizeof(*u->slots));
+	if (!u->scratch || !u->slots || extents__init(&u->free, maps->rows_max)) {
 		unwinder__free(u);
 		errno = ENOMEM;
 		return NULL;
 	}
-	u->free[0] = (struct extent){ 0, maps->rows_max };
-	u->nfree = u->free_cap = 1;
 	u->st.rows_max = maps->rows_max;
+	u->st.slots_max = maps->files_max;
 	return u;
 }
 
@@ -140,70 +146,12 @@ void unwinder__free(struct unwinder *u)
 		return;
 	tdestroy(u->procs, proc_free);
 	tdestroy(u->by_id, noop_free);
-	for (i = 0; i < MAX_UNWIND_FILES; i++)
+	for (i = 0; u->slots && i < (int)u->m.files_max; i++)
 		free(u->slots[i]);
-	free(u->free);
+	free(u->slots);
+	extents__free(&u->free);
 	free(u->scratch);
 	free(u);
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
-/* Returns rows to the free list, merging with neighbours. */
-static int extent_put(struct unwinder *u, uint32_t first, uint32_t n)
-{
-	struct extent *e;
-	int i;
-
-	for (i = 0; i < u->nfree && u->free[i].first < first; i++)
-		;
-	if (i > 0 && u->free[i - 1].first + u->free[i - 1].n == first) {
-		u->free[i - 1].n += n;
-		if (i < u->nfree && first + n == u->free[i].first) {
-			u->free[i - 1].n += u->free[i].n;
-			memmove(&u->free[i], &u->free[i + 1], (--u->nfree - i) * sizeof(*e));
-		}
-		return 0;
-	}
-	if (i < u->nfree && first + n == u->free[i].first) {
-		u->free[i].first = first;
-		u->free[i].n += n;
-		return 0;
-	}
-	if (u->nfree == u->free_cap) {
-		e = realloc(u->free, 2 * u->free_cap * sizeof(*e));
-		if (!e)
-			return -ENOMEM;	/* the rows leak from the pool, nothing worse */
-		u->free = e;
-		u->free_cap *= 2;
-	}
-	memmove(&u->free[i + 1], &u->free[i], (u->nfree++ - i) * sizeof(*e));
-	u->free[i] = (struct extent){ first, n };
-	return 0;
-}
-
-/* First fit.  Returns 0 with *first set, or -ENOSPC. */
-static int extent_get(struct unwinder *u, uint32_t n, uint32_t *first)
-{
-	int i;
-
-	for (i = 0; i < u->nfree; i++) {
-		if (u->free[i].n < n)
-			continue;
-		*first = u->free[i].first;
-		u->free[i].first += n;
-		u->free[i].n -= n;
-		if (!u->free[i].n)
-			memmove(&u->free[i], &u->free[i + 1], (--u->nfree - i) * sizeof(u->free[0]));
-		return 0;
-	}
-	return -ENOSPC;
 }
 
 /* After any change BPF reads: its per-CPU cache of rows goes stale at once. */
@@ -222,23 +170,46 @@ static void file_unload(struct unwinder *u, struct uw_file *f)
 		return;
 	bpf_map_update_elem(u->m.files_fd, &f->slot, &none, BPF_ANY);
 	changed(u);
-	extent_put(u, f->first, f->n);
+	extents__put(&u->free, f->first, f->n);
 	u->st.rows_used -= f->n;
 	u->st.files_loaded--;
 	f->n = 0;
 }
 
-/* Evicts the least recently used idle file.  Returns 0 or -ENOSPC. */
-static int evict_one(struct unwinder *u)
+/* Forgets an idle file: its rows and its slot are free for others. */
+static void file_drop(struct unwinder *u, struct uw_file *f)
+{
+	file_unload(u, f);
+	tdelete(f, &u->by_id, file_cmp);
+	u->slots[f->slot] = NULL;
+	u->nslots--;
+	free(f);
+}
+
+/*
+ * The least recently used file that no tracked process maps (with a table
+ * when @loaded), or NULL.  Process entries drop their files only after the
+ * entry replacing them is published, so BPF reads no freed slot or row.
+ */
+static struct uw_file *idle_lru(struct unwinder *u, bool loaded)
 {
 	struct uw_file *victim = NULL, *f;
-	int i;
+	uint32_t i;
 
-	for (i = 0; i < MAX_UNWIND_FILES; i++) {
+	for (i = 0; i < u->m.files_max; i++) {
 		f = u->slots[i];
-		if (f && f->n && !f->refs && (!victim || f->last_used < victim->last_used))
+		if (f && !f->refs && (f->n || !loaded) &&
+		    (!victim || f->last_used < victim->last_used))
 			victim = f;
 	}
+	return victim;
+}
+
+/* Evicts the rows of the least recently used idle file.  Returns 0 or -ENOSPC. */
+static int evict_one(struct unwinder *u)
+{
+	struct uw_file *victim = idle_lru(u, true);
+
 	if (!victim)
 		return -ENOSPC;
 	file_unload(u, victim);
@@ -257,7 +228,7 @@ static int file_publish(struct unwinder *u, struct uw_file *f, const struct unwi
 	rows = unwind_table__rows(t, &n);
 	if (!n || n > u->m.rows_max)
 		return -ENOSPC;
-	while ((err = extent_get(u, n, &f->first)) == -ENOSPC)
+	while ((err = extents__get(&u->free, n, &f->first)) == -ENOSPC)
 		if (evict_one(u))
 			return -ENOSPC;
 	err = rows_write(u, f->first, rows, n);
@@ -266,7 +237,7 @@ static int file_publish(struct unwinder *u, struct uw_file *f, const struct unwi
 		err = -errno;
 	changed(u);
 	if (err) {
-		extent_put(u, f->first, n);
+		extents__put(&u->free, f->first, n);
 		return err;
 	}
 	f->n = n;
@@ -296,7 +267,7 @@ static void read_phdrs(struct uw_file *f, Elf *elf)
 static void file_load(struct unwinder *u, struct uw_file *f, int fd, const void *img, size_t len)
 {
 	struct unwind_table *t = NULL;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = mono_ns();
 	Elf *elf;
 	int err;
 
@@ -308,36 +279,51 @@ static void file_load(struct unwinder *u, struct uw_file *f, int fd, const void 
 	if (!err)
 		err = file_publish(u, f, t);
 	u->st.tables_built++;
-	u->st.build_ns += now_ns() - t0;
-	f->failed = err && err != -ENOSPC;
-	if (err) {
+	u->st.build_ns += mono_ns() - t0;
+	if (err == -ENOSPC)
+		u->st.tables_no_room++;
+	else if (err)
 		u->st.tables_failed++;
+	if (err) {
 		log_debug("no unwind table for %llx:%llu: %s", (unsigned long long)f->dev,
 			  (unsigned long long)f->ino, strerror(-err));
 	}
 	unwind_table__free(t);
 }
 
-static struct uw_file *file_new(struct unwinder *u, uint64_t dev, uint64_t ino)
+/* A slot for @key's file, taking the oldest idle file's when all are used. */
+static struct uw_file *file_new(struct unwinder *u, const struct uw_file *key)
 {
 	struct uw_file *f;
 	uint32_t slot;
 
-	for (slot = 0; slot < MAX_UNWIND_FILES && u->slots[slot]; slot++)
+	if (u->nslots >= u->m.files_max) {
+		f = idle_lru(u, false);
+		if (!f) {
+			u->st.tables_no_room++;
+			return NULL;
+		}
+		if (f->n)
+			u->st.tables_evicted++;
+		file_drop(u, f);
+	}
+	for (slot = 0; slot < u->m.files_max && u->slots[slot]; slot++)
 		;
-	if (slot == MAX_UNWIND_FILES)
+	if (slot == u->m.files_max)
 		return NULL;
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return NULL;
-	f->dev = dev;
-	f->ino = ino;
+	f->dev = key->dev;
+	f->ino = key->ino;
+	f->ctime = key->ctime;
 	f->slot = slot;
 	if (!tsearch(f, &u->by_id, file_cmp)) {
 		free(f);
 		return NULL;
 	}
 	u->slots[slot] = f;
+	u->nslots++;
 	return f;
 }
 
@@ -374,30 +360,60 @@ static void load_file(struct unwinder *u, struct uw_file *f, int pid, uint64_t s
 		fd = file__open_regular(path, 0, NULL);
 	if (fd < 0) {
 		u->st.tables_failed++;
-		f->failed = true;
 		return;
 	}
 	file_load(u, f, fd, NULL, 0);
 	close(fd);
 }
 
-/* The file behind one executable mapping, its table loaded if it has one. */
+/*
+ * When the mapped file last changed (ns), 0 when unknown: a binary rebuilt
+ * in place keeps its inode (`cat new > old`) but not its change time.
+ */
+static uint64_t file_ctime(int pid, uint64_t start, uint64_t end, const char *path)
+{
+	struct stat st;
+	char mf[96];
+
+	snprintf(mf, sizeof(mf), "/proc/%d/map_files/%llx-%llx", pid,
+		 (unsigned long long)start, (unsigned long long)end);
+	if (stat(mf, &st) && (!path || stat(path, &st)))
+		return 0;
+	return st.st_ctim.tv_sec * 1000000000ULL + st.st_ctim.tv_nsec;
+}
+
+/*
+ * The file behind one executable mapping, its table loaded if it has one;
+ * a failed build is tried again after a backoff.
+ */
 static struct uw_file *get_file(struct unwinder *u, int pid, uint64_t start, uint64_t end,
 				uint64_t dev, uint64_t ino, const char *path)
 {
 	struct uw_file key = { .dev = dev, .ino = ino }, **found, *f;
+	uint64_t now = mono_ns(), delay;
 
+	if (dev != VDSO_DEV)
+		key.ctime = file_ctime(pid, start, end, path);
 	found = tfind(&key, &u->by_id, file_cmp);
-	f = found ? *found : file_new(u, dev, ino);
+	f = found ? *found : file_new(u, &key);
 	if (!f)
 		return NULL;
-	f->last_used = now_ns();
-	if (f->n || f->failed)
+	f->last_used = now;
+	if (f->n || now < f->retry_at)
 		return f;
+	if (f->fails)
+		u->st.tables_retried++;
 	if (dev == VDSO_DEV)
 		load_vdso(u, f, pid, start, end);
 	else
 		load_file(u, f, pid, start, end, path);
+	if (f->n) {
+		f->fails = 0;
+		return f;
+	}
+	delay = RETRY_MIN_NS << (f->fails < 10 ? f->fails : 10);
+	f->fails++;
+	f->retry_at = mono_ns() + (delay < RETRY_MAX_NS ? delay : RETRY_MAX_NS);
 	return f;
 }
 
@@ -415,14 +431,19 @@ static bool map_bias(const struct uw_file *f, uint64_t start, uint64_t pgoff, ui
 	return false;
 }
 
-static void proc_release(struct uw_proc *p)
+static void files_release(struct uw_file **files, int n)
 {
 	int i;
 
-	for (i = 0; i < p->nfiles; i++) {
-		p->files[i]->refs--;
-		p->files[i]->last_used = now_ns();
+	for (i = 0; i < n; i++) {
+		files[i]->refs--;
+		files[i]->last_used = mono_ns();
 	}
+}
+
+static void proc_release(struct uw_proc *p)
+{
+	files_release(p->files, p->nfiles);
 	p->nfiles = 0;
 }
 
@@ -490,10 +511,11 @@ static struct uw_proc *proc_get(struct unwinder *u, int pid)
 
 int unwinder__add_process(struct unwinder *u, int pid)
 {
+	struct uw_file **old;
 	struct uw_proc *p;
 	char path[64];
 	FILE *maps;
-	int err = 0;
+	int err = 0, nold;
 
 	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
 	maps = fopen(path, "re");
@@ -504,7 +526,11 @@ int unwinder__add_process(struct unwinder *u, int pid)
 		fclose(maps);
 		return -ENOMEM;
 	}
-	proc_release(p);
+	/* the old entry's files stay taken until the new entry replaces it */
+	old = p->files;
+	nold = p->nfiles;
+	p->files = NULL;
+	p->nfiles = 0;
 	u->scratch->n = 0;
 	parse_maps(u, p, maps);
 	fclose(maps);
@@ -513,6 +539,8 @@ int unwinder__add_process(struct unwinder *u, int pid)
 	else if (!u->scratch->n)
 		bpf_map_delete_elem(u->m.procs_fd, &pid);
 	changed(u);
+	files_release(old, nold);
+	free(old);
 	return err;
 }
 
@@ -541,21 +569,28 @@ static void count_proc(const void *node, VISIT which, void *ctx)
 void unwinder__stats(const struct unwinder *u, struct unwinder_stats *st)
 {
 	*st = u->st;
+	st->slots_used = u->nslots;
 	st->procs = 0;
 	twalk_r(u->procs, count_proc, &st->procs);
 }
 
+/*
+ * Frees the slots (and rows) of files no tracked process has mapped for
+ * @idle_ms; a failed file is kept until its retry is due, so the backoff
+ * holds.
+ */
 void unwinder__expire(struct unwinder *u, uint64_t idle_ms)
 {
-	uint64_t cutoff = now_ns() - idle_ms * 1000000ULL;
+	uint64_t now = mono_ns(), cutoff = now - idle_ms * 1000000ULL;
 	struct uw_file *f;
-	int i;
+	uint32_t i;
 
-	for (i = 0; i < MAX_UNWIND_FILES; i++) {
+	for (i = 0; i < u->m.files_max; i++) {
 		f = u->slots[i];
-		if (f && f->n && !f->refs && f->last_used < cutoff) {
-			file_unload(u, f);
+		if (!f || f->refs || f->last_used >= cutoff || now < f->retry_at)
+			continue;
+		if (f->n)
 			u->st.tables_expired++;
-		}
+		file_drop(u, f);
 	}
 }

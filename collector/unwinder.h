@@ -3,7 +3,8 @@
  * unwinder.h - keeps the BPF unwinder's tables in step with the processes
  * being sampled: builds a table per ELF file (shared by every process that
  * maps it), loads it into the row pool, and evicts idle files (LRU) when
- * the pool is full.
+ * the pool is full.  A file's slot and rows are freed once no tracked
+ * process has mapped it for a while.
  */
 #ifndef EMBER_UNWINDER_H
 #define EMBER_UNWINDER_H
@@ -20,7 +21,10 @@ struct unwinder_stats {
 	uint64_t build_ns;		/* total build time */
 	uint64_t tables_evicted;	/* idle tables dropped for space */
 	uint64_t tables_expired;	/* tables unloaded after their last user left */
-	uint64_t tables_failed;		/* files with no usable CFI, or no room */
+	uint64_t tables_failed;		/* builds that failed (no usable CFI, unreadable) */
+	uint64_t tables_no_room;	/* loads refused: every slot or row taken by a live file */
+	uint64_t tables_retried;	/* builds tried again after a failure */
+	uint64_t slots_used, slots_max;	/* files known (loaded, failed or idle) */
 	uint64_t procs;			/* processes with tables now */
 };
 
@@ -40,7 +44,7 @@ int unwinder__add_process(struct unwinder *u, int pid);
 /* Withdraws @pid's entry; its files become idle when no one else maps them. */
 void unwinder__remove_process(struct unwinder *u, int pid);
 
-/* Unloads tables that no process has mapped for @idle_ms. */
+/* Frees the slots and tables of files no process has mapped for @idle_ms. */
 void unwinder__expire(struct unwinder *u, uint64_t idle_ms);
 
 void unwinder__stats(const struct unwinder *u, struct unwinder_stats *st);

@@ -138,7 +138,9 @@ static int size_unwind_maps(struct sampler *s, const struct sampler_opts *opts, 
 	int err = 0;
 
 	err = bpf_map__set_max_entries(skel->maps.unwind_rows,
-				       tables && opts->unwind_rows ? opts->unwind_rows : 1);
+				       tables && opts->unwind_rows ? opts->unwind_rows : 1) ?:
+	      bpf_map__set_max_entries(skel->maps.unwind_files,
+				       !tables ? 1 : opts->unwind_files ?: MAX_UNWIND_FILES);
 	for (i = 0; i < sizeof(lazy) / sizeof(lazy[0]) && !err; i++) {
 		if (!tables)
 			err = bpf_map__set_max_entries(lazy[i], 1);

@@ -106,6 +106,13 @@ void kallsyms__free(struct kallsyms *ks);
 bool kallsyms__empty(const struct kallsyms *ks);
 /* Drops the cached frames (not the table); NULL is a no-op. */
 void kallsyms__flush(struct kallsyms *ks);
+/*
+ * Reads the table again into *@ksp (freeing the old one and every frame it
+ * gave out) when /proc/modules changed, or when lookups fell past every
+ * known symbol since the last time and the backoff allows.  Returns 1 when
+ * the table was replaced, 0 when not, or -errno (the old table stays).
+ */
+int kallsyms__refresh(struct kallsyms **ksp, const char *path, uint64_t now_ms);
 /* Returns the cached frames for @addr, or NULL with errno when unnamed. */
 struct frames *kallsyms__lookup(struct kallsyms *ks, uint64_t addr,
 				struct symbolizer_stats *stats);

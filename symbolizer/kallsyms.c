@@ -1,13 +1,20 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
 /*
- * kallsyms.c - kernel text symbols from /proc/kallsyms, read once, sorted
- * and binary-searched.  Only text symbols are kept and aliases at one
- * address collapse to the most telling one, which also halves the table.
+ * kallsyms.c - kernel text symbols from /proc/kallsyms, sorted and
+ * binary-searched.  Only text symbols are kept and aliases at one address
+ * collapse to the most telling one, which also halves the table.
+ * Modules and BPF programs come and go: the table is read again when
+ * /proc/modules changes, when the loaded BPF programs changed and samples
+ * fell in BPF code, or when sampled addresses fall past every known symbol
+ * (rate-limited, and backing off while re-reading changes nothing).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
 #include "internal.h"
 #include "log.h"
 
@@ -16,6 +23,12 @@
  * distance the address is called unknown rather than blamed on it.
  */
 #define KSYM_LAST_MAX_SIZE (64 * 1024)
+
+/* How often /proc/modules is looked at, and how soon an unknown address re-reads the table. */
+#define MODULES_CHECK_MS 5000
+#define RELOAD_MIN_MS 10000
+#define RELOAD_MAX_MS (600 * 1000)
+#define MODULES_MAX_BYTES (1 << 20)
 
 struct ksym {
 	uint64_t addr;
@@ -32,7 +45,59 @@ struct kallsyms {
 	struct hmap frames;	/* symbol index -> struct frames */
 	struct hmap build_ids;	/* interned module -> interned build id, "" when none */
 	struct strpool *pool;
+	uint64_t sum;		/* of every (address, name): tells a reload that changed nothing */
+	uint64_t modules_sum;	/* of /proc/modules when the table was read */
+	uint64_t bpf_sum;	/* of the loaded BPF programs' ids then */
+	const char *bpf_module;	/* interned "bpf": BPF programs' module */
+	uint64_t bpf_hits;	/* lookups in BPF programs since the last reload */
+	uint64_t unsure;	/* lookups past every known symbol since the last reload */
+	uint64_t modules_at, reload_at;	/* when the next check may run (ms) */
+	uint64_t backoff_ms;	/* wait after an unknown address before a re-read */
 };
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *c = p;
+
+	while (n--)
+		h = (h ^ *c++) * 0x100000001b3ULL;
+	return h;
+}
+
+/*
+ * A sum of the ids of the loaded BPF programs (0 when they cannot be
+ * listed): a new program may sit between two known ones, where no address
+ * looks unknown.
+ */
+static uint64_t bpf_progs_sum(void)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	__u32 id = 0;
+
+	while (!bpf_prog_get_next_id(id, &id))
+		h = fnv(h, &id, sizeof(id));
+	return errno == ENOENT ? h : 0;
+}
+
+/* A sum of /proc/modules (0 where there are no modules): changes when one is (un)loaded. */
+static uint64_t modules_sum(void)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	char buf[4096];
+	size_t total = 0;
+	ssize_t n;
+	int fd;
+
+	fd = open("/proc/modules", O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return 0;
+	while (total < MODULES_MAX_BYTES && (n = read(fd, buf, sizeof(buf))) > 0) {
+		h = fnv(h, buf, n);
+		total += n;
+	}
+	close(fd);
+	return h;
+}
 
 /* Global text first, then weak, then local: the name most likely to be recognised. */
 static int type_rank(char type)
@@ -118,10 +183,14 @@ static void kallsyms_sort(struct kallsyms *ks)
 	void *p;
 
 	qsort(ks->syms, ks->n, sizeof(*ks->syms), ksym_cmp);
+	ks->sum = 0xcbf29ce484222325ULL;
 	for (i = 0; i < ks->n; i++) {
 		if (out && ks->syms[out - 1].addr == ks->syms[i].addr)
 			continue;
 		ks->syms[out++] = ks->syms[i];
+		ks->sum = fnv(ks->sum, &ks->syms[i].addr, sizeof(ks->syms[i].addr));
+		ks->sum = fnv(ks->sum, ks->names + ks->syms[i].name_off,
+			      strlen(ks->names + ks->syms[i].name_off));
 	}
 	ks->n = out;
 	p = ks->n ? realloc(ks->syms, ks->n * sizeof(*ks->syms)) : NULL;
@@ -152,6 +221,10 @@ struct kallsyms *kallsyms__load(const char *path, struct strpool *pool)
 	if (!ks)
 		return NULL;
 	ks->pool = pool;
+	ks->modules_sum = modules_sum();
+	ks->bpf_sum = bpf_progs_sum();
+	ks->bpf_module = strpool__intern(pool, "bpf");
+	ks->backoff_ms = RELOAD_MIN_MS;
 	f = fopen(path, "re");
 	if (!f) {
 		err = -errno;
@@ -264,10 +337,15 @@ struct frames *kallsyms__lookup(struct kallsyms *ks, uint64_t addr,
 	long i = kallsyms_find(ks, addr);
 	struct frames *fr;
 
+	/* past a module's last symbol the address may be code loaded since */
+	if (i < 0 || (size_t)i + 1 == ks->n || ks->syms[i + 1].module != ks->syms[i].module)
+		ks->unsure++;
 	if (i < 0 || !kallsyms_covers(ks, i, addr)) {
 		errno = ENOENT;
 		return NULL;
 	}
+	if (ks->syms[i].module == ks->bpf_module)
+		ks->bpf_hits++;
 	fr = hmap__get(&ks->frames, i);
 	if (fr) {
 		stats->cache_hits++;
@@ -275,4 +353,49 @@ struct frames *kallsyms__lookup(struct kallsyms *ks, uint64_t addr,
 	}
 	stats->cache_misses++;
 	return kallsyms_frame(ks, i);
+}
+
+int kallsyms__refresh(struct kallsyms **ksp, const char *path, uint64_t now_ms)
+{
+	struct kallsyms *ks = *ksp, *fresh;
+	uint64_t mods = ks->modules_sum, progs = ks->bpf_sum;
+
+	if (now_ms >= ks->modules_at) {
+		ks->modules_at = now_ms + MODULES_CHECK_MS;
+		mods = modules_sum();
+		if (ks->bpf_hits)
+			progs = bpf_progs_sum();
+		ks->bpf_hits = 0;
+	}
+	if (mods == ks->modules_sum && progs == ks->bpf_sum &&
+	    !(ks->unsure && now_ms >= ks->reload_at))
+		return 0;
+	fresh = kallsyms__load(path, ks->pool);
+	if (!fresh) {
+		ks->modules_sum = mods;		/* the next change tries again */
+		ks->bpf_sum = progs;
+		ks->reload_at = now_ms + RELOAD_MAX_MS;
+		return -errno;
+	}
+	if (fresh->sum == ks->sum) {
+		/* the unknown address is not new code: ask again later and later */
+		ks->unsure = 0;
+		ks->modules_sum = mods;
+		ks->bpf_sum = progs;
+		ks->backoff_ms = ks->backoff_ms * 2 < RELOAD_MAX_MS ? ks->backoff_ms * 2 : RELOAD_MAX_MS;
+		ks->reload_at = now_ms + ks->backoff_ms;
+		kallsyms__free(fresh);
+		return 0;
+	}
+	/*
+	 * The backoff carries over: where BPF programs come and go all the
+	 * time, an address that stays unknown must not re-read the table every
+	 * few seconds (modules and BPF programs have their own, quicker checks).
+	 */
+	fresh->modules_at = ks->modules_at;
+	fresh->backoff_ms = ks->backoff_ms;
+	fresh->reload_at = now_ms + ks->backoff_ms;
+	kallsyms__free(ks);
+	*ksp = fresh;
+	return 1;
 }

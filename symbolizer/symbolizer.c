@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "internal.h"
 #include "log.h"
 
@@ -347,12 +348,33 @@ static void symbolizer_flush_names(struct symbolizer *sym)
 	sym->stats.cache_flushes++;
 }
 
+/* Between drains no kernel frame is held: the time to pick up new modules and BPF programs. */
+static void symbolizer_refresh_ksyms(struct symbolizer *sym)
+{
+	struct timespec ts;
+	int err;
+
+	if (!sym->ksyms)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	err = kallsyms__refresh(&sym->ksyms, KALLSYMS_PATH,
+				ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000);
+	if (err > 0) {
+		sym->stats.kallsyms_reloads++;
+		log_info("%s read again: kernel modules or BPF programs changed", KALLSYMS_PATH);
+	} else if (err < 0) {
+		sym->stats.kallsyms_reload_errors++;
+		log_warn("%s: cannot read it again: %s", KALLSYMS_PATH, strerror(-err));
+	}
+}
+
 void symbolizer__trim(struct symbolizer *sym, size_t max_idle)
 {
 	bool flush = symbolizer_over_budget(sym);
 	size_t released;
 
 	sym->trims++;
+	symbolizer_refresh_ksyms(sym);
 	symbolizer_take_fetched(sym);
 	/* ELF caches first: their unknown frames belong to the synth cache */
 	released = elf_file__trim(sym, max_idle, flush ? ELF_TRIM_CACHES : 0);

@@ -70,6 +70,8 @@ struct symbolizer_stats {
 	uint64_t py_codes;		/* CPython code objects read and named */
 	uint64_t py_stale;		/* sampled code objects whose checksum no longer matched */
 	uint64_t py_unreadable;		/* code objects that could not be read (process gone) */
+	uint64_t kallsyms_reloads;	/* kallsyms read again (modules or BPF programs changed) */
+	uint64_t kallsyms_reload_errors;	/* re-reads that failed (the old table stays) */
 	uint64_t denied[SYM_DENIED_MAX];	/* see enum sym_denied */
 };
 

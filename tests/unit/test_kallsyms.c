@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
+/*
+ * test_kallsyms.c - the kallsyms table read again when code appears after
+ * the start: a sampled address past every known symbol re-reads the file,
+ * a re-read that finds nothing new backs off, and nothing is re-read while
+ * every address is known.  The table is read from a file in kallsyms'
+ * format that the test rewrites, as a module load rewrites /proc/kallsyms.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "test.h"
+#include "symbolizer.h"
+#include "../../symbolizer/internal.h"
+
+#define LATE_ADDR 0xffffffffc0200010ULL
+
+static const char base_syms[] =
+	"ffffffff81000000 T _stext\n"
+	"ffffffff81000100 T first_func\n"
+	"ffffffff81000200 T schedule\n"
+	"ffffffff81000300 D not_text\n"
+	"ffffffff81000400 T last_text\n"
+	"ffffffffc0000000 t mod_a_fn\t[mod_a]\n"
+	"ffffffffc0000100 t mod_a_last\t[mod_a]\n";
+
+static int write_syms(const char *path, bool late)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return -errno;
+	fputs(base_syms, f);
+	if (late)
+		fputs("ffffffffc0200000 t late_fn\t[late_mod]\n", f);
+	return fclose(f) ? -errno : 0;
+}
+
+/* The name @addr gets, "" when unknown. */
+static const char *name_of(struct kallsyms *ks, uint64_t addr)
+{
+	struct symbolizer_stats st = {};
+	struct frames *fr = kallsyms__lookup(ks, addr, &st);
+
+	return fr ? fr->f[0].name : "";
+}
+
+static void test_reload_on_unknown(struct test *t)
+{
+	char path[] = "/tmp/ember-kallsyms-XXXXXX";
+	struct strpool pool = {};
+	struct kallsyms *ks = NULL;
+	int fd = mkstemp(path), r;
+
+	CHECK(fd >= 0, "mkstemp: %s", strerror(errno));
+	close(fd);
+	CHECK(!write_syms(path, false), "write");
+	ks = kallsyms__load(path, &pool);
+	CHECK(ks, "load: %s", strerror(errno));
+	CHECK(!strcmp(name_of(ks, 0xffffffff81000210ULL), "schedule"), "schedule+0x10 not named");
+	/* every address known: the table is not read again */
+	r = kallsyms__refresh(&ks, path, 1000);
+	CHECK(r == 0, "refresh with nothing unknown: %d", r);
+
+	/* an address past every symbol, and nothing new in the file: read once, then back off */
+	CHECK(!*name_of(ks, LATE_ADDR), "an address 2 MiB past mod_a named '%s'", name_of(ks, LATE_ADDR));
+	r = kallsyms__refresh(&ks, path, 2000);
+	CHECK(r == 0, "refresh of an unchanged file replaced the table: %d", r);
+
+	/* the module arrives; the next unknown address waits out the backoff (20 s), then reads it */
+	CHECK(!write_syms(path, true), "rewrite");
+	CHECK(!*name_of(ks, LATE_ADDR), "named before the reload");
+	r = kallsyms__refresh(&ks, path, 3000);
+	CHECK(r == 0, "re-read inside the backoff: %d", r);
+	r = kallsyms__refresh(&ks, path, 21999);
+	CHECK(r == 0, "re-read 1 ms before the backoff ends: %d", r);
+	r = kallsyms__refresh(&ks, path, 2000 + 20000);
+	CHECK(r == 1, "no re-read after the backoff: %d", r);
+	CHECK(!strcmp(name_of(ks, LATE_ADDR), "late_fn"), "late module's address named '%s'",
+	      name_of(ks, LATE_ADDR));
+	CHECK(!strcmp(name_of(ks, 0xffffffff81000210ULL), "schedule"), "schedule lost in the reload");
+	/* all known again: no more re-reads however long it runs */
+	r = kallsyms__refresh(&ks, path, 10000000);
+	CHECK(r == 0, "re-read with every address known: %d", r);
+out:
+	kallsyms__free(ks);
+	strpool__clear(&pool);
+	unlink(path);
+}
+
+const struct test_case kallsyms_tests[] = {
+	{ "kallsyms_reload_on_unknown", test_reload_on_unknown },
+	{ NULL, NULL },
+};

@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
+/*
+ * test_unwinder.c - the unwind-table manager over real BPF maps and a real
+ * child process: a build that fails is tried again after 1 s, then 2 s
+ * (counted, and not rebuilt at every re-read in between), and a file's
+ * slot is freed once no process maps it.  Needs root (BPF maps).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include "test.h"
+#include "unwind_abi.h"
+#include "unwinder.h"
+
+static int map_new(enum bpf_map_type type, size_t value, uint32_t n, uint32_t flags)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = flags);
+
+	return bpf_map_create(type, NULL, sizeof(uint32_t), value, n, &o);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, ms % 1000 * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static void test_retry_backoff_and_slots(struct test *t)
+{
+	struct sampler_unwind_maps m = { .rows_fd = -1, .files_fd = -1, .procs_fd = -1,
+					 .py_procs_fd = -1 };
+	struct unwinder *u = NULL;
+	struct unwinder_stats st;
+	uint64_t refused, built;
+	pid_t child = -1;
+
+	if (geteuid())
+		SKIP("needs root for BPF maps");
+	/* a pool of 8 rows: every real table is refused for room */
+	m.rows_max = 8;
+	m.files_max = 8;
+	m.rows_fd = map_new(BPF_MAP_TYPE_ARRAY, sizeof(struct unwind_row), m.rows_max,
+			    BPF_F_MMAPABLE);
+	m.files_fd = map_new(BPF_MAP_TYPE_ARRAY, sizeof(struct unwind_file), m.files_max, 0);
+	m.procs_fd = map_new(BPF_MAP_TYPE_HASH, sizeof(struct unwind_proc), 4, 0);
+	CHECK(m.rows_fd >= 0 && m.files_fd >= 0 && m.procs_fd >= 0, "bpf_map_create: %s",
+	      strerror(errno));
+	u = unwinder__new(&m);
+	CHECK(u, "unwinder__new: %s", strerror(errno));
+	child = fork();
+	CHECK(child >= 0, "fork");
+	if (!child) {
+		execl("/bin/sleep", "sleep", "30", (char *)NULL);
+		_exit(127);
+	}
+	sleep_ms(200);	/* exec'd */
+
+	CHECK(!unwinder__add_process(u, child), "add_process");
+	unwinder__stats(u, &st);
+	refused = st.tables_no_room;
+	built = st.tables_built;
+	CHECK(refused >= 2 && st.tables_retried == 0 && st.slots_used == refused,
+	      "first read: no_room=%llu retried=%llu slots=%llu", (unsigned long long)refused,
+	      (unsigned long long)st.tables_retried, (unsigned long long)st.slots_used);
+
+	/* a re-read right away builds nothing: the retry waits 1 s */
+	CHECK(!unwinder__add_process(u, child), "add_process");
+	unwinder__stats(u, &st);
+	CHECK(st.tables_built == built && st.tables_no_room == refused,
+	      "re-read at once rebuilt: built %llu -> %llu", (unsigned long long)built,
+	      (unsigned long long)st.tables_built);
+
+	sleep_ms(1100);
+	CHECK(!unwinder__add_process(u, child), "add_process");
+	unwinder__stats(u, &st);
+	CHECK(st.tables_retried == refused && st.tables_no_room == 2 * refused,
+	      "after 1 s: retried=%llu no_room=%llu (want %llu, %llu)",
+	      (unsigned long long)st.tables_retried, (unsigned long long)st.tables_no_room,
+	      (unsigned long long)refused, (unsigned long long)(2 * refused));
+
+	/* the next wait is 2 s */
+	sleep_ms(1100);
+	CHECK(!unwinder__add_process(u, child), "add_process");
+	unwinder__stats(u, &st);
+	CHECK(st.tables_retried == refused, "retried again after 1.1 s of a 2 s backoff: %llu",
+	      (unsigned long long)st.tables_retried);
+
+	/* gone and idle past its backoff: every slot is free again */
+	unwinder__remove_process(u, child);
+	sleep_ms(2000);
+	unwinder__expire(u, 0);
+	unwinder__stats(u, &st);
+	CHECK(st.slots_used == 0, "%llu slots still held after the process left",
+	      (unsigned long long)st.slots_used);
+out:
+	if (child > 0) {
+		kill(child, SIGKILL);
+		waitpid(child, NULL, 0);
+	}
+	unwinder__free(u);
+	if (m.rows_fd >= 0)
+		close(m.rows_fd);
+	if (m.files_fd >= 0)
+		close(m.files_fd);
+	if (m.procs_fd >= 0)
+		close(m.procs_fd);
+}
+
+const struct test_case unwinder_tests[] = {
+	{ "unwinder_retry_backoff_and_slots", test_retry_backoff_and_slots },
+	{ NULL, NULL },
+};

@@ -43,7 +43,8 @@ LIB_SRCS := $(wildcard util/*.c symbolizer/*.c store/*.c unwind/*.c collector/*.
 	$(filter-out cmd/main.c,$(wildcard cmd/*.c))
 LIB_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(LIB_SRCS))
 WORKLOADS := $(patsubst tests/workloads/%.c,$(OUTPUT)/workloads/%,$(wildcard tests/workloads/*.c)) \
-	$(patsubst tests/workloads/%.cc,$(OUTPUT)/workloads/%,$(wildcard tests/workloads/*.cc))
+	$(patsubst tests/workloads/%.cc,$(OUTPUT)/workloads/%,$(wildcard tests/workloads/*.cc)) \
+	$(OUTPUT)/workloads/libdl_spin.so
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 
 .DELETE_ON_ERROR:
@@ -104,6 +105,12 @@ $(OUTPUT)/workloads/%: tests/workloads/%.c | $(OUTPUT)/workloads
 	$(call msg,CC,$@)
 	$(Q)$(CC) -g -O0 -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer -Wl,--build-id $< \
 		-o $@ -lpthread
+
+# The library dl_spin dlopen()s: same source, built as a shared object.
+$(OUTPUT)/workloads/libdl_spin.so: tests/workloads/dl_spin.c | $(OUTPUT)/workloads
+	$(call msg,CC,$@)
+	$(Q)$(CC) -g -O0 -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer -Wl,--build-id \
+		-DDL_SPIN_LIB -shared -fPIC $< -o $@
 
 # C++ workloads, built the same way.
 $(OUTPUT)/workloads/%: tests/workloads/%.cc | $(OUTPUT)/workloads

@@ -90,6 +90,8 @@ int snapshot__metrics(void *ctx, struct web_metrics *m)
 		  WEB_COUNTER, cs.maps_unreadable },
 		{ "elf_errors_total", "ELF/DWARF files that could not be read.", WEB_COUNTER,
 		  cs.sym.elf_errors },
+		{ "elf_changed_total", "ELF files cut short or rewritten while open.", WEB_COUNTER,
+		  cs.sym.elf_changed },
 		{ "elf_files", "ELF files open for symbolization.", WEB_GAUGE, cs.sym.elf_files },
 		{ "elf_evicted_total", "Idle ELF files closed.", WEB_COUNTER, cs.sym.elf_evicted },
 		{ "dwarf_files", "ELF files with DWARF and symbols loaded.", WEB_GAUGE,

@@ -291,7 +291,7 @@ static void file_load(struct unwinder *u, struct uw_file *f, int fd, const void 
 	Elf *elf;
 	int err;
 
-	elf = img ? elf_memory((char *)img, len) : elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	elf = img ? elf_memory((char *)img, len) : elf_begin(fd, ELF_C_READ, NULL);
 	if (elf)
 		read_phdrs(f, elf);
 	elf_end(elf);

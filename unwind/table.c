@@ -190,7 +190,7 @@ int unwind_table__from_fd(int fd, struct unwind_table **out)
 	*out = NULL;
 	if (elf_version(EV_CURRENT) == EV_NONE)
 		return -ENOSYS;
-	return build_and_end(elf_begin(fd, ELF_C_READ_MMAP, NULL), out);
+	return build_and_end(elf_begin(fd, ELF_C_READ, NULL), out);
 }
 
 int unwind_table__build(const char *path, struct unwind_table **out)

@@ -44,7 +44,7 @@ LIB_SRCS := $(wildcard util/*.c symbolizer/*.c store/*.c unwind/*.c collector/*.
 LIB_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(LIB_SRCS))
 WORKLOADS := $(patsubst tests/workloads/%.c,$(OUTPUT)/workloads/%,$(wildcard tests/workloads/*.c)) \
 	$(patsubst tests/workloads/%.cc,$(OUTPUT)/workloads/%,$(wildcard tests/workloads/*.cc)) \
-	$(OUTPUT)/workloads/libdl_spin.so
+	$(OUTPUT)/workloads/libdl_spin.so $(OUTPUT)/workloads/libdl_bomb.so
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 
 .DELETE_ON_ERROR:
@@ -111,6 +111,19 @@ $(OUTPUT)/workloads/libdl_spin.so: tests/workloads/dl_spin.c | $(OUTPUT)/workloa
 	$(call msg,CC,$@)
 	$(Q)$(CC) -g -O0 -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer -Wl,--build-id \
 		-DDL_SPIN_LIB -shared -fPIC $< -o $@
+
+# libdl_spin.so plus crafted CFI: one FDE of CFI_BOMB_ROWS rows (a nop and a
+# CFA change each), which libdw decodes from the FDE's start for every row:
+# quadratic, so only the build budget (unwind/unwind.h) ends it.
+CFI_BOMB_ROWS ?= 100000
+$(OUTPUT)/workloads/libdl_bomb.so: tests/workloads/dl_spin.c Makefile | $(OUTPUT)/workloads
+	$(call msg,GEN,$@)
+	$(Q)awk -v n=$(CFI_BOMB_ROWS) 'BEGIN { print ".text\n.globl cfi_bomb\n.type cfi_bomb,@function\ncfi_bomb:\n.cfi_startproc"; \
+		for (i = 0; i < n; i++) print "nop\n.cfi_adjust_cfa_offset " (i % 2 ? -8 : 8); \
+		print "ret\n.cfi_endproc\n.size cfi_bomb, .-cfi_bomb\n.section .note.GNU-stack,\"\",@progbits" }' \
+		> $(OUTPUT)/workloads/cfi_bomb.s
+	$(Q)$(CC) -g -O0 -fno-omit-frame-pointer -Wl,--build-id -DDL_SPIN_LIB -shared -fPIC $< \
+		$(OUTPUT)/workloads/cfi_bomb.s -o $@
 
 # C++ workloads, built the same way.
 $(OUTPUT)/workloads/%: tests/workloads/%.cc | $(OUTPUT)/workloads

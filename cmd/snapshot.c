@@ -118,6 +118,8 @@ int snapshot__metrics(void *ctx, struct web_metrics *m)
 		  cs.unwind.rows_used * sizeof(struct unwind_row) },
 		{ "unwind_tables_failed_total", "Files without usable CFI, or no room.", WEB_COUNTER,
 		  cs.unwind.tables_failed },
+		{ "unwind_tables_cut_total", "Table builds cut off by their row or time budget.",
+		  WEB_COUNTER, cs.unwind.tables_cut },
 		{ "unwind_tables_evicted_total", "Idle tables dropped for room.", WEB_COUNTER,
 		  cs.unwind.tables_evicted },
 		{ "unwind_tables_expired_total", "Tables unloaded after their last user left.",

@@ -35,6 +35,7 @@ struct uw_file {
 	uint32_t first, n;	/* extent in the row pool; n == 0: no table */
 	uint64_t base;
 	bool failed;		/* no usable CFI: do not rebuild */
+	bool cut_logged;	/* its build was cut off by the budget, and said so */
 	int refs;
 	uint64_t last_used;
 	int nphdr;
@@ -283,6 +284,23 @@ static void read_phdrs(struct uw_file *f, Elf *elf)
 	}
 }
 
+/* A build cut off by its budget keeps the rows it made: counted, logged once per file. */
+static void table_check_cut(struct unwinder *u, struct uw_file *f, const struct unwind_table *t)
+{
+	struct unwind_stats st;
+
+	unwind_table__stats(t, &st);
+	if (!st.cut)
+		return;
+	u->st.tables_cut++;
+	if (f->cut_logged)
+		return;
+	f->cut_logged = true;
+	log_warn("unwind table of %llx:%llu cut off after %zu rows: CFI over the build budget "
+		 "(%u CFI rows, %u ms)", (unsigned long long)f->dev, (unsigned long long)f->ino,
+		 st.rows, UNWIND_MAX_CFI_ROWS, UNWIND_MAX_BUILD_MS);
+}
+
 /* Builds and publishes the table of an ELF image (@fd, or @img for the vDSO). */
 static void file_load(struct unwinder *u, struct uw_file *f, int fd, const void *img, size_t len)
 {
@@ -296,6 +314,8 @@ static void file_load(struct unwinder *u, struct uw_file *f, int fd, const void 
 		read_phdrs(f, elf);
 	elf_end(elf);
 	err = img ? unwind_table__from_memory(img, len, &t) : unwind_table__from_fd(fd, &t);
+	if (!err)
+		table_check_cut(u, f, t);
 	if (!err)
 		err = file_publish(u, f, t);
 	u->st.tables_built++;

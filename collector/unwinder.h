@@ -21,6 +21,7 @@ struct unwinder_stats {
 	uint64_t tables_evicted;	/* idle tables dropped for space */
 	uint64_t tables_expired;	/* tables unloaded after their last user left */
 	uint64_t tables_failed;		/* files with no usable CFI, or no room */
+	uint64_t tables_cut;		/* builds stopped by their budget (unwind_limits) */
 	uint64_t procs;			/* processes with tables now */
 };
 

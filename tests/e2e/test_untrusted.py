@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
-"""test_truncate.py - end-to-end: a user's library, or its debug file, truncated while ember has it open.
+"""test_untrusted.py - end-to-end: a user's library cut while ember has it open, or crafted CFI.
 
 A file mapped into the agent that its owner truncates kills the agent with SIGBUS on the next
 read past the new end, so ember must never map a file that anyone but root can change.  dl_spin
@@ -15,6 +15,11 @@ lib_c;lib_spin_c, addresses not named yet, so the agent has to read the cut file
 - debug_file_cut_while_open: the library is stripped and its .gnu_debuglink names a debug file
   beside it, which is truncated to 0 bytes.  The agent must stay alive and still name phase 2.
 In both, none of the files may appear in the agent's /proc/PID/maps, checked every 50 ms.
+
+- cfi_bomb_cut_off: dl_spin runs libdl_bomb.so, libdl_spin.so plus one FDE of 100,000 CFI rows
+  (generated at build time), which makes libdw's row-by-row walk quadratic (about a minute).
+  The agent must cut the build off at its time budget, count it in unwind_tables_cut_total, log
+  it once, and go on sampling and naming dl_spin.
 """
 
 import os
@@ -34,7 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ember_e2e import (Agent, by_comm, parse_folded, run_ember, run_suite,  # noqa: E402
                        user_frames, workload)
 
-TESTS = ["library_cut_while_open", "debug_file_cut_while_open"]
+TESTS = ["library_cut_while_open", "debug_file_cut_while_open", "cfi_bomb_cut_off"]
 TMP = tempfile.mkdtemp(prefix="ember-e2e-")
 NOBODY = 65534
 PHASE1 = ["lib_main", "lib_a", "lib_spin_a"]
@@ -179,6 +184,36 @@ def t_debug_file_cut_while_open():
         "phase 1 or 2 samples lost"
     named = count_chain(stacks, PHASE3)
     assert named > 0, f"phase 3 not named after its debug file was cut: {stacks[:6]}"
+
+
+def t_cfi_bomb_cut_off():
+    db = os.path.join(TMP, "bomb-store", "ember.db")
+    port = free_port()
+    agent = Agent(["--db", db, "--window", "1", "--listen", f"127.0.0.1:{port}"])
+    spin = None
+    try:
+        agent.wait_ready()
+        spin = subprocess.Popen([workload("dl_spin"), workload("libdl_bomb.so"), "30"],
+                                stdout=subprocess.DEVNULL)
+        # the build takes the whole 5 s budget, then the windows must go on
+        m = poll(lambda: (lambda m: m if m.get("unwind_tables_cut_total") else None)(metrics(port)),
+                 20, "unwind_tables_cut_total > 0")
+        named = poll(lambda: count_chain(stacks_of(db), PHASE1), 15, "dl_spin named after the cut")
+        time.sleep(2)
+        assert agent.proc.poll() is None, f"the agent died ({agent.proc.returncode})"
+        m = metrics(port)
+        agent.stop()
+        rc, _, err = agent.result(timeout=30)
+        assert rc == 0, f"agent exited {rc}: {err.strip()[-300:]}"
+    finally:
+        agent.kill()
+        if spin:
+            spin.kill()
+            spin.wait()
+    assert m["unwind_tables_cut_total"] == 1, f"unwind_tables_cut_total={m['unwind_tables_cut_total']}, want 1"
+    logged = [l for l in err.splitlines() if "cut off" in l and "unwind table" in l]
+    assert len(logged) == 1, f"{len(logged)} 'unwind table ... cut off' lines, want 1: {logged[:3]}"
+    print(f"# cfi bomb: {named} dl_spin samples named while the table was cut; {logged[0]}", flush=True)
 
 
 if __name__ == "__main__":

@@ -153,8 +153,9 @@ $(OUTPUT)/unwind_tests: $(patsubst %.c,$(OUTPUT)/%.o,$(wildcard tests/unwind/*.c
 test: test-deps
 	$(Q)$(MAKE) --no-print-directory all $(OUTPUT)/unit_tests $(OUTPUT)/store_tests \
 		$(OUTPUT)/unwind_tests \
-		$(WORKLOADS) $(FIXTURES) $(WEB_TEST_DEPS) $(PUSH_TEST_DEPS)
-	$(Q)bash tests/run.sh
+		$(WORKLOADS) $(FIXTURES) $(WEB_TEST_DEPS) $(PUSH_TEST_DEPS) \
+		$(FUZZ_TARGETS) $(FUZZ_DIR)/seeds $(FUZZ_DIR)/seeds_unwind
+	$(Q)FUZZ_TEST_SECONDS=$(FUZZ_TEST_SECONDS) bash tests/run.sh
 
 # tests/push/: the reference Pyroscope receiver and its calibration clients
 # (connect-node, protobufjs, busboy, pprof-format, Grafana's Node SDK).
@@ -211,5 +212,6 @@ clean:
 # The BPF cost bench's yardstick and workload.
 -include bench/bench.mk
 
-# `make fuzz`: the libFuzzer target of the symbolizer (tests/fuzz/).
+# `make fuzz`: the libFuzzer targets of the symbolizer and the unwind table
+# builder (tests/fuzz/); `make test` runs them for FUZZ_TEST_SECONDS in all.
 -include tests/fuzz/fuzz.mk

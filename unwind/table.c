@@ -128,19 +128,26 @@ static int walk_fde(struct builder *b, size_t i)
 	return table_push(b->t, pc, gap);
 }
 
-/* Open the CFI sections of @b->elf; -ENOENT when there are none. */
+/*
+ * Open the CFI sections of @b->elf; -ENOENT when there are none.  Only an
+ * .eh_frame section is asked for: without one, libdw finds .eh_frame
+ * through PT_GNU_EH_FRAME and reads the whole file (elf_rawfile()) to
+ * bound it, and libelf 0.188 then leaks the sections it had read before.
+ * So a file without section headers (sstrip) gets no table.
+ */
 static int builder_open_cfi(struct builder *b)
 {
 	Elf_Scn *dbg = elf_scn_by_name(b->elf, ".debug_frame");
+	Elf_Scn *eh = elf_scn_by_name(b->elf, ".eh_frame");
 
-	b->cfi[FDE_EH] = dwarf_getcfi_elf(b->elf);
+	b->cfi[FDE_EH] = eh ? dwarf_getcfi_elf(b->elf) : NULL;
 	if (dbg) {
 		b->dw = dwarf_begin_elf(b->elf, DWARF_C_READ, NULL);
 		b->cfi[FDE_DEBUG] = b->dw ? dwarf_getcfi(b->dw) : NULL;
 	}
 	if (b->cfi[FDE_EH] || b->cfi[FDE_DEBUG])
 		return 0;
-	return elf_scn_by_name(b->elf, ".eh_frame") || dbg ? -EINVAL : -ENOENT;
+	return eh || dbg ? -EINVAL : -ENOENT;
 }
 
 /* Reject anything but a 64-bit little-endian x86_64 ELF image. */

@@ -44,7 +44,8 @@ LIB_SRCS := $(wildcard util/*.c symbolizer/*.c store/*.c unwind/*.c collector/*.
 LIB_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(LIB_SRCS))
 WORKLOADS := $(patsubst tests/workloads/%.c,$(OUTPUT)/workloads/%,$(wildcard tests/workloads/*.c)) \
 	$(patsubst tests/workloads/%.cc,$(OUTPUT)/workloads/%,$(wildcard tests/workloads/*.cc)) \
-	$(OUTPUT)/workloads/libdl_spin.so $(OUTPUT)/workloads/libdl_bomb.so
+	$(OUTPUT)/workloads/libdl_spin.so $(OUTPUT)/workloads/libdl_bomb.so \
+	$(OUTPUT)/workloads/libdl_badreg.so
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 
 .DELETE_ON_ERROR:
@@ -124,6 +125,16 @@ $(OUTPUT)/workloads/libdl_bomb.so: tests/workloads/dl_spin.c Makefile | $(OUTPUT
 		> $(OUTPUT)/workloads/cfi_bomb.s
 	$(Q)$(CC) -g -O0 -fno-omit-frame-pointer -Wl,--build-id -DDL_SPIN_LIB -shared -fPIC $< \
 		$(OUTPUT)/workloads/cfi_bomb.s -o $@
+
+# libdl_spin.so plus one CFA rule for DWARF register 250,000,000: libdw
+# would grow the frame to that many rules (4 GiB); the builder rejects it.
+$(OUTPUT)/workloads/libdl_badreg.so: tests/workloads/dl_spin.c Makefile | $(OUTPUT)/workloads
+	$(call msg,GEN,$@)
+	$(Q)printf '%s\n' .text .globl\ cfi_badreg .type\ cfi_badreg,@function cfi_badreg: \
+		.cfi_startproc nop .cfi_offset\ 250000000,\ -16 nop ret .cfi_endproc \
+		'.section .note.GNU-stack,"",@progbits' > $(OUTPUT)/workloads/cfi_badreg.s
+	$(Q)$(CC) -g -O0 -fno-omit-frame-pointer -Wl,--build-id -DDL_SPIN_LIB -shared -fPIC $< \
+		$(OUTPUT)/workloads/cfi_badreg.s -o $@
 
 # C++ workloads, built the same way.
 $(OUTPUT)/workloads/%: tests/workloads/%.cc | $(OUTPUT)/workloads

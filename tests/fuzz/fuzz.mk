@@ -41,11 +41,12 @@ $(FUZZ_DIR)/seeds: $(addprefix $(FIX_DIR)/,$(FUZZ_SEEDS)) tests/fuzz/fuzz.mk
 		for n in 64 1024 4096 12000; do head -c $$n $(FIX_DIR)/$$f > $@/$$f.$$n; done; \
 	done
 
-# fuzz_unwind: the same files, the dl_spin library, and its .eh_frame alone
+# fuzz_unwind: the same files, the dl_spin libraries, and an .eh_frame alone
 # (an input without the ELF magic is taken as .eh_frame bytes).
-$(FUZZ_DIR)/seeds_unwind: $(FUZZ_DIR)/seeds $(OUTPUT)/workloads/libdl_spin.so tests/fuzz/fuzz.mk
+$(FUZZ_DIR)/seeds_unwind: $(FUZZ_DIR)/seeds $(OUTPUT)/workloads/libdl_spin.so \
+		$(OUTPUT)/workloads/libdl_badreg.so tests/fuzz/fuzz.mk
 	$(Q)rm -rf $@ && cp -r $(FUZZ_DIR)/seeds $@
-	$(Q)cp $(OUTPUT)/workloads/libdl_spin.so $@/
+	$(Q)cp $(OUTPUT)/workloads/libdl_spin.so $(OUTPUT)/workloads/libdl_badreg.so $@/
 	$(Q)objcopy -O binary --only-section=.eh_frame $(OUTPUT)/workloads/libdl_spin.so \
 		$@/dl_spin.eh_frame
 

@@ -204,7 +204,8 @@ static int hdr_open(Elf *elf, struct hdr *h)
 	Elf_Data *d;
 	GElf_Shdr sh;
 
-	if (!scn || !gelf_getshdr(scn, &sh) || !(d = elf_getdata(scn, NULL)))
+	/* d_buf is NULL for an SHT_NOBITS section, whatever its size */
+	if (!scn || !gelf_getshdr(scn, &sh) || !(d = elf_getdata(scn, NULL)) || !d->d_buf)
 		return 1;
 	b = d->d_buf;
 	if (d->d_size < 4 || b[0] != 1 || b[3] != EH_PE_DATAREL_SDATA4 ||
@@ -339,7 +340,8 @@ static int walk_open(struct builder *b, struct walk *w, Elf_Scn *scn, enum fde_s
 {
 	*w = (struct walk){ .src = src, .cie_off = (Dwarf_Off)-1 };
 	w->ident = (const unsigned char *)elf_getident(b->elf, NULL);
-	if (!w->ident || !gelf_getshdr(scn, &w->sh) || !(w->d = elf_getdata(scn, NULL)))
+	if (!w->ident || !gelf_getshdr(scn, &w->sh) || !(w->d = elf_getdata(scn, NULL)) ||
+	    !w->d->d_buf)
 		return -EINVAL;
 	return 0;
 }

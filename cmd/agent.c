@@ -167,17 +167,12 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 		case 'v':
 			log_set_level(LOG_DEBUG);
 			break;
-		case 'h':
-			fputs(usage, stdout);
-			return 1;
-		case ':':
-			return usage_error("agent", "option '%s' needs a value", argv[optind - 1]);
 		default:
-			return usage_error("agent", "unknown option '%s'", argv[optind - 1]);
+			return flag_other("agent", c, argv, usage);
 		}
 	}
-	if (optind < argc)
-		return usage_error("agent", "unexpected argument '%s'", argv[optind]);
+	if (flags_end("agent", argc, argv))
+		return 2;
 	web_opts__env(&o->web);
 	return push_flags__check(&o->push);
 }

@@ -211,15 +211,12 @@ static int parse_args(int argc, char **argv)
 		case 'v':
 			verbose++;
 			break;
-		case 'h':
-			fputs(usage, stdout);
-			return 1;
 		default:
-			return usage_error("check", "unknown option '%s'", argv[optind - 1]);
+			return flag_other("check", c, argv, usage);
 		}
 	}
-	if (optind < argc)
-		return usage_error("check", "unexpected argument '%s'", argv[optind]);
+	if (flags_end("check", argc, argv))
+		return 2;
 	log_set_level(verbose > 1 ? LOG_DEBUG : verbose ? LOG_INFO : LOG_ERROR);
 	return 0;
 }

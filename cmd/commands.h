@@ -13,6 +13,10 @@
 
 /* Prints "ember CMD: <message> (see ember CMD --help)" to stderr; returns 2. */
 int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The end of every command's flag switch: -h (1, usage printed), a missing value or an unknown flag (2). */
+int flag_other(const char *cmd, int c, char **argv, const char *usage);
+/* 0, or 2 (reported) when arguments are left after the flags. */
+int flags_end(const char *cmd, int argc, char **argv);
 
 /*
  * Parses the flags record and agent share: -F ('F'), --unwind ('W'),

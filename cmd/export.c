@@ -23,13 +23,15 @@ struct export_opts {
 	const char *from, *to;
 	struct store_filter filter;
 	enum export_format format;
+	bool format_set;	/* --format given; else -o's extension decides */
 };
 
 static const char usage[] =
 "usage: ember export --db PATH [--from T] [--to T] [--comm NAME] [--pid PID]\n"
 "                    [--format folded|pprof|html|svg] [-o FILE]\n"
 "  T is RFC 3339 (2026-11-25T10:00:00Z), Unix seconds, or relative (-15m, now)\n"
-"  --from defaults to the start of the store, --to to now; -o defaults to stdout\n";
+"  --from defaults to the start of the store, --to to now; -o defaults to stdout\n"
+"  without --format, -o's extension picks it: .pb.gz or .pprof, .html, .svg, else folded\n";
 
 static int parse_flag(struct export_opts *o, int c, const char *arg)
 {
@@ -49,6 +51,7 @@ static int parse_flag(struct export_opts *o, int c, const char *arg)
 		o->filter.pid = pid;
 		return 0;
 	case 'F':
+		o->format_set = true;
 		if (!strcmp(arg, "folded"))
 			o->format = EXPORT_FOLDED;
 		else if (!strcmp(arg, "pprof"))
@@ -97,22 +100,18 @@ static int parse_args(struct export_opts *o, int argc, char **argv)
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":o:h", longopts, NULL)) != -1) {
-		if (c == 'h') {
-			fputs(usage, stdout);
-			return 1;
-		}
-		if (c == ':')
-			return usage_error("export", "option '%s' needs a value", argv[optind - 1]);
-		if (c == '?')
-			return usage_error("export", "unknown option '%s'", argv[optind - 1]);
+		if (c == 'h' || c == ':' || c == '?')
+			return flag_other("export", c, argv, usage);
 		err = parse_flag(o, c, optarg);
 		if (err)
 			return err;
 	}
-	if (optind < argc)
-		return usage_error("export", "unexpected argument '%s'", argv[optind]);
+	if (flags_end("export", argc, argv))
+		return 2;
 	if (!o->db)
 		return usage_error("export", "%s", "--db is required");
+	if (!o->format_set && o->output)
+		o->format = export__format_of(o->output);
 	return parse_times(o);
 }
 

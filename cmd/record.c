@@ -142,17 +142,12 @@ static int parse_args(struct record_opts *o, int argc, char **argv)
 		case 'v':
 			log_set_level(log_get_level() + 1);
 			break;
-		case 'h':
-			fputs(usage, stdout);
-			return 1;
-		case ':':
-			return usage_error("record", "option '%s' needs a value", argv[optind - 1]);
 		default:
-			return usage_error("record", "unknown option '%s'", argv[optind - 1]);
+			return flag_other("record", c, argv, usage);
 		}
 	}
-	if (optind < argc)
-		return usage_error("record", "unexpected argument '%s'", argv[optind]);
+	if (flags_end("record", argc, argv))
+		return 2;
 	if (!o->s.user_stacks && !o->s.kernel_stacks)
 		return usage_error("record", "%s", "--kernel-only and --user-only exclude each other");
 	return 0;

@@ -42,17 +42,12 @@ static int parse_args(struct web_opts *o, char *token, int argc, char **argv)
 		}
 		switch (c) {
 		case 'D': o->db = optarg; break;
-		case 'h':
-			fputs(usage, stdout);
-			return 1;
-		case ':':
-			return usage_error("serve", "option '%s' needs a value", argv[optind - 1]);
 		default:
-			return usage_error("serve", "unknown option '%s'", argv[optind - 1]);
+			return flag_other("serve", c, argv, usage);
 		}
 	}
-	if (optind < argc)
-		return usage_error("serve", "unexpected argument '%s'", argv[optind]);
+	if (flags_end("serve", argc, argv))
+		return 2;
 	if (!o->db)
 		return usage_error("serve", "%s", "--db is required");
 	web_opts__env(o);

@@ -23,9 +23,9 @@ static int intern_str(struct flame *t, const char *s, uint32_t *idx)
 }
 
 static int intern_frame(struct flame *t, const char *name, const char *module,
-			const char *file, uint32_t line, uint32_t flags, uint32_t *idx)
+			const char *file, uint32_t flags, uint32_t *idx)
 {
-	struct tree_frame f = { .line = line, .flags = flags };
+	struct tree_frame f = { .flags = flags };
 	bool added;
 	int err;
 
@@ -80,7 +80,7 @@ struct flame *flame__new(void)
 	t->nodes = malloc(t->cap * sizeof(*t->nodes));
 	t->path = malloc((STORE_MAX_FRAMES + 2) * sizeof(*t->path));
 	t->kept = malloc(STORE_MAX_FRAMES * sizeof(*t->kept));
-	if (!t->nodes || !t->path || !t->kept || intern_frame(t, "all", NULL, NULL, 0, TREE_F_ROOT, &root)) {
+	if (!t->nodes || !t->path || !t->kept || intern_frame(t, "all", NULL, NULL, TREE_F_ROOT, &root)) {
 		flame__free(t);
 		errno = ENOMEM;
 		return NULL;
@@ -158,14 +158,15 @@ int flame__add(void *tree, const struct store_proc *proc, const struct frame *fr
 		nframes = STORE_MAX_FRAMES;
 	if (!export_select__stack(&t->sel, proc->comm, frames, nframes, t->kept, &n))
 		return 0;
-	err = intern_frame(t, proc->comm, NULL, NULL, 0, TREE_F_PROC, &fi);
+	err = intern_frame(t, proc->comm, NULL, NULL, TREE_F_PROC, &fi);
 	if (!err)
 		err = child(t, node, fi, &node);
 	t->path[depth++] = node;
 	for (i = 0; i < n && !err; i++) {
 		const struct frame *f = &t->kept[i];
 
-		err = intern_frame(t, f->name, f->module, f->file, f->line,
+		/* one node per function, as flame graphs go: not one per sampled line */
+		err = intern_frame(t, f->name, f->module, f->file,
 				   f->flags & (FRAME_F_KERNEL | FRAME_F_INLINE | FRAME_F_UNKNOWN |
 					       FRAME_F_JIT | FRAME_F_PYTHON), &fi);
 		if (!err)

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
 /*
  * flame_json.c - writes a pruned flame tree as JSON: a frames table (name,
- * module, file, line, kind) and a nested tree whose nodes refer to it:
+ * module, file, kind) and a nested tree whose nodes refer to it:
  *   {"f": frame, "v": total, "s": self, "b": base total, "bs": base self,
  *    "c": [children]}
  * Frames and children are written once each, so the answer stays small.
@@ -53,8 +53,6 @@ static void write_frame(struct emit *e, const struct tree_frame *f)
 		wbuf__puts(b, ",\"file\":");
 		wbuf__json_str(b, tree__str(e->t, f->file));
 	}
-	if (f && f->line)
-		wbuf__printf(b, ",\"line\":%u", f->line);
 	wbuf__printf(b, ",\"kind\":\"%s\"}", kind_name(f ? f->flags : TREE_F_OTHER));
 	e->nout++;
 }

@@ -22,7 +22,7 @@ enum {
 
 struct tree_frame {
 	uint32_t name, module, file;	/* string indices, FLAME_NONE when absent */
-	uint32_t line, flags;
+	uint32_t flags;		/* no line: a node is a function, whatever line was sampled */
 };
 
 struct tree_node {

@@ -19,11 +19,12 @@ trap 'rm -f "$log"' EXIT
 
 # run_prog LABEL CMD... : runs one test program, streaming its output, then tallies it.
 run_prog() {
-	local label=$1 rc
+	local label=$1 rc t0=$SECONDS
 	shift
 	echo "# $label"
 	timeout --kill-after=10 "$TEST_TIMEOUT" "$@" 2>&1 | tee "$log"
 	rc=${PIPESTATUS[0]}
+	echo "# $label took $((SECONDS - t0)) s"
 	local p f s
 	p=$(grep -c '^PASS ' "$log")
 	f=$(grep -c '^FAIL ' "$log")

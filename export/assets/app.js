@@ -313,7 +313,7 @@
     }
     const fr = n.frame, total = model.total;
     const lines = [fr.name, `module: ${fr.module || '?'}  kind: ${fr.kind}`];
-    if (fr.file) lines.push(`${fr.file}:${fr.line || '?'}`);
+    if (fr.file) lines.push(fr.file);
     lines.push(`total: ${n.v.toLocaleString()} (${pct(n.v, total)})`,
       `self: ${n.s.toLocaleString()} (${pct(n.s, total)})`);
     if (model.diff && !local) {

@@ -24,7 +24,8 @@ CHAIN = ["main", "chain_a", "chain_b", "spin"]
 TOP_N = 3
 
 BPF_TESTS = ["export_pprof_top", "export_pprof_traces", "export_pprof_build_ids", "export_time_syntax",
-             "export_time_range", "export_readonly", "export_non_root_readonly_dir"]
+             "export_time_range", "export_readonly", "export_non_root_readonly_dir",
+             "export_format_by_extension"]
 
 TMP = tempfile.mkdtemp(prefix="ember-export-")
 state = {"error": None}
@@ -70,6 +71,28 @@ def whole_range():
 
 def strip_suffix(name):
     return re.sub(r"_\[[ki]\]$", "", name)
+
+
+def t_export_format_by_extension():
+    """Without --format, -o's extension picks the format (as `record -o` does); --format wins."""
+    db = get_db()
+    heads = {"x.pb.gz": b"\x1f\x8b", "x.pprof": b"\x1f\x8b", "x.svg": b"<?xml", "x.html": b"<!doctype html",
+             "x.folded": b"cpu_chain;", "x.svg.txt": b""}
+    for name, head in heads.items():
+        path = os.path.join(TMP, name)
+        r = run_ember(["export", "--db", db, "--comm", "cpu_chain", "-o", path] + whole_range())
+        assert r.returncode == 0, f"export -o {name} exited {r.returncode}: {one_line(r.stderr)[-300:]}"
+        with open(path, "rb") as f:
+            got = f.read(64)
+        if name == "x.svg.txt":  # not a known extension: folded
+            assert got.startswith(b"cpu_chain;"), f"-o {name} is not folded: {got[:30]!r}"
+        else:
+            assert got.startswith(head), f"-o {name} starts {got[:30]!r}, want {head!r}"
+    path = os.path.join(TMP, "forced.svg")
+    r = run_ember(["export", "--db", db, "--format", "folded", "-o", path] + whole_range())
+    assert r.returncode == 0, f"export --format folded -o forced.svg exited {r.returncode}"
+    with open(path, "rb") as f:
+        assert not f.read(5).startswith(b"<?xml"), "--format folded lost to the .svg extension"
 
 
 # --- pprof --------------------------------------------------------------------

@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ember_e2e import (Agent, Recording, by_comm, parse_folded, parse_summary,  # noqa: E402
                        run_suite, total, user_frames, workload)
 
-TESTS = ["fifo_debuglink_does_not_block", "rescans_back_off", "store_is_private",
+TESTS = ["fifo_debuglink_does_not_block", "rescans_back_off", "store_is_private", "shared_dir_untouched",
          "forged_build_id_keeps_names"]
 TMP = tempfile.mkdtemp(prefix="ember-e2e-")
 CHAIN = ["main", "chain_a", "chain_b", "spin"]
@@ -102,6 +102,24 @@ def t_store_is_private():
         if round_ == 0:
             os.chmod(db, 0o644)  # as an older ember left it
             os.chmod(os.path.dirname(db), 0o755)
+
+
+def t_shared_dir_untouched():
+    """A store put in a shared directory (sticky like /tmp, or holding other files) leaves
+    that directory's mode alone: only the store's own files become 0640."""
+    for name, mode in (("sticky", 0o1777), ("shared", 0o755)):
+        d = os.path.join(TMP, name)
+        os.makedirs(d, exist_ok=True)
+        os.chmod(d, mode)
+        with open(os.path.join(d, "someone_else.txt"), "w") as f:
+            f.write("not ember's\n")
+        agent = Agent(["--db", os.path.join(d, "ember.db"), "--window", "1"])
+        rc, err = agent.run_for(1.5)
+        assert rc == 0, f"agent exited {rc}: {err.strip()[-300:]}"
+        got = os.stat(d).st_mode & 0o7777
+        assert got == mode, f"the {name} directory became {got:o}, was {mode:o}"
+        got = os.stat(os.path.join(d, "ember.db")).st_mode & 0o777
+        assert got == 0o640, f"the store in the {name} directory is {got:o}, want 640"
 
 
 def t_forged_build_id_keeps_names():

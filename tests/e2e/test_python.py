@@ -34,7 +34,8 @@ COMM = "import sys\nwith open('/proc/self/comm', 'w') as f:\n    f.write(sys.arg
 # frames unknown, counted as python_code_unreadable).
 LINGER = "\nimport time as _t\n_t.sleep(4)\n"
 
-HOT = COMM + """
+# what hot.py and hotmod.py share: a method, a leaf and a loop calling them
+WORK = """
 import threading, time
 class Worker:
     def method_c(self, n):
@@ -47,7 +48,8 @@ def leaf_d(n):
 def func_b(w, end):
     while time.time() < end:
         w.method_c(3000)
-def func_a(end):
+"""
+HOT = COMM + WORK + """def func_a(end):
     func_b(Worker(), end)
 t = threading.Thread(target=func_a, args=(time.time() + %d,))
 t.start()
@@ -56,20 +58,7 @@ t.join()
 HOT_CHAIN = ["func_a (hot.py)_[py]", "func_b (hot.py)_[py]", "Worker.method_c (hot.py)_[py]",
              "leaf_d (hot.py)_[py]"]
 
-MODULE = """
-import time
-class Worker:
-    def method_c(self, n):
-        return leaf_d(n)
-def leaf_d(n):
-    s = 0
-    for i in range(n):
-        s += i * i
-    return s
-def func_b(w, end):
-    while time.time() < end:
-        w.method_c(3000)
-def func_a(seconds):
+MODULE = WORK + """def func_a(seconds):
     func_b(Worker(), time.time() + seconds)
 """
 MAIN = COMM + "import hotmod\nhotmod.func_a(%d)\n" % SECONDS + LINGER

@@ -32,7 +32,7 @@ static const struct stack fixture[] = {
 	{ { "app", 100, "/usr/bin/app", NULL }, { U("main", 10), U("compute", 20), U("hot", 30) },
 	  3, { 30, 60 } },
 	{ { "app", 100, "/usr/bin/app", NULL },
-	  { U("main", 10), U("io", 40), KF("sys_read"), KF("vfs_read") }, 4, { 10, 10 } },
+	  { U("main", 12), U("io", 40), KF("sys_read"), KF("vfs_read") }, 4, { 10, 10 } },
 	{ { "db", 200, "/usr/bin/db", "/system.slice/db.service" },
 	  { { .name = "main", .module = "db" }, { .name = "query", .module = "db" } }, 2,
 	  { 20, 10 } },

@@ -50,6 +50,9 @@ def t_totals(srv):
     procs = {k: v["v"] for k, v in children(d, d["tree"]).items()}
     assert procs == {"app": 330, "db": 90, "evil": 30}, procs
     assert find(d, "app", "main", "compute", "hot")["s"] == 270
+    # main sampled at two lines (calling compute at 10, io at 12) is one node, as flame graphs go
+    app = {k: v["v"] for k, v in children(d, children(d, d["tree"])["app"]).items()}
+    assert app == {"main": 330}, app
     check_weights(d["tree"])
 
 

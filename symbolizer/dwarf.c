@@ -16,7 +16,10 @@
  * descriptor: the main file is opened here with ELF_C_READ (libelf then
  * reads what it needs with pread, and a cut file is only a read error),
  * a separate debug file is copied into a private memfd first (bounded by
- * MAX_COPY_FILE).  Root's own files are mapped as before.
+ * MAX_COPY_FILE).  Root's own files are mapped as before.  Read, all of a
+ * file's DWARF goes to the heap (libdw loads every debug section at once),
+ * so a user's file over MAX_READ_DWARF_FILE is named from its symbol table
+ * only (and debuginfod is asked for its debug file).
  */
 #include <dwarf.h>
 #include <errno.h>
@@ -41,6 +44,7 @@ struct dwfl_file {
 	Dwarf_Addr bias;	/* module address - ELF vaddr */
 	struct symtab *symtab;	/* loaded on the first lookup */
 	bool main_mapped;	/* the file, mapped by libdwfl (root's own) */
+	bool no_dwarf;		/* read, and too big to load its DWARF */
 	bool debug_mapped;	/* a separate debug file, mapped by libdwfl */
 	/* only while dwfl_file__open() runs: what take_elf() hands libdwfl */
 	Elf *elf;
@@ -52,6 +56,8 @@ struct dwfl_file {
 #define MAX_DEBUG_FILE (4ULL << 30)
 /* Largest debug file of a user's own that is copied (not mapped) to be read. */
 #define MAX_COPY_FILE (512ULL << 20)
+/* Largest file of a user's own whose DWARF is loaded (read, into the heap). */
+#define MAX_READ_DWARF_FILE (512ULL << 20)
 
 /*
  * The main file of a module reported with dwfl_report_module(): the Elf
@@ -266,7 +272,10 @@ int dwfl_file__open(int fd, const char *path, const char *name, struct dwfl_file
 		err = -ENOMEM;
 		goto out;
 	}
-	df->main_mapped = !fstat(fd, &st) && file__root_only(&st);
+	if (!fstat(fd, &st)) {	/* else not known to be root's: read, never mapped */
+		df->main_mapped = file__root_only(&st);
+		df->no_dwarf = !df->main_mapped && (uint64_t)st.st_size > MAX_READ_DWARF_FILE;
+	}
 	dwfl_report_begin(df->dwfl);
 	if (df->main_mapped) {
 		df->mod = dwfl_report_elf(df->dwfl, name, path, fd, 0, true);
@@ -313,6 +322,8 @@ int dwfl_file__dwarf_broken(struct dwfl_file *df, int has_debug_info)
 {
 	Dwarf_Addr bias;
 
+	if (df->no_dwarf)
+		return 0;
 	return !dwfl_module_getdwarf(df->mod, &bias) && has_debug_info;
 }
 
@@ -341,16 +352,21 @@ void dwfl_file__pageout(struct dwfl_file *df)
 
 	if (df->main_mapped)
 		elf_pageout(main_elf);
-	dw = dwfl_module_getdwarf(df->mod, &bias);
+	dw = df->no_dwarf ? NULL : dwfl_module_getdwarf(df->mod, &bias);
 	if (df->debug_mapped && dw && dwarf_getelf(dw) != main_elf)
 		elf_pageout(dwarf_getelf(dw));
+}
+
+bool dwfl_file__dwarf_skipped(const struct dwfl_file *df)
+{
+	return df->no_dwarf;
 }
 
 bool dwfl_file__has_dwarf(struct dwfl_file *df)
 {
 	Dwarf_Addr bias;
 
-	return dwfl_module_getdwarf(df->mod, &bias) != NULL;
+	return !df->no_dwarf && dwfl_module_getdwarf(df->mod, &bias) != NULL;
 }
 
 /* Linkage name if any (matches the symbol table), else the plain name. */
@@ -479,7 +495,7 @@ int dwfl_file__resolve(struct dwfl_file *df, uint64_t vaddr, struct strpool *poo
 		if (!df->symtab)
 			return -ENOMEM;
 	}
-	n = dwarf_frames(df, addr, pool, module, out);
+	n = df->no_dwarf ? 0 : dwarf_frames(df, addr, pool, module, out);
 	if (n < 0)
 		return n;
 	symname = symtab__find(df->symtab, addr);

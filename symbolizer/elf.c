@@ -312,6 +312,9 @@ static struct frames *elf_file_resolve(struct symbolizer *sym, struct elf_file *
 	ef->dwfl_used = sym->trims;
 	if (ef->dwfl && !ef->dwarf_checked) {
 		ef->dwarf_checked = true;
+		if (dwfl_file__dwarf_skipped(ef->dwfl))
+			log_info("%s: a user's file of %lld bytes: named from its symbol table, "
+				 "its DWARF not read", ef->path, (long long)ef->size);
 		if (dwfl_file__dwarf_broken(ef->dwfl, ef->has_debug_info))
 			sym->stats.elf_errors++;
 		else if (sym->fetch && !dwfl_file__has_dwarf(ef->dwfl))

@@ -16,6 +16,8 @@ lib_c;lib_spin_c, addresses not named yet, so the agent has to read the cut file
   beside it, which is truncated to 0 bytes.  The agent must stay alive and still name phase 2.
 In both, none of the files may appear in the agent's /proc/PID/maps, checked every 50 ms.
 
+- big_user_file_symtab_only: a user's binary grown past 512 MiB (sparse, at its end) would have
+  all its DWARF read into the agent's heap; it is named from its symbol table, and logged.
 - cfi_bomb_cut_off: dl_spin runs libdl_bomb.so, libdl_spin.so plus one FDE of 100,000 CFI rows
   (generated at build time), which makes libdw's row-by-row walk quadratic (about a minute).
   The agent must cut the build off at its time budget, count it in unwind_tables_cut_total, log
@@ -36,10 +38,11 @@ import urllib.request
 
 sys.dont_write_bytecode = True  # keep the work tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ember_e2e import (Agent, by_comm, parse_folded, run_ember, run_suite,  # noqa: E402
-                       user_frames, workload)
+from ember_e2e import (Agent, Recording, by_comm, parse_folded, run_ember, run_suite,  # noqa: E402
+                       total, user_frames, workload)
 
-TESTS = ["library_cut_while_open", "debug_file_cut_while_open", "cfi_bomb_cut_off"]
+TESTS = ["library_cut_while_open", "debug_file_cut_while_open", "big_user_file_symtab_only",
+         "cfi_bomb_cut_off"]
 TMP = tempfile.mkdtemp(prefix="ember-e2e-")
 NOBODY = 65534
 PHASE1 = ["lib_main", "lib_a", "lib_spin_a"]
@@ -184,6 +187,31 @@ def t_debug_file_cut_while_open():
         "phase 1 or 2 samples lost"
     named = count_chain(stacks, PHASE3)
     assert named > 0, f"phase 3 not named after its debug file was cut: {stacks[:6]}"
+
+
+def t_big_user_file_symtab_only():
+    exe = os.path.join(TMP, "big_chain")
+    shutil.copy(workload("cpu_chain"), exe)
+    os.truncate(exe, 600 << 20)  # a hole past the sections: nothing ELF reads changes
+    nobodys(exe)
+    out = os.path.join(TMP, "big.folded")
+    rec = Recording(["-v", "-d", "4", "-o", out], out)  # -v: the info line
+    proc = None
+    try:
+        rec.wait_ready()
+        proc = subprocess.Popen([exe, "3"], stdout=subprocess.DEVNULL)
+        rc, _, err = rec.result(timeout=60)
+    finally:
+        rec.kill()
+        if proc:
+            proc.kill()
+            proc.wait()
+    assert rc == 0, f"ember exited {rc}: {err.strip()[-300:]}"
+    mine = by_comm(parse_folded(rec.folded), "big_chain")
+    named = sum(c for f, c in mine if user_frames(f)[-3:] == ["chain_a", "chain_b", "spin"])
+    assert total(mine) > 0 and named >= 0.8 * total(mine), f"{named}/{total(mine)} samples named from the symtab"
+    logged = [l for l in err.splitlines() if "DWARF not read" in l and exe in l]
+    assert len(logged) == 1, f"{len(logged)} 'DWARF not read' lines for {exe}, want 1"
 
 
 def t_cfi_bomb_cut_off():

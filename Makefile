@@ -43,7 +43,9 @@ LIB_SRCS := $(wildcard util/*.c symbolizer/*.c store/*.c unwind/*.c collector/*.
 	$(filter-out cmd/main.c,$(wildcard cmd/*.c))
 LIB_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(LIB_SRCS))
 WORKLOADS := $(patsubst tests/workloads/%.c,$(OUTPUT)/workloads/%,$(wildcard tests/workloads/*.c)) \
-	$(patsubst tests/workloads/%.cc,$(OUTPUT)/workloads/%,$(wildcard tests/workloads/*.cc))
+	$(patsubst tests/workloads/%.cc,$(OUTPUT)/workloads/%,$(wildcard tests/workloads/*.cc)) \
+	$(OUTPUT)/workloads/libdl_spin.so $(OUTPUT)/workloads/libdl_bomb.so \
+	$(OUTPUT)/workloads/libdl_badreg.so
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 
 .DELETE_ON_ERROR:
@@ -105,6 +107,35 @@ $(OUTPUT)/workloads/%: tests/workloads/%.c | $(OUTPUT)/workloads
 	$(Q)$(CC) -g -O0 -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer -Wl,--build-id $< \
 		-o $@ -lpthread
 
+# The library dl_spin dlopen()s: same source, built as a shared object.
+$(OUTPUT)/workloads/libdl_spin.so: tests/workloads/dl_spin.c | $(OUTPUT)/workloads
+	$(call msg,CC,$@)
+	$(Q)$(CC) -g -O0 -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer -Wl,--build-id \
+		-DDL_SPIN_LIB -shared -fPIC $< -o $@
+
+# libdl_spin.so plus crafted CFI: one FDE of CFI_BOMB_ROWS rows (a nop and a
+# CFA change each), which libdw decodes from the FDE's start for every row:
+# quadratic, so only the build budget (unwind/unwind.h) ends it.
+CFI_BOMB_ROWS ?= 100000
+$(OUTPUT)/workloads/libdl_bomb.so: tests/workloads/dl_spin.c Makefile | $(OUTPUT)/workloads
+	$(call msg,GEN,$@)
+	$(Q)awk -v n=$(CFI_BOMB_ROWS) 'BEGIN { print ".text\n.globl cfi_bomb\n.type cfi_bomb,@function\ncfi_bomb:\n.cfi_startproc"; \
+		for (i = 0; i < n; i++) print "nop\n.cfi_adjust_cfa_offset " (i % 2 ? -8 : 8); \
+		print "ret\n.cfi_endproc\n.size cfi_bomb, .-cfi_bomb\n.section .note.GNU-stack,\"\",@progbits" }' \
+		> $(OUTPUT)/workloads/cfi_bomb.s
+	$(Q)$(CC) -g -O0 -fno-omit-frame-pointer -Wl,--build-id -DDL_SPIN_LIB -shared -fPIC $< \
+		$(OUTPUT)/workloads/cfi_bomb.s -o $@
+
+# libdl_spin.so plus one CFA rule for DWARF register 250,000,000: libdw
+# would grow the frame to that many rules (4 GiB); the builder rejects it.
+$(OUTPUT)/workloads/libdl_badreg.so: tests/workloads/dl_spin.c Makefile | $(OUTPUT)/workloads
+	$(call msg,GEN,$@)
+	$(Q)printf '%s\n' .text .globl\ cfi_badreg .type\ cfi_badreg,@function cfi_badreg: \
+		.cfi_startproc nop .cfi_offset\ 250000000,\ -16 nop ret .cfi_endproc \
+		'.section .note.GNU-stack,"",@progbits' > $(OUTPUT)/workloads/cfi_badreg.s
+	$(Q)$(CC) -g -O0 -fno-omit-frame-pointer -Wl,--build-id -DDL_SPIN_LIB -shared -fPIC $< \
+		$(OUTPUT)/workloads/cfi_badreg.s -o $@
+
 # C++ workloads, built the same way.
 $(OUTPUT)/workloads/%: tests/workloads/%.cc | $(OUTPUT)/workloads
 	$(call msg,CXX,$@)
@@ -133,8 +164,9 @@ $(OUTPUT)/unwind_tests: $(patsubst %.c,$(OUTPUT)/%.o,$(wildcard tests/unwind/*.c
 test: test-deps
 	$(Q)$(MAKE) --no-print-directory all $(OUTPUT)/unit_tests $(OUTPUT)/store_tests \
 		$(OUTPUT)/unwind_tests \
-		$(WORKLOADS) $(FIXTURES) $(WEB_TEST_DEPS) $(PUSH_TEST_DEPS)
-	$(Q)bash tests/run.sh
+		$(WORKLOADS) $(FIXTURES) $(WEB_TEST_DEPS) $(PUSH_TEST_DEPS) \
+		$(FUZZ_TARGETS) $(FUZZ_DIR)/seeds $(FUZZ_DIR)/seeds_unwind
+	$(Q)FUZZ_TEST_SECONDS=$(FUZZ_TEST_SECONDS) bash tests/run.sh
 
 # tests/push/: the reference Pyroscope receiver and its calibration clients
 # (connect-node, protobufjs, busboy, pprof-format, Grafana's Node SDK).
@@ -191,5 +223,6 @@ clean:
 # The BPF cost bench's yardstick and workload.
 -include bench/bench.mk
 
-# `make fuzz`: the libFuzzer target of the symbolizer (tests/fuzz/).
+# `make fuzz`: the libFuzzer targets of the symbolizer and the unwind table
+# builder (tests/fuzz/); `make test` runs them for FUZZ_TEST_SECONDS in all.
 -include tests/fuzz/fuzz.mk

@@ -51,7 +51,7 @@ int python_elf__read(const char *path, uint64_t start, uint64_t pgoff, struct py
 	if (fd < 0)
 		return fd;
 	elf_version(EV_CURRENT);
-	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	elf = elf_begin(fd, ELF_C_READ, NULL);
 	if (!elf || elf_kind(elf) != ELF_K_ELF || elf_getphdrnum(elf, &nph))
 		goto cleanup;
 	for (i = 0; i < nph; i++) {

@@ -44,6 +44,7 @@ struct uw_file {
 	uint64_t base;
 	uint32_t fails;		/* failed builds in a row */
 	uint64_t retry_at;	/* no new build before this (monotonic ns) */
+	bool cut_logged;	/* its build was cut off by the budget, and said so */
 	int refs;		/* tracked processes whose entry names this file */
 	uint64_t last_used;
 	int nphdr;
@@ -263,6 +264,23 @@ static void read_phdrs(struct uw_file *f, Elf *elf)
 	}
 }
 
+/* A build cut off by its budget keeps the rows it made: counted, logged once per file. */
+static void table_check_cut(struct unwinder *u, struct uw_file *f, const struct unwind_table *t)
+{
+	struct unwind_stats st;
+
+	unwind_table__stats(t, &st);
+	if (!st.cut)
+		return;
+	u->st.tables_cut++;
+	if (f->cut_logged)
+		return;
+	f->cut_logged = true;
+	log_warn("unwind table of %llx:%llu cut off after %zu rows: CFI over the build budget "
+		 "(%u CFI rows, %u ms)", (unsigned long long)f->dev, (unsigned long long)f->ino,
+		 st.rows, UNWIND_MAX_CFI_ROWS, UNWIND_MAX_BUILD_MS);
+}
+
 /* Builds and publishes the table of an ELF image (@fd, or @img for the vDSO). */
 static void file_load(struct unwinder *u, struct uw_file *f, int fd, const void *img, size_t len)
 {
@@ -271,11 +289,13 @@ static void file_load(struct unwinder *u, struct uw_file *f, int fd, const void 
 	Elf *elf;
 	int err;
 
-	elf = img ? elf_memory((char *)img, len) : elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	elf = img ? elf_memory((char *)img, len) : elf_begin(fd, ELF_C_READ, NULL);
 	if (elf)
 		read_phdrs(f, elf);
 	elf_end(elf);
 	err = img ? unwind_table__from_memory(img, len, &t) : unwind_table__from_fd(fd, &t);
+	if (!err)
+		table_check_cut(u, f, t);
 	if (!err)
 		err = file_publish(u, f, t);
 	u->st.tables_built++;

@@ -9,6 +9,17 @@
  * download takes; that is done in the background instead (fetch.c).
  * One Dwfl per ELF file, reported so that module addresses are the ELF's
  * own virtual addresses.
+ *
+ * libdwfl maps every file it opens, and a mapped file its owner truncates
+ * kills the agent with SIGBUS on the next read past the new end.  So a
+ * file that anyone but root can change is never handed to libdwfl by
+ * descriptor: the main file is opened here with ELF_C_READ (libelf then
+ * reads what it needs with pread, and a cut file is only a read error),
+ * a separate debug file is copied into a private memfd first (bounded by
+ * MAX_COPY_FILE).  Root's own files are mapped as before.  Read, all of a
+ * file's DWARF goes to the heap (libdw loads every debug section at once),
+ * so a user's file over MAX_READ_DWARF_FILE is named from its symbol table
+ * only (and debuginfod is asked for its debug file).
  */
 #include <dwarf.h>
 #include <errno.h>
@@ -25,24 +36,51 @@
 #include <elfutils/libdwfl.h>
 #include "internal.h"
 #include "file.h"
+#include "log.h"
 
 struct dwfl_file {
 	Dwfl *dwfl;
 	Dwfl_Module *mod;
 	Dwarf_Addr bias;	/* module address - ELF vaddr */
 	struct symtab *symtab;	/* loaded on the first lookup */
+	bool main_mapped;	/* the file, mapped by libdwfl (root's own) */
+	bool no_dwarf;		/* read, and too big to load its DWARF */
+	bool debug_mapped;	/* a separate debug file, mapped by libdwfl */
+	/* only while dwfl_file__open() runs: what take_elf() hands libdwfl */
+	Elf *elf;
+	int fd;
+	const char *path;
 };
-
-/* The file is always reported with its descriptor: never look for it. */
-static int no_find_elf(Dwfl_Module *mod, void **userdata, const char *modname,
-		       Dwarf_Addr base, char **file_name, Elf **elfp)
-{
-	(void)mod, (void)userdata, (void)modname, (void)base, (void)file_name, (void)elfp;
-	return -1;
-}
 
 /* Debug files larger than this are not looked at (libxul's is ~1 GiB). */
 #define MAX_DEBUG_FILE (4ULL << 30)
+/* Largest debug file of a user's own that is copied (not mapped) to be read. */
+#define MAX_COPY_FILE (512ULL << 20)
+/* Largest file of a user's own whose DWARF is loaded (read, into the heap). */
+#define MAX_READ_DWARF_FILE (512ULL << 20)
+
+/*
+ * The main file of a module reported with dwfl_report_module(): the Elf
+ * that dwfl_file__open() read with ELF_C_READ, never a mapping.
+ */
+static int take_elf(Dwfl_Module *mod, void **userdata, const char *modname,
+		    Dwarf_Addr base, char **file_name, Elf **elfp)
+{
+	struct dwfl_file *df = *userdata;
+	int fd;
+
+	(void)mod, (void)modname, (void)base;
+	if (!df || !df->elf)
+		return -1;
+	/* debug files are looked up next to this name (find_debuglink) */
+	if (!*file_name)
+		*file_name = strdup(df->path);
+	*elfp = df->elf;
+	fd = df->fd;
+	df->elf = NULL;
+	df->fd = -1;
+	return fd;
+}
 
 static uint32_t file_crc(int fd)
 {
@@ -71,7 +109,7 @@ static bool debug_matches(Dwfl_Module *mod, int fd, GElf_Word crc)
 
 	if (want_len <= 0)
 		return !crc || file_crc(fd) == crc;
-	e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	e = elf_begin(fd, ELF_C_READ, NULL);
 	got_len = e ? dwelf_elf_gnu_build_id(e, &got) : -1;
 	ok = got_len == want_len && !memcmp(got, want, want_len);
 	elf_end(e);
@@ -115,6 +153,27 @@ static int find_debuglink(Dwfl_Module *mod, const char *file_name, const char *l
 	return -1;
 }
 
+/*
+ * libdwfl maps the debug file it is handed: one that only root can change
+ * goes as it is, any other as a private copy (see the top of the file).
+ */
+static int debug_fd_safe(struct dwfl_file *df, int fd, const char *name)
+{
+	struct stat st;
+	int copy;
+
+	if (fd < 0 || (!fstat(fd, &st) && file__root_only(&st))) {
+		if (fd >= 0 && df)
+			df->debug_mapped = true;
+		return fd;
+	}
+	copy = file__copy_private(fd, MAX_COPY_FILE);
+	if (copy < 0)
+		log_info("%s: debug file not read: %s", name ? name : "?", strerror(-copy));
+	close(fd);
+	return copy < 0 ? -1 : copy;
+}
+
 /* Local search only (see the top of the file). */
 static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
 			  Dwarf_Addr base, const char *file_name, const char *debuglink_file,
@@ -124,19 +183,70 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
 
 	fd = dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name,
 					  debuglink_file, debuglink_crc, debuginfo_file_name);
-	if (fd >= 0)
-		return fd;
-	return find_debuglink(mod, file_name, debuglink_file, debuglink_crc,
-			      debuginfo_file_name);
+	if (fd < 0)
+		fd = find_debuglink(mod, file_name, debuglink_file, debuglink_crc,
+				    debuginfo_file_name);
+	return debug_fd_safe(*userdata, fd, *debuginfo_file_name);
 }
 
 /* NULL debuginfo_path: build ids are looked up under /usr/lib/debug. */
 static const Dwfl_Callbacks dwfl_callbacks = {
-	.find_elf = no_find_elf,
+	.find_elf = take_elf,
 	.find_debuginfo = find_debuginfo,
 	.section_address = dwfl_offline_section_address,
 	.debuginfo_path = NULL,
 };
+
+/*
+ * The module span as dwfl_report_elf(base 0, add_p_vaddr) reports it:
+ * from the first PT_LOAD (aligned down) to the end of the last one.
+ */
+static int load_span(Elf *e, GElf_Addr *start, GElf_Addr *end)
+{
+	bool first = true;
+	size_t i, n;
+	GElf_Ehdr eh;
+	GElf_Phdr ph;
+
+	*start = *end = 0;
+	if (!gelf_getehdr(e, &eh) || (eh.e_type != ET_EXEC && eh.e_type != ET_DYN) ||
+	    elf_getphdrnum(e, &n))
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		if (!gelf_getphdr(e, i, &ph))
+			return -EINVAL;
+		if (ph.p_type != PT_LOAD)
+			continue;
+		if (first)
+			*start = ph.p_vaddr & -ph.p_align;
+		first = false;
+		if (ph.p_vaddr + ph.p_memsz > 0)
+			*end = ph.p_vaddr + ph.p_memsz;
+	}
+	return *end > *start ? 0 : -EINVAL;
+}
+
+/*
+ * Reports a file that anyone but root may change: read through libelf
+ * (ELF_C_READ), handed to libdwfl by take_elf().  On success the Elf
+ * and @fd belong to the module.
+ */
+static Dwfl_Module *report_read(struct dwfl_file *df, const char *name, int fd)
+{
+	GElf_Addr start, end;
+	Dwfl_Module *mod;
+	void **ud;
+
+	df->elf = elf_begin(fd, ELF_C_READ, NULL);
+	if (!df->elf || elf_kind(df->elf) != ELF_K_ELF || load_span(df->elf, &start, &end))
+		return NULL;
+	mod = dwfl_report_module(df->dwfl, name, start, end);
+	if (!mod || !dwfl_module_info(mod, &ud, NULL, NULL, NULL, NULL, NULL, NULL))
+		return NULL;
+	*ud = df;
+	df->fd = fd;
+	return mod;
+}
 
 /*
  * @fd is consumed.  @path must be the file's real name: debug files are
@@ -146,6 +256,8 @@ static const Dwfl_Callbacks dwfl_callbacks = {
 int dwfl_file__open(int fd, const char *path, const char *name, struct dwfl_file **out)
 {
 	struct dwfl_file *df = calloc(1, sizeof(*df));
+	struct stat st;
+	void **ud;
 	int err = 0;
 
 	*out = NULL;
@@ -153,21 +265,40 @@ int dwfl_file__open(int fd, const char *path, const char *name, struct dwfl_file
 		err = -ENOMEM;
 		goto out;
 	}
+	df->fd = -1;
+	df->path = path;
 	df->dwfl = dwfl_begin(&dwfl_callbacks);
 	if (!df->dwfl) {
 		err = -ENOMEM;
 		goto out;
 	}
+	if (!fstat(fd, &st)) {	/* else not known to be root's: read, never mapped */
+		df->main_mapped = file__root_only(&st);
+		df->no_dwarf = !df->main_mapped && (uint64_t)st.st_size > MAX_READ_DWARF_FILE;
+	}
 	dwfl_report_begin(df->dwfl);
-	df->mod = dwfl_report_elf(df->dwfl, name, path, fd, 0, true);
+	if (df->main_mapped) {
+		df->mod = dwfl_report_elf(df->dwfl, name, path, fd, 0, true);
+		if (df->mod && dwfl_module_info(df->mod, &ud, NULL, NULL, NULL, NULL, NULL, NULL))
+			*ud = df;
+	} else {
+		df->mod = report_read(df, name, fd);
+	}
 	dwfl_report_end(df->dwfl, NULL, NULL);
+	if (df->mod)
+		fd = -1;	/* the module's, or df->fd until take_elf() runs */
+	/* opens the main file now (through take_elf() when read) */
 	if (!df->mod || !dwfl_module_getelf(df->mod, &df->bias))
 		goto out;
-	fd = -1;	/* owned by the module now */
+	df->path = NULL;
 	*out = df;
 	df = NULL;
 out:
-	if (fd >= 0 && (!df || !df->mod))
+	if (df && df->elf)	/* never handed to libdwfl */
+		elf_end(df->elf);
+	if (df && df->fd >= 0)
+		close(df->fd);
+	if (fd >= 0)
 		close(fd);
 	dwfl_file__free(df);
 	return err;
@@ -191,6 +322,8 @@ int dwfl_file__dwarf_broken(struct dwfl_file *df, int has_debug_info)
 {
 	Dwarf_Addr bias;
 
+	if (df->no_dwarf)
+		return 0;
 	return !dwfl_module_getdwarf(df->mod, &bias) && has_debug_info;
 }
 
@@ -206,22 +339,34 @@ static void elf_pageout(Elf *e)
 		madvise(raw, size, MADV_PAGEOUT);
 }
 
+/*
+ * Only mapped files: elf_rawfile() of one read with ELF_C_READ would read
+ * it whole.  A main file is mapped when root's own, a debug file always
+ * (a private copy when it is not root's).
+ */
 void dwfl_file__pageout(struct dwfl_file *df)
 {
+	Elf *main_elf = dwfl_module_getelf(df->mod, &(Dwarf_Addr){ 0 });
 	Dwarf_Addr bias;
 	Dwarf *dw;
 
-	elf_pageout(dwfl_module_getelf(df->mod, &bias));
-	dw = dwfl_module_getdwarf(df->mod, &bias);
-	if (dw && dwarf_getelf(dw) != dwfl_module_getelf(df->mod, &bias))
+	if (df->main_mapped)
+		elf_pageout(main_elf);
+	dw = df->no_dwarf ? NULL : dwfl_module_getdwarf(df->mod, &bias);
+	if (df->debug_mapped && dw && dwarf_getelf(dw) != main_elf)
 		elf_pageout(dwarf_getelf(dw));
+}
+
+bool dwfl_file__dwarf_skipped(const struct dwfl_file *df)
+{
+	return df->no_dwarf;
 }
 
 bool dwfl_file__has_dwarf(struct dwfl_file *df)
 {
 	Dwarf_Addr bias;
 
-	return dwfl_module_getdwarf(df->mod, &bias) != NULL;
+	return !df->no_dwarf && dwfl_module_getdwarf(df->mod, &bias) != NULL;
 }
 
 /* Linkage name if any (matches the symbol table), else the plain name. */
@@ -350,7 +495,7 @@ int dwfl_file__resolve(struct dwfl_file *df, uint64_t vaddr, struct strpool *poo
 		if (!df->symtab)
 			return -ENOMEM;
 	}
-	n = dwarf_frames(df, addr, pool, module, out);
+	n = df->no_dwarf ? 0 : dwarf_frames(df, addr, pool, module, out);
 	if (n < 0)
 		return n;
 	symname = symtab__find(df->symtab, addr);

@@ -39,6 +39,8 @@ struct elf_file {
 	dev_t dev;		/* of the file first opened for this entry */
 	ino_t ino;
 	int fd;			/* the file (or its debug file); -1 when unreadable */
+	off_t size;		/* of fd when opened: a file cut or rewritten since */
+	struct timespec mtime;	/* is not read again (elf_file_changed()) */
 	struct elf_load *loads;
 	size_t nloads;
 	struct dwfl_file *dwfl;	/* NULL when unreadable or closed while idle */
@@ -91,7 +93,7 @@ static void elf_file_close_dwfl(struct symbolizer *sym, struct elf_file *ef)
  * gets an entry, marked broken, so it is counted and reported only once.
  */
 static struct elf_file *elf_file_new(struct symbolizer *sym, int fd, Elf *e, const char *key,
-				     const char *path, off_t size)
+				     const char *path, const struct stat *st)
 {
 	struct elf_file *ef = calloc(1, sizeof(*ef));
 	int err = -ENOMEM;
@@ -104,8 +106,10 @@ static struct elf_file *elf_file_new(struct symbolizer *sym, int fd, Elf *e, con
 	ef->module = strpool__intern(&sym->strings, base_name(path));
 	if (!ef->key || !ef->path || !ef->module)
 		goto out;
-	err = elf_image__check(e, size, &ef->loads, &ef->nloads, &ef->has_debug_info);
+	err = elf_image__check(e, st->st_size, &ef->loads, &ef->nloads, &ef->has_debug_info);
 	if (!err) {
+		ef->size = st->st_size;
+		ef->mtime = st->st_mtim;
 		ef->fd = fd;
 		fd = -1;
 		err = elf_file_open_dwfl(sym, ef);
@@ -154,7 +158,7 @@ struct elf_file *elf_file__get(struct symbolizer *sym, int fd, const char *path)
 		fd = file__open_regular(path, 0, NULL);
 	if (fd < 0 || fstat(fd, &st))
 		goto out;
-	e = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	e = elf_begin(fd, ELF_C_READ, NULL);
 	if (elf_image__key(e, &st, key, sizeof(key)))
 		goto out;
 	probe.key = key;
@@ -163,7 +167,7 @@ struct elf_file *elf_file__get(struct symbolizer *sym, int fd, const char *path)
 		ef = *found;
 		goto out;
 	}
-	ef = elf_file_new(sym, fd, e, key, path, st.st_size);
+	ef = elf_file_new(sym, fd, e, key, path, &st);
 	fd = -1;
 	if (ef) {
 		ef->dev = st.st_dev;
@@ -264,6 +268,30 @@ static struct frames *elf_file_unknown(struct symbolizer *sym, const struct elf_
 	return fr;
 }
 
+/*
+ * Whether @ef's file was cut short or rewritten since it was opened (its
+ * owner may do either at any time).  Such a file is closed for good: the
+ * names already cached stay, new addresses get module+offset.  Counted in
+ * stats.elf_changed and logged, once per file.
+ */
+static bool elf_file_changed(struct symbolizer *sym, struct elf_file *ef)
+{
+	struct stat st;
+
+	if (ef->fd < 0 || fstat(ef->fd, &st))
+		return false;
+	if (st.st_size == ef->size && st.st_mtim.tv_sec == ef->mtime.tv_sec &&
+	    st.st_mtim.tv_nsec == ef->mtime.tv_nsec)
+		return false;
+	log_warn("%s: changed while open (%lld -> %lld bytes): its new addresses stay unnamed",
+		 ef->path, (long long)ef->size, (long long)st.st_size);
+	sym->stats.elf_changed++;
+	elf_file_close_dwfl(sym, ef);
+	close(ef->fd);
+	ef->fd = -1;
+	return true;
+}
+
 static struct frames *elf_file_resolve(struct symbolizer *sym, struct elf_file *ef,
 				       uint64_t vaddr)
 {
@@ -272,6 +300,7 @@ static struct frames *elf_file_resolve(struct symbolizer *sym, struct elf_file *
 	struct frames *fr;
 	int i, n = 0;
 
+	elf_file_changed(sym, ef);
 	if (!ef->dwfl && ef->fd >= 0) {
 		n = elf_file_open_dwfl(sym, ef);
 		if (n == -ENOMEM)
@@ -283,6 +312,9 @@ static struct frames *elf_file_resolve(struct symbolizer *sym, struct elf_file *
 	ef->dwfl_used = sym->trims;
 	if (ef->dwfl && !ef->dwarf_checked) {
 		ef->dwarf_checked = true;
+		if (dwfl_file__dwarf_skipped(ef->dwfl))
+			log_info("%s: a user's file of %lld bytes: named from its symbol table, "
+				 "its DWARF not read", ef->path, (long long)ef->size);
 		if (dwfl_file__dwarf_broken(ef->dwfl, ef->has_debug_info))
 			sym->stats.elf_errors++;
 		else if (sym->fetch && !dwfl_file__has_dwarf(ef->dwfl))
@@ -473,11 +505,12 @@ int elf_file__use_debug(struct symbolizer *sym, struct elf_file *ef, const char 
 {
 	struct dwfl_file *df = NULL;
 	char *copy = NULL;
+	struct stat st;
 	int fd, dfd, err;
 
 	if (ef->fd < 0)
 		return -EINVAL;
-	fd = file__open_regular(path, 0, NULL);
+	fd = file__open_regular(path, 0, &st);
 	if (fd < 0)
 		return fd;
 	dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
@@ -495,6 +528,8 @@ int elf_file__use_debug(struct symbolizer *sym, struct elf_file *ef, const char 
 	close(ef->fd);
 	free(ef->path);
 	ef->fd = fd;
+	ef->size = st.st_size;
+	ef->mtime = st.st_mtim;
 	ef->path = copy;
 	ef->dwfl = df;
 	ef->dwfl_used = sym->trims;

@@ -189,6 +189,8 @@ int dwfl_file__dwarf_broken(struct dwfl_file *df, int has_debug_info);
  * file whose DWARF was loaded (dwfl_file__dwarf_broken() called).
  */
 void dwfl_file__pageout(struct dwfl_file *df);
+/* Whether the file's DWARF is left alone: a user's file too big to read it all. */
+bool dwfl_file__dwarf_skipped(const struct dwfl_file *df);
 /* Whether DWARF was found, in the file or a local separate debug file. */
 bool dwfl_file__has_dwarf(struct dwfl_file *df);
 /* Fills @out (room for SYM_MAX_INLINE) and returns the frame count or -errno. */

@@ -52,6 +52,7 @@ struct symbolizer_stats {
 	uint64_t cache_misses;
 	uint64_t unknown_frames;	/* frames returned with FRAME_F_UNKNOWN */
 	uint64_t elf_errors;		/* ELF/DWARF files that could not be read */
+	uint64_t elf_changed;		/* files cut short or rewritten while open */
 	uint64_t maps_errors;		/* /proc/PID/maps that could not be read */
 	uint64_t elf_files;		/* ELF files currently open */
 	uint64_t dwarf_files;		/* of those, with DWARF and symbols loaded */

@@ -4,10 +4,14 @@
  * dwfl_module_addrinfo() scans every symbol on each call (a third of the
  * cost of a cache miss in libc), so the table is read once through
  * libdwfl (.symtab, else .dynsym, from the file or its debug file) and
- * binary-searched after that.
+ * binary-searched after that.  libdwfl hands out a name as a pointer into
+ * its string table without checking that it ends there: a file read with
+ * ELF_C_READ has each section in a buffer of exactly its size, so every
+ * name is checked to end inside a string table of its file (str_ranges).
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <elfutils/libdwfl.h>
 #include "internal.h"
 
@@ -24,6 +28,45 @@ struct symtab {
 	struct sym_ent *ents;
 	size_t n;
 };
+
+/* The string tables of one ELF file's symbol tables (.symtab, .dynsym). */
+struct str_ranges {
+	Elf *elf;
+	int n;
+	struct { const char *lo, *hi; } r[4];
+};
+
+static void str_ranges_load(struct str_ranges *sr, Elf *elf)
+{
+	Elf_Scn *scn = NULL;
+	Elf_Data *d;
+	GElf_Shdr sh;
+
+	sr->elf = elf;
+	sr->n = 0;
+	while (elf && sr->n < 4 && (scn = elf_nextscn(elf, scn))) {
+		if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM))
+			continue;
+		d = elf_getdata(elf_getscn(elf, sh.sh_link), NULL);
+		if (d && d->d_buf && d->d_size) {
+			sr->r[sr->n].lo = d->d_buf;
+			sr->r[sr->n++].hi = (const char *)d->d_buf + d->d_size;
+		}
+	}
+}
+
+/* Whether @name (from @elf) ends with a NUL inside one of its string tables. */
+static bool name_in_bounds(struct str_ranges *sr, Elf *elf, const char *name)
+{
+	int i;
+
+	if (elf != sr->elf)
+		str_ranges_load(sr, elf);
+	for (i = 0; i < sr->n; i++)
+		if (name >= sr->r[i].lo && name < sr->r[i].hi)
+			return memchr(name, '\0', sr->r[i].hi - name) != NULL;
+	return false;
+}
 
 static int bind_rank(int bind)
 {
@@ -52,7 +95,9 @@ struct symtab *symtab__load(struct Dwfl_Module *mod)
 {
 	struct symtab *st = calloc(1, sizeof(*st));
 	int i, n = dwfl_module_getsymtab(mod);
+	struct str_ranges sr = { 0 };
 	GElf_Word shndx;
+	Elf *elf;
 	GElf_Addr addr;
 	GElf_Sym s;
 
@@ -66,9 +111,9 @@ struct symtab *symtab__load(struct Dwfl_Module *mod)
 		return NULL;
 	}
 	for (i = 1; i < n; i++) {
-		const char *name = dwfl_module_getsym_info(mod, i, &s, &addr, &shndx, NULL, NULL);
+		const char *name = dwfl_module_getsym_info(mod, i, &s, &addr, &shndx, &elf, NULL);
 
-		if (!sym_wanted(&s, shndx, addr, name))
+		if (!sym_wanted(&s, shndx, addr, name) || !name_in_bounds(&sr, elf, name))
 			continue;
 		st->ents[st->n++] = (struct sym_ent){ addr, s.st_size, name,
 						      bind_rank(GELF_ST_BIND(s.st_info)) };

@@ -38,6 +38,9 @@ struct builder {
 	size_t nfdes;
 	size_t capfdes;
 	struct unwind_table *t;
+	struct unwind_limits lim;
+	uint64_t deadline;	/* CLOCK_MONOTONIC ns; 0: none */
+	size_t walked;		/* CFI rows decoded so far */
 };
 
 /* Find the section called @name; NULL when absent. */

@@ -3,11 +3,14 @@
  * table.c - builds an unwind table: opens the ELF image, walks every FDE
  * row by row through libdw (dwarf_cfi_addrframe), classifies each row and
  * appends it, merging repeats and marking gaps between FDEs as INVALID.
+ * Each build has a row and a time budget (struct unwind_limits): past
+ * either it stops, and the table ends where it stopped.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include "internal.h"
 #include "file.h"
@@ -57,7 +60,27 @@ static int table_push(struct unwind_table *t, uint64_t pc,
 	return err;
 }
 
-/* Classify and append the row in force at *@pc; advance *@pc past it. */
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* Whether the build is over its budget; the clock is read every 16 rows. */
+static bool over_budget(struct builder *b)
+{
+	if (b->lim.max_cfi_rows && b->walked >= b->lim.max_cfi_rows)
+		return true;
+	return b->deadline && !(b->walked % 16) && now_ns() >= b->deadline;
+}
+
+/*
+ * Classify and append the row in force at *@pc; advance *@pc past it.
+ * Returns 0, 1 when the FDE ends here (or the budget, b->t->stats.cut),
+ * or -errno.
+ */
 static int walk_row(struct builder *b, Dwarf_CFI *cfi, uint64_t *pc)
 {
 	Dwarf_Frame *fr = NULL;
@@ -66,6 +89,11 @@ static int walk_row(struct builder *b, Dwarf_CFI *cfi, uint64_t *pc)
 	bool signal = false;
 	int ra, err = 1;
 
+	if (over_budget(b)) {
+		b->t->stats.cut = true;
+		return 1;
+	}
+	b->walked++;
 	if (dwarf_cfi_addrframe(cfi, *pc, &fr) != 0)
 		goto out;
 	ra = dwarf_frame_info(fr, &lo, &hi, &signal);
@@ -100,19 +128,26 @@ static int walk_fde(struct builder *b, size_t i)
 	return table_push(b->t, pc, gap);
 }
 
-/* Open the CFI sections of @b->elf; -ENOENT when there are none. */
+/*
+ * Open the CFI sections of @b->elf; -ENOENT when there are none.  Only an
+ * .eh_frame section is asked for: without one, libdw finds .eh_frame
+ * through PT_GNU_EH_FRAME and reads the whole file (elf_rawfile()) to
+ * bound it, and libelf 0.188 then leaks the sections it had read before.
+ * So a file without section headers (sstrip) gets no table.
+ */
 static int builder_open_cfi(struct builder *b)
 {
 	Elf_Scn *dbg = elf_scn_by_name(b->elf, ".debug_frame");
+	Elf_Scn *eh = elf_scn_by_name(b->elf, ".eh_frame");
 
-	b->cfi[FDE_EH] = dwarf_getcfi_elf(b->elf);
+	b->cfi[FDE_EH] = eh ? dwarf_getcfi_elf(b->elf) : NULL;
 	if (dbg) {
 		b->dw = dwarf_begin_elf(b->elf, DWARF_C_READ, NULL);
 		b->cfi[FDE_DEBUG] = b->dw ? dwarf_getcfi(b->dw) : NULL;
 	}
 	if (b->cfi[FDE_EH] || b->cfi[FDE_DEBUG])
 		return 0;
-	return elf_scn_by_name(b->elf, ".eh_frame") || dbg ? -EINVAL : -ENOENT;
+	return eh || dbg ? -EINVAL : -ENOENT;
 }
 
 /* Reject anything but a 64-bit little-endian x86_64 ELF image. */
@@ -139,7 +174,8 @@ static int build_rows(struct builder *b)
 	if (b->nfdes == 0)
 		return -ENOENT;
 	b->t->base = b->fdes[0].start;
-	for (i = 0; i < b->nfdes; i++) {
+	/* a cut leaves a gap row where it stopped: coverage ends there */
+	for (i = 0; i < b->nfdes && !b->t->stats.cut; i++) {
 		err = walk_fde(b, i);
 		if (err)
 			return err;
@@ -150,12 +186,18 @@ static int build_rows(struct builder *b)
 }
 
 /* Build from an open libelf handle; @elf stays the caller's. */
-static int build_elf(Elf *elf, struct unwind_table **out)
+static int build_elf(Elf *elf, const struct unwind_limits *lim, struct unwind_table **out)
 {
-	struct builder b = { .elf = elf };
+	static const struct unwind_limits dflt = {
+		.max_cfi_rows = UNWIND_MAX_CFI_ROWS,
+		.max_ns = UNWIND_MAX_BUILD_MS * 1000000ULL,
+	};
+	struct builder b = { .elf = elf, .lim = lim ? *lim : dflt };
 	int err;
 
 	*out = NULL;
+	if (b.lim.max_ns)
+		b.deadline = now_ns() + b.lim.max_ns;
 	err = check_elf(elf);
 	if (err)
 		goto out;
@@ -177,20 +219,27 @@ out:
 }
 
 /* Build from @elf (NULL when libelf refused the image), then release it. */
-static int build_and_end(Elf *elf, struct unwind_table **out)
+static int build_and_end(Elf *elf, const struct unwind_limits *lim, struct unwind_table **out)
 {
-	int err = elf ? build_elf(elf, out) : -ENOEXEC;
+	int err = elf ? build_elf(elf, lim, out) : -ENOEXEC;
 
 	elf_end(elf);
 	return err;
 }
 
-int unwind_table__from_fd(int fd, struct unwind_table **out)
+int unwind_table__from_fd_limited(int fd, const struct unwind_limits *lim,
+				  struct unwind_table **out)
 {
 	*out = NULL;
 	if (elf_version(EV_CURRENT) == EV_NONE)
 		return -ENOSYS;
-	return build_and_end(elf_begin(fd, ELF_C_READ_MMAP, NULL), out);
+	/* read, never mapped: the file's owner may truncate it meanwhile */
+	return build_and_end(elf_begin(fd, ELF_C_READ, NULL), lim, out);
+}
+
+int unwind_table__from_fd(int fd, struct unwind_table **out)
+{
+	return unwind_table__from_fd_limited(fd, NULL, out);
 }
 
 int unwind_table__build(const char *path, struct unwind_table **out)
@@ -213,7 +262,7 @@ int unwind_table__from_memory(const void *img, size_t len,
 	if (elf_version(EV_CURRENT) == EV_NONE)
 		return -ENOSYS;
 	/* elf_memory() takes char * but ELF_C_READ never writes through it */
-	return build_and_end(elf_memory((char *)img, len), out);
+	return build_and_end(elf_memory((char *)img, len), NULL, out);
 }
 
 void unwind_table__free(struct unwind_table *t)

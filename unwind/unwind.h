@@ -33,11 +33,28 @@ struct unwind_stats {
 	size_t bad_ra;		/* return address not at cfa - 8 */
 	size_t bad_rbp;		/* rbp saved somewhere an s8 cfa offset cannot say */
 	size_t debug_frame_fdes;	/* FDEs taken from .debug_frame */
+	bool cut;		/* over its budget: covers only the pcs up to the cut */
 };
 
 /*
- * Build the table for the ELF file at @path (executable, shared object).
- * On success returns 0 and stores a table in *@out, owned by the caller
+ * What one table build may take.  libdw decodes an FDE's instructions from
+ * its start for every row (dwarf_cfi_addrframe), so crafted CFI (one FDE
+ * of a million rows) makes a build quadratic.  A build past either limit
+ * stops there: the rows so far are kept, coverage ends at the cut, and
+ * unwind_stats.cut is set.  0 in a field: no limit.
+ */
+struct unwind_limits {
+	size_t max_cfi_rows;	/* CFI rows decoded */
+	uint64_t max_ns;	/* CLOCK_MONOTONIC time spent */
+};
+
+/* The limits every build without its own gets (unwind_table__from_fd_limited()). */
+#define UNWIND_MAX_CFI_ROWS	(4u << 20)
+#define UNWIND_MAX_BUILD_MS	5000u
+
+/*
+ * Build the table for the ELF file at @path (executable, shared object),
+ * within the default limits (struct unwind_limits).  On success returns 0 and stores a table in *@out, owned by the caller
  * (release with unwind_table__free()).  Returns -ENOENT when the file has
  * no CFI (use frame pointers), -ENOEXEC when it is not an x86_64 ELF file,
  * -EINVAL for corrupt CFI, -ENOMEM, or another -errno from open().
@@ -46,6 +63,10 @@ int unwind_table__build(const char *path, struct unwind_table **out);
 
 /* As unwind_table__build() for an open @fd; @fd stays the caller's. */
 int unwind_table__from_fd(int fd, struct unwind_table **out);
+
+/* As unwind_table__from_fd() within @lim (NULL: the default limits). */
+int unwind_table__from_fd_limited(int fd, const struct unwind_limits *lim,
+				  struct unwind_table **out);
 
 /*
  * As unwind_table__build() for an ELF image of @len bytes at @img, such as

@@ -7,6 +7,7 @@
 #ifndef EMBER_FILE_H
 #define EMBER_FILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,6 +19,22 @@
  */
 struct stat;
 int file__open_regular(const char *path, uint64_t max_size, struct stat *st);
+
+/*
+ * Whether only root can change the file @st describes: owned by root, no
+ * group or other write bit.  Only such a file may be mapped; a mapping of
+ * a file its owner truncates faults (SIGBUS) on the next read past the new
+ * end, so everything else is read (ELF_C_READ, pread) instead.
+ */
+bool file__root_only(const struct stat *st);
+
+/*
+ * Copies the regular file @fd, at most @max_size bytes, into a new memfd
+ * that only the caller holds (sealed against shrinking), so it can be
+ * handed to code that maps it.  Returns the memfd or -errno, -EFBIG when
+ * @fd is larger.  A file cut short while it is copied gives a short copy.
+ */
+int file__copy_private(int fd, uint64_t max_size);
 
 /*
  * Copies @len bytes at @addr of process @pid into @buf (process_vm_readv:

@@ -7,7 +7,6 @@
  * chains, demangling), then a few addresses in and around every PT_LOAD
  * are named.  Bad files must be counted in elf_errors, never crash.
  */
-#define _GNU_SOURCE
 #include <fcntl.h>
 #include <gelf.h>
 #include <stdint.h>

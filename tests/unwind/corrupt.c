@@ -4,6 +4,7 @@
  * builder, from memory and from files in /tmp: every build must return
  * -errno or a well-formed table, and never crash (run it under ASan too).
  */
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -71,6 +72,28 @@ static void garble(unsigned char *img, uint64_t off, uint64_t size, int n,
 		img[off + rand_r(seed) % size] ^= 1 + rand_r(seed) % 255;
 }
 
+/* .eh_frame_hdr made SHT_NOBITS: libelf gives it no bytes (d_buf NULL), whatever its size. */
+static const char *try_nobits_hdr(const unsigned char *orig, unsigned char *img, size_t len,
+				  const struct sec *hdr)
+{
+	Elf64_Ehdr *eh = (Elf64_Ehdr *)img;
+	Elf64_Shdr *sh;
+	size_t i;
+	int err;
+
+	memcpy(img, orig, len);
+	if (len < sizeof(*eh) || eh->e_shoff + (uint64_t)eh->e_shnum * sizeof(*sh) > len)
+		return "no section table";
+	sh = (Elf64_Shdr *)(img + eh->e_shoff);
+	for (i = 0; i < eh->e_shnum; i++)
+		if (sh[i].sh_offset == hdr->off && sh[i].sh_addr == hdr->addr)
+			break;
+	if (i == eh->e_shnum)
+		return "no .eh_frame_hdr section header";
+	sh[i].sh_type = SHT_NOBITS;
+	return try_image(img, len, &err);
+}
+
 void test_corrupt(void)
 {
 	size_t len, cuts[] = { 0, 1, 63, 64, 4096 }, i;
@@ -106,6 +129,7 @@ void test_corrupt(void)
 	}
 	printf("# bench corrupt builds ok %d failed %d\n", ok, failed);
 	report("corrupt_input", why);
+	report("corrupt_nobits_eh_frame_hdr", try_nobits_hdr(orig, img, len, &hdr));
 out:
 	free(orig);
 	free(img);

@@ -342,5 +342,6 @@ int main(void)
 	test_no_cfi();
 	test_live();
 	test_corrupt();
+	test_budget();
 	return 0;
 }

@@ -34,4 +34,7 @@ void test_live(void);
 /* Truncated and garbled copies of libc: errors, never crashes. */
 void test_corrupt(void);
 
+/* Builds past their row or time budget stop with a well-formed table. */
+void test_budget(void);
+
 #endif /* EMBER_TESTS_UNWIND_H */

@@ -86,12 +86,17 @@ struct {
 	__uint(max_entries, 1024 * 1024);
 } events SEC(".maps");
 
-static __always_inline void count(__u32 id)
+static __always_inline void count_n(__u32 id, __u64 n)
 {
 	__u64 *val = bpf_map_lookup_elem(&counters, &id);
 
 	if (val)
-		*val += 1;
+		*val += n;
+}
+
+static __always_inline void count(__u32 id)
+{
+	count_n(id, 1);
 }
 
 /* Returns false when the ring buffer was full (counted). */

@@ -33,6 +33,7 @@ struct uw_state {
 	__u32 end;		/* enum walk_end, valid once done */
 	__u32 used_fp;		/* the last step had no table row */
 	__u32 unmapped;		/* a pc fell outside the known mappings */
+	__u32 cache_hits;	/* rows found in row_cache, counted once per walk */
 	struct dw_stack stack;
 	struct py_walk py;	/* CPython frames (python.bpf.h) */
 };
@@ -221,7 +222,7 @@ static __always_inline struct unwind_row *lookup_row(struct uw_state *st)
 	if (!e)
 		return search_row(st);
 	if (e->pc == pc && e->tgid == st->tgid && e->gen == gen && e->state) {
-		count(CNT_UNWIND_CACHE_HITS);
+		st->cache_hits++;
 		if (e->state == ROW_CACHED_UNMAPPED)
 			st->unmapped = 1;
 		return e->state == ROW_CACHED_FOUND ? &e->row : NULL;
@@ -398,6 +399,7 @@ static __always_inline bool unwind_user(struct bpf_perf_event_data *ctx, bool in
 	st->is_ret = 0;
 	st->used_fp = 0;
 	st->unmapped = 0;
+	st->cache_hits = 0;
 	st->hash = tgid;	/* the same addresses mean different code per process */
 	st->stack.len = 0;
 	st->end = WALK_DEPTH;
@@ -405,6 +407,7 @@ static __always_inline bool unwind_user(struct bpf_perf_event_data *ctx, bool in
 	count(CNT_UNWIND_WALKS);
 	bpf_loop(MAX_STACK_DEPTH + 1, unwind_frame, NULL, 0);
 	count(CNT_UNWIND_ROOT + st->end);
+	count_n(CNT_UNWIND_CACHE_HITS, st->cache_hits);
 	py_end(&st->py);
 	if (st->unmapped)
 		request_rescan(tgid);

@@ -294,7 +294,8 @@ static void print_summary(struct collector *c, struct folded *f)
 		" unwind_tables=%llu unwind_table_bytes=%llu unwind_tables_failed=%llu"
 		" unwind_tables_evicted=%llu unwind_build_ms=%llu bpf_ns_per_sample=%llu"
 		" exit_maps_received=%llu exit_maps_used=%llu exit_vmas_matched=%llu"
-		" exit_vmas_unmatched=%llu",
+		" exit_vmas_unmatched=%llu processes_reused=%llu stale_exits=%llu"
+		" paths_refused=%llu",
 		(unsigned long long)cs.unknown_frames, (unsigned long long)cs.maps_unreadable,
 		(unsigned long long)cs.sym.elf_errors,
 		(unsigned long long)cs.unwind.files_loaded,
@@ -304,7 +305,9 @@ static void print_summary(struct collector *c, struct folded *f)
 		(unsigned long long)cs.unwind.build_ns / 1000000,
 		(unsigned long long)(cs.bpf_run_cnt ? cs.bpf_run_ns / cs.bpf_run_cnt : 0),
 		(unsigned long long)cs.exit_maps, (unsigned long long)cs.sym.vma_snapshots,
-		(unsigned long long)cs.sym.vma_matched, (unsigned long long)cs.sym.vma_unmatched);
+		(unsigned long long)cs.sym.vma_matched, (unsigned long long)cs.sym.vma_unmatched,
+		(unsigned long long)cs.processes_reused, (unsigned long long)cs.stale_exits,
+		(unsigned long long)cs.paths_refused);
 	fprintf(stderr, " python_processes=%llu python_processes_unwalked=%llu"
 		" python_not_cpython=%llu python_no_runtime=%llu python_unsupported=%llu"
 		" python_tss_waits=%llu python_codes_read=%llu python_code_stale=%llu"

@@ -98,12 +98,10 @@ cleanup:
 	free(line);
 	if (f)
 		fclose(f);
-	if (err) {
+	*out = err ? NULL : pm;
+	if (err)
 		proc_maps__free(pm);
-		return err;
-	}
-	*out = pm;
-	return 0;
+	return err;
 }
 
 void proc_maps__free(struct proc_maps *pm)

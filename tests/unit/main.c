@@ -49,5 +49,6 @@ int main(int argc, char **argv)
 	run_table(clock_tests, dir);
 	run_table(push_tests, dir);
 	run_table(python_tests, dir);
+	run_table(procmaps_tests, dir);
 	return 0;
 }

@@ -76,15 +76,22 @@ void collector_reap_dead(struct collector *c)
 	registry__walk(c->reg, find_dead, c);
 }
 
+/* Milliseconds since a process started at @start (clock ticks after boot), or -1. */
+static int64_t age_ms(struct collector *c, uint64_t start)
+{
+	struct timespec ts;
+
+	if (c->clk_tck <= 0 || !start || clock_gettime(CLOCK_BOOTTIME, &ts))
+		return -1;
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000 - (int64_t)(start * 1000 / c->clk_tck);
+}
+
 /* Milliseconds since @tgid started, or -1 when unknown (gone). */
 static int64_t proc_age_ms(struct collector *c, uint32_t tgid)
 {
-	struct timespec ts;
 	uint64_t start;
 
-	if (c->clk_tck <= 0 || proc__start_time(tgid, &start) || clock_gettime(CLOCK_BOOTTIME, &ts))
-		return -1;
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000 - (int64_t)(start * 1000 / c->clk_tck);
+	return proc__start_time(tgid, &start) ? -1 : age_ms(c, start);
 }
 
 /*
@@ -138,9 +145,9 @@ static void add_exit_maps(struct collector *c, const struct ember_maps_event *e)
  * Tells the BPF side @tgid's maps were read, so nothing is sent at its
  * exit; a process read while young is told at a later drain (settle_young).
  */
-static void note_read(struct collector *c, uint32_t tgid)
+static void note_read(struct collector *c, uint32_t tgid, uint64_t start)
 {
-	if (proc_age_ms(c, tgid) >= MAPS_SETTLED_MS)
+	if (age_ms(c, start) >= MAPS_SETTLED_MS)
 		sampler__mark_read(c->sampler, tgid);
 	else if (tgids_push(&c->young, &c->nyoung, &c->young_cap, tgid))
 		log_debug("pid %u: its mappings will be sent at exit", tgid);
@@ -193,7 +200,7 @@ static void add_process(struct collector *c, uint32_t tgid)
 		 */
 		symbolizer__remove_process(c->sym, tgid);
 	} else if (sampler__exit_maps(c->sampler)) {
-		note_read(c, tgid);
+		note_read(c, tgid, p->start);
 	}
 	/* until the tables are in, BPF falls back to frame pointers */
 	err = c->unwinder && pm ? unwinder__add_process(c->unwinder, pm, registry__open_stats(c->reg)) : 0;

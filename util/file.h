@@ -7,6 +7,7 @@
 #ifndef EMBER_FILE_H
 #define EMBER_FILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,6 +19,15 @@
  */
 struct stat;
 int file__open_regular(const char *path, uint64_t max_size, struct stat *st);
+
+/*
+ * Opens @path below the directory @rootfd as if @rootfd were "/": absolute
+ * symlinks and ".." stay inside.  Same flags and checks as above.  With
+ * @no_openat2, uses the fallback (no symlink followed at all), as on
+ * kernels before 5.6.  Returns the fd, -ELOOP or -EXDEV when refused, or
+ * -errno.
+ */
+int file__open_in_root(int rootfd, const char *path, bool no_openat2);
 
 /*
  * Copies @len bytes at @addr of process @pid into @buf (process_vm_readv:

@@ -74,13 +74,4 @@ struct proc_open_err {
 int proc_map__open(int pid, const struct proc_map *m, struct proc_open_stats *st,
 		   struct proc_open_err *err);
 
-/*
- * Opens @path below the directory @rootfd as if @rootfd were "/": absolute
- * symlinks and ".." stay inside.  Same flags and checks as above.  With
- * @no_openat2, uses the fallback (no symlink followed at all), as on
- * kernels before 5.6.  Returns the fd, -ELOOP or -EXDEV when refused, or
- * -errno.
- */
-int file__open_in_root(int rootfd, const char *path, bool no_openat2);
-
 #endif /* EMBER_PROCMAPS_H */

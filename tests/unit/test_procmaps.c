@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "file.h"
 #include "procmaps.h"
 #include "registry.h"
 #include "test.h"

@@ -200,6 +200,8 @@ const char *symtab__find(const struct symtab *st, uint64_t addr);
 
 /* proc.c */
 struct proc *proc__load(struct symbolizer *sym, int pid, bool rescan, bool empty);
+/* Counts a failed read of @pid's maps (-EACCES: denied, logged once). */
+void proc__read_failed(struct symbolizer *sym, int pid, int err);
 /* A snapshot of @pm's process (its files opened now); NULL with errno. */
 struct proc *proc__from_maps(struct symbolizer *sym, const struct proc_maps *pm, bool rescan);
 /*

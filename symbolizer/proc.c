@@ -167,6 +167,16 @@ fail:
 	return NULL;
 }
 
+void proc__read_failed(struct symbolizer *sym, int pid, int err)
+{
+	char path[64];
+
+	if (err != -EACCES)
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	sym_denied(sym, SYM_DENIED_MAPS, path);
+}
+
 /*
  * Returns a new snapshot of @pid's maps, or NULL with errno set (ESRCH if
  * gone).  With @empty, returns a snapshot without mappings, which stands
@@ -176,16 +186,12 @@ struct proc *proc__load(struct symbolizer *sym, int pid, bool rescan, bool empty
 {
 	struct proc_maps none = { .pid = pid }, *pm = NULL;
 	struct proc *p;
-	char path[64];
 	int err = 0;
 
 	if (!empty)
 		err = proc_maps__read(pid, &pm);
 	if (err) {
-		if (err == -EACCES) {
-			snprintf(path, sizeof(path), "/proc/%d/maps", pid);
-			sym_denied(sym, SYM_DENIED_MAPS, path);
-		}
+		proc__read_failed(sym, pid, err);
 		errno = -err;
 		return NULL;
 	}

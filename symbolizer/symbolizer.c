@@ -133,16 +133,12 @@ int symbolizer__add_process(struct symbolizer *sym, int pid)
 int symbolizer__add_process_maps(struct symbolizer *sym, int pid, const struct proc_maps *pm,
 				 int err)
 {
-	char path[64];
 	struct proc *p;
 
 	if (!pm) {
 		if (err != -ENOMEM)
 			sym->stats.maps_errors++;
-		if (err == -EACCES) {
-			snprintf(path, sizeof(path), "/proc/%d/maps", pid);
-			sym_denied(sym, SYM_DENIED_MAPS, path);
-		}
+		proc__read_failed(sym, pid, err);
 		return err ? err : -EINVAL;
 	}
 	p = proc__from_maps(sym, pm, false);

@@ -118,7 +118,7 @@ def t_container_symlink_stays_inside():
     out = os.path.join(TMP, "esc.folded")
     # root without the capabilities that open /proc/PID/map_files
     nomf = "-sys_admin,-checkpoint_restore"
-    argv = ["setpriv", "--inh-caps", nomf, "--bounding-set", nomf, EMBER, "record", "-d", "6",
+    argv = ["setpriv", "--inh-caps", nomf, "--bounding-set", nomf, EMBER, "record", "-d", "10",
             "-o", out]
     rec = Unprivileged(argv, out)
     try:

@@ -292,7 +292,8 @@ static void print_summary(struct collector *c, struct folded *f)
 		" unwind_tables_evicted=%llu unwind_tables_no_room=%llu unwind_tables_retried=%llu"
 		" unwind_tables_cut=%llu unwind_build_ms=%llu bpf_ns_per_sample=%llu"
 		" exit_maps_received=%llu exit_maps_used=%llu exit_vmas_matched=%llu"
-		" exit_vmas_unmatched=%llu cpus_sampled=%llu cpus_reopened=%llu kallsyms_reloads=%llu",
+		" exit_vmas_unmatched=%llu cpus_sampled=%llu cpus_reopened=%llu kallsyms_reloads=%llu"
+		" processes_reused=%llu stale_exits=%llu paths_refused=%llu",
 		(unsigned long long)cs.unknown_frames, (unsigned long long)cs.maps_unreadable,
 		(unsigned long long)cs.sym.elf_errors,
 		(unsigned long long)cs.unwind.files_loaded,
@@ -307,7 +308,9 @@ static void print_summary(struct collector *c, struct folded *f)
 		(unsigned long long)cs.exit_maps, (unsigned long long)cs.sym.vma_snapshots,
 		(unsigned long long)cs.sym.vma_matched, (unsigned long long)cs.sym.vma_unmatched,
 		(unsigned long long)cs.cpus_sampled, (unsigned long long)cs.cpus_reopened,
-		(unsigned long long)cs.sym.kallsyms_reloads);
+		(unsigned long long)cs.sym.kallsyms_reloads,
+		(unsigned long long)cs.processes_reused, (unsigned long long)cs.stale_exits,
+		(unsigned long long)cs.paths_refused);
 	fprintf(stderr, " python_processes=%llu python_processes_unwalked=%llu"
 		" python_not_cpython=%llu python_no_runtime=%llu python_unsupported=%llu"
 		" python_tss_waits=%llu python_codes_read=%llu python_code_stale=%llu"

@@ -112,6 +112,12 @@ int snapshot__metrics(void *ctx, struct web_metrics *m)
 		  cs.processes_seen },
 		{ "processes_exited_total", "Processes dropped after exiting.", WEB_COUNTER,
 		  cs.processes_exited },
+		{ "processes_reused_total", "Tracked processes whose pid a new process took.",
+		  WEB_COUNTER, cs.processes_reused },
+		{ "stale_exits_total", "Exits of a pid's earlier process, kept from removing its "
+		  "new one.", WEB_COUNTER, cs.stale_exits },
+		{ "paths_refused_total", "Mapped files not opened: their path led outside their "
+		  "process's root.", WEB_COUNTER, cs.paths_refused },
 		{ "unwind_tables", "ELF files with unwind tables loaded.", WEB_GAUGE,
 		  cs.unwind.files_loaded },
 		{ "unwind_table_bytes", "Memory used by unwind tables.", WEB_GAUGE,

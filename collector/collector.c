@@ -38,7 +38,8 @@ struct collector *collector__new(const struct sampler_opts *opts,
 		return NULL;
 	c->clk_tck = sysconf(_SC_CLK_TCK);
 	c->execs = calloc(EXEC_SLOTS, sizeof(*c->execs));
-	if (!c->execs)
+	c->reg = registry__new();
+	if (!c->execs || !c->reg)
 		goto fail;
 	c->sym = symbolizer__new_opts(sym_opts);
 	if (!c->sym)
@@ -80,7 +81,7 @@ void collector__free(struct collector *c)
 {
 	if (!c)
 		return;
-	collector_procs_free(c);
+	registry__free(c->reg);
 	unwinder__free(c->unwinder);
 	python__free(c->python);
 	py_prefetch__free(c->pyfetch);
@@ -265,7 +266,7 @@ static int on_row(void *ctx, const struct sampler_row *row)
 {
 	struct collector *c = ctx;
 	struct collector_sample s = { .key = row->key, .count = row->count };
-	const struct proc_info *p;
+	const struct reg_proc *p;
 	uint64_t unknown = c->unknown_frames;
 	int err;
 
@@ -301,7 +302,7 @@ static int on_row(void *ctx, const struct sampler_row *row)
 	}
 	/* weight unknown frames by how often they were sampled */
 	c->unknown_frames += unknown * row->count;
-	p = collector_proc_find(c, row->key->tgid);
+	p = registry__find(c->reg, row->key->tgid);
 	if (p) {
 		s.exe = p->exe;
 		s.cgroup = p->cgroup;
@@ -324,11 +325,13 @@ int collector__drain(struct collector *c, collector_sample_fn fn, void *ctx)
 	py_prefetch__reset(c->pyfetch);
 	/* only exits seen before this drain: their samples are all in it */
 	for (i = 0; i < n; i++) {
-		symbolizer__remove_process(c->sym, c->exited[i]);
+		/* a pid reused meanwhile names a live process: it stays */
+		if (!registry__remove(c->reg, c->exited[i].tgid, c->exited[i].start))
+			continue;
+		symbolizer__remove_process(c->sym, c->exited[i].tgid);
 		if (c->unwinder)
-			unwinder__remove_process(c->unwinder, c->exited[i]);
-		python__remove_process(c->python, c->exited[i]);
-		collector_forget_proc(c, c->exited[i]);
+			unwinder__remove_process(c->unwinder, c->exited[i].tgid);
+		python__remove_process(c->python, c->exited[i].tgid);
 	}
 	c->gone += n;
 	if (c->unwinder)
@@ -351,6 +354,9 @@ void collector__set_memory_limit(struct collector *c, uint64_t bytes)
 
 int collector__stats(struct collector *c, struct collector_stats *st)
 {
+	struct registry_stats reg;
+	int err;
+
 	memset(st, 0, sizeof(*st));
 	st->unknown_frames = c->unknown_frames;
 	st->maps_unreadable = c->maps_unreadable;
@@ -360,11 +366,17 @@ int collector__stats(struct collector *c, struct collector_stats *st)
 	st->memory_shrinks = c->shrinks;
 	st->unwind_rescans = c->rescans;
 	st->exit_maps = c->exit_maps;
+	registry__stats(c->reg, &reg);
+	st->processes_reused = reg.reused;
+	st->stale_exits = reg.stale_exits;
 	sampler__prog_stats(c->sampler, &st->bpf_run_ns, &st->bpf_run_cnt);
 	sampler__cpu_stats(c->sampler, &st->cpus_sampled, &st->cpus_reopened);
 	symbolizer__stats(c->sym, &st->sym);
 	if (c->unwinder)
 		unwinder__stats(c->unwinder, &st->unwind);
 	python__stats(c->python, &st->python);
-	return sampler__counters(c->sampler, st->bpf);
+	err = sampler__counters(c->sampler, st->bpf);
+	/* the symbolizer's refusals and the collector's own (unwinder, CPython) */
+	st->paths_refused = st->sym.paths_refused + registry__open_stats(c->reg)->refused;
+	return err;
 }

@@ -13,6 +13,7 @@
 #include "sampler.h"
 #include "profile.skel.h"
 #include "python.h"
+#include "registry.h"
 
 struct sampler {
 	struct profile_bpf *skel;
@@ -59,11 +60,10 @@ int sampler_load(struct sampler *s, const struct sampler_opts *opts);
 /* The collector's state, shared by collector.c (drains) and procs.c (processes). */
 #include "collector.h"
 
-/* Labels of a process, read when it is first sampled. */
-struct proc_info {
+/* An exit to act on after the next drain: the process (tgid, start time) it was. */
+struct proc_id {
 	uint32_t tgid;
-	char *exe;
-	char *cgroup;
+	uint64_t start;
 };
 
 /* python_elf.c: the ELF symbols CPython is found by. */
@@ -73,10 +73,11 @@ struct py_syms {
 };
 
 /*
- * Reads @path's CPython symbols into @s and the load bias of its mapping at
- * @start from file offset @pgoff into *@bias.  Returns 0 or -errno.
+ * Reads the CPython symbols of the file open as @fd into @s and the load
+ * bias of its mapping at @start from file offset @pgoff into *@bias.
+ * Returns 0 or -errno.
  */
-int python_elf__read(const char *path, uint64_t start, uint64_t pgoff, struct py_syms *s,
+int python_elf__read(int fd, uint64_t start, uint64_t pgoff, struct py_syms *s,
 		     uint64_t *bias);
 
 /* Rows' stacks already named in this drain (stackmemo.c). */
@@ -110,13 +111,13 @@ struct collector {
 	struct unwinder *unwinder;	/* NULL with --unwind fp */
 	struct python *python;		/* CPython processes (python.c) */
 	struct py_prefetch *pyfetch;	/* names their frames early (pyprefetch.c) */
-	void *procs;			/* tree of struct proc_info */
+	struct registry *reg;		/* the processes (registry.c) */
 	struct symbolizer *sym;
 	struct frame *frames;	/* one sample's frames, root first */
 	int nframes, cap;
 	struct stack_memo memo;		/* stacks named in this drain */
 	uint64_t memo_shrinks;		/* shrinks when the memo was last valid */
-	uint32_t *exited;		/* tgids to forget after the next drain */
+	struct proc_id *exited;		/* processes to forget after the next drain */
 	int nexited, exited_cap;
 	uint32_t *young;		/* read too young to be marked read (see settle_young) */
 	int nyoung, young_cap;
@@ -173,14 +174,9 @@ void py_prefetch__reset(struct py_prefetch *p);
 /* procs.c */
 /* Handles one process event of the sampler (a sampler_proc_fn). */
 void collector_on_process(void *ctx, uint32_t type, uint32_t tgid, const void *data);
-/* The labels of @tgid, or NULL. */
-const struct proc_info *collector_proc_find(struct collector *c, uint32_t tgid);
-/* Drops @tgid's labels (after the drain that follows its exit). */
-void collector_forget_proc(struct collector *c, uint32_t tgid);
 /* Marks read the processes read young that have lived long enough since. */
 void collector_settle_young(struct collector *c);
 /* Notes exits BPF did not report (every REAP_INTERVAL_MS). */
 void collector_reap_dead(struct collector *c);
-void collector_procs_free(struct collector *c);
 
 #endif /* EMBER_COLLECTOR_INTERNAL_H */

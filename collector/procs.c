@@ -1,16 +1,14 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
 /*
- * procs.c - the collector's processes: the labels of each (executable,
- * cgroup), and the events BPF sends about them: a new process's mappings
- * read (then its unwind tables built), mappings sent for processes gone too
- * soon, exec reports, rescans and exits, and the exits BPF missed.
+ * procs.c - the events BPF sends about processes: a new process read into
+ * the registry (registry.c) and its one read of mappings handed to the
+ * symbolizer, the unwinder and the CPython finder; mappings sent for
+ * processes gone too soon, exec reports, rescans and exits, and the exits
+ * BPF missed.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <limits.h>
-#include <search.h>
 #include <signal.h>
 #include <string.h>
 #include <time.h>
@@ -18,102 +16,10 @@
 #include <sys/sysmacros.h>
 #include "internal.h"
 #include "log.h"
+#include "registry.h"
 
 /* How often tracked processes are checked for exits BPF did not report. */
 #define REAP_INTERVAL_MS 30000
-
-static int proc_cmp(const void *a, const void *b)
-{
-	uint32_t x = ((const struct proc_info *)a)->tgid, y = ((const struct proc_info *)b)->tgid;
-
-	return x < y ? -1 : x > y;
-}
-
-static void proc_free(void *node)
-{
-	struct proc_info *p = node;
-
-	if (!p)
-		return;
-	free(p->exe);
-	free(p->cgroup);
-	free(p);
-}
-
-static char *read_exe(uint32_t tgid)
-{
-	char path[64], buf[PATH_MAX];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%u/exe", tgid);
-	n = readlink(path, buf, sizeof(buf) - 1);
-	if (n <= 0)
-		return NULL;
-	buf[n] = '\0';
-	return strdup(buf);
-}
-
-/* The cgroup v2 path ("0::/system.slice/x.service"), which names containers. */
-static char *read_cgroup(uint32_t tgid)
-{
-	char path[64], *line = NULL, *res = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%u/cgroup", tgid);
-	f = fopen(path, "r");
-	if (!f)
-		return NULL;
-	while (!res && (n = getline(&line, &cap, f)) > 0) {
-		if (strncmp(line, "0::", 3))
-			continue;
-		line[strcspn(line, "\n")] = '\0';
-		res = strdup(line + 3);
-	}
-	free(line);
-	fclose(f);
-	return res;
-}
-
-void collector_forget_proc(struct collector *c, uint32_t tgid)
-{
-	struct proc_info key = { .tgid = tgid }, **found, *p;
-
-	found = tfind(&key, &c->procs, proc_cmp);
-	if (!found)
-		return;
-	p = *found;
-	tdelete(&key, &c->procs, proc_cmp);
-	proc_free(p);
-}
-
-static void remember_proc(struct collector *c, uint32_t tgid)
-{
-	struct proc_info *p = calloc(1, sizeof(*p));
-
-	collector_forget_proc(c, tgid);
-	if (!p)
-		return;
-	p->tgid = tgid;
-	p->exe = read_exe(tgid);
-	p->cgroup = read_cgroup(tgid);
-	if (!tsearch(p, &c->procs, proc_cmp))
-		proc_free(p);
-}
-
-void collector_procs_free(struct collector *c)
-{
-	tdestroy(c->procs, proc_free);
-	c->procs = NULL;
-}
-
-const struct proc_info *collector_proc_find(struct collector *c, uint32_t tgid)
-{
-	struct proc_info key = { .tgid = tgid }, **p = tfind(&key, &c->procs, proc_cmp);
-
-	return p ? *p : NULL;
-}
 
 static int tgids_push(uint32_t **v, int *n, int *cap, uint32_t tgid)
 {
@@ -132,20 +38,27 @@ static int tgids_push(uint32_t **v, int *n, int *cap, uint32_t tgid)
 	return 0;
 }
 
-/* Queues @tgid to be forgotten after the next drain. */
-static void note_exit(struct collector *c, uint32_t tgid)
+/* Queues @tgid, the process with @start, to be forgotten after the next drain. */
+static void note_exit(struct collector *c, uint32_t tgid, uint64_t start)
 {
-	/* on failure it is kept until its pid is reused: bounded, not lost */
-	tgids_push(&c->exited, &c->nexited, &c->exited_cap, tgid);
+	struct proc_id *v;
+
+	if (c->nexited == c->exited_cap) {
+		v = realloc(c->exited, (c->exited_cap * 2 + 64) * sizeof(*v));
+		if (!v)
+			return;	/* kept until its pid is reused: bounded, not lost */
+		c->exited = v;
+		c->exited_cap = c->exited_cap * 2 + 64;
+	}
+	c->exited[c->nexited++] = (struct proc_id){ tgid, start };
 }
 
-static void find_dead(const void *node, VISIT which, void *ctx)
+static void find_dead(const struct reg_proc *p, void *ctx)
 {
-	const struct proc_info *p = *(const struct proc_info *const *)node;
 	struct collector *c = ctx;
 
-	if ((which == postorder || which == leaf) && kill(p->tgid, 0) && errno == ESRCH)
-		note_exit(c, p->tgid);
+	if (kill(p->tgid, 0) && errno == ESRCH)
+		note_exit(c, p->tgid, p->start);
 }
 
 /*
@@ -160,35 +73,25 @@ void collector_reap_dead(struct collector *c)
 	if (now - c->last_reap_ms < REAP_INTERVAL_MS)
 		return;
 	c->last_reap_ms = now;
-	twalk_r(c->procs, find_dead, c);
+	registry__walk(c->reg, find_dead, c);
+}
+
+/* Milliseconds since a process started at @start (clock ticks after boot), or -1. */
+static int64_t age_ms(struct collector *c, uint64_t start)
+{
+	struct timespec ts;
+
+	if (c->clk_tck <= 0 || !start || clock_gettime(CLOCK_BOOTTIME, &ts))
+		return -1;
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000 - (int64_t)(start * 1000 / c->clk_tck);
 }
 
 /* Milliseconds since @tgid started, or -1 when unknown (gone). */
 static int64_t proc_age_ms(struct collector *c, uint32_t tgid)
 {
-	char path[64], buf[1024], *p;
-	unsigned long long start;
-	struct timespec ts;
-	ssize_t n;
-	int fd, i;
+	uint64_t start;
 
-	snprintf(path, sizeof(path), "/proc/%u/stat", tgid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0 || c->clk_tck <= 0)
-		return -1;
-	buf[n] = '\0';
-	/* comm may hold spaces and parentheses: fields restart after the last ')' */
-	p = strrchr(buf, ')');
-	/* starttime is field 22; ')' ends field 2, each space starts the next */
-	for (i = 2; p && i < 22; i++)
-		p = strchr(p + 1, ' ');
-	if (!p || sscanf(p + 1, "%llu", &start) != 1 || clock_gettime(CLOCK_BOOTTIME, &ts))
-		return -1;
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000 - (int64_t)(start * 1000 / c->clk_tck);
+	return proc__start_time(tgid, &start) ? -1 : age_ms(c, start);
 }
 
 /*
@@ -242,9 +145,9 @@ static void add_exit_maps(struct collector *c, const struct ember_maps_event *e)
  * Tells the BPF side @tgid's maps were read, so nothing is sent at its
  * exit; a process read while young is told at a later drain (settle_young).
  */
-static void note_read(struct collector *c, uint32_t tgid)
+static void note_read(struct collector *c, uint32_t tgid, uint64_t start)
 {
-	if (proc_age_ms(c, tgid) >= MAPS_SETTLED_MS)
+	if (age_ms(c, start) >= MAPS_SETTLED_MS)
 		sampler__mark_read(c->sampler, tgid);
 	else if (tgids_push(&c->young, &c->nyoung, &c->young_cap, tgid))
 		log_debug("pid %u: its mappings will be sent at exit", tgid);
@@ -272,60 +175,73 @@ static void add_exec(struct collector *c, const struct ember_exec_event *e)
 	h->path[len > 0 ? len : 0] = '\0';
 }
 
+/* A new process, or one that exec'd: one read of it for every consumer. */
+static void add_process(struct collector *c, uint32_t tgid)
+{
+	const struct reg_proc *p = registry__add(c->reg, tgid);
+	const struct proc_maps *pm = p ? p->maps : NULL;
+	int err = p ? p->maps_err : -ENOMEM;
+
+	c->seen++;
+	/*
+	 * Mappings first: reading them takes about a millisecond, while
+	 * building the tables of a new binary can take hundreds, and a
+	 * short-lived process may be gone by then (before 6.7 nothing
+	 * sends its mappings at exit).
+	 */
+	err = symbolizer__add_process_maps(c->sym, tgid, pm, err);
+	if (err) {
+		c->maps_unreadable++;
+		log_debug("cannot read mappings of pid %u: %s", tgid, strerror(-err));
+		/*
+		 * A process is announced again after exec: what was read
+		 * before is the old image.  Drop it, so the mappings BPF
+		 * sends (with this sample, or at exit) take its place.
+		 */
+		symbolizer__remove_process(c->sym, tgid);
+	} else if (sampler__exit_maps(c->sampler)) {
+		note_read(c, tgid, p->start);
+	}
+	/* until the tables are in, BPF falls back to frame pointers */
+	err = c->unwinder && pm ? unwinder__add_process(c->unwinder, pm, registry__open_stats(c->reg)) : 0;
+	if (err)
+		log_debug("cannot load unwind tables of pid %u: %s", tgid, strerror(-err));
+	/* after exec the old image's interpreter is gone */
+	python__remove_process(c->python, tgid);
+	err = pm ? python__add_process(c->python, pm, registry__open_stats(c->reg)) : 0;
+	if (err < 0)
+		log_debug("cannot read CPython of pid %u: %s", tgid, strerror(-err));
+}
+
 void collector_on_process(void *ctx, uint32_t type, uint32_t tgid, const void *data)
 {
 	struct collector *c = ctx;
-	int err;
+	const struct reg_proc *p;
 
-	if (type == EVENT_MAPS) {
+	switch (type) {
+	case EVENT_MAPS:
 		add_exit_maps(c, data);
-		return;
-	}
-	if (type == EVENT_EXEC) {
+		break;
+	case EVENT_EXEC:
 		add_exec(c, data);
-		return;
-	}
-
-	if (type == EVENT_RESCAN) {
-		if (c->unwinder && unwinder__add_process(c->unwinder, tgid) == 0)
+		break;
+	case EVENT_RESCAN:
+		p = registry__rescan(c->reg, tgid);
+		if (!p || !p->maps)
+			break;
+		if (c->unwinder &&
+		    unwinder__add_process(c->unwinder, p->maps, registry__open_stats(c->reg)) == 0)
 			c->rescans++;
-		python__add_process(c->python, tgid);	/* libpython dlopen()ed */
-		return;
+		/* libpython dlopen()ed */
+		python__add_process(c->python, p->maps, registry__open_stats(c->reg));
+		break;
+	case EVENT_NEW_PROCESS:
+		add_process(c, tgid);
+		break;
+	default:
+		/* the process it was: a pid reused before the drain names another */
+		note_exit(c, tgid, registry__start_of(c->reg, tgid));
 	}
-	if (type == EVENT_NEW_PROCESS) {
-		c->seen++;
-		remember_proc(c, tgid);
-		/*
-		 * Mappings first: reading them takes about a millisecond, while
-		 * building the tables of a new binary can take hundreds, and a
-		 * short-lived process may be gone by then (before 6.7 nothing
-		 * sends its mappings at exit).
-		 */
-		err = symbolizer__add_process(c->sym, tgid);
-		if (err) {
-			c->maps_unreadable++;
-			log_debug("cannot read mappings of pid %u: %s", tgid, strerror(-err));
-			/*
-			 * A process is announced again after exec: what was read
-			 * before is the old image.  Drop it, so the mappings BPF
-			 * sends (with this sample, or at exit) take its place.
-			 */
-			symbolizer__remove_process(c->sym, tgid);
-		} else if (sampler__exit_maps(c->sampler)) {
-			note_read(c, tgid);
-		}
-		/* until the tables are in, BPF falls back to frame pointers */
-		err = c->unwinder ? unwinder__add_process(c->unwinder, tgid) : 0;
-		if (err)
-			log_debug("cannot load unwind tables of pid %u: %s", tgid, strerror(-err));
-		/* after exec the old image's interpreter is gone */
-		python__remove_process(c->python, tgid);
-		err = python__add_process(c->python, tgid);
-		if (err < 0)
-			log_debug("cannot read CPython of pid %u: %s", tgid, strerror(-err));
-		return;
-	}
-	note_exit(c, tgid);
 }
 
 

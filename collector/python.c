@@ -237,17 +237,23 @@ static int publish(struct python *py, struct py_pid *p)
 	return 0;
 }
 
-/* A CPython mapped as @path at @start from @pgoff: fills @p.  0, -ENOENT (not CPython), -errno. */
-static int probe(struct python *py, struct py_pid *p, const char *path, uint64_t start,
-		 uint64_t pgoff)
+/* A CPython mapped by @m: fills @p.  0, -ENOENT (not CPython), -errno. */
+static int probe(struct python *py, struct py_pid *p, const struct proc_map *m,
+		 struct proc_open_stats *open)
 {
+	const char *path = m->path;
+	uint64_t start = m->start;
 	const struct py_version *v = NULL;
 	struct py_syms s = {};
 	uint64_t bias = 0, version;
 	unsigned int minor, i;
-	int err;
+	int err, fd;
 
-	err = python_elf__read(path, start, pgoff, &s, &bias);
+	fd = proc_map__open(p->pid, m, open, NULL);
+	if (fd < 0)
+		return fd;
+	err = python_elf__read(fd, start, m->pgoff, &s, &bias);
+	close(fd);
 	if (err)
 		return err;
 	if (!s.eval) {
@@ -308,41 +314,25 @@ static bool candidate(const char *path)
 	return !strncmp(base, "python", 6) || !strncmp(base, "libpython", 9);
 }
 
-/* Finds CPython in @pid's mappings; 0 when found, -ENOENT when not. */
-static int find(struct python *py, struct py_pid *p)
+/* Finds CPython in @pm; 0 when found, -ENOENT when not. */
+static int find(struct python *py, struct py_pid *p, const struct proc_maps *pm,
+		struct proc_open_stats *open)
 {
-	char path[64], perms[8], *line = NULL, *file, mf[96];
-	unsigned long long start, end, off;
-	size_t cap = 0;
-	int err = -ENOENT, n;
-	FILE *f;
+	const struct proc_map *m;
+	int err = -ENOENT;
+	size_t i;
 
-	snprintf(path, sizeof(path), "/proc/%d/maps", p->pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	while (err == -ENOENT && getline(&line, &cap, f) > 0) {
-		n = 0;
-		if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %n", &start, &end, perms, &off, &n) < 4 ||
-		    !n || perms[2] != 'x')
+	for (i = 0; err == -ENOENT && i < pm->n; i++) {
+		m = &pm->maps[i];
+		if (!proc_map__is_file(m) || !candidate(m->path))
 			continue;
-		file = line + n;
-		file[strcspn(file, "\n")] = '\0';
-		if (file[0] != '/' || !candidate(file))
-			continue;
-		/* the file as mapped, even when deleted or in another mount namespace */
-		snprintf(mf, sizeof(mf), "/proc/%d/map_files/%llx-%llx", p->pid, start, end);
-		err = probe(py, p, mf, start, off);
-		if (err && err != -ENOENT)
-			err = probe(py, p, file, start, off);
+		err = probe(py, p, m, open);
 		if (err && err != -ENOENT) {
 			py->st.errors++;
-			log_debug("python: pid %d: %s: %s", p->pid, file, strerror(-err));
+			log_debug("python: pid %d: %s: %s", p->pid, m->path, strerror(-err));
 			err = -ENOENT;
 		}
 	}
-	free(line);
-	fclose(f);
 	return err;
 }
 
@@ -361,9 +351,11 @@ static int pending_push(struct python *py, int pid)
 	return 0;
 }
 
-int python__add_process(struct python *py, int pid)
+int python__add_process(struct python *py, const struct proc_maps *pm,
+			struct proc_open_stats *open)
 {
-	struct py_pid key = { .pid = pid }, *p;
+	struct py_pid key = { .pid = pm->pid }, *p;
+	int pid = pm->pid;
 	void *node;
 	int err;
 
@@ -373,7 +365,7 @@ int python__add_process(struct python *py, int pid)
 	if (!p)
 		return -ENOMEM;
 	p->pid = pid;
-	err = find(py, p);
+	err = find(py, p, pm, open);
 	if (err) {
 		free(p);
 		return err == -ENOENT ? 0 : err;

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "procmaps.h"
 #include "symbolizer.h"
 
 struct python;
@@ -35,12 +36,14 @@ struct python *python__new(int py_procs_fd);
 void python__free(struct python *py);
 
 /*
- * Looks for CPython in @pid's mappings (a python executable or a loaded
- * libpython) and, when found, publishes its config to BPF.  A process
- * already known is left alone.  Returns 1 when it runs CPython, 0 when
- * not, or -errno.
+ * Looks for CPython in @pm, a process's mappings (a python executable or a
+ * loaded libpython, opened through proc_map__open(), refusals counted in
+ * @open) and, when found, publishes its config to BPF.  A process already
+ * known is left alone.  Returns 1 when it runs CPython, 0 when not, or
+ * -errno.
  */
-int python__add_process(struct python *py, int pid);
+int python__add_process(struct python *py, const struct proc_maps *pm,
+			struct proc_open_stats *open);
 
 /* Withdraws @pid (after it exited). */
 void python__remove_process(struct python *py, int pid);

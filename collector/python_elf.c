@@ -31,9 +31,9 @@ static void take_sym(struct py_syms *s, const char *name, const GElf_Sym *sym)
 
 /*
  * Reads the symbols and the load bias of the file mapped at @start from
- * file offset @pgoff (opened as @path).  Returns 0 or -errno.
+ * file offset @pgoff (open as @fd, which stays open).  Returns 0 or -errno.
  */
-int python_elf__read(const char *path, uint64_t start, uint64_t pgoff, struct py_syms *s,
+int python_elf__read(int fd, uint64_t start, uint64_t pgoff, struct py_syms *s,
 		    uint64_t *bias)
 {
 	Elf_Scn *scn = NULL;
@@ -45,11 +45,8 @@ int python_elf__read(const char *path, uint64_t start, uint64_t pgoff, struct py
 	bool found = false;
 	const char *name;
 	Elf *elf;
-	int fd, err = -ENOEXEC;
+	int err = -ENOEXEC;
 
-	fd = file__open_regular(path, 0, NULL);
-	if (fd < 0)
-		return fd;
 	elf_version(EV_CURRENT);
 	elf = elf_begin(fd, ELF_C_READ, NULL);
 	if (!elf || elf_kind(elf) != ELF_K_ELF || elf_getphdrnum(elf, &nph))
@@ -81,6 +78,5 @@ int python_elf__read(const char *path, uint64_t start, uint64_t pgoff, struct py
 	err = 0;
 cleanup:
 	elf_end(elf);
-	close(fd);
 	return err;
 }

@@ -20,12 +20,12 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include "log.h"
 #include "mono.h"
 #include "file.h"
+#include "procmaps.h"
 #include "unwind.h"
 #include "unwinder.h"
 #include "extents.h"
@@ -366,18 +366,12 @@ static void load_vdso(struct unwinder *u, struct uw_file *f, int pid, uint64_t s
 		close(fd);
 }
 
-/* Opens the mapped file as the process sees it, even if deleted or in another mount ns. */
-static void load_file(struct unwinder *u, struct uw_file *f, int pid, uint64_t start,
-		      uint64_t end, const char *path)
+/* Opens the mapped file the one way (util/procmaps.c): even deleted, or in a container. */
+static void load_file(struct unwinder *u, struct uw_file *f, int pid, const struct proc_map *m,
+		      struct proc_open_stats *open)
 {
-	char mf[96];
-	int fd;
+	int fd = proc_map__open(pid, m, open, NULL);
 
-	snprintf(mf, sizeof(mf), "/proc/%d/map_files/%llx-%llx", pid,
-		 (unsigned long long)start, (unsigned long long)end);
-	fd = file__open_regular(mf, 0, NULL);
-	if (fd < 0)
-		fd = file__open_regular(path, 0, NULL);
 	if (fd < 0) {
 		u->st.tables_failed++;
 		return;
@@ -390,14 +384,14 @@ static void load_file(struct unwinder *u, struct uw_file *f, int pid, uint64_t s
  * When the mapped file last changed (ns), 0 when unknown: a binary rebuilt
  * in place keeps its inode (`cat new > old`) but not its change time.
  */
-static uint64_t file_ctime(int pid, uint64_t start, uint64_t end, const char *path)
+static uint64_t file_ctime(int pid, const struct proc_map *m)
 {
 	struct stat st;
 	char mf[96];
 
 	snprintf(mf, sizeof(mf), "/proc/%d/map_files/%llx-%llx", pid,
-		 (unsigned long long)start, (unsigned long long)end);
-	if (stat(mf, &st) && (!path || stat(path, &st)))
+		 (unsigned long long)m->start, (unsigned long long)m->end);
+	if (stat(mf, &st))
 		return 0;
 	return st.st_ctim.tv_sec * 1000000000ULL + st.st_ctim.tv_nsec;
 }
@@ -406,14 +400,14 @@ static uint64_t file_ctime(int pid, uint64_t start, uint64_t end, const char *pa
  * The file behind one executable mapping, its table loaded if it has one;
  * a failed build is tried again after a backoff.
  */
-static struct uw_file *get_file(struct unwinder *u, int pid, uint64_t start, uint64_t end,
-				uint64_t dev, uint64_t ino, const char *path)
+static struct uw_file *get_file(struct unwinder *u, int pid, const struct proc_map *m,
+				uint64_t dev, struct proc_open_stats *open)
 {
-	struct uw_file key = { .dev = dev, .ino = ino }, **found, *f;
+	struct uw_file key = { .dev = dev, .ino = m->ino }, **found, *f;
 	uint64_t now = mono_ns(), delay;
 
 	if (dev != VDSO_DEV)
-		key.ctime = file_ctime(pid, start, end, path);
+		key.ctime = file_ctime(pid, m);
 	found = tfind(&key, &u->by_id, file_cmp);
 	f = found ? *found : file_new(u, &key);
 	if (!f)
@@ -424,9 +418,9 @@ static struct uw_file *get_file(struct unwinder *u, int pid, uint64_t start, uin
 	if (f->fails)
 		u->st.tables_retried++;
 	if (dev == VDSO_DEV)
-		load_vdso(u, f, pid, start, end);
+		load_vdso(u, f, pid, m->start, m->end);
 	else
-		load_file(u, f, pid, start, end, path);
+		load_file(u, f, pid, m, open);
 	if (f->n) {
 		f->fails = 0;
 		return f;
@@ -487,28 +481,21 @@ static void add_mapping(struct unwinder *u, struct uw_proc *p, uint64_t start, u
 					       .file = f->slot };
 }
 
-static void parse_maps(struct unwinder *u, struct uw_proc *p, FILE *maps)
+static void add_maps(struct unwinder *u, struct uw_proc *p, const struct proc_maps *pm,
+		     struct proc_open_stats *open)
 {
-	unsigned long long start, end, pgoff, ino;
-	unsigned int maj, min;
-	char perms[8], *line = NULL;
-	size_t cap = 0;
-	int pos;
+	const struct proc_map *m;
+	size_t i;
 
-	while (getline(&line, &cap, maps) > 0) {
-		line[strcspn(line, "\n")] = '\0';
-		if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perms, &pgoff,
-			   &maj, &min, &ino, &pos) != 7 || perms[2] != 'x')
-			continue;
-		if (!strcmp(line + pos, "[vdso]"))
-			add_mapping(u, p, start, end, 0,
-				    get_file(u, p->pid, start, end, VDSO_DEV, 0, NULL));
-		else if (line[pos] == '/')
-			add_mapping(u, p, start, end, pgoff,
-				    get_file(u, p->pid, start, end, makedev(maj, min), ino,
-					     line + pos));
+	for (i = 0; i < pm->n; i++) {
+		m = &pm->maps[i];
+		if (!strcmp(m->path, "[vdso]"))
+			add_mapping(u, p, m->start, m->end, 0,
+				    get_file(u, p->pid, m, VDSO_DEV, open));
+		else if (proc_map__is_file(m))
+			add_mapping(u, p, m->start, m->end, m->pgoff,
+				    get_file(u, p->pid, m, m->dev, open));
 	}
-	free(line);
 }
 
 static struct uw_proc *proc_get(struct unwinder *u, int pid)
@@ -529,31 +516,23 @@ static struct uw_proc *proc_get(struct unwinder *u, int pid)
 	return p;
 }
 
-int unwinder__add_process(struct unwinder *u, int pid)
+int unwinder__add_process(struct unwinder *u, const struct proc_maps *pm,
+			  struct proc_open_stats *open)
 {
+	int pid = pm->pid, err = 0, nold;
 	struct uw_file **old;
 	struct uw_proc *p;
-	char path[64];
-	FILE *maps;
-	int err = 0, nold;
 
-	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
-	maps = fopen(path, "re");
-	if (!maps)
-		return -errno;
 	p = proc_get(u, pid);
-	if (!p) {
-		fclose(maps);
+	if (!p)
 		return -ENOMEM;
-	}
 	/* the old entry's files stay taken until the new entry replaces it */
 	old = p->files;
 	nold = p->nfiles;
 	p->files = NULL;
 	p->nfiles = 0;
 	u->scratch->n = 0;
-	parse_maps(u, p, maps);
-	fclose(maps);
+	add_maps(u, p, pm, open);
 	if (u->scratch->n && bpf_map_update_elem(u->m.procs_fd, &pid, u->scratch, BPF_ANY))
 		err = -errno;
 	else if (!u->scratch->n)

@@ -10,6 +10,7 @@
 #define EMBER_UNWINDER_H
 
 #include <stdint.h>
+#include "procmaps.h"
 #include "sampler.h"
 
 struct unwinder;
@@ -36,11 +37,13 @@ struct unwinder *unwinder__new(const struct sampler_unwind_maps *maps);
 void unwinder__free(struct unwinder *u);
 
 /*
- * Reads /proc/PID/maps and publishes tables for its executable mappings
- * (rows, then files, then the process entry, so BPF never sees a half-built
- * table).  Replaces an earlier entry of @pid.  Returns 0 or -errno.
+ * Publishes tables for @pm's executable mappings (rows, then files, then
+ * the process entry, so BPF never sees a half-built table), opening files
+ * through proc_map__open() (refusals counted in @open).  Replaces an
+ * earlier entry of the pid.  Returns 0 or -errno.
  */
-int unwinder__add_process(struct unwinder *u, int pid);
+int unwinder__add_process(struct unwinder *u, const struct proc_maps *pm,
+			  struct proc_open_stats *open);
 
 /* Withdraws @pid's entry; its files become idle when no one else maps them. */
 void unwinder__remove_process(struct unwinder *u, int pid);

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include "procmaps.h"
 #include "symbolizer.h"
 
 /* Deepest inline chain kept for one address; deeper levels are cut off. */
@@ -76,6 +77,7 @@ struct symbolizer {
 	struct hmap jit_frames;	/* interned name -> struct frames (FRAME_F_JIT) */
 	struct fetcher *fetch;	/* NULL when debuginfod is off */
 	struct hmap py_procs;	/* pid -> struct py_codes (python.c) */
+	struct proc_open_stats open_stats;	/* mapped files opened by path */
 	struct symbolizer_stats stats;
 };
 
@@ -207,6 +209,10 @@ const char *symtab__find(const struct symtab *st, uint64_t addr);
 
 /* proc.c */
 struct proc *proc__load(struct symbolizer *sym, int pid, bool rescan, bool empty);
+/* Counts a failed read of @pid's maps (-EACCES: denied, logged once). */
+void proc__read_failed(struct symbolizer *sym, int pid, int err);
+/* A snapshot of @pm's process (its files opened now); NULL with errno. */
+struct proc *proc__from_maps(struct symbolizer *sym, const struct proc_maps *pm, bool rescan);
 /*
  * A snapshot of a process from mappings sent by BPF, added to those of
  * @base (what was known of it, or NULL); NULL with errno.

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "internal.h"
+#include "file.h"
 
 #define JIT_MAX_BYTES (256u << 20)	/* stop reading a perf map past this */
 #define JIT_MAX_LINE 4096		/* longer lines are skipped */
@@ -94,17 +95,25 @@ static int jit_open(int pid)
 {
 	char path[128];
 	struct stat pst, st;
-	int i, fd;
+	int i, fd, rfd;
 
 	snprintf(path, sizeof(path), "/proc/%d", pid);
 	if (stat(path, &pst))
 		return -1;
 	for (i = 0; i < 2; i++) {
-		if (i == 0)
-			snprintf(path, sizeof(path), "/proc/%d/root/tmp/perf-%d.map", pid, ns_pid(pid));
-		else
+		if (i == 0) {
+			/* resolved inside the process's root: its symlinks cannot lead out */
+			snprintf(path, sizeof(path), "/proc/%d/root", pid);
+			rfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+			if (rfd < 0)
+				continue;
+			snprintf(path, sizeof(path), "/tmp/perf-%d.map", ns_pid(pid));
+			fd = file__open_in_root(rfd, path, false);
+			close(rfd);
+		} else {
 			snprintf(path, sizeof(path), "/tmp/perf-%d.map", pid);
-		fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+			fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		}
 		if (fd < 0)
 			continue;
 		if (!fstat(fd, &st) && S_ISREG(st.st_mode) &&

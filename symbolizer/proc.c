@@ -17,6 +17,7 @@
 #include "internal.h"
 #include "file.h"
 #include "log.h"
+#include "procmaps.h"
 
 enum map_kind { MAP_FILE, MAP_ANON, MAP_SPECIAL };
 
@@ -67,33 +68,6 @@ static void denied_root(struct symbolizer *sym, int pid, const char *path)
 		sym_denied(sym, SYM_DENIED_FILES, path);
 }
 
-/*
- * The exact file mapped, even when deleted or in another mount namespace;
- * map_files needs CAP_CHECKPOINT_RESTORE (or CAP_SYS_ADMIN), so the
- * process's root is the fallback.
- */
-static int mapping_open(struct symbolizer *sym, int pid, const struct mapping *m,
-			const char *path)
-{
-	char buf[4096 + 64];
-	int fd;
-
-	snprintf(buf, sizeof(buf), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid,
-		 m->start, m->end);
-	fd = file__open_regular(buf, 0, NULL);
-	if (fd >= 0)
-		return fd;
-	if (fd == -EPERM)
-		sym_denied(sym, SYM_DENIED_MAP_FILES, buf);
-	snprintf(buf, sizeof(buf), "/proc/%d/root%s", pid, path);
-	fd = file__open_regular(buf, 0, NULL);
-	if (fd == -EACCES)
-		denied_root(sym, pid, buf);
-	if (fd < 0)
-		errno = -fd;
-	return fd < 0 ? -1 : fd;
-}
-
 static bool is_elf(int fd)
 {
 	char magic[SELFMAG];
@@ -110,87 +84,97 @@ static bool proc_has_mm(int pid)
 	return !access(path, F_OK);
 }
 
-static int mapping_set_file(struct symbolizer *sym, int pid, struct mapping *m, char *path)
+/* Ties @m to the file @pm maps there (opened the one way, util/procmaps.c). */
+static int mapping_set_file(struct symbolizer *sym, int pid, struct mapping *m,
+			    const struct proc_map *pmap)
 {
-	size_t len = strlen(path);
+	struct proc_open_err why;
+	char mf[96];
 	int fd;
 
-	if (len > 10 && !strcmp(path + len - 10, " (deleted)"))
-		path[len - 10] = '\0';
-	m->name = strpool__intern(&sym->strings, base_name(path));
+	m->name = strpool__intern(&sym->strings, base_name(pmap->path));
 	if (!m->name)
 		return -ENOMEM;
-	fd = mapping_open(sym, pid, m, path);
+	fd = proc_map__open(pid, pmap, &sym->open_stats, &why);
+	if (why.map_files == -EPERM) {
+		snprintf(mf, sizeof(mf), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid,
+			 pmap->start, pmap->end);
+		sym_denied(sym, SYM_DENIED_MAP_FILES, mf);
+	}
+	if (why.root == -EACCES)
+		denied_root(sym, pid, pmap->path);
 	if (fd < 0) {
-		log_debug("pid %d: cannot open %s: %s", pid, path, strerror(errno));
+		log_debug("pid %d: cannot open %s: %s", pid, pmap->path, strerror(-fd));
 		/* a process that exited while we read is not a broken file */
-		if (errno == ENOENT && !proc_has_mm(pid))
+		if ((fd == -ENOENT || fd == -ESRCH) && !proc_has_mm(pid))
 			sym->stats.maps_errors++;
 		else
 			sym->stats.elf_errors++;
 		return 0;
 	}
-	if (!strncmp(path, "/memfd:", 7) && !is_elf(fd)) {
+	if (!strncmp(pmap->path, "/memfd:", 7) && !is_elf(fd)) {
 		/* code written to a memfd, as JITs do: anonymous memory by another name */
 		close(fd);
 		m->kind = MAP_ANON;
 		m->name = strpool__intern(&sym->strings, "[anon]");
 		return m->name ? 0 : -ENOMEM;
 	}
-	m->ef = elf_file__get(sym, fd, path);
+	m->ef = elf_file__get(sym, fd, pmap->path);
 	elf_file__hold(m->ef, 1);
 	return m->ef || errno != ENOMEM ? 0 : -ENOMEM;
 }
 
-/* Parses one maps line into @m; returns 1 if it is an executable mapping. */
-static int mapping_parse(char *line, struct mapping *m, char **path)
+static int proc_add_map(struct symbolizer *sym, struct proc *p, const struct proc_map *pmap)
 {
-	unsigned long long start, end, pgoff;
-	char perms[8];
-	int pos = 0;
+	struct mapping m = { .start = pmap->start, .end = pmap->end, .pgoff = pmap->pgoff };
 
-	if (sscanf(line, "%llx-%llx %7s %llx %*x:%*x %*u %n", &start, &end, perms, &pgoff,
-		   &pos) < 4 || !pos || !strchr(perms, 'x'))
-		return 0;
-	memset(m, 0, sizeof(*m));
-	m->start = start;
-	m->end = end;
-	m->pgoff = pgoff;
-	*path = line + pos;
-	(*path)[strcspn(*path, "\n")] = '\0';
-	if (**path == '/')
-		m->kind = MAP_FILE;
-	else
-		m->kind = **path ? MAP_SPECIAL : MAP_ANON;
-	return 1;
-}
-
-static int proc_add_line(struct symbolizer *sym, struct proc *p, char *line)
-{
-	struct mapping m, *maps;
-	char *path;
-
-	if (!mapping_parse(line, &m, &path))
-		return 0;
-	if (p->n == p->cap) {
-		size_t cap = p->cap ? p->cap * 2 : 16;
-
-		maps = realloc(p->maps, cap * sizeof(*maps));
-		if (!maps)
-			return -ENOMEM;
-		p->maps = maps;
-		p->cap = cap;
-	}
-	if (m.kind == MAP_FILE) {
-		if (mapping_set_file(sym, p->pid, &m, path))
+	if (proc_map__is_file(pmap)) {
+		m.kind = MAP_FILE;
+		if (mapping_set_file(sym, p->pid, &m, pmap))
 			return -ENOMEM;
 	} else {
-		m.name = strpool__intern(&sym->strings, m.kind == MAP_ANON ? "[anon]" : path);
+		m.kind = pmap->path[0] ? MAP_SPECIAL : MAP_ANON;
+		m.name = strpool__intern(&sym->strings, m.kind == MAP_ANON ? "[anon]" : pmap->path);
 		if (!m.name)
 			return -ENOMEM;
 	}
 	p->maps[p->n++] = m;
 	return 0;
+}
+
+/* A new snapshot of @pm's process, or NULL with errno ENOMEM. */
+struct proc *proc__from_maps(struct symbolizer *sym, const struct proc_maps *pm, bool rescan)
+{
+	struct proc *p = calloc(1, sizeof(*p));
+	size_t i;
+
+	if (!p)
+		goto fail;
+	p->pid = pm->pid;
+	p->rescanned = rescan;
+	p->scanned_at = now_sec();
+	p->cap = pm->n;
+	p->maps = calloc(pm->n ? pm->n : 1, sizeof(*p->maps));
+	if (!p->maps)
+		goto fail;
+	for (i = 0; i < pm->n; i++)
+		if (proc_add_map(sym, p, &pm->maps[i]))
+			goto fail;
+	return p;
+fail:
+	proc__free(p, NULL);
+	errno = ENOMEM;
+	return NULL;
+}
+
+void proc__read_failed(struct symbolizer *sym, int pid, int err)
+{
+	char path[64];
+
+	if (err != -EACCES)
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	sym_denied(sym, SYM_DENIED_MAPS, path);
 }
 
 /*
@@ -200,40 +184,19 @@ static int proc_add_line(struct symbolizer *sym, struct proc *p, char *line)
  */
 struct proc *proc__load(struct symbolizer *sym, int pid, bool rescan, bool empty)
 {
-	struct proc *p = calloc(1, sizeof(*p));
-	char path[64], *line = NULL;
-	size_t len = 0;
-	FILE *f = NULL;
+	struct proc_maps none = { .pid = pid }, *pm = NULL;
+	struct proc *p;
 	int err = 0;
 
-	if (!p)
-		return NULL;
-	p->pid = pid;
-	p->rescanned = rescan;
-	p->scanned_at = now_sec();
-	if (empty)
-		goto out;
-	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
-	f = fopen(path, "re");
-	if (!f) {
-		err = errno == ENOENT ? -ESRCH : -errno;
-		if (err == -EACCES)
-			sym_denied(sym, SYM_DENIED_MAPS, path);
-		goto out;
-	}
-	while (!err && getline(&line, &len, f) > 0)
-		err = proc_add_line(sym, p, line);
-	if (!err && ferror(f))
-		err = -ESRCH;	/* the process went away while we read */
-out:
-	free(line);
-	if (f)
-		fclose(f);
+	if (!empty)
+		err = proc_maps__read(pid, &pm);
 	if (err) {
-		proc__free(p, NULL);
+		proc__read_failed(sym, pid, err);
 		errno = -err;
 		return NULL;
 	}
+	p = proc__from_maps(sym, pm ? pm : &none, rescan);
+	proc_maps__free(pm);
 	return p;
 }
 

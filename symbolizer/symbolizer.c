@@ -131,6 +131,23 @@ int symbolizer__add_process(struct symbolizer *sym, int pid)
 	return symbolizer_set_proc(sym, pid, p);
 }
 
+int symbolizer__add_process_maps(struct symbolizer *sym, int pid, const struct proc_maps *pm,
+				 int err)
+{
+	struct proc *p;
+
+	if (!pm) {
+		if (err != -ENOMEM)
+			sym->stats.maps_errors++;
+		proc__read_failed(sym, pid, err);
+		return err ? err : -EINVAL;
+	}
+	p = proc__from_maps(sym, pm, false);
+	if (!p)
+		return -errno;
+	return symbolizer_set_proc(sym, pid, p);
+}
+
 int symbolizer__add_process_vmas(struct symbolizer *sym, int pid, const struct sym_vma *v,
 				 size_t n)
 {
@@ -427,6 +444,7 @@ void sym_denied(struct symbolizer *sym, enum sym_denied what, const char *path)
 void symbolizer__stats(const struct symbolizer *sym, struct symbolizer_stats *stats)
 {
 	*stats = sym->stats;
+	stats->paths_refused = sym->open_stats.refused;
 }
 
 struct frames *symbolizer__synth(struct symbolizer *sym, const char *name, const char *module,

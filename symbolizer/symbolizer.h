@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "frame.h"
+#include "procmaps.h"
 
 struct symbolizer;
 
@@ -73,6 +74,7 @@ struct symbolizer_stats {
 	uint64_t py_unreadable;		/* code objects that could not be read (process gone) */
 	uint64_t kallsyms_reloads;	/* kallsyms read again (modules or BPF programs changed) */
 	uint64_t kallsyms_reload_errors;	/* re-reads that failed (the old table stays) */
+	uint64_t paths_refused;		/* mapped files whose path led outside their process's root */
 	uint64_t denied[SYM_DENIED_MAX];	/* see enum sym_denied */
 };
 
@@ -124,6 +126,15 @@ void symbolizer__free(struct symbolizer *sym);
  * (-ESRCH when the process is gone).
  */
 int symbolizer__add_process(struct symbolizer *sym, int pid);
+
+/*
+ * Same from @pm, @pid's mappings its caller already read (the collector's
+ * process registry reads /proc/PID/maps once per process event for all its
+ * users), or NULL when that read failed with @err, which is then counted
+ * (and -EACCES logged once, as above) and returned.  Returns 0 or -errno.
+ */
+int symbolizer__add_process_maps(struct symbolizer *sym, int pid, const struct proc_maps *pm,
+				 int err);
 
 /*
  * Snapshots @pid from @n mappings sent by BPF (at exit, or with early

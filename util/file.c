@@ -2,18 +2,25 @@
 /*
  * file.c - opens untrusted files without blocking and checks what they are
  * before anything is read: O_NONBLOCK makes opening a FIFO return at once,
- * and fstat() then turns it away; tells files only root can change (safe
- * to map) from the rest, copies the rest where a mapping is unavoidable;
- * reads another process's memory.
+ * and fstat() then turns it away; opens a path inside another process's
+ * root without leaving it; tells files only root can change (safe to map)
+ * from the rest, copies the rest where a mapping is unavoidable; reads
+ * another process's memory.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include "file.h"
+
+#define OPEN_FLAGS (O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
 
 int file__open_regular(const char *path, uint64_t max_size, struct stat *st)
 {
@@ -22,7 +29,7 @@ int file__open_regular(const char *path, uint64_t max_size, struct stat *st)
 
 	if (!st)
 		st = &tmp;
-	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	fd = open(path, OPEN_FLAGS);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, st))
@@ -73,6 +80,87 @@ int file__copy_private(int fd, uint64_t max_size)
 cleanup:
 	close(mfd);
 	return err;
+}
+
+/* Keeps @fd only if it is a regular file; closes it otherwise. */
+static int keep_regular(int fd)
+{
+	struct stat st;
+	int err;
+
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st))
+		err = -errno;
+	else if (!S_ISREG(st.st_mode))
+		err = -EINVAL;
+	else
+		return fd;
+	close(fd);
+	return err;
+}
+
+/*
+ * Without openat2: one component at a time, following no symlink (absolute
+ * or not) and no "..", so nothing can lead outside @rootfd.
+ */
+static int open_walk(int rootfd, const char *path)
+{
+	char buf[PATH_MAX], *comp, *next;
+	int dfd, fd = -EINVAL;
+	struct stat st;
+
+	if (strlen(path) >= sizeof(buf))
+		return -ENAMETOOLONG;
+	strcpy(buf, path);
+	dfd = fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
+	if (dfd < 0)
+		return -errno;
+	for (comp = buf; comp; comp = next) {
+		next = strchr(comp, '/');
+		if (next)
+			*next++ = '\0';
+		if (!*comp || !strcmp(comp, "."))
+			continue;
+		if (!strcmp(comp, "..")) {
+			fd = -EXDEV;
+			break;
+		}
+		if (!next || !*next) {
+			fd = openat(dfd, comp, OPEN_FLAGS | O_NOFOLLOW);
+			fd = fd < 0 ? -errno : fd;
+			break;
+		}
+		fd = openat(dfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0) {
+			fd = errno == ENOTDIR && !fstatat(dfd, comp, &st, AT_SYMLINK_NOFOLLOW) &&
+			     S_ISLNK(st.st_mode) ? -ELOOP : -errno;
+			break;
+		}
+		close(dfd);
+		dfd = fd;
+		fd = -EINVAL;	/* a path ending in a directory */
+	}
+	close(dfd);
+	return fd;
+}
+
+int file__open_in_root(int rootfd, const char *path, bool no_openat2)
+{
+	struct open_how how = {
+		.flags = OPEN_FLAGS,
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+	long fd = -1;
+
+	if (!no_openat2) {
+		fd = syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+		if (fd < 0 && errno != ENOSYS)
+			return -errno;
+	}
+	if (fd < 0)
+		fd = open_walk(rootfd, path);
+	return keep_regular(fd);
 }
 
 int process__read_mem(int pid, uint64_t addr, void *buf, size_t len)

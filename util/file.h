@@ -37,6 +37,15 @@ bool file__root_only(const struct stat *st);
 int file__copy_private(int fd, uint64_t max_size);
 
 /*
+ * Opens @path below the directory @rootfd as if @rootfd were "/": absolute
+ * symlinks and ".." stay inside.  Same flags and checks as above.  With
+ * @no_openat2, uses the fallback (no symlink followed at all), as on
+ * kernels before 5.6.  Returns the fd, -ELOOP or -EXDEV when refused, or
+ * -errno.
+ */
+int file__open_in_root(int rootfd, const char *path, bool no_openat2);
+
+/*
  * Copies @len bytes at @addr of process @pid into @buf (process_vm_readv:
  * never blocks, faults come back as errors).  Returns 0, -EFAULT when only
  * part was readable, or -errno.

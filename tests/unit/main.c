@@ -51,5 +51,6 @@ int main(int argc, char **argv)
 	run_table(python_tests, dir);
 	run_table(kallsyms_tests, dir);
 	run_table(unwinder_tests, dir);
+	run_table(procmaps_tests, dir);
 	return 0;
 }

@@ -54,6 +54,7 @@ extern const struct test_case push_tests[];
 extern const struct test_case python_tests[];
 extern const struct test_case kallsyms_tests[];
 extern const struct test_case unwinder_tests[];
+extern const struct test_case procmaps_tests[];
 
 /* test_util.c: fixture helpers, shared by the test files. */
 

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
+#include "procmaps.h"
 #include "test.h"
 #include "unwind_abi.h"
 #include "unwinder.h"
@@ -21,6 +22,19 @@ static int map_new(enum bpf_map_type type, size_t value, uint32_t n, uint32_t fl
 	LIBBPF_OPTS(bpf_map_create_opts, o, .map_flags = flags);
 
 	return bpf_map_create(type, NULL, sizeof(uint32_t), value, n, &o);
+}
+
+/* The registry's one read of @pid's mappings, handed to the unwinder. */
+static int add_process(struct unwinder *u, pid_t pid)
+{
+	struct proc_open_stats open = {};
+	struct proc_maps *pm = NULL;
+	int err = proc_maps__read(pid, &pm);
+
+	if (!err)
+		err = unwinder__add_process(u, pm, &open);
+	proc_maps__free(pm);
+	return err;
 }
 
 static void sleep_ms(long ms)
@@ -60,7 +74,7 @@ static void test_retry_backoff_and_slots(struct test *t)
 	}
 	sleep_ms(200);	/* exec'd */
 
-	CHECK(!unwinder__add_process(u, child), "add_process");
+	CHECK(!add_process(u, child), "add_process");
 	unwinder__stats(u, &st);
 	refused = st.tables_no_room;
 	built = st.tables_built;
@@ -69,14 +83,14 @@ static void test_retry_backoff_and_slots(struct test *t)
 	      (unsigned long long)st.tables_retried, (unsigned long long)st.slots_used);
 
 	/* a re-read right away builds nothing: the retry waits 1 s */
-	CHECK(!unwinder__add_process(u, child), "add_process");
+	CHECK(!add_process(u, child), "add_process");
 	unwinder__stats(u, &st);
 	CHECK(st.tables_built == built && st.tables_no_room == refused,
 	      "re-read at once rebuilt: built %llu -> %llu", (unsigned long long)built,
 	      (unsigned long long)st.tables_built);
 
 	sleep_ms(1100);
-	CHECK(!unwinder__add_process(u, child), "add_process");
+	CHECK(!add_process(u, child), "add_process");
 	unwinder__stats(u, &st);
 	CHECK(st.tables_retried == refused && st.tables_no_room == 2 * refused,
 	      "after 1 s: retried=%llu no_room=%llu (want %llu, %llu)",
@@ -85,7 +99,7 @@ static void test_retry_backoff_and_slots(struct test *t)
 
 	/* the next wait is 2 s */
 	sleep_ms(1100);
-	CHECK(!unwinder__add_process(u, child), "add_process");
+	CHECK(!add_process(u, child), "add_process");
 	unwinder__stats(u, &st);
 	CHECK(st.tables_retried == refused, "retried again after 1.1 s of a 2 s backoff: %llu",
 	      (unsigned long long)st.tables_retried);

@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
+/*
+ * registry.c - the collector's processes, one entry per live tgid,
+ * identified by (tgid, start time) so that a reused pid never mixes two
+ * processes: their labels and one read of their mappings (util/procmaps.c),
+ * which every consumer in the collector shares.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <search.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "registry.h"
+
+struct registry {
+	void *root;			/* tree of struct reg_proc by tgid */
+	struct proc_open_stats open;
+	struct registry_stats st;
+};
+
+static int tgid_cmp(const void *a, const void *b)
+{
+	uint32_t x = ((const struct reg_proc *)a)->tgid, y = ((const struct reg_proc *)b)->tgid;
+
+	return x < y ? -1 : x > y;
+}
+
+static void entry_free(void *node)
+{
+	struct reg_proc *p = node;
+
+	if (!p)
+		return;
+	free(p->exe);
+	free(p->cgroup);
+	proc_maps__free(p->maps);
+	free(p);
+}
+
+struct registry *registry__new(void)
+{
+	return calloc(1, sizeof(struct registry));
+}
+
+void registry__free(struct registry *r)
+{
+	if (!r)
+		return;
+	tdestroy(r->root, entry_free);
+	free(r);
+}
+
+int proc__start_time(uint32_t tgid, uint64_t *start)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long v;
+	ssize_t n;
+	int fd, i;
+
+	snprintf(path, sizeof(path), "/proc/%u/stat", tgid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -ESRCH;
+	buf[n] = '\0';
+	/* comm may hold spaces and parentheses: fields restart after the last ')' */
+	p = strrchr(buf, ')');
+	/* starttime is field 22; ')' ends field 2, each space starts the next */
+	for (i = 2; p && i < 22; i++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p + 1, "%llu", &v) != 1)
+		return -EINVAL;
+	*start = v;
+	return 0;
+}
+
+static char *read_exe(uint32_t tgid)
+{
+	char path[64], buf[PATH_MAX];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%u/exe", tgid);
+	n = readlink(path, buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	return strdup(buf);
+}
+
+/* The cgroup v2 path ("0::/system.slice/x.service"), which names containers. */
+static char *read_cgroup(uint32_t tgid)
+{
+	char path[64], *line = NULL, *res = NULL;
+	size_t cap = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%u/cgroup", tgid);
+	f = fopen(path, "re");
+	if (!f)
+		return NULL;
+	while (!res && getline(&line, &cap, f) > 0) {
+		if (strncmp(line, "0::", 3))
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		res = strdup(line + 3);
+	}
+	free(line);
+	fclose(f);
+	return res;
+}
+
+static struct reg_proc *entry_find(struct registry *r, uint32_t tgid)
+{
+	struct reg_proc key = { .tgid = tgid }, **p = tfind(&key, &r->root, tgid_cmp);
+
+	return p ? *p : NULL;
+}
+
+static void entry_del(struct registry *r, struct reg_proc *p)
+{
+	tdelete(p, &r->root, tgid_cmp);
+	entry_free(p);
+}
+
+static void read_maps(struct reg_proc *p)
+{
+	proc_maps__free(p->maps);
+	p->maps = NULL;
+	p->maps_err = proc_maps__read(p->tgid, &p->maps);
+}
+
+const struct reg_proc *registry__add(struct registry *r, uint32_t tgid)
+{
+	struct reg_proc *old = entry_find(r, tgid), *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		goto nomem;
+	p->tgid = tgid;
+	proc__start_time(tgid, &p->start);	/* 0 when gone: only matches another 0 */
+	if (old && old->start != p->start)
+		r->st.reused++;
+	if (old)
+		entry_del(r, old);
+	p->exe = read_exe(tgid);
+	p->cgroup = read_cgroup(tgid);
+	read_maps(p);
+	if (p->maps_err == -ENOMEM || !tsearch(p, &r->root, tgid_cmp)) {
+		entry_free(p);
+		goto nomem;
+	}
+	return p;
+nomem:
+	errno = ENOMEM;
+	return NULL;
+}
+
+const struct reg_proc *registry__rescan(struct registry *r, uint32_t tgid)
+{
+	struct reg_proc *p = entry_find(r, tgid);
+
+	if (!p)
+		return registry__add(r, tgid);
+	read_maps(p);
+	if (p->maps_err == -ENOMEM) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return p;
+}
+
+const struct reg_proc *registry__find(struct registry *r, uint32_t tgid)
+{
+	return entry_find(r, tgid);
+}
+
+uint64_t registry__start_of(struct registry *r, uint32_t tgid)
+{
+	const struct reg_proc *p = entry_find(r, tgid);
+
+	return p ? p->start : 0;
+}
+
+bool registry__remove(struct registry *r, uint32_t tgid, uint64_t start)
+{
+	struct reg_proc *p = entry_find(r, tgid);
+
+	if (p && p->start != start) {
+		r->st.stale_exits++;
+		return false;
+	}
+	if (p)
+		entry_del(r, p);
+	return true;
+}
+
+struct walk_ctx {
+	void (*fn)(const struct reg_proc *p, void *ctx);
+	void *ctx;
+};
+
+static void walk_one(const void *node, VISIT which, void *ctx)
+{
+	struct walk_ctx *w = ctx;
+
+	if (which == postorder || which == leaf)
+		w->fn(*(const struct reg_proc *const *)node, w->ctx);
+}
+
+void registry__walk(struct registry *r, void (*fn)(const struct reg_proc *p, void *ctx),
+		    void *ctx)
+{
+	struct walk_ctx w = { fn, ctx };
+
+	twalk_r(r->root, walk_one, &w);
+}
+
+struct proc_open_stats *registry__open_stats(struct registry *r)
+{
+	return &r->open;
+}
+
+void registry__stats(const struct registry *r, struct registry_stats *st)
+{
+	*st = r->st;
+}

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0 */
+/*
+ * registry.h - the collector's one process registry (internal to
+ * collector/).  A process is (tgid, start time): a pid the kernel reuses
+ * names another process, which replaces the old entry, and an exit noted
+ * for the old one cannot remove it.  Each entry holds the labels of the
+ * process and one snapshot of its executable mappings, read once per
+ * process event and handed to the symbolizer, the unwinder and the
+ * CPython finder.
+ */
+#ifndef EMBER_COLLECTOR_REGISTRY_H
+#define EMBER_COLLECTOR_REGISTRY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "procmaps.h"
+
+struct registry;
+
+struct reg_proc {
+	uint32_t tgid;
+	uint64_t start;			/* clock ticks after boot (/proc/PID/stat field 22); 0: unknown */
+	char *exe;			/* NULL when unknown */
+	char *cgroup;			/* cgroup v2 path, NULL when unknown */
+	struct proc_maps *maps;		/* NULL when they could not be read */
+	int maps_err;			/* then why: -errno */
+};
+
+struct registry_stats {
+	uint64_t reused;	/* entries replaced by a new process of the same tgid */
+	uint64_t stale_exits;	/* exits of a tgid's earlier process, ignored */
+};
+
+/* Returns NULL with errno set. */
+struct registry *registry__new(void);
+
+/* NULL is a no-op. */
+void registry__free(struct registry *r);
+
+/*
+ * Reads @tgid (start time, executable, cgroup, mappings) into its entry:
+ * the same process's entry is refreshed (after exec), another's replaced.
+ * Returns the entry (maps NULL when unreadable), or NULL with errno ENOMEM.
+ */
+const struct reg_proc *registry__add(struct registry *r, uint32_t tgid);
+
+/*
+ * Re-reads the mappings of @tgid's entry (made first if there is none).
+ * Returns it as registry__add() does.
+ */
+const struct reg_proc *registry__rescan(struct registry *r, uint32_t tgid);
+
+/* @tgid's entry, or NULL. */
+const struct reg_proc *registry__find(struct registry *r, uint32_t tgid);
+
+/*
+ * The start time to remember for an exit of @tgid noted now: its entry's,
+ * or 0 when it has none.
+ */
+uint64_t registry__start_of(struct registry *r, uint32_t tgid);
+
+/*
+ * Removes @tgid's entry if it is still the process that had @start (or has
+ * no entry at all).  Returns true when the caller should forget @tgid
+ * everywhere, false when the pid now names a newer process (counted).
+ */
+bool registry__remove(struct registry *r, uint32_t tgid, uint64_t start);
+
+/* Calls @fn on every entry (any order). */
+void registry__walk(struct registry *r, void (*fn)(const struct reg_proc *p, void *ctx),
+		    void *ctx);
+
+/* Counts of refused paths, for the collector's own file opens. */
+struct proc_open_stats *registry__open_stats(struct registry *r);
+
+void registry__stats(const struct registry *r, struct registry_stats *st);
+
+/* @tgid's start time into *@start.  Returns 0 or -errno (-ESRCH when gone). */
+int proc__start_time(uint32_t tgid, uint64_t *start);
+
+#endif /* EMBER_COLLECTOR_REGISTRY_H */

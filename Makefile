@@ -120,10 +120,11 @@ $(OUTPUT)/unit_tests: $(patsubst %.c,$(OUTPUT)/%.o,$(UNIT_SRCS)) $(LIB_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-STORE_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(wildcard store/*.c))
+# the store logs its housekeeping thread's failures through util/log
+STORE_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(wildcard store/*.c)) $(OUTPUT)/util/log.o
 $(OUTPUT)/store_tests: $(patsubst %.c,$(OUTPUT)/%.o,$(wildcard tests/store/*.c)) $(STORE_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ -lsqlite3 -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ -lsqlite3 -lpthread -o $@
 
 UNWIND_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(wildcard unwind/*.c)) $(OUTPUT)/util/file.o
 $(OUTPUT)/unwind_tests: $(patsubst %.c,$(OUTPUT)/%.o,$(wildcard tests/unwind/*.c)) $(UNWIND_OBJS)

@@ -144,7 +144,7 @@ awk -v a="$bytes0" -v b="$bytes1" -v s0="$t0" -v s1="$t1" \
 echo "# (raw 2 s windows; the agent rolls windows older than 1 h up to 1 min, so a long-running store grows slower)"
 
 # ---- 2. export of 24 h vs 10 min -------------------------------------------------
-cc -O2 -Wall -Istore -Iutil store/*.c bench/gen_store.c -lsqlite3 -o "$OUT/gen_store"
+cc -O2 -Wall -Istore -Iutil store/*.c util/log.c bench/gen_store.c -lsqlite3 -lpthread -o "$OUT/gen_store"
 rm -f "$OUT"/gen.db*
 gen=$("$OUT/gen_store" "$OUT/gen.db" "$GEN_HOURS" 10 200 20)
 echo "# gen_store: ${GEN_HOURS} h of 10 s windows, 200 stacks x 20 processes, default rollup"

@@ -64,7 +64,8 @@ static const char *const sweep_sql[] = {
 	" UNION SELECT t.parent FROM r CROSS JOIN stacks t WHERE t.id = r.id"
 	" AND t.parent IN temp.gs)"
 	" INSERT INTO temp.gr SELECT id FROM r",
-	"INSERT OR IGNORE INTO temp.grf SELECT frame FROM stacks WHERE id IN temp.gr OR id > ?1",
+	"INSERT OR IGNORE INTO temp.grf SELECT frame FROM stacks WHERE id IN temp.gr",
+	"INSERT OR IGNORE INTO temp.grf SELECT frame FROM stacks WHERE id > ?1",
 	"INSERT OR IGNORE INTO temp.grf SELECT id FROM frames WHERE id > ?2",
 	"INSERT OR IGNORE INTO temp.grp SELECT s.proc FROM temp.gn CROSS JOIN samples s"
 	" WHERE s.win = gn.id",

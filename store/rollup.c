@@ -19,29 +19,46 @@ static const struct store_rollup_level default_levels[] = {
 
 /*
  * One batch of one rollup level; ?1 is the bucket length, ?2 the cutoff, ?3
- * the most windows per batch.  temp.ru maps each window to roll up to its
+ * the most buckets per batch.  temp.ru maps each window to roll up to its
  * bucket start, temp.rb each bucket to the window that receives it (an
- * existing one of exactly that span, or new).  A bucket split over two
- * batches is merged into the window the first one made.
+ * existing one of exactly that span, or new).  temp.rp lists the
+ * short-lived processes of each bucket: seen in only one of its windows
+ * and not in the receiving window already; their rows are merged under
+ * one process of the same comm, executable and cgroup with pid 0 (np), so
+ * a host that runs a thousand short jobs a minute stores them once per
+ * bucket, not once per pid.
  */
 static const char *const rollup_sql[] = {
 	"CREATE TEMP TABLE IF NOT EXISTS ru (old INTEGER PRIMARY KEY, b INTEGER NOT NULL)",
 	"CREATE TEMP TABLE IF NOT EXISTS rb (b INTEGER PRIMARY KEY, win INTEGER)",
+	"CREATE TEMP TABLE IF NOT EXISTS rp (b INTEGER NOT NULL, proc INTEGER NOT NULL,"
+	" np INTEGER, PRIMARY KEY (b, proc)) WITHOUT ROWID",
 	"DELETE FROM temp.ru",
 	"DELETE FROM temp.rb",
-	"INSERT INTO temp.ru SELECT id, start_ms - ((start_ms % ?1) + ?1) % ?1 FROM windows"
-	" WHERE start_ms < ?2 AND dur_ms < ?1"
-	" AND start_ms - ((start_ms % ?1) + ?1) % ?1 + ?1 <= ?2 ORDER BY start_ms LIMIT ?3",
+	"DELETE FROM temp.rp",
+	"WITH c AS (SELECT id, start_ms - ((start_ms % ?1) + ?1) % ?1 AS b FROM windows"
+	" WHERE start_ms < ?2 AND dur_ms < ?1)"
+	" INSERT INTO temp.ru SELECT id, b FROM c WHERE b + ?1 <= ?2 AND b IN"
+	" (SELECT DISTINCT b FROM c WHERE b + ?1 <= ?2 ORDER BY b LIMIT ?3)",
 	"INSERT INTO temp.rb SELECT b, (SELECT min(id) FROM windows w WHERE w.start_ms = ru.b"
 	" AND w.dur_ms = ?1) FROM temp.ru GROUP BY b",
 	"INSERT INTO windows(start_ms, dur_ms, samples) SELECT b, ?1, 0 FROM temp.rb"
 	" WHERE win IS NULL",
 	"UPDATE temp.rb SET win = (SELECT min(id) FROM windows w WHERE w.start_ms = rb.b"
 	" AND w.dur_ms = ?1) WHERE win IS NULL",
-	/* CROSS JOIN keeps this order: the planner, blind to temp.ru's size, scans samples */
-	"INSERT INTO samples(win, proc, stack, count) SELECT rb.win, s.proc, s.stack,"
-	" sum(s.count) FROM temp.ru CROSS JOIN temp.rb CROSS JOIN samples s"
-	" WHERE rb.b = ru.b AND s.win = ru.old GROUP BY rb.win, s.proc, s.stack"
+	/* CROSS JOIN keeps this order: the planner, blind to temp tables' sizes, scans samples */
+	"INSERT INTO temp.rp SELECT ru.b, s.proc, NULL FROM temp.ru CROSS JOIN samples s"
+	" WHERE s.win = ru.old GROUP BY ru.b, s.proc HAVING count(DISTINCT s.win) = 1",
+	"DELETE FROM temp.rp WHERE EXISTS (SELECT 1 FROM temp.rb CROSS JOIN samples s"
+	" WHERE rb.b = rp.b AND s.win = rb.win AND s.proc = rp.proc)",
+	"INSERT OR IGNORE INTO procs(comm, pid, exe, cgroup) SELECT DISTINCT p.comm, 0, p.exe,"
+	" p.cgroup FROM temp.rp CROSS JOIN procs p WHERE p.id = rp.proc AND p.pid != 0",
+	"UPDATE temp.rp SET np = (SELECT m.id FROM procs p CROSS JOIN procs m WHERE p.id = rp.proc"
+	" AND m.comm = p.comm AND m.pid = 0 AND m.exe = p.exe AND m.cgroup = p.cgroup)",
+	"INSERT INTO samples(win, proc, stack, count) SELECT rb.win, ifnull(rp.np, s.proc),"
+	" s.stack, sum(s.count) FROM temp.ru CROSS JOIN temp.rb CROSS JOIN samples s"
+	" LEFT JOIN temp.rp ON rp.b = ru.b AND rp.proc = s.proc"
+	" WHERE rb.b = ru.b AND s.win = ru.old GROUP BY rb.win, ifnull(rp.np, s.proc), s.stack"
 	" ON CONFLICT DO UPDATE SET count = count + excluded.count",
 	"DELETE FROM samples WHERE win IN (SELECT old FROM temp.ru)",
 	"DELETE FROM windows WHERE id IN (SELECT old FROM temp.ru)",
@@ -50,7 +67,10 @@ static const char *const rollup_sql[] = {
 };
 
 /* The rollup statement that picks the batch's windows (its changes: the batch size). */
-#define ROLLUP_PICK 4
+#define ROLLUP_PICK 6
+
+/* Buckets per rollup transaction: a few ms of a busy host's rows each. */
+#define BATCH_BUCKETS 2
 
 /* Windows per housekeeping transaction: a few ms of a busy host's rows each. */
 #define BATCH_WINDOWS 6
@@ -173,7 +193,7 @@ int store__rollup(struct store *st, int64_t now_ms, const struct store_rollup_le
 	for (i = 0; i < nlevels && !err; i++) {
 		v[0] = levels[i].bucket_ms;
 		v[1] = now_ms - levels[i].age_ms;
-		v[2] = BATCH_WINDOWS;
+		v[2] = BATCH_BUCKETS;
 		do {
 			t0 = store_mono();
 			err = run_batch(st, rollup_sql, nsql, ROLLUP_PICK, v, &n);

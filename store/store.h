@@ -31,7 +31,7 @@ struct store_window;
 /* The labels samples are grouped by. */
 struct store_proc {
 	const char *comm;	/* never NULL */
-	uint32_t pid;
+	uint32_t pid;		/* 0: short-lived processes merged by a rollup */
 	const char *exe;	/* NULL when unknown */
 	const char *cgroup;	/* cgroup path or container id, NULL when unknown */
 };
@@ -221,7 +221,10 @@ struct store_rollup_level {
  * windows shorter than bucket_ms whose bucket [b, b + bucket_ms) ends at
  * least age_ms before @now_ms become one window per bucket (merged into a
  * window already covering that bucket exactly), with the counts of equal
- * (process, stack) pairs summed; totals are unchanged.  @levels NULL uses
+ * (process, stack) pairs summed; totals are unchanged.  A process seen in
+ * only one of a bucket's windows (short-lived, or idle but for a moment)
+ * is merged with the others of its comm, executable and cgroup under pid
+ * 0, so the store grows with time, not with process churn.  @levels NULL uses
  * the default: 1 min after 1 h, 10 min after 24 h.  A few windows per
  * transaction, each leaving the totals exact.  Returns 0 or -errno.
  */

@@ -175,6 +175,14 @@ bench: test-deps
 	$(Q)$(MAKE) --no-print-directory all $(WORKLOADS) bench-tools
 	$(Q)bash bench/run.sh
 
+# The agent for SOAK_S seconds (30 min unless told) under process and thread
+# churn, hostile files and a store on a tmpfs that fills up; not in make test.
+SOAK_S ?= 1800
+.PHONY: soak
+soak: test-deps
+	$(Q)$(MAKE) --no-print-directory all $(addprefix $(OUTPUT)/workloads/,stack_churn thread_depths jit_spin cpu_chain)
+	$(Q)SOAK_S=$(SOAK_S) /usr/bin/python3 bench/soak.py
+
 clean:
 	rm -rf $(OUTPUT)
 

@@ -54,6 +54,7 @@ struct agent {
 	struct agent_opts o;
 	struct store *store;
 	struct store_keeper *keeper;	/* retention and rollups, on their own thread */
+	uint64_t keeper_evicted;	/* its evictions counted in n.evicted so far */
 	struct collector *c;
 	struct pusher *pusher;		/* --push; NULL: none */
 	struct store_window *pending[MAX_PENDING];
@@ -375,9 +376,14 @@ static int start_web(struct agent *a, volatile sig_atomic_t *exiting)
 /* Retention and rollups run on the keeper's thread: the drains go on meanwhile. */
 static void housekeep(struct agent *a, int64_t now_ms)
 {
+	struct store_keeper_stats ks;
+
 	if (now_ms - a->last_housekeep < HOUSEKEEP_MS)
 		return;
 	a->last_housekeep = now_ms;
+	store_keeper__stats(a->keeper, &ks);	/* its evictions near the cap count too */
+	a->n.evicted += ks.evicted - a->keeper_evicted;
+	a->keeper_evicted = ks.evicted;
 	store_keeper__kick(a->keeper, now_ms);
 }
 

@@ -90,7 +90,7 @@ static const char *const sweep_sql[] = {
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Free pages handed back to the file system per transaction. */
-#define VACUUM_PAGES "128"
+#define VACUUM_PAGES "64"
 
 /* Sets *n to the one integer @sql returns.  Returns 0 or -errno. */
 static int query_int(struct store *st, const char *sql, int64_t *n)

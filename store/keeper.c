@@ -20,33 +20,87 @@
 /* How often garbage collection runs: a full scan of the samples each time. */
 #define GC_EVERY_MS (10 * 60 * 1000LL)
 
+/*
+ * Past this share of a size cap (percent), the keeper deletes the oldest
+ * windows itself, so the writer's commits seldom meet the cap (and pay for
+ * an eviction on their own thread).
+ */
+#define CAP_HIGH_PCT 95
+
 struct store_keeper {
 	struct store *st;
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	int64_t retention_ms;
+	uint64_t max_bytes;		/* the cap; 0: none */
 	int64_t kick_ms;		/* the pass asked for; 0: none */
 	int64_t last_gc_ms;
 	volatile bool stop;
 	struct store_keeper_stats stats;
 };
 
+/* Sets *used to the bytes of the file in use (free pages not counted).  Returns 0 or -errno. */
+static int used_bytes(struct store *st, uint64_t *used)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, err;
+
+	err = store_rc(st, sqlite3_prepare_v2(st->db, "SELECT ((SELECT page_count FROM"
+					      " pragma_page_count) - (SELECT freelist_count FROM"
+					      " pragma_freelist_count)) * (SELECT page_size FROM"
+					      " pragma_page_size)", -1, &s, NULL));
+	if (!err) {
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW)
+			*used = (uint64_t)sqlite3_column_int64(s, 0);
+		else
+			err = rc == SQLITE_DONE ? -EIO : store_rc(st, rc);
+	}
+	sqlite3_finalize(s);
+	return err;
+}
+
+/* Near the cap: deletes the oldest windows down to below CAP_HIGH_PCT.  Returns 0 or -errno. */
+static int keep_below_cap(struct store_keeper *k, uint64_t *evicted)
+{
+	uint64_t used = 0, n;
+	int i, err = 0;
+
+	for (i = 0; i < 20 && !err; i++) {
+		err = used_bytes(k->st, &used);
+		if (err || used <= k->max_bytes / 100 * CAP_HIGH_PCT)
+			break;
+		err = store__evict(k->st, 0, &n);
+		*evicted += n;
+	}
+	return err == -ENOSPC ? 0 : err;
+}
+
 /* One pass at @now_ms.  Returns 0 or -errno. */
 static int keeper_pass(struct store_keeper *k, int64_t now_ms)
 {
-	uint64_t deleted = 0, n;
+	uint64_t deleted = 0, evicted = 0, n;
 	int err;
 
 	err = store_delete_before(k->st, now_ms - k->retention_ms, &deleted);
 	if (!err) {
 		err = store__rollup(k->st, now_ms, NULL, 0);
 		/* at a size cap a rollup needs a few pages before it frees more */
-		if (err == -ENOSPC && !store__evict(k->st, 0, &n))
+		if (err == -ENOSPC && !store__evict(k->st, 0, &n)) {
+			evicted += n;
 			err = store__rollup(k->st, now_ms, NULL, 0);
+		}
 	}
+	if (!err && k->max_bytes)
+		err = keep_below_cap(k, &evicted);
+	if (evicted)
+		log_info("store near its %llu MB cap: deleted the %llu oldest window%s",
+			 (unsigned long long)(k->max_bytes >> 20), (unsigned long long)evicted,
+			 evicted == 1 ? "" : "s");
 	pthread_mutex_lock(&k->lock);
 	k->stats.deleted += deleted;
+	k->stats.evicted += evicted;
 	pthread_mutex_unlock(&k->lock);
 	if (!err && now_ms - k->last_gc_ms >= GC_EVERY_MS) {
 		/* rollups leave processes and stacks unused too, retention more */
@@ -104,6 +158,7 @@ int store_keeper__new(const char *path, int64_t retention_ms, uint64_t max_bytes
 	if (!k)
 		return -ENOMEM;
 	k->retention_ms = retention_ms;
+	k->max_bytes = max_bytes;
 	pthread_mutex_init(&k->lock, NULL);
 	pthread_cond_init(&k->cond, NULL);
 	err = store__open(path, 0, &k->st);

@@ -70,10 +70,10 @@ static const char *const rollup_sql[] = {
 #define ROLLUP_PICK 6
 
 /* Buckets per rollup transaction: a few ms of a busy host's rows each. */
-#define BATCH_BUCKETS 2
+#define BATCH_BUCKETS 1
 
 /* Windows per housekeeping transaction: a few ms of a busy host's rows each. */
-#define BATCH_WINDOWS 6
+#define BATCH_WINDOWS 3
 
 /* One batch of retention; ?1 the cutoff, ?2 the most windows per batch. */
 static const char *const retain_sql[] = {
@@ -101,6 +101,11 @@ int store_pause(struct store *st, double t0)
 
 	if (!st->share_lock)
 		return 0;
+	/*
+	 * Copies what this transaction wrote from the WAL into the file now, on
+	 * this thread: left there, the writer's next commit would do it.
+	 */
+	sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 	/* SQLite's busy handler polls every 25-100 ms once it has waited a while */
 	if (held < 0.1)
 		held = 0.1;

@@ -234,11 +234,13 @@ int store__rollup(struct store *st, int64_t now_ms, const struct store_rollup_le
 /*
  * Housekeeping off the caller's thread: a thread with its own connection
  * to the store at @path that, on each store_keeper__kick(), deletes the
- * windows older than @retention_ms, runs the default rollups and (every
- * few minutes) collects what nothing uses any more.  Its transactions hold
- * the write lock a few ms each, with pauses between them, so a window
- * commit on another connection waits briefly, never for a whole pass.
- * @max_bytes caps its connection like store__set_max_bytes() (0: none).
+ * windows older than @retention_ms, runs the default rollups, deletes the
+ * oldest windows when the file is near @max_bytes (so commits seldom meet
+ * the cap) and (every few minutes) collects what nothing uses any more.
+ * Its transactions hold the write lock a few ms each, with pauses between
+ * them, so a window commit on another connection waits briefly, never for
+ * a whole pass.
+ * @max_bytes also caps its connection like store__set_max_bytes() (0: none).
  * Failures are logged and counted.  Sets *out.  Returns 0 or -errno.
  */
 struct store_keeper;
@@ -255,6 +257,7 @@ void store_keeper__kick(struct store_keeper *k, int64_t now_ms);
 struct store_keeper_stats {
 	uint64_t passes, failures;	/* passes done, passes that failed */
 	uint64_t deleted;		/* windows deleted by retention */
+	uint64_t evicted;		/* oldest windows deleted near the size cap */
 	double last_pass_s, max_pass_s;	/* wall time of passes (pauses included) */
 	int64_t last_now_ms;		/* the time the last finished pass was kicked with */
 };

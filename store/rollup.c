@@ -86,6 +86,9 @@ static const char *const retain_sql[] = {
 
 #define RETAIN_PICK 2
 
+/* From this store__evict() round on, it collects garbage too. */
+#define EVICT_GC_ROUND 2
+
 double store_mono(void)
 {
 	struct timespec ts;
@@ -245,19 +248,29 @@ int store__retain(struct store *st, int64_t before_ms)
 int store__evict(struct store *st, int round, uint64_t *deleted)
 {
 	struct store_stats before;
+	sqlite3_int64 changes;
 	int64_t cut;
 	int err;
 
 	*deleted = 0;
-	err = store__stats(st, &before);
-	if (err)
-		return err;
-	if (!before.windows || round < 0 || round > 20)
+	if (round < 0 || round > 20)
 		return -ENOSPC;
-	/* the freed pages take the new window; garbage collection comes later */
-	cut = before.first_ms + (before.last_ms - before.first_ms) / 200 * (1 << round);
-	err = store_delete_before(st, cut > before.first_ms ? cut : before.first_ms + 1, deleted);
-	if (!err && !*deleted)
+	err = store__stats(st, &before);
+	if (!err && before.windows) {
+		cut = before.first_ms + (before.last_ms - before.first_ms) / 200 * (1 << round);
+		err = store_delete_before(st, cut > before.first_ms ? cut : before.first_ms + 1,
+					  deleted);
+	}
+	if (err || (*deleted && round < EVICT_GC_ROUND))
+		return err;
+	/*
+	 * The samples' pages usually take the new window, and garbage
+	 * collection (a scan of every sample) is left to retention.  When the
+	 * first rounds were not enough, the space is in stacks and names: collect.
+	 */
+	changes = sqlite3_total_changes64(st->db);
+	err = store_gc(st);
+	if (!err && !*deleted && sqlite3_total_changes64(st->db) == changes)
 		err = -ENOSPC;
 	return err;
 }

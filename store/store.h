@@ -204,9 +204,11 @@ int store__retain(struct store *st, int64_t before_ms);
 /*
  * Makes room at a size cap: deletes the oldest windows, 2^@round 200ths of
  * the time stored (at least one window), and their samples, whose pages
- * the next commit reuses; what else they alone used stays until the next
- * store__retain() or store_keeper pass.  Sets *deleted.  Returns 0,
- * -ENOSPC when nothing could go, or -errno.
+ * the next commit reuses.  From round 2 on, or when no window is left, it
+ * also collects what nothing uses any more, like store__retain() (a scan
+ * of every sample); before, that is left to the next store__retain() or
+ * store_keeper pass.  Sets *deleted.  Returns 0, -ENOSPC when nothing
+ * could go, or -errno.
  */
 int store__evict(struct store *st, int round, uint64_t *deleted);
 

@@ -13,8 +13,10 @@ Running meanwhile, each restarted as it ends:
   - the store on a tmpfs of SOAK_TMPFS_MB (16) MB, which fills up: windows must be evicted, or
     kept in memory and then dropped, counted, never silently.
 Prints the agent's RSS at the start, every RSS_EVERY s (300) and at the end, its peak, windows
-written and lost (from /metrics), samples lost, and agent_alive 1 when it ran to the end and
-exited cleanly on SIGINT.
+written and lost (from /metrics, read every 10 s, so a crash keeps the last figures), samples
+lost, and agent_alive 1 when it ran to the end and exited cleanly on SIGINT (else how it ended).
+SOAK_SKIP=name,... leaves workloads out (process_churn, thread_churn, jit_perf_map,
+fifo_debuglink, truncated_library).
 """
 
 import os
@@ -36,6 +38,7 @@ SOAK_S = int(os.environ.get("SOAK_S", "1800"))
 RSS_EVERY = int(os.environ.get("RSS_EVERY", "300"))
 CHURN_RATE = int(os.environ.get("CHURN_RATE", "50"))
 TMPFS_MB = int(os.environ.get("SOAK_TMPFS_MB", "16"))
+SKIP = set(filter(None, os.environ.get("SOAK_SKIP", "").split(",")))  # e.g. truncated_library
 
 stop = threading.Event()
 children = []
@@ -196,43 +199,60 @@ def main():
         if port is None:
             raise SystemExit("soak: the agent wrote no window in 30 s")
         rss = [(0, dict(rss_mb(agent.pid))["VmRSS"])]
+        hwm = 0
         for fn in (process_churn, thread_churn, jit_perf_map, fifo_debuglink, truncated_library):
-            loop(fn)
+            if fn.__name__ not in SKIP:
+                loop(fn)
         start = time.monotonic()
         alive = 1
         next_rss = min(RSS_EVERY, SOAK_S)
+        next_m = 10
+        m = {}
+        spawned = 0
+        count_path = os.path.join(TMP, "churn.count")
         while True:
             now = time.monotonic() - start
             if agent.poll() is not None:
                 alive = 0
                 break
+            try:
+                hwm = dict(rss_mb(agent.pid))["VmHWM"]
+                if now >= next_m:
+                    m = metrics(port)
+                    next_m += 10
+                with open(count_path) as f:
+                    spawned = int(f.read().strip() or spawned)
+            except (OSError, ValueError):
+                pass
             if now >= next_rss:
-                rss.append((round(now), dict(rss_mb(agent.pid))["VmRSS"]))
+                try:
+                    rss.append((round(now), dict(rss_mb(agent.pid))["VmRSS"]))
+                except OSError:  # it just died: the next poll() says how
+                    continue
                 next_rss = min(next_rss + RSS_EVERY, SOAK_S)
                 if now >= SOAK_S:
                     break
             time.sleep(min(1.0, max(0.05, next_rss - now)))
         elapsed = time.monotonic() - start
         stop.set()
-        m = metrics(port) if alive else {}
-        hwm = dict(rss_mb(agent.pid))["VmHWM"] if alive else 0
         if alive:
+            m = metrics(port)
             agent.send_signal(signal.SIGINT)
             try:
                 rc = agent.wait(timeout=60)
             except subprocess.TimeoutExpired:
-                rc = -1
+                rc = None
             alive = 1 if rc in (0, 1) else 0  # 1: windows still pending at exit (counted)
+        else:
+            rc = agent.returncode
         log_text = open(log_path).read()
-        spawned = int(open(os.path.join(TMP, "churn.count")).read() or 0) \
-            if os.path.exists(os.path.join(TMP, "churn.count")) else 0
         df = shutil.disk_usage(store_dir)
         print(f"# soak: ember agent --window 2 for {elapsed:.0f} s (SOAK_S), store on a {TMPFS_MB} MB"
               f" tmpfs, ~{CHURN_RATE} processes/s, thread churn, JIT perf map, FIFO debuglink,"
               f" truncated library; {os.cpu_count()} CPUs")
         for t, v in rss:
             print(f"soak_rss_mb_at_{t}s {v:.1f} MB")
-        print(f"soak_rss_peak_mb {hwm:.1f} MB")
+        print(f"soak_rss_peak_mb {hwm:.1f} MB")  # VmHWM, start-up included
         print(f"soak_rss_max_sampled_mb {max(v for _, v in rss):.1f} MB")
         print(f"soak_churn_rate {spawned / elapsed:.1f} procs/s")
         print(f"soak_windows_written {m.get('windows_written_total', 0):.0f} windows")
@@ -243,7 +263,12 @@ def main():
         print(f"soak_samples_lost {lost} samples")
         print(f"soak_tmpfs_used_mb {(df.used) / 1048576:.1f} MB")
         print(f"soak_log_errors {len(re.findall(r'(?m)^ember: error:', log_text))} lines")
+        print(f"soak_workloads_skipped {len(SKIP)} workloads" + (f"  # {','.join(sorted(SKIP))}" if SKIP else ""))
         print(f"agent_alive {alive} bool")
+        if not alive:
+            how = "did not stop on SIGINT" if rc is None else \
+                f"killed by signal {-rc} ({signal.Signals(-rc).name})" if rc < 0 else f"exited {rc}"
+            print(f"# soak: the agent {how} after {elapsed:.0f} s")
         if not alive:
             print("# soak: the agent stopped:\n" + log_text[-3000:], file=sys.stderr)
         return 0 if alive else 1

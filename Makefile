@@ -13,7 +13,7 @@ BUILD_DEBS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev \
 # ...and what only the tests and benches need (perf for ground truth,
 # go tool pprof, Chromium, a debuginfod server, the kernel VMs, promtool).
 TEST_DEBS := python3 linux-perf procps util-linux golang-go chromium prometheus \
-	debuginfod g++ qemu-system-x86 busybox-static python3.11 debian-archive-keyring
+	debuginfod g++ qemu-system-x86 busybox-static python3.11 debian-archive-keyring sqlite3
 # ...and what `make deb` needs besides building (tests/pkg/ runs lintian too).
 DEB_DEBS := debhelper dpkg-dev lintian
 DEB_VERSION = $(shell dpkg-parsechangelog -S Version -l debian/changelog 2>/dev/null)

@@ -10,8 +10,9 @@ Running meanwhile, each restarted as it ends:
     symbols to its /tmp/perf-PID.map (with a junk line now and then);
   - cpu_chain stripped, its .gnu_debuglink naming a FIFO (a blocking open would hang the agent);
   - a copy of libz that python3 loads, then truncated to 100 bytes while it stays mapped;
-  - the store on a tmpfs of SOAK_TMPFS_MB (16) MB, which fills up: windows must be evicted, or
-    kept in memory and then dropped, counted, never silently.
+  - the store on a tmpfs of SOAK_TMPFS_MB (SOAK_S / 90, at least 4) MB, which fills up (the
+    agent's --max-size is twice that): the agent must evict old windows, or keep new ones in
+    memory and then drop them, counted, never silently.
 Prints the agent's RSS at the start, every RSS_EVERY s (300) and at the end, its peak, windows
 written and lost (from /metrics, read every 10 s, so a crash keeps the last figures), samples
 lost, and agent_alive 1 when it ran to the end and exited cleanly on SIGINT (else how it ended).
@@ -37,7 +38,8 @@ WL = os.path.join(ROOT, ".output/workloads")
 SOAK_S = int(os.environ.get("SOAK_S", "1800"))
 RSS_EVERY = int(os.environ.get("RSS_EVERY", "300"))
 CHURN_RATE = int(os.environ.get("CHURN_RATE", "50"))
-TMPFS_MB = int(os.environ.get("SOAK_TMPFS_MB", "16"))
+# small enough to fill up within the run (the agent writes about 1 MB a minute here)
+TMPFS_MB = int(os.environ.get("SOAK_TMPFS_MB", str(max(4, SOAK_S // 90))))
 SKIP = set(filter(None, os.environ.get("SOAK_SKIP", "").split(",")))  # e.g. truncated_library
 
 stop = threading.Event()
@@ -185,7 +187,9 @@ def main():
     try:
         with open(log_path, "w") as log:
             agent = subprocess.Popen([EMBER, "agent", "--db", os.path.join(store_dir, "soak.db"),
-                                      "--window", "2", "--listen", "127.0.0.1:0"],
+                                      "--window", "2", "--listen", "127.0.0.1:0",
+                                      # above the disk: the disk fills first, the agent evicts
+                                      "--max-size", f"{2 * TMPFS_MB}M"],
                                      stdout=log, stderr=log)
         port = None
         for _ in range(300):

@@ -13,7 +13,7 @@ BUILD_DEBS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev \
 # ...and what only the tests and benches need (perf for ground truth,
 # go tool pprof, Chromium, a debuginfod server, the kernel VMs, promtool).
 TEST_DEBS := python3 linux-perf procps util-linux golang-go chromium prometheus \
-	debuginfod g++ qemu-system-x86 busybox-static python3.11 debian-archive-keyring
+	debuginfod g++ qemu-system-x86 busybox-static python3.11 debian-archive-keyring sqlite3
 # ...and what `make deb` needs besides building (tests/pkg/ runs lintian too).
 DEB_DEBS := debhelper dpkg-dev lintian
 DEB_VERSION = $(shell dpkg-parsechangelog -S Version -l debian/changelog 2>/dev/null)
@@ -151,10 +151,11 @@ $(OUTPUT)/unit_tests: $(patsubst %.c,$(OUTPUT)/%.o,$(UNIT_SRCS)) $(LIB_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-STORE_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(wildcard store/*.c))
+# the store logs its housekeeping thread's failures through util/log
+STORE_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(wildcard store/*.c)) $(OUTPUT)/util/log.o
 $(OUTPUT)/store_tests: $(patsubst %.c,$(OUTPUT)/%.o,$(wildcard tests/store/*.c)) $(STORE_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS) $^ -lsqlite3 -o $@
+	$(Q)$(CC) $(LDFLAGS) $^ -lsqlite3 -lpthread -o $@
 
 UNWIND_OBJS := $(patsubst %.c,$(OUTPUT)/%.o,$(wildcard unwind/*.c)) $(OUTPUT)/util/file.o
 $(OUTPUT)/unwind_tests: $(patsubst %.c,$(OUTPUT)/%.o,$(wildcard tests/unwind/*.c)) $(UNWIND_OBJS)
@@ -205,6 +206,14 @@ vm: deps
 bench: test-deps
 	$(Q)$(MAKE) --no-print-directory all $(WORKLOADS) bench-tools
 	$(Q)bash bench/run.sh
+
+# The agent for SOAK_S seconds (30 min unless told) under process and thread
+# churn, hostile files and a store on a tmpfs that fills up; not in make test.
+SOAK_S ?= 1800
+.PHONY: soak
+soak: test-deps
+	$(Q)$(MAKE) --no-print-directory all $(addprefix $(OUTPUT)/workloads/,stack_churn thread_depths jit_spin cpu_chain)
+	$(Q)SOAK_S=$(SOAK_S) /usr/bin/python3 bench/soak.py
 
 clean:
 	rm -rf $(OUTPUT)

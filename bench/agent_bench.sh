@@ -143,8 +143,28 @@ awk -v a="$bytes0" -v b="$bytes1" -v s0="$t0" -v s1="$t1" \
 	'BEGIN { printf "store_bytes_per_hour %.1f MB\n", (b - a) / 1048576 / ((s1 - s0) / 3600) }'
 echo "# (raw 2 s windows; the agent rolls windows older than 1 h up to 1 min, so a long-running store grows slower)"
 
+# The same store as the rollups leave it after a day (10 min windows; short-lived
+# processes merged by comm and executable), unused rows collected and the file
+# vacuumed: what each day of this churn costs once rolled up.  Extrapolated
+# linearly from CHURN_SECONDS, which overstates it (a merged process is stored
+# once per 10 min bucket however many times it ran).
+cc -O2 -Wall -Istore -Iutil store/*.c util/log.c bench/rollup_store.c -lsqlite3 -lpthread -o "$OUT/rollup_store"
+cp "$OUT/agent.db" "$OUT/rolled.db"
+rows0=$(sqlite3 "$OUT/rolled.db" 'SELECT count(*) FROM samples')
+procs0=$(sqlite3 "$OUT/rolled.db" 'SELECT count(*) FROM procs')
+"$OUT/rollup_store" "$OUT/rolled.db"
+sqlite3 "$OUT/rolled.db" "DELETE FROM procs WHERE id NOT IN (SELECT proc FROM samples);
+DELETE FROM strings WHERE id NOT IN (SELECT name FROM frames UNION ALL SELECT module FROM frames
+ UNION ALL SELECT file FROM frames UNION ALL SELECT build_id FROM frames UNION ALL SELECT comm FROM procs
+ UNION ALL SELECT exe FROM procs UNION ALL SELECT cgroup FROM procs); VACUUM;"
+echo "rolled_sample_rows $rows0 -> $(sqlite3 "$OUT/rolled.db" 'SELECT count(*) FROM samples') rows"
+echo "rolled_processes $procs0 -> $(sqlite3 "$OUT/rolled.db" 'SELECT count(*) FROM procs') processes"
+awk -v b="$(stat -c %s "$OUT/rolled.db")" -v s0="$t0" -v s1="$t1" \
+	'BEGIN { printf "store_bytes_per_day_rolled_up %.1f MB\n", b / 1048576 / ((s1 - s0) / 86400) }'
+rm -f "$OUT/rolled.db"
+
 # ---- 2. export of 24 h vs 10 min -------------------------------------------------
-cc -O2 -Wall -Istore -Iutil store/*.c bench/gen_store.c -lsqlite3 -o "$OUT/gen_store"
+cc -O2 -Wall -Istore -Iutil store/*.c util/log.c bench/gen_store.c -lsqlite3 -lpthread -o "$OUT/gen_store"
 rm -f "$OUT"/gen.db*
 gen=$("$OUT/gen_store" "$OUT/gen.db" "$GEN_HOURS" 10 200 20)
 echo "# gen_store: ${GEN_HOURS} h of 10 s windows, 200 stacks x 20 processes, default rollup"

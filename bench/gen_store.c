@@ -8,7 +8,7 @@
  * does).  Prints "gen_write_s S", "gen_rollup_s S" and "gen_rows N".
  *
  * usage: gen_store PATH [HOURS [WINDOW_S [STACKS [PROCS]]]]  (default 24 10 200 20)
- * build: cc -O2 -Istore -Iutil store/ *.c bench/gen_store.c -lsqlite3
+ * build: cc -O2 -Istore -Iutil store/ *.c util/log.c bench/gen_store.c -lsqlite3 -lpthread
  */
 #include <stdint.h>
 #include <stdio.h>

@@ -140,6 +140,11 @@ if [ "${WEB_BENCH:-1}" != 0 ]; then
 	bash bench/web_bench.sh
 fi
 
+# The main loop's longest stall on a week-old store at its size cap; STORE_BENCH=0 skips it.
+if [ "${STORE_BENCH:-1}" != 0 ]; then
+	bash bench/store_bench.sh
+fi
+
 # The agent and export benchmarks (RSS under churn, store growth, export speed);
 # AGENT_BENCH=0 skips them.
 if [ "${AGENT_BENCH:-1}" != 0 ]; then

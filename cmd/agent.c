@@ -53,6 +53,8 @@ struct stack_id {
 struct agent {
 	struct agent_opts o;
 	struct store *store;
+	struct store_keeper *keeper;	/* retention and rollups, on their own thread */
+	uint64_t keeper_evicted;	/* its evictions counted in n.evicted so far */
 	struct collector *c;
 	struct pusher *pusher;		/* --push; NULL: none */
 	struct store_window *pending[MAX_PENDING];
@@ -368,18 +370,18 @@ static int start_web(struct agent *a, volatile sig_atomic_t *exiting)
 	return err == -EACCES || err == -EINVAL || err == -EBADMSG ? 2 : 1;
 }
 
+/* Retention and rollups run on the keeper's thread: the drains go on meanwhile. */
 static void housekeep(struct agent *a, int64_t now_ms)
 {
-	int err;
+	struct store_keeper_stats ks;
 
 	if (now_ms - a->last_housekeep < HOUSEKEEP_MS)
 		return;
 	a->last_housekeep = now_ms;
-	err = store__retain(a->store, now_ms - a->o.retention_ms);
-	if (!err)
-		err = store__rollup(a->store, now_ms, NULL, 0);
-	if (err)
-		log_warn("store housekeeping failed: %s", strerror(-err));
+	store_keeper__stats(a->keeper, &ks);	/* its evictions near the cap count too */
+	a->n.evicted += ks.evicted - a->keeper_evicted;
+	a->keeper_evicted = ks.evicted;
+	store_keeper__kick(a->keeper, now_ms);
 }
 
 /*
@@ -519,6 +521,10 @@ int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
 	err = a.o.max_bytes ? store__set_max_bytes(a.store, a.o.max_bytes) : 0;
 	if (err)
 		log_warn("cannot cap the store: %s", store__strerror(err));
+	err = store_keeper__new(a.o.db, a.o.retention_ms, a.o.max_bytes, &a.keeper);
+	if (err)	/* sampling goes on; the store only stops shrinking */
+		log_warn("cannot start the store's housekeeping (no retention, no rollups): %s",
+			 store__strerror(err));
 	a.o.push.o.freq = a.o.s.freq;
 	if (a.o.push.o.url && pusher__new(&a.o.push.o, &a.pusher)) {
 		ret = 2;
@@ -557,6 +563,7 @@ out:
 		store__window_free(a.pending[i]);
 	collector__free(a.c);
 	free(a.stack_ids);
+	store_keeper__free(a.keeper);
 	store__free(a.store);
 	snapshot__free(a.m);
 	return ret;

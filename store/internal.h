@@ -68,6 +68,8 @@ struct store {
 	struct store_itab stacks;	/* uint32 frame ids, root first -> leaf node */
 	int64_t data_version;		/* changes when another connection commits */
 	struct timespec deadline;	/* store__set_time_limit(); 0: none */
+	bool share_lock;		/* housekeeping pauses between its transactions */
+	const volatile bool *cancel;	/* when set and true, housekeeping stops at its next pause */
 	char msg[256];			/* last SQLite error message */
 };
 
@@ -98,6 +100,45 @@ int store_run(struct store *st, enum store_stmt id, const int64_t *v, int n, int
 
 /* Sets *out to a copy of the blob column @col as a NUL-terminated string. */
 int store_column_str(sqlite3_stmt *s, int col, char **out);
+
+/*
+ * Runs @sql with ?1, ?2, ?3 (those it has) bound to @v[0..2].  Sets
+ * *changes (if not NULL) to the rows it changed.  Returns 0 or -errno.
+ */
+int store_sql(struct store *st, const char *sql, const int64_t *v, int *changes);
+
+/* Runs @n statements of @sql with store_sql(); stops at the first failure. */
+int store_sql_all(struct store *st, const char *const *sql, size_t n, const int64_t *v);
+
+/*
+ * Between two housekeeping transactions: when st->share_lock is set,
+ * sleeps at least as long as the transaction begun at @t0 (CLOCK_MONOTONIC
+ * seconds) held the lock, so a writer on another connection gets in.
+ * Returns 0, or -ECANCELED once st->cancel is set.
+ */
+int store_pause(struct store *st, double t0);
+
+/* CLOCK_MONOTONIC in seconds. */
+double store_mono(void);
+
+/*
+ * Deletes the windows starting before @before_ms and their samples, a few
+ * windows per transaction; nothing else (see store_gc()).  Adds the count
+ * to *deleted.  Returns 0 or -errno.
+ */
+int store_delete_before(struct store *st, int64_t before_ms, uint64_t *deleted);
+
+/*
+ * Deletes the stacks, frames, processes and strings nothing refers to:
+ * found in a read snapshot (which never blocks a writer), then deleted in
+ * one short transaction that spares whatever a window written since uses.
+ * Returns 0 or -errno.
+ */
+int store_gc(struct store *st);
+
+/* store_gc()'s two steps: the snapshot (sets @max, see gc.c), then the deletion. */
+int store_gc_mark(struct store *st, int64_t max[3]);
+int store_gc_sweep(struct store *st, const int64_t max[3]);
 
 /* Sums per (a, b) pair of ids, in a hash table; see agg.c. */
 struct store_agg_ent {

@@ -31,7 +31,7 @@ struct store_window;
 /* The labels samples are grouped by. */
 struct store_proc {
 	const char *comm;	/* never NULL */
-	uint32_t pid;
+	uint32_t pid;		/* 0: short-lived processes merged by a rollup */
 	const char *exe;	/* NULL when unknown */
 	const char *cgroup;	/* cgroup path or container id, NULL when unknown */
 };
@@ -202,9 +202,13 @@ int store__windows(struct store *st, int64_t from_ms, int64_t to_ms, store_windo
 int store__retain(struct store *st, int64_t before_ms);
 
 /*
- * Makes room at a size cap: deletes the oldest windows, 2^@round twentieths
- * of the time stored (at least one window), like store__retain().  Sets
- * *deleted.  Returns 0, -ENOSPC when nothing could go, or -errno.
+ * Makes room at a size cap: deletes the oldest windows, 2^@round 200ths of
+ * the time stored (at least one window), and their samples, whose pages
+ * the next commit reuses.  From round 2 on, or when no window is left, it
+ * also collects what nothing uses any more, like store__retain() (a scan
+ * of every sample); before, that is left to the next store__retain() or
+ * store_keeper pass.  Sets *deleted.  Returns 0, -ENOSPC when nothing
+ * could go, or -errno.
  */
 int store__evict(struct store *st, int round, uint64_t *deleted);
 
@@ -219,12 +223,52 @@ struct store_rollup_level {
  * windows shorter than bucket_ms whose bucket [b, b + bucket_ms) ends at
  * least age_ms before @now_ms become one window per bucket (merged into a
  * window already covering that bucket exactly), with the counts of equal
- * (process, stack) pairs summed; totals are unchanged.  @levels NULL uses
- * the default: 1 min after 1 h, 10 min after 24 h.  One transaction.
- * Returns 0 or -errno.
+ * (process, stack) pairs summed; totals are unchanged.  A process seen in
+ * only one of a bucket's windows (short-lived, or idle but for a moment)
+ * is merged with the others of its comm, executable and cgroup under pid
+ * 0, so the store grows with time, not with process churn.  @levels NULL uses
+ * the default: 1 min after 1 h, 10 min after 24 h.  A few windows per
+ * transaction, each leaving the totals exact.  Returns 0 or -errno.
  */
 int store__rollup(struct store *st, int64_t now_ms, const struct store_rollup_level *levels,
 		  int nlevels);
+
+/*
+ * Housekeeping off the caller's thread: a thread with its own connection
+ * to the store at @path that, on each store_keeper__kick(), deletes the
+ * windows older than @retention_ms, runs the default rollups, deletes the
+ * oldest windows when the file is near @max_bytes (so commits seldom meet
+ * the cap) and (every few minutes) collects what nothing uses any more.
+ * Its transactions hold the write lock a few ms each, with pauses between
+ * them, so a window commit on another connection waits briefly, never for
+ * a whole pass.
+ * @max_bytes also caps its connection like store__set_max_bytes() (0: none).
+ * Failures are logged and counted.  Sets *out.  Returns 0 or -errno.
+ */
+struct store_keeper;
+
+int store_keeper__new(const char *path, int64_t retention_ms, uint64_t max_bytes,
+		      struct store_keeper **out);
+
+/*
+ * Asks for a pass with @now_ms as the time (Unix ms); returns at once.
+ * Kicks during a pass are merged into one pass after it.
+ */
+void store_keeper__kick(struct store_keeper *k, int64_t now_ms);
+
+struct store_keeper_stats {
+	uint64_t passes, failures;	/* passes done, passes that failed */
+	uint64_t deleted;		/* windows deleted by retention */
+	uint64_t evicted;		/* oldest windows deleted near the size cap */
+	double last_pass_s, max_pass_s;	/* wall time of passes (pauses included) */
+	int64_t last_now_ms;		/* the time the last finished pass was kicked with */
+};
+
+/* Copies the keeper's counters.  NULL gives zeros. */
+void store_keeper__stats(struct store_keeper *k, struct store_keeper_stats *out);
+
+/* Stops the keeper (a pass stops at its next transaction) and frees it.  NULL is a no-op. */
+void store_keeper__free(struct store_keeper *k);
 
 struct store_stats {
 	int64_t first_ms;	/* start of the oldest window, 0 when empty */

@@ -15,7 +15,7 @@ $(OUTPUT)/ember $(OUTPUT)/unit_tests: $(WEB_OBJS)
 # tests/web/: a store generator, headless Chromium and playwright-core.
 $(OUTPUT)/web_gen: tests/web/gen.c $(STORE_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ -lsqlite3 -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(LDFLAGS) $^ -lsqlite3 -lpthread -o $@
 
 tests/web/node_modules/playwright-core/package.json: tests/web/package.json
 	$(call msg,NPM,playwright-core)

@@ -10,7 +10,7 @@
 #include "test_store.h"
 
 #define NB 64			/* buckets compared at most */
-#define NP 3			/* PA, PB, PC */
+#define NP 5			/* PA, PB, PC, then "app" and "other" merged by a rollup (pid 0) */
 
 /* Per bucket and process (by pid / 100 - 1): samples. */
 struct grid {
@@ -23,6 +23,8 @@ static int proc_ix(const struct store_proc *p)
 {
 	int i = p->pid / 100 - 1;
 
+	if (!p->pid)
+		return strcmp(p->comm, "app") ? 4 : 3;
 	return p->pid % 100 || i < 0 || i >= NP ? -1 : i;
 }
 

@@ -273,6 +273,11 @@ static int write_random(struct store *st, int64_t base, int n, uint64_t *per_min
 
 	for (i = 0; i < n && !err; i++) {
 		err = store__window_begin(st, base + i * 10 * SEC, 10 * SEC, &w);
+		/* each process in every window: none is short-lived, each keeps its pid */
+		for (j = 0; j < 3 && !err; j++) {
+			err = store__window_add(w, procs[j], F, 2, 1);
+			per_min[i / 6]++;
+		}
 		for (j = 0; j < 6 && !err; j++) {
 			uint64_t c = lcg(&seed) % 10 + 1;
 			const struct frame *fr = lcg(&seed) % 2 ? F : S2;
@@ -315,6 +320,7 @@ void test_rollup(struct env *e)
 		{ .age_ms = HOUR, .bucket_ms = MIN }, { .age_ms = 2 * HOUR, .bucket_ms = 10 * MIN },
 	};
 	const int64_t base = T0 - T0 % (10 * MIN);
+	const struct store_proc PC0 = { .comm = PC.comm, .pid = 0, .exe = PC.exe, .cgroup = PC.cgroup };
 	static uint64_t per_min[180];
 	const char *path = fresh(e, "rollup");
 	struct rows before = { 0 }, after = { 0 }, mid0 = { 0 }, mid1 = { 0 };
@@ -350,8 +356,10 @@ void test_rollup(struct env *e)
 	CHECK(!store__rollup(st, base + 3 * HOUR, lv, 2), "third rollup");
 	rows_free(&after);
 	CHECK(!query(st, base, base + 3 * HOUR, NULL, -1, &after), "query after merge");
-	CHECK(after.total == before.total + 18 && rows_count(&after, &PC, F, 1) ==
-	      rows_count(&before, &PC, F, 1) + 7, "merge into a rolled-up window lost counts");
+	/* alone in its 1 min bucket, the late window's processes count as short-lived */
+	CHECK(after.total == before.total + 18 && rows_count(&after, &PC, F, 1) +
+	      rows_count(&after, &PC0, F, 1) == rows_count(&before, &PC, F, 1) + 7,
+	      "merge into a rolled-up window lost counts");
 	t->n = 0;
 	CHECK(!store__windows(st, base, base + 10 * MIN, tl_add, t) && t->n == 1 &&
 	      t->v[0].dur_ms == 10 * MIN, "merge made %d windows", t->n);
@@ -364,4 +372,66 @@ out:
 	store__free(st);
 	cleanup(e);
 	report(e, "rollup_totals", why);
+}
+
+/*
+ * Short-lived processes (one window each, a new pid every time) are merged
+ * by a rollup under one process per comm, executable and cgroup with pid
+ * 0; a process seen in several windows of a bucket keeps its pid.
+ */
+void test_rollup_merge(struct env *e)
+{
+	static const struct store_rollup_level lv[] = { { .age_ms = HOUR, .bucket_ms = MIN } };
+	const int64_t base = T0 - T0 % (10 * MIN);
+	const struct store_proc merged = { .comm = "job", .pid = 0, .exe = "/bin/job" };
+	const char *path = fresh(e, "rollmerge");
+	struct store_proc job = { .comm = "job", .exe = "/bin/job" };
+	struct store_window *w = NULL;
+	struct rows before = { 0 }, after = { 0 }, jobs = { 0 };
+	struct store *st = NULL;
+	char why[256] = "";
+	int err, i, j;
+
+	err = store__open(path, 0, &st);
+	CHECK(!err, "open: %s", store__strerror(err));
+	for (i = 0; i < 60; i++) {
+		err = store__window_begin(st, base + i * 10 * SEC, 10 * SEC, &w);
+		for (j = 0; j < 5 && !err; j++) {
+			job.pid = 1000 + (uint32_t)(i * 5 + j);
+			err = store__window_add(w, &job, F, 3, 2);
+		}
+		if (!err)
+			err = store__window_add(w, &PA, F, 3, 1);
+		if (!err)
+			err = store__window_commit(w);
+		store__window_free(w);
+		w = NULL;
+		CHECK(!err, "window %d: %s", i, store__strerror(err));
+	}
+	CHECK(!query(st, base, base + HOUR, NULL, -1, &before), "query before");
+	err = store__rollup(st, base + 2 * HOUR, lv, 1);
+	CHECK(!err, "rollup: %s", store__strerror(err));
+	CHECK(!query(st, base, base + HOUR, NULL, -1, &after), "query after");
+	CHECK(after.total == before.total && before.total == 60 * 11, "totals %llu -> %llu",
+	      (unsigned long long)before.total, (unsigned long long)after.total);
+	CHECK(rows_count(&after, &merged, F, 3) == 600, "merged row: %llu samples, want 600",
+	      (unsigned long long)rows_count(&after, &merged, F, 3));
+	CHECK(rows_count(&after, &PA, F, 3) == 60, "the long-lived process lost its pid");
+	CHECK(after.n == 2, "%d rows after the rollup, want 2 (was %d)", after.n, before.n);
+	CHECK(sql1(path, "SELECT count(*) FROM samples") == 20, "%lld sample rows, want 10 x 2",
+	      (long long)sql1(path, "SELECT count(*) FROM samples"));
+	CHECK(!query(st, base, base + HOUR, "job", -1, &jobs) && jobs.total == 600,
+	      "comm filter after merge: %llu", (unsigned long long)jobs.total);
+	/* retention collects the 300 short-lived processes now unused */
+	CHECK(!store__retain(st, base - 1) && !store__retain(st, base + 10 * SEC) &&
+	      sql1(path, "SELECT count(*) FROM procs") == 2, "%lld processes kept, want 2",
+	      (long long)sql1(path, "SELECT count(*) FROM procs"));
+out:
+	rows_free(&before);
+	rows_free(&after);
+	rows_free(&jobs);
+	store__window_free(w);
+	store__free(st);
+	cleanup(e);
+	report(e, "rollup_merges_short_lived_processes", why);
 }

@@ -100,5 +100,8 @@ void test_commit_speed(struct env *e);
 void test_proc_buckets(struct env *e);
 void test_build_ids(struct env *e);
 void test_migration_v3(struct env *e);
+void test_keeper(struct env *e);
+void test_gc_snapshot(struct env *e);
+void test_rollup_merge(struct env *e);
 
 #endif /* EMBER_TEST_STORE_H */

@@ -24,6 +24,7 @@
 #include "unwind_abi.h"
 #include "web.h"
 #include "webproc.h"
+#include "mono.h"
 
 #define DEFAULT_MEMORY_LIMIT_MB 40
 #define STR_(x) #x
@@ -179,14 +180,6 @@ static int parse_args(struct agent_opts *o, int argc, char **argv)
 		return 2;
 	web_opts__env(&o->web);
 	return push_flags__check(&o->push);
-}
-
-static double mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /*
@@ -391,7 +384,7 @@ static void housekeep(struct agent *a, int64_t now_ms)
 static int drain(struct agent *a)
 {
 	struct collector_stats cs;
-	double t0 = mono_now();
+	double t0 = mono_s();
 	int err;
 
 	if (!a->w) {
@@ -410,7 +403,7 @@ static int drain(struct agent *a)
 	err = collector__drain(a->c, add_sample, a);
 	if (err)
 		log_error("drain failed: %s", strerror(-err));
-	a->w_drain_s += mono_now() - t0;
+	a->w_drain_s += mono_s() - t0;
 	if (!collector__stats(a->c, &cs))
 		publish(a, &cs);
 	return err;
@@ -430,7 +423,7 @@ static void end_window(struct agent *a, double due)
 
 	/* first: a window begun by this drain must take this window's start */
 	drain(a);	/* a failed drain was logged; what the window holds is kept */
-	t1 = mono_now();
+	t1 = mono_s();
 	if (due > t1)
 		due = t1;
 	stepped = wallclock__end_window(&a->clock, timearg__now_ms() - (int64_t)((t1 - due) * 1000),
@@ -453,21 +446,21 @@ static void end_window(struct agent *a, double due)
 	a->w = NULL;
 	if (a->pusher)	/* encodes and queues; the network is the push thread's */
 		pusher__window_end(a->pusher, start, end);
-	t1 = mono_now();
+	t1 = mono_s();
 	flush_pending(a);
-	log_window(a, start, end, mono_now() - t1);
+	log_window(a, start, end, mono_s() - t1);
 	housekeep(a, end);
 }
 
 static int run(struct agent *a, volatile sig_atomic_t *exiting)
 {
-	double now = mono_now(), next_drain = now + DRAIN_MS / 1000.0;
+	double now = mono_s(), next_drain = now + DRAIN_MS / 1000.0;
 	double deadline = now + a->o.window_ms / 1000.0, until;
 	int err;
 
 	wallclock__init(&a->clock, timearg__now_ms(), (int64_t)(now * 1000));
 	while (!*exiting) {
-		now = mono_now();
+		now = mono_s();
 		until = next_drain < deadline ? next_drain : deadline;
 		if (until > now) {
 			err = collector__poll(a->c, (int)((until - now) * 1000) + 1);
@@ -488,7 +481,7 @@ static int run(struct agent *a, volatile sig_atomic_t *exiting)
 	/* the last, partial window */
 	collector__stop(a->c);
 	collector__poll(a->c, 0);
-	end_window(a, mono_now());
+	end_window(a, mono_s());
 	return 0;
 }
 

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "collector.h"
 #include "unwind_abi.h"
+#include "mono.h"
 
 #define DRAIN_INTERVAL_MS 1000
 
@@ -233,23 +234,15 @@ static void record_out__fini(struct record_out *ro)
 	flame__free(ro->flame);
 }
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* Samples until the duration ends or a signal arrives, draining each second. */
 static int sample_loop(struct collector *c, struct record_out *ro, double duration,
 		       volatile sig_atomic_t *exiting)
 {
-	double start = now(), next_drain = start + DRAIN_INTERVAL_MS / 1000.0, t, until;
+	double start = mono_s(), next_drain = start + DRAIN_INTERVAL_MS / 1000.0, t, until;
 	int err;
 
 	while (!*exiting) {
-		t = now();
+		t = mono_s();
 		if (duration > 0 && t >= start + duration)
 			break;
 		until = duration > 0 && start + duration < next_drain ? start + duration
@@ -257,7 +250,7 @@ static int sample_loop(struct collector *c, struct record_out *ro, double durati
 		err = collector__poll(c, until > t ? (int)((until - t) * 1000) : 0);
 		if (err && err != -EINTR)
 			return err;
-		if (now() >= next_drain) {
+		if (mono_s() >= next_drain) {
 			err = collector__drain(c, add_sample, ro);
 			if (err)
 				return err;

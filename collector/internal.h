@@ -59,6 +59,7 @@ int sampler_load(struct sampler *s, const struct sampler_opts *opts);
 
 /* The collector's state, shared by collector.c (drains) and procs.c (processes). */
 #include "collector.h"
+#include "mono.h"
 
 /* An exit to act on after the next drain: the process (tgid, start time) it was. */
 struct proc_id {
@@ -154,14 +155,6 @@ struct exec_hint {
  * fuller of the two snapshots is kept.
  */
 #define MAPS_SETTLED_MS 200
-
-static inline uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
-}
 
 /* pyprefetch.c */
 struct py_prefetch *py_prefetch__new(void);

@@ -26,6 +26,7 @@
 #include "profile.h"
 #include "python.h"
 #include "internal.h"
+#include "mono.h"
 
 #define TSS_RETRY_MS 20		/* between two reads of a key not set yet */
 #define TSS_RETRY_MAX 1500	/* ~30 s, then the process stays unwalked (counted) */
@@ -86,14 +87,6 @@ struct python {
 static int pid_cmp(const void *a, const void *b)
 {
 	return ((const struct py_pid *)a)->pid - ((const struct py_pid *)b)->pid;
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
 }
 
 /*
@@ -378,7 +371,7 @@ int python__add_process(struct python *py, const struct proc_maps *pm,
 	if (!read_tss(p)) {
 		/* Py_Initialize() has not created it yet: BPF counts the misses meanwhile */
 		py->st.tss_waits++;
-		p->next_ms = now_ms() + TSS_RETRY_MS;
+		p->next_ms = mono_ms() + TSS_RETRY_MS;
 		if (pending_push(py, pid))
 			log_warn("python: pid %d: out of memory; its thread-state key is not retried",
 				 pid);
@@ -427,7 +420,7 @@ void python__tick(struct python *py)
 
 	if (!py->npending)
 		return;
-	now = now_ms();
+	now = mono_ms();
 	for (i = 0; i < py->npending; i++) {
 		p = lookup(py, py->pending[i]);
 		if (!p)

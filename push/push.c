@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include "internal.h"
 #include "log.h"
+#include "mono.h"
 
 #define DEFAULT_MAX_WINDOWS 360		/* an hour of 10 s windows */
 #define DEFAULT_MAX_BYTES (32ull << 20)
@@ -52,14 +53,6 @@ struct pusher {
 	bool failing;
 	unsigned int seed;
 };
-
-static double mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static double wall_now(void)
 {
@@ -162,7 +155,7 @@ static int aborting(void *ctx)
 	stop = p->stop;
 	deadline = p->stop_deadline;
 	pthread_mutex_unlock(&p->lock);
-	return stop && mono_now() > deadline;
+	return stop && mono_s() > deadline;
 }
 
 /* Unlinks @w from the queue (lock held). */
@@ -241,7 +234,7 @@ static void settle(struct pusher *p, struct push_window *w, CURLcode rc, long st
 static void wait_until(struct pusher *p, double until)
 {
 	struct timespec ts;
-	double left = until - mono_now();
+	double left = until - mono_s();
 
 	if (left <= 0)
 		return;
@@ -265,7 +258,7 @@ static void *push_thread(void *arg)
 
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
-		now = mono_now();
+		now = mono_s();
 		w = p->head;
 		if (p->stop && (!w || now >= p->stop_deadline))
 			break;
@@ -288,13 +281,13 @@ static void *push_thread(void *arg)
 			timeout = p->stop_deadline - now;
 		p->inflight = w;
 		pthread_mutex_unlock(&p->lock);
-		now = mono_now();
+		now = mono_s();
 		rc = push_http__send(p->http, &w->reqs[w->done], timeout, &status);
 		log_debug("push: %zu bytes, HTTP %ld (%s) in %.1f ms", w->reqs[w->done].len, status,
-			  curl_easy_strerror(rc), (mono_now() - now) * 1000);
+			  curl_easy_strerror(rc), (mono_s() - now) * 1000);
 		pthread_mutex_lock(&p->lock);
 		p->inflight = NULL;
-		settle(p, w, rc, status, mono_now());
+		settle(p, w, rc, status, mono_s());
 	}
 	pthread_mutex_unlock(&p->lock);
 	return NULL;
@@ -357,7 +350,7 @@ void pusher__free(struct pusher *p, int grace_ms)
 	if (p->started) {
 		pthread_mutex_lock(&p->lock);
 		p->stop = true;
-		p->stop_deadline = mono_now() + grace_ms / 1000.0;
+		p->stop_deadline = mono_s() + grace_ms / 1000.0;
 		for (w = p->head; w; w = w->next)
 			w->next_try = 0;	/* one more try now, not after the backoff */
 		pthread_cond_signal(&p->cond);
@@ -402,7 +395,7 @@ int pusher__add(struct pusher *p, const struct store_proc *proc, const struct fr
 		int nframes, uint64_t count)
 {
 	char service[256];
-	double t0 = mono_now();
+	double t0 = mono_s();
 
 	if (!p->cur || p->cur_err)
 		return p->cur_err;
@@ -410,7 +403,7 @@ int pusher__add(struct pusher *p, const struct store_proc *proc, const struct fr
 		push_service_name(proc, service, sizeof(service));
 	p->cur_err = push_collect__add(p->cur, p->service ? p->service : service, proc, frames,
 				       nframes, count);
-	p->cur_s += mono_now() - t0;
+	p->cur_s += mono_s() - t0;
 	return p->cur_err;
 }
 
@@ -418,7 +411,7 @@ int pusher__window_end(struct pusher *p, int64_t start_ms, int64_t end_ms)
 {
 	struct push_window *w = NULL, **pp, *old;
 	int err = p->cur_err;
-	double t0 = mono_now();
+	double t0 = mono_s();
 
 	if (p->cur && !err) {
 		push_collect__set_span(p->cur, start_ms, end_ms);
@@ -429,7 +422,7 @@ int pusher__window_end(struct pusher *p, int64_t start_ms, int64_t end_ms)
 	if (w)
 		log_debug("push: window encoded: %d request%s, %llu bytes, %.1f ms", w->nreqs,
 			  w->nreqs > 1 ? "s" : "", (unsigned long long)w->bytes,
-			  (p->cur_s + mono_now() - t0) * 1000);
+			  (p->cur_s + mono_s() - t0) * 1000);
 	pthread_mutex_lock(&p->lock);
 	if (err) {
 		p->st.dropped[PUSH_DROP_ENCODE]++;

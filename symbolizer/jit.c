@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include "internal.h"
 #include "file.h"
+#include "mono.h"
 
 #define JIT_MAX_BYTES (256u << 20)	/* stop reading a perf map past this */
 #define JIT_MAX_LINE 4096		/* longer lines are skipped */
@@ -42,14 +43,6 @@ struct jit_map {
 	uint64_t checked_ms;
 	int pid;
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
-}
 
 void jit_map__free(void *p, void *ctx)
 {
@@ -264,7 +257,7 @@ static const struct jit_ent *jit_find(struct jit_map *jm, uint64_t addr)
 /* Reads the map now if it may have changed; 0 or -ENOMEM. */
 static int jit_refresh(struct symbolizer *sym, struct jit_map *jm)
 {
-	uint64_t t = now_ms();
+	uint64_t t = mono_ms();
 	struct stat st;
 	int fd, err = 0;
 

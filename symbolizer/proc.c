@@ -18,6 +18,7 @@
 #include "file.h"
 #include "log.h"
 #include "procmaps.h"
+#include "mono.h"
 
 enum map_kind { MAP_FILE, MAP_ANON, MAP_SPECIAL };
 
@@ -36,14 +37,6 @@ struct proc {
 	bool rescanned;		/* read because an address missed every mapping */
 	bool exited;		/* taken at exit: the pid may be reused, never re-read */
 };
-
-static time_t now_sec(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
-}
 
 static const char *base_name(const char *path)
 {
@@ -152,7 +145,7 @@ struct proc *proc__from_maps(struct symbolizer *sym, const struct proc_maps *pm,
 		goto fail;
 	p->pid = pm->pid;
 	p->rescanned = rescan;
-	p->scanned_at = now_sec();
+	p->scanned_at = (time_t)mono_s();
 	p->cap = pm->n;
 	p->maps = calloc(pm->n ? pm->n : 1, sizeof(*p->maps));
 	if (!p->maps)
@@ -263,7 +256,7 @@ struct proc *proc__from_vmas(struct symbolizer *sym, int pid, const struct sym_v
 		return NULL;
 	p->pid = pid;
 	p->exited = base ? base->exited : true;
-	p->scanned_at = base ? base->scanned_at : now_sec();
+	p->scanned_at = base ? base->scanned_at : (time_t)mono_s();
 	p->rescanned = base && base->rescanned;
 	p->maps = calloc(n + nbase ? n + nbase : 1, sizeof(*p->maps));
 	if (!p->maps)
@@ -344,7 +337,7 @@ void proc__free(void *p, void *ctx)
  */
 bool proc__may_rescan(struct proc *p)
 {
-	time_t now = now_sec();
+	time_t now = (time_t)mono_s();
 
 	if (p->exited || (p->rescanned && now == p->scanned_at))
 		return false;

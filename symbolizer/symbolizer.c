@@ -16,6 +16,7 @@
 #include <time.h>
 #include "internal.h"
 #include "log.h"
+#include "mono.h"
 
 #define KALLSYMS_PATH "/proc/kallsyms"
 
@@ -368,14 +369,11 @@ static void symbolizer_flush_names(struct symbolizer *sym)
 /* Between drains no kernel frame is held: the time to pick up new modules and BPF programs. */
 static void symbolizer_refresh_ksyms(struct symbolizer *sym)
 {
-	struct timespec ts;
 	int err;
 
 	if (!sym->ksyms)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	err = kallsyms__refresh(&sym->ksyms, KALLSYMS_PATH,
-				ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000);
+	err = kallsyms__refresh(&sym->ksyms, KALLSYMS_PATH, mono_ms());
 	if (err > 0) {
 		sym->stats.kallsyms_reloads++;
 		log_info("%s read again: kernel modules or BPF programs changed", KALLSYMS_PATH);

@@ -14,7 +14,7 @@ FUZZ_TARGETS := $(FUZZ_DIR)/fuzz_elf $(FUZZ_DIR)/fuzz_unwind
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
 	-Wall -Wextra -D_GNU_SOURCE
 FUZZ_LIBS = $(shell pkg-config --cflags --libs libelf libdw zlib libdebuginfod 2>/dev/null)
-FUZZ_SRCS := tests/fuzz/fuzz_elf.c $(wildcard symbolizer/*.c) util/log.c util/file.c
+FUZZ_SRCS := tests/fuzz/fuzz_elf.c $(wildcard symbolizer/*.c) util/log.c util/file.c util/procmaps.c
 FUZZ_UNWIND_SRCS := tests/fuzz/fuzz_unwind.c $(wildcard unwind/*.c) util/file.c
 FUZZ_SEEDS := basic_pie basic_nopie basic_stripped basic_stripped.debug inline_o2 \
 	libfix.so cxx_fix
@@ -25,7 +25,7 @@ $(FUZZ_DIR)/fuzz_elf: $(FUZZ_SRCS) $(wildcard symbolizer/*.h) tests/fuzz/fuzz.mk
 	$(call msg,FUZZ,$@)
 	$(Q)mkdir -p $(FUZZ_DIR)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -Isymbolizer -Iutil $(FUZZ_SRCS) $(FUZZ_LIBS) \
-		-liberty -lpthread -o $@
+		-liberty -lbpf -lpthread -o $@
 
 $(FUZZ_DIR)/fuzz_unwind: $(FUZZ_UNWIND_SRCS) $(wildcard unwind/*.h) tests/fuzz/fuzz.mk
 	$(call msg,FUZZ,$@)

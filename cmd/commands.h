@@ -11,7 +11,7 @@
 /* 16 MiB of 8-byte rows: libc and python3.11 together take under 100k. */
 #define DEFAULT_UNWIND_ROWS (2u << 20)
 /* getopt codes of long options without a letter */
-#define OPT_UNWIND_FILES 0x100
+#define OPT_UNWIND_FILES 0x80	/* below the push flags (0x100 on) */
 
 /* Prints "ember CMD: <message> (see ember CMD --help)" to stderr; returns 2. */
 int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -129,28 +129,27 @@ out:
 /*
  * Whether @cpu's event still counts.  A CPU that went offline took its
  * events out of its context, and coming back online does not bring them
- * back, so a CPU-wide cpu-clock event, which counts every nanosecond of
- * its CPU, is dead once its count stops moving.
+ * back.  A CPU-wide cpu-clock event counts every nanosecond of its CPU, so
+ * one that counted less than half of the @elapsed_ns since the last check
+ * was dead for part of it, even if the CPU is back by now.
  */
-static bool cpu_counting(struct sampler *s, int cpu)
+static bool cpu_counting(struct sampler *s, int cpu, uint64_t elapsed_ns)
 {
-	uint64_t v;
+	uint64_t v, was = s->cpu_clock[cpu];
 
 	if (read(s->pefds[cpu], &v, sizeof(v)) != sizeof(v))
 		return false;
-	if (v == s->cpu_clock[cpu])
-		return false;
 	s->cpu_clock[cpu] = v;
-	return true;
+	return v > was && (!was || v - was >= elapsed_ns / 2);
 }
 
 int sampler__check_cpus(struct sampler *s)
 {
-	uint64_t now = mono_ms();
+	uint64_t now = mono_ms(), elapsed_ns = (now - s->cpus_checked) * 1000000;
 	bool *online;
 	int cpu, err;
 
-	/* once a second; and a live event's count always moves in that time */
+	/* once a second; a live event counts all of that second */
 	if (s->stopped || now - s->cpus_checked < CPUS_CHECK_MS)
 		return 0;
 	s->cpus_checked = now;
@@ -159,7 +158,7 @@ int sampler__check_cpus(struct sampler *s)
 		return -ENOMEM;
 	err = online_cpus(online, s->ncpus);
 	for (cpu = 0; cpu < s->ncpus && !err; cpu++) {
-		if (s->pefds[cpu] >= 0 && (!online[cpu] || cpu_counting(s, cpu)))
+		if (s->pefds[cpu] >= 0 && (!online[cpu] || cpu_counting(s, cpu, elapsed_ns)))
 			continue;
 		if (s->pefds[cpu] >= 0) {
 			close_cpu(s, cpu);

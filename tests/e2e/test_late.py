@@ -109,7 +109,9 @@ def record_across(name, before_start, after_ready):
         rec.wait_ready()
         wait_events(rec)
         after_ready()
-        time.sleep(1.5)   # ember looks for new CPUs once a second
+        # ember looks at its CPUs once a second: a CPU back online is sampled again within
+        # two looks (one when it flapped inside a second), so wait a little longer
+        time.sleep(2.5)
         cpu_s = pinned_burn(1.5)
         held = perf_fds(rec.proc.pid)
         if rec.proc.poll() is not None:

@@ -92,8 +92,7 @@ static const char *const sweep_sql[] = {
 /* Free pages handed back to the file system per transaction. */
 #define VACUUM_PAGES "64"
 
-/* Sets *n to the one integer @sql returns.  Returns 0 or -errno. */
-static int query_int(struct store *st, const char *sql, int64_t *n)
+int store_query_int(struct store *st, const char *sql, int64_t *n)
 {
 	sqlite3_stmt *s = NULL;
 	int rc, err;
@@ -119,11 +118,11 @@ int store_gc_mark(struct store *st, int64_t max[3])
 	if (!err)
 		err = store_sql_all(st, mark_sql, NELEM(mark_sql), NULL);
 	if (!err)
-		err = query_int(st, "SELECT ifnull(max(id), 0) FROM stacks", &max[0]);
+		err = store_query_int(st, "SELECT ifnull(max(id), 0) FROM stacks", &max[0]);
 	if (!err)
-		err = query_int(st, "SELECT ifnull(max(id), 0) FROM frames", &max[1]);
+		err = store_query_int(st, "SELECT ifnull(max(id), 0) FROM frames", &max[1]);
 	if (!err)
-		err = query_int(st, "SELECT ifnull(max(id), 0) FROM procs", &max[2]);
+		err = store_query_int(st, "SELECT ifnull(max(id), 0) FROM procs", &max[2]);
 	if (!err)
 		err = store_commit(st);
 	else
@@ -161,7 +160,7 @@ int store_gc(struct store *st)
 	if (err)
 		return err;
 	/* the freed pages go back to the file system a few at a time */
-	err = query_int(st, "PRAGMA freelist_count", &freed);
+	err = store_query_int(st, "PRAGMA freelist_count", &freed);
 	while (!err && freed > 0 && freed < last) {
 		err = store_pause(st, t0);
 		if (err)
@@ -170,7 +169,7 @@ int store_gc(struct store *st)
 		t0 = store_mono();
 		err = store_exec(st, "PRAGMA incremental_vacuum(" VACUUM_PAGES ")");
 		if (!err)
-			err = query_int(st, "PRAGMA freelist_count", &freed);
+			err = store_query_int(st, "PRAGMA freelist_count", &freed);
 	}
 	return err;
 }

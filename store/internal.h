@@ -197,4 +197,7 @@ int store_resolver__proc(struct store_resolver *q, int64_t id, struct store_proc
 int store_resolver__stack(struct store_resolver *q, int64_t id,
 			  const struct frame **frames);
 
+/* Sets *n to the one integer @sql returns.  Returns 0 or -errno (-EIO: no row). */
+int store_query_int(struct store *st, const char *sql, int64_t *n);
+
 #endif /* EMBER_STORE_INTERNAL_H */

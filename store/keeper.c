@@ -43,21 +43,12 @@ struct store_keeper {
 /* Sets *used to the bytes of the file in use (free pages not counted).  Returns 0 or -errno. */
 static int used_bytes(struct store *st, uint64_t *used)
 {
-	sqlite3_stmt *s = NULL;
-	int rc, err;
+	int64_t n = 0;
+	int err = store_query_int(st, "SELECT ((SELECT page_count FROM pragma_page_count) -"
+				  " (SELECT freelist_count FROM pragma_freelist_count)) *"
+				  " (SELECT page_size FROM pragma_page_size)", &n);
 
-	err = store_rc(st, sqlite3_prepare_v2(st->db, "SELECT ((SELECT page_count FROM"
-					      " pragma_page_count) - (SELECT freelist_count FROM"
-					      " pragma_freelist_count)) * (SELECT page_size FROM"
-					      " pragma_page_size)", -1, &s, NULL));
-	if (!err) {
-		rc = sqlite3_step(s);
-		if (rc == SQLITE_ROW)
-			*used = (uint64_t)sqlite3_column_int64(s, 0);
-		else
-			err = rc == SQLITE_DONE ? -EIO : store_rc(st, rc);
-	}
-	sqlite3_finalize(s);
+	*used = (uint64_t)n;
 	return err;
 }
 

@@ -44,7 +44,8 @@ struct dwfl_file {
 	Dwarf_Addr bias;	/* module address - ELF vaddr */
 	struct symtab *symtab;	/* loaded on the first lookup */
 	bool main_mapped;	/* the file, mapped by libdwfl (root's own) */
-	bool no_dwarf;		/* read, and too big to load its DWARF */
+	bool no_dwarf;		/* too big to load its DWARF, or its strings unterminated */
+	bool dwarf_checked;	/* strings_terminated() looked at it */
 	bool debug_mapped;	/* a separate debug file, mapped by libdwfl */
 	/* only while dwfl_file__open() runs: what take_elf() hands libdwfl */
 	Elf *elf;
@@ -446,6 +447,35 @@ static int scopes_at(struct dwfl_file *df, Dwarf_Addr addr, Dwarf_Die **scopes,
 	return n > 0 ? n : 0;
 }
 
+/*
+ * Whether the string tables libdw reads with strlen() (.debug_str,
+ * .debug_line_str) end in NUL.  libdw 0.188 reads a line table's strings
+ * past the end of one that does not: a crafted file would make it read
+ * past its buffer.
+ */
+static bool strings_terminated(Elf *elf)
+{
+	Elf_Scn *scn = NULL;
+	const char *name;
+	size_t shstrndx;
+	Elf_Data *d;
+	GElf_Shdr sh;
+
+	if (!elf || elf_getshdrstrndx(elf, &shstrndx))
+		return false;
+	while ((scn = elf_nextscn(elf, scn))) {
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS)
+			continue;
+		name = elf_strptr(elf, shstrndx, sh.sh_name);
+		if (!name || (strcmp(name, ".debug_str") && strcmp(name, ".debug_line_str")))
+			continue;
+		d = elf_getdata(scn, NULL);
+		if (d && d->d_size && ((const char *)d->d_buf)[d->d_size - 1])
+			return false;
+	}
+	return true;
+}
+
 /* Walks the inline chain outwards up to the real function. */
 static int dwarf_frames(struct dwfl_file *df, Dwarf_Addr addr, struct strpool *pool,
 			const char *module, struct frame *out)
@@ -494,6 +524,16 @@ int dwfl_file__resolve(struct dwfl_file *df, uint64_t vaddr, struct strpool *poo
 		df->symtab = symtab__load(df->mod);
 		if (!df->symtab)
 			return -ENOMEM;
+	}
+	if (!df->dwarf_checked) {
+		Dwarf *dw = df->no_dwarf ? NULL : dwfl_module_getdwarf(df->mod, &(Dwarf_Addr){ 0 });
+
+		df->dwarf_checked = true;
+		if (dw && !strings_terminated(dwarf_getelf(dw))) {
+			log_debug("%s: a DWARF string table does not end in NUL: named from its "
+				  "symbols only", module);
+			df->no_dwarf = true;
+		}
 	}
 	n = df->no_dwarf ? 0 : dwarf_frames(df, addr, pool, module, out);
 	if (n < 0)

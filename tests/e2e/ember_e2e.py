@@ -266,6 +266,18 @@ def start_workload(name, *args, nice=0):
                             preexec_fn=(lambda: os.nice(nice)) if nice else None)
 
 
+def poll_until(fn, timeout, what, every=0.05):
+    """Calls fn every @every s until it returns something true, and returns that; fails after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} within {timeout}s")
+        time.sleep(every)
+
+
 # --- agent and export ------------------------------------------------------
 
 WINDOW_RE = re.compile(r"^ember: info: window: (.*)$", re.M)

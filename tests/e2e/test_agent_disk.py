@@ -30,7 +30,7 @@ import urllib.request
 sys.dont_write_bytecode = True  # keep the work tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ember_e2e import (EMBER, IN_CI, Agent, Skip, by_comm, db_query, export, one_line,  # noqa: E402
-                       parse_folded, run_ember, run_suite, start_workload, total)
+                       parse_folded, poll_until, run_ember, run_suite, start_workload, total)
 
 HZ = 99
 WINDOW_MS = 1000
@@ -87,18 +87,6 @@ class LoggedAgent(Agent):
 
 # --- helpers ------------------------------------------------------------------
 
-def poll(fn, timeout, what):
-    """Calls fn every 50 ms until it returns something true, and returns that; fails after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} within {timeout}s")
-        time.sleep(0.05)
-
-
 def metrics(port):
     """The agent's /metrics as {name without ember_: value}."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
@@ -111,7 +99,7 @@ def metrics_when(port, cond, timeout, what):
     def check():
         m = metrics(port)
         return m if cond(m) else None
-    return poll(check, timeout, what)
+    return poll_until(check, timeout, what)
 
 
 def mount_tmpfs(path):
@@ -257,7 +245,7 @@ def disk_run():
         agent = LoggedAgent(["--db", res["db"], "--window", str(WINDOW_MS // 1000), "-F", str(HZ),
                              "--listen", "127.0.0.1:0"], os.path.join(TMP, "agent.log"))
         agent.wait_ready()
-        port = poll(agent.port, 10, "the agent logged no 'serving the UI and API on port N'")
+        port = poll_until(agent.port, 10, "the agent logged no 'serving the UI and API on port N'")
         metrics_when(port, lambda m: m["windows_written_total"] >= 2, 10, "fewer than 2 windows written")
         chain = start_workload("cpu_chain", CHAIN_CPU_S)
         filler = full_disk(res, port, mnt)

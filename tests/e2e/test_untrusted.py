@@ -38,7 +38,7 @@ import urllib.request
 
 sys.dont_write_bytecode = True  # keep the work tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ember_e2e import (Agent, Recording, by_comm, parse_folded, run_ember, run_suite,  # noqa: E402
+from ember_e2e import (Agent, Recording, by_comm, parse_folded, run_ember, run_suite, poll_until,  # noqa: E402
                        total, user_frames, workload)
 
 TESTS = ["library_cut_while_open", "debug_file_cut_while_open", "big_user_file_symtab_only",
@@ -86,17 +86,6 @@ def count_chain(stacks, chain):
     return sum(c for f, c in stacks if user_frames(f)[-len(chain):] == chain)
 
 
-def poll(fn, timeout, what):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} within {timeout}s")
-        time.sleep(0.2)
-
-
 class MapsWatch(threading.Thread):
     """Reads /proc/PID/maps every 50 ms; .seen holds the lines naming any watched path."""
 
@@ -129,9 +118,10 @@ def run_cut(name, lib, cut, watched):
         watch = MapsWatch(agent.proc.pid, watched)
         watch.start()
         spin = subprocess.Popen([workload("dl_spin"), lib, "30"], stdout=subprocess.DEVNULL)
-        before = [poll(lambda: count_chain(stacks_of(db), PHASE1), 15, "phase 1 named in the store")]
+        before = [poll_until(lambda: count_chain(stacks_of(db), PHASE1), 15, "phase 1 named in the store", 0.2)]
         spin.send_signal(signal.SIGUSR1)
-        before.append(poll(lambda: count_chain(stacks_of(db), PHASE2), 15, "phase 2 named in the store"))
+        before.append(poll_until(lambda: count_chain(stacks_of(db), PHASE2), 15, "phase 2 named in the store",
+                                 0.2))
         cut()
         spin.send_signal(signal.SIGUSR1)
         time.sleep(3.5)  # three windows of phase 3
@@ -224,9 +214,9 @@ def t_cfi_bomb_cut_off():
         spin = subprocess.Popen([workload("dl_spin"), workload("libdl_bomb.so"), "30"],
                                 stdout=subprocess.DEVNULL)
         # the build takes the whole 5 s budget, then the windows must go on
-        m = poll(lambda: (lambda m: m if m.get("unwind_tables_cut_total") else None)(metrics(port)),
-                 20, "unwind_tables_cut_total > 0")
-        named = poll(lambda: count_chain(stacks_of(db), PHASE1), 15, "dl_spin named after the cut")
+        m = poll_until(lambda: (lambda m: m if m.get("unwind_tables_cut_total") else None)(metrics(port)),
+                       20, "unwind_tables_cut_total > 0", 0.2)
+        named = poll_until(lambda: count_chain(stacks_of(db), PHASE1), 15, "dl_spin named after the cut", 0.2)
         time.sleep(2)
         assert agent.proc.poll() is None, f"the agent died ({agent.proc.returncode})"
         m = metrics(port)

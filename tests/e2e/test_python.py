@@ -151,6 +151,7 @@ def record(name, jobs, args=()):
             _, err = p.communicate(timeout=60)
             assert p.returncode == 0, f"{p.args} exited with {p.returncode}: {err[-300:]}"
         assert rec.proc.poll() is None, "ember stopped before the scripts did"
+        rec.stop()  # the scripts are done: no need to sit out -d
         rc, _, err = rec.result(timeout=60)
         assert rc == 0, f"ember exited with {rc}: {err.strip()[-300:]}"
         runs[name] = {"stacks": parse_folded(rec.folded), "summary": parse_summary(err), "stderr": err}

@@ -113,7 +113,8 @@ def normalize(chain):
     runs of unnamed frames collapse to one."""
     out = []
     for name in chain:
-        if name == "__libc_start_main" or (out and out[-1] == name == "?"):
+        # ember shows the Python frames an eval loop ran in its place (left out above)
+        if name in ("__libc_start_main", "_PyEval_EvalFrameDefault") or (out and out[-1] == name == "?"):
             continue
         out.append(name)
     return tuple(out)

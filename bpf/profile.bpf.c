@@ -15,10 +15,13 @@
 
 #define EEXIST 17
 #define ENOMEM 12
+#define EBUSY 16
 
 #define PF_EXITING 0x00000004
 #define PF_KTHREAD 0x00200000
 #define STACK_VALUE_SIZE (MAX_STACK_DEPTH * sizeof(__u64))
+#define VM_EXEC 0x00000004
+#define PAGE_SHIFT 12	/* x86_64, the only target (see Makefile) */
 
 const volatile bool kernel_stacks = true;
 const volatile bool user_stacks = true;
@@ -147,9 +150,6 @@ static __always_inline void add_sample(void *counts, struct sample_key *key)
 	if (err)
 		count(CNT_COUNTS_FULL);
 }
-
-#define VM_EXEC 0x00000004
-#define PAGE_SHIFT 12	/* x86_64, the only target (see Makefile) */
 
 /*
  * Copies one executable file mapping into @v; false when it is not one.
@@ -364,6 +364,50 @@ static __always_inline void send_start_maps(struct bpf_perf_event_data *ctx,
  */
 #define UAPI_PT_REGS_CS 17
 
+/*
+ * Announces a process user space has not heard of (or not since exec).
+ * Returns true when user space knows of it: then an entry of it in the
+ * unwind maps is sure to be dropped at its exit.
+ */
+static __always_inline bool announce(struct bpf_perf_event_data *ctx, struct task_struct *task,
+				     __u32 tgid, unsigned int flags, bool tables, bool *unread)
+{
+	__u8 current = SEEN_CURRENT, *state;
+	__u64 now;
+
+	state = bpf_map_lookup_elem(&seen, &tgid);
+	*unread = !state || *state != SEEN_READ;
+	/*
+	 * An exiting task has passed sched_process_exit already: announcing
+	 * it now would leave an entry nobody ever removes.
+	 */
+	if ((!state || *state == SEEN_STALE) && !(flags & PF_EXITING)) {
+		/*
+		 * Marked seen only once announced: a full ring buffer loses the
+		 * announcement (counted), and the next sample tries again.
+		 */
+		if (!send_event(EVENT_NEW_PROCESS, tgid))
+			return false;
+		/* bpf_find_vma sends the libraries' text only with a later sample */
+		if (start_maps == START_MAPS_FIND_VMA ||
+		    (start_maps == START_MAPS_LIST && young(task, tgid)))
+			current = SEEN_EARLY;
+		bpf_map_update_elem(&seen, &tgid, &current, BPF_ANY);
+		send_start_maps(ctx, task, tgid, tables, false);
+	} else if (state && *state >= SEEN_EARLY && *state <= SEEN_EARLY_LAST &&
+		   !young(task, tgid) && !(flags & PF_EXITING)) {
+		/*
+		 * Its libraries may be mapped by now: send them too, a
+		 * few times, 20 ms apart (the dynamic loader may be slow).
+		 */
+		*state = *state < SEEN_EARLY_LAST ? *state + 1 : SEEN_CURRENT;
+		now = bpf_ktime_get_ns();
+		bpf_map_update_elem(&maps_at, &tgid, &now, BPF_ANY);
+		send_start_maps(ctx, task, tgid, tables, true);
+	}
+	return state || !(flags & PF_EXITING);
+}
+
 /* One sample; @tables: unwind user stacks with .eh_frame tables (bpf_loop). */
 static __always_inline int sample(struct bpf_perf_event_data *ctx, bool tables)
 {
@@ -373,9 +417,8 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx, bool tables)
 	struct sample_key key = {};
 	bool in_user = (((volatile __u64 *)ctx)[UAPI_PT_REGS_CS] & 3) == 3;
 	__u32 half = active & 1;
-	__u8 current = SEEN_CURRENT, *state;
+	bool known, unread;
 	unsigned int flags;
-	__u64 now;
 	long ret;
 
 	if (pid == 0 && !include_idle)
@@ -400,41 +443,14 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx, bool tables)
 	flags = BPF_CORE_READ(task, flags);
 	/* kernel threads, and tasks past exit_mm(), have no user stack */
 	if (user_stacks && !(flags & PF_KTHREAD) && BPF_CORE_READ(task, mm) && pid != 0) {
-		if (!tables || !unwind_user(ctx, in_user, tgid, half, &key)) {
+		known = announce(ctx, task, tgid, flags, tables, &unread);
+		if (!tables || !unwind_user(ctx, in_user, tgid, half, &key, known && unread)) {
 			ret = bpf_get_stackid(ctx, half ? (void *)&ustacks1 : (void *)&ustacks0,
 					      BPF_F_USER_STACK);
 			if (ret < 0)
 				count_stack_error(ret, CNT_USTACK_FAULT);
 			else
 				key.ustack_id = ret;
-		}
-		/*
-		 * An exiting task has passed sched_process_exit already: announcing
-		 * it now would leave an entry nobody ever removes.
-		 */
-		state = bpf_map_lookup_elem(&seen, &tgid);
-		/*
-		 * Marked seen only once announced: a full ring buffer loses the
-		 * announcement (counted), and the next sample tries again.
-		 */
-		if ((!state || *state == SEEN_STALE) && !(flags & PF_EXITING) &&
-		    send_event(EVENT_NEW_PROCESS, tgid)) {
-			/* bpf_find_vma sends the libraries' text only with a later sample */
-			if (start_maps == START_MAPS_FIND_VMA ||
-			    (start_maps == START_MAPS_LIST && young(task, tgid)))
-				current = SEEN_EARLY;
-			bpf_map_update_elem(&seen, &tgid, &current, BPF_ANY);
-			send_start_maps(ctx, task, tgid, tables, false);
-		} else if (state && *state >= SEEN_EARLY && *state <= SEEN_EARLY_LAST &&
-			   !young(task, tgid) && !(flags & PF_EXITING)) {
-			/*
-			 * Its libraries may be mapped by now: send them too, a
-			 * few times, 20 ms apart (the dynamic loader may be slow).
-			 */
-			*state = *state < SEEN_EARLY_LAST ? *state + 1 : SEEN_CURRENT;
-			now = bpf_ktime_get_ns();
-			bpf_map_update_elem(&maps_at, &tgid, &now, BPF_ANY);
-			send_start_maps(ctx, task, tgid, tables, true);
 		}
 	}
 	add_sample(half ? (void *)&counts1 : (void *)&counts0, &key);
@@ -474,6 +490,8 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 
 	if (state)
 		*state = SEEN_STALE;
+	/* the old image's table entry would unwind the new one wrong */
+	bpf_map_delete_elem(&unwind_procs, &tgid);
 	if (start_maps != START_MAPS_NONE)
 		bpf_map_update_elem(&maps_at, &tgid, &now, BPF_ANY);
 	if (filter_pids && !bpf_map_lookup_elem(&targets, &tgid))

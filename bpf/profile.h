@@ -60,9 +60,11 @@ struct unwind_map {
 };
 
 /* A process's executable mappings that have tables, sorted by start. */
+#define UNWIND_PROC_SEEDED 1	/* made in BPF, before user space read the process */
+#define SEED_MAX_MAPS 32	/* mappings a seeded entry grows to */
 struct unwind_proc {
 	__u32 n;
-	__u32 pad;
+	__u32 flags;		/* UNWIND_PROC_*; 0 from user space */
 	struct unwind_map maps[MAX_PROC_MAPS];
 };
 
@@ -72,6 +74,35 @@ struct unwind_file {
 	__u32 n;
 };
 
+/*
+ * A file with a table, by the inode it is mapped from, so BPF can seed a
+ * new process's entry before user space has read its maps.  ph[]: the
+ * file's PT_LOAD segments; a VMA at file offset pgoff inside [lo, hi) has
+ * bias vm_start - pgoff + delta.
+ */
+#define UNWIND_INODE_PHDRS 4
+struct unwind_inode_key {
+	__u64 ino;
+	__u32 dev;		/* the kernel's s_dev: major << 20 | minor */
+	__u32 pad;
+};
+struct unwind_inode {
+	__s64 ctime_sec;	/* the inode's change time: a file rewritten in place differs */
+	__u32 ctime_nsec;
+	__u32 slot;		/* in unwind_files */
+	__u32 nph;
+	__u32 pad;
+	/*
+	 * As an executable: mm->start_code - text_start + text_delta is the
+	 * bias of its text; text_end <= text_start: unknown.
+	 */
+	__u64 text_start, text_end;
+	__u64 text_delta;
+	struct {
+		__u64 lo, hi;
+		__u64 delta;
+	} ph[UNWIND_INODE_PHDRS];
+};
 /* Events sent to user space through the ring buffer. */
 enum ember_event_type {
 	EVENT_NEW_PROCESS = 1,	/* first sample of a tgid (or first since exec) */
@@ -252,7 +283,12 @@ static inline __u32 py_code_sum(const __u64 *words, __u64 qualname_hash)
 	X(PY_READ_FAULT, "python_failed_read_fault")			\
 	X(PY_DEPTH, "python_failed_depth_limit")			\
 	X(PY_NO_FRAME, "python_failed_no_frame_left")			\
-	X(UNWIND_CACHE_HITS, "unwind_row_cache_hits")
+	X(UNWIND_CACHE_HITS, "unwind_row_cache_hits")			\
+	X(SEEDED, "unwind_procs_seeded")				\
+	X(SEED_FORKS, "unwind_procs_seeded_from_parent")		\
+	X(SEED_MAPS, "unwind_seed_maps_added")				\
+	X(SEED_BUSY, "unwind_seed_find_vma_busy")			\
+	X(SEED_NO_TABLE, "unwind_seed_pcs_without_table")
 
 #define X(id, name) CNT_##id,
 enum ember_counter { EMBER_BPF_COUNTERS(X) CNT_MAX };

@@ -33,6 +33,7 @@ struct uw_state {
 	__u32 end;		/* enum walk_end, valid once done */
 	__u32 used_fp;		/* the last step had no table row */
 	__u32 unmapped;		/* a pc fell outside the known mappings */
+	__u64 unmapped_pc;	/* the first such pc */
 	__u32 cache_hits;	/* rows found in row_cache, counted once per walk */
 	struct dw_stack stack;
 	struct py_walk py;	/* CPython frames (python.bpf.h) */
@@ -81,6 +82,211 @@ struct {
 DW_STACK_MAP(ustacks_dw0);
 DW_STACK_MAP(ustacks_dw1);
 
+/* Files with tables by inode (user space writes them: unwinder.c). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct unwind_inode_key);
+	__type(value, struct unwind_inode);
+	__uint(max_entries, MAX_UNWIND_FILES);	/* user space may resize (--unwind-files) */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} unwind_inodes SEC(".maps");
+
+/* Bumped at every change of a table or an entry: row_cache entries go stale. */
+volatile __u32 unwind_gen;
+
+/* A seeded entry being made; a percpu value, too big for the stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct unwind_proc);
+	__uint(max_entries, 1);
+} proc_scratch SEC(".maps");
+
+/* Seed new processes' entries here (rodata; user space sets it where bpf_find_vma is). */
+const volatile bool seed_procs = false;
+
+/*
+ * The inode change time moved twice: 6.6 (__i_ctime), 6.11 (i_ctime_sec);
+ * since 6.13 the top bit of its nanoseconds is a flag (I_CTIME_QUERIED).
+ */
+#define CTIME_NSEC_MASK 0x3fffffffU
+struct inode___i_ctime_sec {
+	time64_t i_ctime_sec;
+	u32 i_ctime_nsec;
+} __attribute__((preserve_access_index));
+
+struct inode___i_ctime_ts {
+	struct timespec64 __i_ctime;
+} __attribute__((preserve_access_index));
+
+struct inode___i_ctime_old {
+	struct timespec64 i_ctime;
+} __attribute__((preserve_access_index));
+
+static __always_inline bool same_ctime(struct inode *inode, const struct unwind_inode *f)
+{
+	struct inode___i_ctime_sec *a = (void *)inode;
+	struct inode___i_ctime_ts *b = (void *)inode;
+	struct inode___i_ctime_old *c = (void *)inode;
+
+	if (bpf_core_field_exists(a->i_ctime_sec))
+		return BPF_CORE_READ(a, i_ctime_sec) == f->ctime_sec &&
+		       (BPF_CORE_READ(a, i_ctime_nsec) & CTIME_NSEC_MASK) == f->ctime_nsec;
+	if (bpf_core_field_exists(b->__i_ctime))
+		return BPF_CORE_READ(b, __i_ctime.tv_sec) == f->ctime_sec &&
+		       BPF_CORE_READ(b, __i_ctime.tv_nsec) == f->ctime_nsec;
+	if (bpf_core_field_exists(c->i_ctime))
+		return BPF_CORE_READ(c, i_ctime.tv_sec) == f->ctime_sec &&
+		       BPF_CORE_READ(c, i_ctime.tv_nsec) == f->ctime_nsec;
+	return false;
+}
+
+/* The table of the file behind @file, if one is loaded (and it is that file). */
+static __always_inline struct unwind_inode *file_table(struct file *file)
+{
+	struct inode *inode = BPF_CORE_READ(file, f_inode);
+	struct unwind_inode_key key = {};
+	struct unwind_inode *f;
+
+	if (!inode)
+		return NULL;
+	key.ino = BPF_CORE_READ(inode, i_ino);
+	key.dev = BPF_CORE_READ(inode, i_sb, s_dev);
+	f = bpf_map_lookup_elem(&unwind_inodes, &key);
+	return f && same_ctime(inode, f) ? f : NULL;
+}
+
+/* What seed_vma() found: the mapping of one pc, with its table. */
+struct seed_found {
+	struct unwind_map m;
+	__u32 found;
+};
+
+/* bpf_find_vma() callback: the mapping of the pc, when its file has a table. */
+static long seed_vma(struct task_struct *task, struct vm_area_struct *vma, void *ctx)
+{
+	struct seed_found *out = ctx;
+	struct file *file = BPF_CORE_READ(vma, vm_file);
+	__u64 start = BPF_CORE_READ(vma, vm_start), pgoff;
+	struct unwind_inode *f;
+	int i;
+
+	if (!file || !(BPF_CORE_READ(vma, vm_flags) & VM_EXEC))
+		return 0;
+	f = file_table(file);
+	if (!f)
+		return 0;
+	pgoff = BPF_CORE_READ(vma, vm_pgoff) << PAGE_SHIFT;
+	for (i = 0; i < UNWIND_INODE_PHDRS; i++) {
+		if (i < f->nph && f->ph[i].lo <= pgoff && pgoff < f->ph[i].hi) {
+			out->m.start = start;
+			out->m.end = BPF_CORE_READ(vma, vm_end);
+			out->m.bias = start - pgoff + f->ph[i].delta;
+			out->m.file = f->slot;
+			out->found = 1;
+			break;
+		}
+	}
+	return 0;
+}
+
+/* Adds @m to a seeded entry, which stays sorted by start. */
+static __always_inline void seed_insert(struct unwind_proc *p, const struct unwind_map *m)
+{
+	__u32 n = p->n, at = 0, k, i;
+
+	if (n >= SEED_MAX_MAPS)
+		return;
+	/* move the mappings above @m up by one, from the top */
+	for (k = 0; k < SEED_MAX_MAPS; k++) {
+		barrier_var(k);
+		if (k >= n)
+			break;
+		i = (n - 1 - k) & (MAX_PROC_MAPS - 1);
+		if (p->maps[i].start < m->start) {
+			at = i + 1;
+			break;
+		}
+		p->maps[(i + 1) & (MAX_PROC_MAPS - 1)] = p->maps[i];
+	}
+	p->maps[at & (MAX_PROC_MAPS - 1)] = *m;
+	p->n = n + 1;
+}
+
+/*
+ * Adds the mapping of @pc to a seeded entry: one bpf_find_vma() per
+ * sample at most (in interrupt context it releases mmap_lock through a
+ * per-CPU irq_work, busy until the program returns).
+ */
+static __always_inline bool seed_add(struct unwind_proc *p, __u64 pc)
+{
+	struct seed_found out = {};
+	long err;
+
+	err = bpf_find_vma(bpf_get_current_task_btf(), pc, seed_vma, &out, 0);
+	if (err == -EBUSY)
+		count(CNT_SEED_BUSY);
+	if (err || !out.found) {
+		if (err != -EBUSY)
+			count(CNT_SEED_NO_TABLE);
+		return false;
+	}
+	seed_insert(p, &out.m);
+	/* rows cached as unmapped for this pc are stale now */
+	__sync_fetch_and_add(&unwind_gen, 1);
+	count(CNT_SEED_MAPS);
+	return true;
+}
+
+/*
+ * An entry for a process user space has not read yet, so that it unwinds
+ * whole from its first samples: a fork still running its parent's image
+ * takes a copy of the parent's entry; else, when the executable's table is
+ * loaded, the entry starts with its text (from the mm), and seed_add()
+ * adds the file of one missing pc per sample.  User space's entry replaces it once it has read
+ * /proc/PID/maps.
+ */
+static __always_inline struct unwind_proc *seed_proc(__u32 tgid)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+	struct unwind_proc *p, *parent;
+	struct unwind_inode *f;
+	__u32 zero = 0, ptgid;
+	__u64 start;
+
+	ptgid = BPF_CORE_READ(task, real_parent, tgid);
+	parent = bpf_map_lookup_elem(&unwind_procs, &ptgid);
+	if (parent && exe && exe == BPF_CORE_READ(task, real_parent, mm, exe_file)) {
+		if (bpf_map_update_elem(&unwind_procs, &tgid, parent, BPF_NOEXIST))
+			return NULL;
+		p = bpf_map_lookup_elem(&unwind_procs, &tgid);
+		if (p)
+			p->flags = UNWIND_PROC_SEEDED;
+		count(CNT_SEED_FORKS);
+		return p;
+	}
+	/* a new executable's table is not loaded yet: frame pointers until it is */
+	f = exe ? file_table(exe) : NULL;
+	if (!f || f->text_end <= f->text_start)
+		return NULL;
+	p = bpf_map_lookup_elem(&proc_scratch, &zero);
+	if (!p)
+		return NULL;
+	start = BPF_CORE_READ(task, mm, start_code);
+	p->n = 1;
+	p->flags = UNWIND_PROC_SEEDED;
+	p->maps[0].start = start & ~0xfffULL;
+	p->maps[0].end = BPF_CORE_READ(task, mm, end_code);
+	p->maps[0].bias = start - f->text_start + f->text_delta;
+	p->maps[0].file = f->slot;
+	p->maps[0].pad = 0;
+	if (bpf_map_update_elem(&unwind_procs, &tgid, p, BPF_NOEXIST))
+		return NULL;
+	count(CNT_SEEDED);
+	return bpf_map_lookup_elem(&unwind_procs, &tgid);
+}
+
 /*
  * When each tgid last asked for a rescan, and how long until it may ask
  * again: 200 ms, doubling at each request up to a minute, so a process
@@ -123,7 +329,6 @@ struct {
 	__uint(max_entries, ROW_CACHE_SIZE);
 } row_cache SEC(".maps");
 
-volatile __u32 unwind_gen;
 
 /*
  * The mapping containing pc, or NULL.  Indices are masked with
@@ -194,6 +399,8 @@ static __always_inline struct unwind_row *search_row(struct uw_state *st)
 		return NULL;
 	m = find_map(proc, st->pc);
 	if (!m) {
+		if (!st->unmapped)
+			st->unmapped_pc = st->pc;
 		st->unmapped = 1;
 		return NULL;
 	}
@@ -223,8 +430,11 @@ static __always_inline struct unwind_row *lookup_row(struct uw_state *st)
 		return search_row(st);
 	if (e->pc == pc && e->tgid == st->tgid && e->gen == gen && e->state) {
 		st->cache_hits++;
-		if (e->state == ROW_CACHED_UNMAPPED)
+		if (e->state == ROW_CACHED_UNMAPPED) {
+			if (!st->unmapped)
+				st->unmapped_pc = st->pc;
 			st->unmapped = 1;
+		}
 		return e->state == ROW_CACHED_FOUND ? &e->row : NULL;
 	}
 	row = search_row(st);
@@ -365,50 +575,76 @@ static __always_inline void request_rescan(__u32 tgid)
 		count(CNT_RESCANS);
 }
 
-/*
- * Unwinds the current task's user stack with tables into @key->uhash.
- * Returns false when the process has no tables (use frame pointers).
- */
-static __always_inline bool unwind_user(struct bpf_perf_event_data *ctx, bool in_user,
-					__u32 tgid, __u32 half, struct sample_key *key)
+/* Walks the user stack from @regs' registers into st->stack. */
+static __always_inline void walk(struct uw_state *st, __u32 tgid, __u64 pc, __u64 sp, __u64 bp)
 {
-	struct dw_stack *old;
-	struct pt_regs *regs;
-	struct uw_state *st;
-	__u32 zero = 0;
-	void *stacks;
-	__u64 n;
-	long err;
-
-	if (!bpf_map_lookup_elem(&unwind_procs, &tgid))
-		return false;
-	st = bpf_map_lookup_elem(&uw_states, &zero);
-	if (!st)
-		return false;
-	if (in_user) {
-		st->pc = ctx->regs.ip;
-		st->sp = ctx->regs.sp;
-		st->bp = ctx->regs.bp;
-	} else {
-		regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-		st->pc = BPF_CORE_READ(regs, ip);
-		st->sp = BPF_CORE_READ(regs, sp);
-		st->bp = BPF_CORE_READ(regs, bp);
-	}
+	st->pc = pc;
+	st->sp = sp;
+	st->bp = bp;
 	st->tgid = tgid;
 	st->is_ret = 0;
 	st->used_fp = 0;
 	st->unmapped = 0;
+	st->unmapped_pc = 0;
 	st->cache_hits = 0;
 	st->hash = tgid;	/* the same addresses mean different code per process */
 	st->stack.len = 0;
 	st->end = WALK_DEPTH;
 	py_begin(&st->py, tgid);
-	count(CNT_UNWIND_WALKS);
 	bpf_loop(MAX_STACK_DEPTH + 1, unwind_frame, NULL, 0);
+	py_end(&st->py);
+}
+
+/*
+ * Unwinds the current task's user stack with tables into @key->uhash.
+ * Returns false when the process has no tables (use frame pointers).
+ * @seed: user space has not read this process yet, and will drop an entry
+ * of it at its exit: one may be seeded (seed_procs).
+ */
+static __always_inline bool unwind_user(struct bpf_perf_event_data *ctx, bool in_user,
+					__u32 tgid, __u32 half, struct sample_key *key, bool seed)
+{
+	struct unwind_proc *proc;
+	struct dw_stack *old;
+	struct pt_regs *regs;
+	struct uw_state *st;
+	__u64 pc, sp, bp, n;
+	bool looked = false;
+	__u32 zero = 0;
+	void *stacks;
+	long err;
+
+	proc = bpf_map_lookup_elem(&unwind_procs, &tgid);
+	if (!proc && seed_procs && seed)
+		proc = seed_proc(tgid);
+	if (!proc)
+		return false;
+	st = bpf_map_lookup_elem(&uw_states, &zero);
+	if (!st)
+		return false;
+	if (in_user) {
+		pc = ctx->regs.ip;
+		sp = ctx->regs.sp;
+		bp = ctx->regs.bp;
+	} else {
+		regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+		pc = BPF_CORE_READ(regs, ip);
+		sp = BPF_CORE_READ(regs, sp);
+		bp = BPF_CORE_READ(regs, bp);
+	}
+	/* a seeded entry lacking the leaf's file gets it first */
+	if (seed_procs && (proc->flags & UNWIND_PROC_SEEDED) && !find_map(proc, pc)) {
+		looked = true;
+		seed_add(proc, pc);
+	}
+	walk(st, tgid, pc, sp, bp);
+	/* ... else the first file missing further up, and the walk again */
+	if (seed_procs && !looked && st->unmapped_pc && (proc->flags & UNWIND_PROC_SEEDED) &&
+	    seed_add(proc, st->unmapped_pc))
+		walk(st, tgid, pc, sp, bp);
+	count(CNT_UNWIND_WALKS);
 	count(CNT_UNWIND_ROOT + st->end);
 	count_n(CNT_UNWIND_CACHE_HITS, st->cache_hits);
-	py_end(&st->py);
 	if (st->unmapped)
 		request_rescan(tgid);
 	if (!st->stack.len)

@@ -252,8 +252,9 @@ int cmd_check(int argc, char **argv, volatile sig_atomic_t *exiting)
 		return 1;
 	}
 	printf("sampling: yes; user stacks: %s; mappings of short-lived processes: %s\n",
-	       sampler__unwinds(s) ? ".eh_frame tables, frame pointers where none" :
-	       "frame pointers only",
+	       sampler__seeds(s) ? ".eh_frame tables (new processes seeded in BPF), frame "
+	       "pointers where none" : sampler__unwinds(s) ?
+	       ".eh_frame tables, frame pointers where none" : "frame pointers only",
 	       sampler__maps_hook(s) ? sampler__maps_hook(s) : "not sent (read from /proc only)");
 	sampler__free(s);
 	return 0;

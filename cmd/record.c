@@ -283,7 +283,7 @@ static void print_summary(struct collector *c, struct folded *f)
 	fprintf(stderr, " unknown_frames=%llu maps_unreadable=%llu elf_errors=%llu"
 		" unwind_tables=%llu unwind_table_bytes=%llu unwind_tables_failed=%llu"
 		" unwind_tables_evicted=%llu unwind_tables_no_room=%llu unwind_tables_retried=%llu"
-		" unwind_tables_cut=%llu unwind_build_ms=%llu bpf_ns_per_sample=%llu"
+		" unwind_tables_cut=%llu unwind_inodes_failed=%llu unwind_build_ms=%llu bpf_ns_per_sample=%llu"
 		" exit_maps_received=%llu exit_maps_used=%llu exit_vmas_matched=%llu"
 		" exit_vmas_unmatched=%llu cpus_sampled=%llu cpus_reopened=%llu kallsyms_reloads=%llu"
 		" processes_reused=%llu stale_exits=%llu paths_refused=%llu",
@@ -296,6 +296,7 @@ static void print_summary(struct collector *c, struct folded *f)
 		(unsigned long long)cs.unwind.tables_no_room,
 		(unsigned long long)cs.unwind.tables_retried,
 		(unsigned long long)cs.unwind.tables_cut,
+		(unsigned long long)cs.unwind.inodes_failed,
 		(unsigned long long)cs.unwind.build_ns / 1000000,
 		(unsigned long long)(cs.bpf_run_cnt ? cs.bpf_run_ns / cs.bpf_run_cnt : 0),
 		(unsigned long long)cs.exit_maps, (unsigned long long)cs.sym.vma_snapshots,

@@ -130,6 +130,9 @@ int snapshot__metrics(void *ctx, struct web_metrics *m)
 		  WEB_COUNTER, cs.unwind.tables_retried },
 		{ "unwind_tables_cut_total", "Table builds cut off by their row or time budget.",
 		  WEB_COUNTER, cs.unwind.tables_cut },
+		{ "unwind_inodes_failed_total", "Loaded tables BPF could not find by inode "
+		  "(new processes then wait for their maps to be read).", WEB_COUNTER,
+		  cs.unwind.inodes_failed },
 		{ "unwind_file_slots", "Files holding an unwind-table slot.", WEB_GAUGE,
 		  cs.unwind.slots_used },
 		{ "unwind_file_slots_max", "Unwind-table slots (--unwind-files).", WEB_GAUGE,

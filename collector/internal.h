@@ -29,6 +29,7 @@ struct sampler {
 	int stats_fd;
 	struct kfeat kf;	/* what the kernel offers, probed before loading */
 	bool tables;		/* do_sample_dw (table unwinding) is loaded */
+	bool seed;		/* ... and seeds new processes' entries (bpf_find_vma) */
 	bool python;		/* ... and walks CPython frames */
 	const char *exit_hook;	/* where mappings are sent at exit; NULL: nowhere */
 	/* drain scratch space, sized for a full counts map */

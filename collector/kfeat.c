@@ -53,8 +53,10 @@ static const struct {
 		"mappings sent with a process's first sample where no exit hook sees them",
 		"bpf_find_vma of the first sample's pcs, where tables are used" },
 	[KFEAT_FIND_VMA] = { "bpf_find_vma", "5.17",
-		"mappings of a first sample's pcs where VMAs cannot be walked",
-		"short-lived processes are named only if user space reads their maps in time" },
+		"new processes unwound with tables from their first sample; mappings of a first "
+		"sample's pcs where VMAs cannot be walked",
+		"new processes use frame pointers until their maps are read; short-lived ones are "
+		"named only if user space reads their maps in time" },
 	[KFEAT_BATCH_OPS] = { "map_batch_ops", "5.6", "draining counts in one call per batch",
 		"maps drained key by key" },
 	[KFEAT_BPF_STATS] = { "bpf_stats", "5.8", "the BPF time per sample (with --bpf-stats)",

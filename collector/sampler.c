@@ -460,6 +460,7 @@ void sampler__unwind_maps(struct sampler *s, struct sampler_unwind_maps *m)
 	m->files_fd = bpf_map__fd(s->skel->maps.unwind_files);
 	m->files_max = bpf_map__max_entries(s->skel->maps.unwind_files);
 	m->procs_fd = bpf_map__fd(s->skel->maps.unwind_procs);
+	m->inodes_fd = s->seed ? bpf_map__fd(s->skel->maps.unwind_inodes) : -1;
 	m->gen = &s->skel->bss->unwind_gen;
 	m->py_procs_fd = s->python ? bpf_map__fd(s->skel->maps.py_procs) : -1;
 }
@@ -467,6 +468,11 @@ void sampler__unwind_maps(struct sampler *s, struct sampler_unwind_maps *m)
 bool sampler__unwinds(struct sampler *s)
 {
 	return s->tables;
+}
+
+bool sampler__seeds(struct sampler *s)
+{
+	return s->seed;
 }
 
 bool sampler_counter_is_loss(int id)

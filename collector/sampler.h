@@ -36,6 +36,7 @@ struct sampler_unwind_maps {
 	int files_fd;			/* ARRAY of struct unwind_file */
 	uint32_t files_max;
 	int procs_fd;			/* HASH tgid -> struct unwind_proc */
+	int inodes_fd;			/* HASH inode -> struct unwind_inode; -1: unused */
 	int py_procs_fd;		/* HASH tgid -> struct py_proc; -1: no Python walk */
 	volatile uint32_t *gen;		/* bumped after each change: BPF's cached rows go stale */
 };
@@ -113,6 +114,9 @@ void sampler__unwind_maps(struct sampler *s, struct sampler_unwind_maps *m);
 
 /* True when the loaded program unwinds with tables (it may have fallen back). */
 bool sampler__unwinds(struct sampler *s);
+
+/* True when it also seeds new processes' unwind entries (bpf_find_vma). */
+bool sampler__seeds(struct sampler *s);
 
 /*
  * Opens events on CPUs that came online since the last call (or went

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include "log.h"
@@ -48,7 +49,7 @@ struct uw_file {
 	int refs;		/* tracked processes whose entry names this file */
 	uint64_t last_used;
 	int nphdr;
-	struct { uint64_t off, vaddr, filesz; } ph[MAX_PHDRS];
+	struct { uint64_t off, vaddr, filesz; bool exec; } ph[MAX_PHDRS];
 };
 
 struct uw_proc {
@@ -162,6 +163,56 @@ static void changed(struct unwinder *u)
 		__atomic_add_fetch(u->m.gen, 1, __ATOMIC_RELEASE);
 }
 
+/* The kernel's s_dev (major << 20 | minor) of a stat(2) st_dev. */
+static struct unwind_inode_key inode_key(const struct uw_file *f)
+{
+	return (struct unwind_inode_key){ .ino = f->ino,
+					  .dev = major(f->dev) << 20 | minor(f->dev) };
+}
+
+/*
+ * Publishes a loaded file by inode, for BPF to seed new processes'
+ * entries (bpf/unwind.bpf.h).  Only with a known change time: a file
+ * rewritten in place must not take the old file's rows.
+ */
+static void inode_publish(struct unwinder *u, const struct uw_file *f)
+{
+	struct unwind_inode_key k = inode_key(f);
+	struct unwind_inode v = { .slot = f->slot, .text_start = UINT64_MAX };
+	int i;
+
+	if (u->m.inodes_fd < 0 || f->dev == VDSO_DEV || !f->ctime)
+		return;
+	v.ctime_sec = f->ctime / 1000000000ULL;
+	v.ctime_nsec = f->ctime % 1000000000ULL;
+	for (i = 0; i < f->nphdr; i++) {
+		if (v.nph < UNWIND_INODE_PHDRS) {
+			v.ph[v.nph].lo = f->ph[i].off & ~0xfffULL;
+			v.ph[v.nph].hi = f->ph[i].off + f->ph[i].filesz;
+			v.ph[v.nph++].delta = f->ph[i].off - f->ph[i].vaddr + f->base;
+		}
+		/* as the kernel's ELF loader sets start_code and end_code */
+		if (f->ph[i].exec && f->ph[i].vaddr < v.text_start)
+			v.text_start = f->ph[i].vaddr;
+		if (f->ph[i].exec && f->ph[i].vaddr + f->ph[i].filesz > v.text_end)
+			v.text_end = f->ph[i].vaddr + f->ph[i].filesz;
+	}
+	v.text_delta = f->base;
+	if (bpf_map_update_elem(u->m.inodes_fd, &k, &v, BPF_ANY))
+		u->st.inodes_failed++;
+}
+
+/* Takes a file's inode entry back, unless a newer file of that inode holds it. */
+static void inode_unpublish(struct unwinder *u, const struct uw_file *f)
+{
+	struct unwind_inode_key k = inode_key(f);
+	struct unwind_inode v;
+
+	if (u->m.inodes_fd >= 0 && f->dev != VDSO_DEV && !bpf_map_lookup_elem(u->m.inodes_fd, &k, &v) &&
+	    v.slot == f->slot)
+		bpf_map_delete_elem(u->m.inodes_fd, &k);
+}
+
 /* Unpublishes a file's rows (BPF sees n == 0 first), then frees them. */
 static void file_unload(struct unwinder *u, struct uw_file *f)
 {
@@ -169,6 +220,7 @@ static void file_unload(struct unwinder *u, struct uw_file *f)
 
 	if (!f->n)
 		return;
+	inode_unpublish(u, f);
 	bpf_map_update_elem(u->m.files_fd, &f->slot, &none, BPF_ANY);
 	changed(u);
 	extents__put(&u->free, f->first, f->n);
@@ -245,6 +297,7 @@ static int file_publish(struct unwinder *u, struct uw_file *f, const struct unwi
 	f->base = unwind_table__base(t);
 	u->st.rows_used += n;
 	u->st.files_loaded++;
+	inode_publish(u, f);
 	return 0;
 }
 
@@ -260,6 +313,7 @@ static void read_phdrs(struct uw_file *f, Elf *elf)
 			continue;
 		f->ph[f->nphdr].off = ph.p_offset;
 		f->ph[f->nphdr].vaddr = ph.p_vaddr;
+		f->ph[f->nphdr].exec = ph.p_flags & PF_X;
 		f->ph[f->nphdr++].filesz = ph.p_filesz;
 	}
 }
@@ -532,6 +586,7 @@ int unwinder__add_process(struct unwinder *u, const struct proc_maps *pm,
 	p->files = NULL;
 	p->nfiles = 0;
 	u->scratch->n = 0;
+	u->scratch->flags = 0;
 	add_maps(u, p, pm, open);
 	if (u->scratch->n && bpf_map_update_elem(u->m.procs_fd, &pid, u->scratch, BPF_ANY))
 		err = -errno;
@@ -547,11 +602,12 @@ void unwinder__remove_process(struct unwinder *u, int pid)
 {
 	struct uw_proc key = { .pid = pid }, **found, *p;
 
+	/* BPF may have seeded an entry user space never read */
+	bpf_map_delete_elem(u->m.procs_fd, &pid);
 	found = tfind(&key, &u->procs, proc_cmp);
 	if (!found)
 		return;
 	p = *found;
-	bpf_map_delete_elem(u->m.procs_fd, &pid);
 	changed(u);
 	proc_release(p);
 	tdelete(&key, &u->procs, proc_cmp);

@@ -26,6 +26,7 @@ struct unwinder_stats {
 	uint64_t tables_no_room;	/* loads refused: every slot or row taken by a live file */
 	uint64_t tables_retried;	/* builds tried again after a failure */
 	uint64_t tables_cut;		/* builds stopped by their budget (unwind_limits) */
+	uint64_t inodes_failed;		/* files BPF could not be told of by inode (map full) */
 	uint64_t slots_used, slots_max;	/* files known (loaded, failed or idle) */
 	uint64_t procs;			/* processes with tables now */
 };

@@ -129,7 +129,8 @@ static void attach_tracking(struct sampler *s)
  * entry; where perf_event programs need preallocated hash maps they lose
  * BPF_F_NO_PREALLOC and most of their entries.
  */
-static int size_unwind_maps(struct sampler *s, const struct sampler_opts *opts, bool tables)
+static int size_unwind_maps(struct sampler *s, const struct sampler_opts *opts, bool tables,
+			    bool seed)
 {
 	struct profile_bpf *skel = s->skel;
 	struct bpf_map *lazy[] = { skel->maps.unwind_procs, skel->maps.ustacks_dw0,
@@ -140,7 +141,9 @@ static int size_unwind_maps(struct sampler *s, const struct sampler_opts *opts, 
 	err = bpf_map__set_max_entries(skel->maps.unwind_rows,
 				       tables && opts->unwind_rows ? opts->unwind_rows : 1) ?:
 	      bpf_map__set_max_entries(skel->maps.unwind_files,
-				       !tables ? 1 : opts->unwind_files ?: MAX_UNWIND_FILES);
+				       !tables ? 1 : opts->unwind_files ?: MAX_UNWIND_FILES) ?:
+	      bpf_map__set_max_entries(skel->maps.unwind_inodes,
+				       !seed ? 1 : opts->unwind_files ?: MAX_UNWIND_FILES);
 	for (i = 0; i < sizeof(lazy) / sizeof(lazy[0]) && !err; i++) {
 		if (!tables)
 			err = bpf_map__set_max_entries(lazy[i], 1);
@@ -169,12 +172,13 @@ static enum start_maps_mode start_maps_mode(const struct kfeat *kf, bool tables,
 }
 
 /*
- * Loads one variant: @tables picks do_sample_dw, @exit_maps the exit-time
- * dump (on the hook the kernel was probed to have), @start_maps how
- * mappings go with first samples otherwise.
+ * Loads one variant: @tables picks do_sample_dw, @seed has it seed new
+ * processes' unwind entries, @exit_maps the exit-time dump (on the hook
+ * the kernel was probed to have), @start_maps how mappings go with first
+ * samples otherwise.
  */
-static int load(struct sampler *s, const struct sampler_opts *opts, bool tables, bool exit_maps,
-		enum start_maps_mode start_maps)
+static int load(struct sampler *s, const struct sampler_opts *opts, bool tables, bool seed,
+		bool exit_maps, enum start_maps_mode start_maps)
 {
 	bool tp = exit_maps && s->kf.has[KFEAT_EXIT_TP_MM];
 	int err;
@@ -182,7 +186,10 @@ static int load(struct sampler *s, const struct sampler_opts *opts, bool tables,
 	s->skel = profile_bpf__open();
 	if (!s->skel)
 		return -errno;
+	seed = seed && tables;
 	s->tables = tables;
+	s->seed = seed;
+	s->skel->rodata->seed_procs = seed;
 	bpf_program__set_autoload(s->skel->progs.do_sample, !tables);
 	bpf_program__set_autoload(s->skel->progs.do_sample_dw, tables);
 	bpf_program__set_autoload(s->skel->progs.exit_maps_tp, tp);
@@ -195,7 +202,7 @@ static int load(struct sampler *s, const struct sampler_opts *opts, bool tables,
 	/* CPython frames: only the table walk has the bpf_loop they run in */
 	s->skel->rodata->python_unwind = tables && !opts->no_python;
 	s->python = tables && !opts->no_python;
-	err = size_unwind_maps(s, opts, tables);
+	err = size_unwind_maps(s, opts, tables, seed);
 	if (err)
 		return err;
 	err = profile_bpf__load(s->skel);
@@ -217,6 +224,7 @@ static void unload(struct sampler *s)
 	s->rb = NULL;
 	s->skel = NULL;
 	s->exit_hook = NULL;
+	s->seed = false;
 }
 
 /*
@@ -232,6 +240,7 @@ int sampler_load(struct sampler *s, const struct sampler_opts *opts)
 	bool exit_maps = kf->has[KFEAT_VMA_ITER] &&
 			 (kf->has[KFEAT_EXIT_TP_MM] || kf->has[KFEAT_FENTRY]);
 	enum start_maps_mode start_maps;
+	bool seed;
 	int err;
 
 	if (tables && (!kf->has[KFEAT_BPF_LOOP] || !kf->has[KFEAT_TASK_PT_REGS])) {
@@ -252,7 +261,17 @@ int sampler_load(struct sampler *s, const struct sampler_opts *opts)
 			 start_maps == START_MAPS_FIND_VMA ?
 			 "those of each process's first sampled stack are sent with it" :
 			 "a process is named once user space has read its maps");
-	err = load(s, opts, tables, exit_maps, start_maps);
+	/* new processes' entries seeded in BPF: bpf_find_vma (5.17+) */
+	seed = tables && kf->has[KFEAT_FIND_VMA];
+	err = load(s, opts, tables, seed, exit_maps, start_maps);
+	if (err && err != -EPERM && seed) {
+		log_warn("kernel %s refused seeding new processes' unwind entries in BPF (%s; "
+			 "the verifier's reason is above): they use frame pointers until their "
+			 "maps are read", kf->release, strerror(-err));
+		unload(s);
+		seed = false;
+		err = load(s, opts, tables, seed, exit_maps, start_maps);
+	}
 	if (err && err != -EPERM && s->python) {
 		/*
 		 * The Python walk adds to what the verifier explores; a kernel
@@ -266,7 +285,7 @@ int sampler_load(struct sampler *s, const struct sampler_opts *opts)
 			 strerror(-err));
 		unload(s);
 		no_py.no_python = true;
-		err = load(s, &no_py, tables, exit_maps, start_maps);
+		err = load(s, &no_py, tables, seed, exit_maps, start_maps);
 	}
 	if (!err || err == -EPERM || (!tables && !exit_maps && !start_maps))
 		return err;
@@ -275,6 +294,6 @@ int sampler_load(struct sampler *s, const struct sampler_opts *opts)
 		 strerror(-err), tables ? " table-unwinding" : "", exit_maps ? " exit-maps" : "",
 		 start_maps ? " first-sample-maps" : "");
 	unload(s);
-	return load(s, opts, false, false, START_MAPS_NONE);
+	return load(s, opts, false, false, false, START_MAPS_NONE);
 }
 

@@ -46,7 +46,7 @@ static void sleep_ms(long ms)
 
 static void test_retry_backoff_and_slots(struct test *t)
 {
-	struct sampler_unwind_maps m = { .rows_fd = -1, .files_fd = -1, .procs_fd = -1,
+	struct sampler_unwind_maps m = { .rows_fd = -1, .files_fd = -1, .procs_fd = -1, .inodes_fd = -1,
 					 .py_procs_fd = -1 };
 	struct unwinder *u = NULL;
 	struct unwinder_stats st;

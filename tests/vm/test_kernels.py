@@ -187,6 +187,9 @@ def checks_for(g):
         assert not wrong, f"ember check describes {release} wrongly: {wrong} " \
                           f"(expected {EXPECTED_FEATURES[s]})"
         assert "sampling: yes" in out, f"ember check could not sample: {err_tail(out, 300)!r}"
+        if has_bpf_loop(s):
+            assert "new processes seeded in BPF" in out, \
+                f"ember check: the kernel refused seeding new processes: {err_tail(out, 300)!r}"
 
     def t_record():
         rec()
@@ -332,7 +335,8 @@ def figures(g):
     err = g.text("rec.err", "")
     try:
         summ = parse_summary(err)
-        keys = ("samples", "unwind_walks", "unwind_reached_root", "unwind_tables", "unwind_build_ms",
+        keys = ("samples", "unwind_walks", "unwind_reached_root", "unwind_procs_seeded",
+                "unwind_seed_maps_added", "unwind_tables", "unwind_build_ms",
                 "unknown_frames", "maps_unreadable", "exit_maps_sent", "bpf_ns_per_sample")
         print(f"# vm-{s} record summary: " + " ".join(f"{k}={summ[k]}" for k in keys if k in summ))
     except AssertionError:

@@ -417,7 +417,7 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx, bool tables)
 	struct sample_key key = {};
 	bool in_user = (((volatile __u64 *)ctx)[UAPI_PT_REGS_CS] & 3) == 3;
 	__u32 half = active & 1;
-	bool known, unread;
+	bool known, unread, has_mm;
 	unsigned int flags;
 	long ret;
 
@@ -440,9 +440,18 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx, bool tables)
 		else
 			key.kstack_id = ret;
 	}
-	flags = BPF_CORE_READ(task, flags);
+	if (tables) {
+		/* 5.11+: plain loads instead of two probe reads */
+		struct task_struct *t = bpf_get_current_task_btf();
+
+		flags = t->flags;
+		has_mm = t->mm != NULL;
+	} else {
+		flags = BPF_CORE_READ(task, flags);
+		has_mm = BPF_CORE_READ(task, mm) != NULL;
+	}
 	/* kernel threads, and tasks past exit_mm(), have no user stack */
-	if (user_stacks && !(flags & PF_KTHREAD) && BPF_CORE_READ(task, mm) && pid != 0) {
+	if (user_stacks && !(flags & PF_KTHREAD) && has_mm && pid != 0) {
 		known = announce(ctx, task, tgid, flags, tables, &unread);
 		if (!tables || !unwind_user(ctx, in_user, tgid, half, &key, known && unread)) {
 			ret = bpf_get_stackid(ctx, half ? (void *)&ustacks1 : (void *)&ustacks0,
@@ -599,11 +608,16 @@ int BPF_PROG(on_exit, struct task_struct *p)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
+	struct unwind_proc *proc;
 
 	if (tgid != (__u32)id)
 		return 0;
 	if (start_maps != START_MAPS_NONE)
 		bpf_map_delete_elem(&maps_at, &tgid);
+	/* an entry seeded in BPF is BPF's to drop: user space may never have read it */
+	proc = bpf_map_lookup_elem(&unwind_procs, &tgid);
+	if (proc && (proc->flags & UNWIND_PROC_SEEDED))
+		bpf_map_delete_elem(&unwind_procs, &tgid);
 	if (bpf_map_delete_elem(&seen, &tgid) == 0)
 		send_event(EVENT_EXIT, tgid);
 	return 0;

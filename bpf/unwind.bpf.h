@@ -33,7 +33,8 @@ struct uw_state {
 	__u32 end;		/* enum walk_end, valid once done */
 	__u32 used_fp;		/* the last step had no table row */
 	__u32 unmapped;		/* a pc fell outside the known mappings */
-	__u64 unmapped_pc;	/* the first such pc */
+	__u32 seeded;		/* the process's entry is seeded (UNWIND_PROC_SEEDED) */
+	__u32 seed;		/* ... and may still add a file in this sample */
 	__u32 cache_hits;	/* rows found in row_cache, counted once per walk */
 	struct dw_stack stack;
 	struct py_walk py;	/* CPython frames (python.bpf.h) */
@@ -216,7 +217,8 @@ static __always_inline void seed_insert(struct unwind_proc *p, const struct unwi
 /*
  * Adds the mapping of @pc to a seeded entry: one bpf_find_vma() per
  * sample at most (in interrupt context it releases mmap_lock through a
- * per-CPU irq_work, busy until the program returns).
+ * per-CPU irq_work, busy until the program returns).  Called inside the
+ * walk, which then goes on through the file found.
  */
 static __always_inline bool seed_add(struct unwind_proc *p, __u64 pc)
 {
@@ -398,9 +400,12 @@ static __always_inline struct unwind_row *search_row(struct uw_state *st)
 	if (!proc)
 		return NULL;
 	m = find_map(proc, st->pc);
+	if (!m && seed_procs && st->seed && (proc->flags & UNWIND_PROC_SEEDED)) {
+		st->seed = 0;	/* spent, added or not */
+		if (seed_add(proc, st->pc))
+			m = find_map(proc, st->pc);
+	}
 	if (!m) {
-		if (!st->unmapped)
-			st->unmapped_pc = st->pc;
 		st->unmapped = 1;
 		return NULL;
 	}
@@ -430,14 +435,14 @@ static __always_inline struct unwind_row *lookup_row(struct uw_state *st)
 		return search_row(st);
 	if (e->pc == pc && e->tgid == st->tgid && e->gen == gen && e->state) {
 		st->cache_hits++;
-		if (e->state == ROW_CACHED_UNMAPPED) {
-			if (!st->unmapped)
-				st->unmapped_pc = st->pc;
+		if (e->state == ROW_CACHED_UNMAPPED)
 			st->unmapped = 1;
-		}
 		return e->state == ROW_CACHED_FOUND ? &e->row : NULL;
 	}
 	row = search_row(st);
+	/* a seeded entry grows: a pc outside it now may not be later */
+	if (!row && st->unmapped && st->seeded)
+		return row;
 	e->pc = pc;
 	e->tgid = st->tgid;
 	e->gen = gen;
@@ -450,14 +455,22 @@ static __always_inline struct unwind_row *lookup_row(struct uw_state *st)
 /* Moves to the caller whose sp is @cfa.  Returns 0, or a walk_end + 1. */
 static __always_inline int step_cfa(struct uw_state *st, __u64 cfa, int rbp_off)
 {
-	__u64 ra, bp = st->bp;
+	__u64 ra, bp = st->bp, pair[2];
 
 	if (cfa <= st->sp)
 		return WALK_BAD_CFA + 1;
-	if (read_user(cfa - 8, &ra))
-		return WALK_FAULT + 1;
-	if (rbp_off && read_user(cfa + rbp_off, &bp))
-		return WALK_FAULT + 1;
+	if (rbp_off == -16) {
+		/* the usual prologue (push %rbp): both words in one read */
+		if (bpf_probe_read_user(pair, sizeof(pair), (void *)(cfa - 16)))
+			return WALK_FAULT + 1;
+		bp = pair[0];
+		ra = pair[1];
+	} else {
+		if (read_user(cfa - 8, &ra))
+			return WALK_FAULT + 1;
+		if (rbp_off && read_user(cfa + rbp_off, &bp))
+			return WALK_FAULT + 1;
+	}
 	if (ra == 0)
 		return WALK_ROOT + 1;
 	st->pc = ra;
@@ -575,8 +588,9 @@ static __always_inline void request_rescan(__u32 tgid)
 		count(CNT_RESCANS);
 }
 
-/* Walks the user stack from @regs' registers into st->stack. */
-static __always_inline void walk(struct uw_state *st, __u32 tgid, __u64 pc, __u64 sp, __u64 bp)
+/* Walks the user stack from these registers into st->stack; @seeded: see uw_state. */
+static __always_inline void walk(struct uw_state *st, __u32 tgid, __u64 pc, __u64 sp, __u64 bp,
+				 bool seeded)
 {
 	st->pc = pc;
 	st->sp = sp;
@@ -585,7 +599,8 @@ static __always_inline void walk(struct uw_state *st, __u32 tgid, __u64 pc, __u6
 	st->is_ret = 0;
 	st->used_fp = 0;
 	st->unmapped = 0;
-	st->unmapped_pc = 0;
+	st->seeded = seeded;
+	st->seed = seeded;
 	st->cache_hits = 0;
 	st->hash = tgid;	/* the same addresses mean different code per process */
 	st->stack.len = 0;
@@ -609,7 +624,6 @@ static __always_inline bool unwind_user(struct bpf_perf_event_data *ctx, bool in
 	struct pt_regs *regs;
 	struct uw_state *st;
 	__u64 pc, sp, bp, n;
-	bool looked = false;
 	__u32 zero = 0;
 	void *stacks;
 	long err;
@@ -632,16 +646,7 @@ static __always_inline bool unwind_user(struct bpf_perf_event_data *ctx, bool in
 		sp = BPF_CORE_READ(regs, sp);
 		bp = BPF_CORE_READ(regs, bp);
 	}
-	/* a seeded entry lacking the leaf's file gets it first */
-	if (seed_procs && (proc->flags & UNWIND_PROC_SEEDED) && !find_map(proc, pc)) {
-		looked = true;
-		seed_add(proc, pc);
-	}
-	walk(st, tgid, pc, sp, bp);
-	/* ... else the first file missing further up, and the walk again */
-	if (seed_procs && !looked && st->unmapped_pc && (proc->flags & UNWIND_PROC_SEEDED) &&
-	    seed_add(proc, st->unmapped_pc))
-		walk(st, tgid, pc, sp, bp);
+	walk(st, tgid, pc, sp, bp, seed_procs && (proc->flags & UNWIND_PROC_SEEDED));
 	count(CNT_UNWIND_WALKS);
 	count(CNT_UNWIND_ROOT + st->end);
 	count_n(CNT_UNWIND_CACHE_HITS, st->cache_hits);
@@ -651,10 +656,13 @@ static __always_inline bool unwind_user(struct bpf_perf_event_data *ctx, bool in
 		return true;
 	key->uhash = st->hash ? st->hash : 1;
 	stacks = half ? (void *)&ustacks_dw1 : (void *)&ustacks_dw0;
-	err = bpf_map_update_elem(stacks, &key->uhash, &st->stack, BPF_NOEXIST);
+	/* hot stacks are there already: a lookup takes no bucket lock */
+	old = bpf_map_lookup_elem(stacks, &key->uhash);
+	err = old ? -EEXIST : bpf_map_update_elem(stacks, &key->uhash, &st->stack, BPF_NOEXIST);
 	if (err == -EEXIST) {
 		/* same hash: make sure it is the same stack (ends and depth) */
-		old = bpf_map_lookup_elem(stacks, &key->uhash);
+		if (!old)
+			old = bpf_map_lookup_elem(stacks, &key->uhash);
 		n = st->stack.len - 1;
 		if (old && (old->len != st->stack.len || n >= MAX_STACK_DEPTH ||
 			    old->ips[0] != st->stack.ips[0] || old->ips[n] != st->stack.ips[n])) {

@@ -22,6 +22,14 @@ static __always_inline int read_user(__u64 addr, __u64 *val)
 
 #include "python.bpf.h"
 
+/*
+ * Stack words are read STACK_WIN bytes at a time: one read serves the
+ * return addresses and saved rbp of the next few frames, where a read
+ * per word cost a helper call each.
+ */
+#define STACK_WIN 256
+enum win_state { WIN_EMPTY, WIN_FULL, WIN_OFF };	/* WIN_OFF: a window read faulted */
+
 /* Why a walk ended; indexes the UNWIND_* counters. */
 enum walk_end { WALK_ROOT, WALK_FP_END, WALK_NO_TABLE, WALK_BAD_CFA, WALK_FAULT, WALK_DEPTH };
 
@@ -36,6 +44,9 @@ struct uw_state {
 	__u32 seeded;		/* the process's entry is seeded (UNWIND_PROC_SEEDED) */
 	__u32 seed;		/* ... and may still add a file in this sample */
 	__u32 cache_hits;	/* rows found in row_cache, counted once per walk */
+	__u32 win_state;	/* enum win_state: stack_word()'s window */
+	__u64 win_lo;		/* user address of win[0] */
+	__u8 win[STACK_WIN + 8];	/* + 8: a word read at any offset below STACK_WIN stays inside */
 	struct dw_stack stack;
 	struct py_walk py;	/* CPython frames (python.bpf.h) */
 };
@@ -452,25 +463,43 @@ static __always_inline struct unwind_row *lookup_row(struct uw_state *st)
 	return row;
 }
 
+/*
+ * The user stack word at @addr, from the window when it holds it, else
+ * from a new window starting there (word by word, where that read faults:
+ * the stack's last page).  Words are read lowest first, so a frame's
+ * words are all in the window read for its first.
+ */
+static __always_inline int stack_word(struct uw_state *st, __u64 addr, __u64 *val)
+{
+	__u64 off = addr - st->win_lo;
+
+	if (st->win_state != WIN_FULL || addr < st->win_lo || off > STACK_WIN - 8) {
+		if (st->win_state == WIN_OFF)
+			return read_user(addr, val);
+		if (bpf_probe_read_user(st->win, STACK_WIN, (void *)addr)) {
+			st->win_state = WIN_OFF;
+			return read_user(addr, val);
+		}
+		st->win_state = WIN_FULL;
+		st->win_lo = addr;
+		off = 0;
+	}
+	*val = *(__u64 *)(st->win + (off & (STACK_WIN - 1)));
+	return 0;
+}
+
 /* Moves to the caller whose sp is @cfa.  Returns 0, or a walk_end + 1. */
 static __always_inline int step_cfa(struct uw_state *st, __u64 cfa, int rbp_off)
 {
-	__u64 ra, bp = st->bp, pair[2];
+	__u64 ra, bp = st->bp;
 
 	if (cfa <= st->sp)
 		return WALK_BAD_CFA + 1;
-	if (rbp_off == -16) {
-		/* the usual prologue (push %rbp): both words in one read */
-		if (bpf_probe_read_user(pair, sizeof(pair), (void *)(cfa - 16)))
-			return WALK_FAULT + 1;
-		bp = pair[0];
-		ra = pair[1];
-	} else {
-		if (read_user(cfa - 8, &ra))
-			return WALK_FAULT + 1;
-		if (rbp_off && read_user(cfa + rbp_off, &bp))
-			return WALK_FAULT + 1;
-	}
+	/* the saved rbp (below the return address) first: see stack_word() */
+	if (rbp_off && stack_word(st, cfa + rbp_off, &bp))
+		return WALK_FAULT + 1;
+	if (stack_word(st, cfa - 8, &ra))
+		return WALK_FAULT + 1;
 	if (ra == 0)
 		return WALK_ROOT + 1;
 	st->pc = ra;
@@ -602,6 +631,7 @@ static __always_inline void walk(struct uw_state *st, __u32 tgid, __u64 pc, __u6
 	st->seeded = seeded;
 	st->seed = seeded;
 	st->cache_hits = 0;
+	st->win_state = WIN_EMPTY;
 	st->hash = tgid;	/* the same addresses mean different code per process */
 	st->stack.len = 0;
 	st->end = WALK_DEPTH;

@@ -16,7 +16,7 @@
 #include "itab.h"
 
 /* Schema this code writes; older files are migrated forward on open. */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 /* PRAGMA application_id of an ember store: "EMBR". */
 #define STORE_APP_ID 0x454d4252
@@ -44,6 +44,10 @@
 	X(S_WIN_PUT, "INSERT INTO windows(start_ms, dur_ms, samples) VALUES (?1, ?2, ?3)") \
 	X(S_SAMPLE_PUT, "INSERT INTO samples(win, proc, stack, count) VALUES (?1, ?2, ?3, ?4)" \
 			" ON CONFLICT DO UPDATE SET count = count + excluded.count") \
+	X(S_WPROC_PUT, "INSERT INTO win_procs(win, proc, count) VALUES (?1, ?2, ?3)" \
+		       " ON CONFLICT DO UPDATE SET count = count + excluded.count") \
+	X(S_HOUR_DROP, "DELETE FROM hours WHERE start_ms = ?1") \
+	X(S_HOUR_DROP_ROWS, "DELETE FROM hour_samples WHERE hour = ?1") \
 	X(S_STR_BY_ID, "SELECT s FROM strings WHERE id = ?1") \
 	X(S_FRAME_BY_ID, "SELECT name, module, file, line, flags, build_id FROM frames" \
 			 " WHERE id = ?1") \
@@ -196,6 +200,26 @@ int store_resolver__proc(struct store_resolver *q, int64_t id, struct store_proc
  */
 int store_resolver__stack(struct store_resolver *q, int64_t id,
 			  const struct frame **frames);
+
+/* Span of the sums in hour_samples (see hours.c). */
+#define STORE_HOUR_MS 3600000LL
+
+/* SQL for the start of the hour holding time @x (floor, also before 1970). */
+#define STORE_HOUR_OF(x) "(" x " - ((" x " % 3600000) + 3600000) % 3600000)"
+
+/*
+ * Drops the sums of the hour holding @start_ms: called by whatever adds,
+ * changes or deletes a window starting then.  Returns 0 or -errno.
+ */
+int store_hour_drop(struct store *st, int64_t start_ms);
+
+/*
+ * Sums the samples of each settled hour (not being rolled up by @levels
+ * at @now_ms, nor eaten by retention) that has no sums yet, an hour per
+ * short transaction.  Returns 0 or -errno.
+ */
+int store_hours_build(struct store *st, int64_t now_ms, const struct store_rollup_level *levels,
+		      int nlevels);
 
 /* Sets *n to the one integer @sql returns.  Returns 0 or -errno (-EIO: no row). */
 int store_query_int(struct store *st, const char *sql, int64_t *n);

@@ -4,8 +4,10 @@
  * a time range (flame graphs), per process and time bucket (timeline,
  * process list), and the window timeline.
  *
- * SQLite selects the windows and scans their samples; the sums go through
- * ember_sum() (agg.c) rather than GROUP BY, which would sort every row.
+ * SQLite selects the windows and scans their samples, or the sums kept
+ * per hour and per window and process where they spare rows (hours.c,
+ * write.c); the sums go through ember_sum() (agg.c) rather than GROUP BY,
+ * which would sort every row.
  * Only then are the few distinct process and stack ids turned back into
  * strings (resolve.c).
  */
@@ -34,45 +36,74 @@ static int comm_id(struct store *st, const char *comm, int64_t *id)
 }
 
 /*
- * The scan behind every query: windows starting in [?1, ?2), samples of
+ * The scans behind every query, over windows starting in [?1, ?2) and
  * processes matching comm ?3 (a string id, 0 for any) and pid ?4 (< 0 for
- * any), each row added to the table bound to ?5 as pair (@a, @b).
+ * any); each row is added to the table bound to ?5 as pair (A, B).
+ *   SCAN_STACKS  per (process, stack): the hours in range with sums
+ *                (hours.c), then the samples of every other window;
+ *   SCAN_PROCS   per (bucket ?6, process): each window's sums per process.
  */
-static int prepare_scan(struct store *st, const struct store_filter *f, const char *a,
-			const char *b, sqlite3_stmt **s)
+enum scan_kind { SCAN_STACKS, SCAN_PROCS };
+
+#define SCAN_HOUR_IN "h.ready = 1 AND h.start_ms >= ?1 AND h.start_ms + 3600000 <= ?2"
+
+static const char *const scan_sql[][2] = {
+	[SCAN_STACKS] = {
+		"SELECT ember_sum(?5, x.proc, x.stack, x.count) FROM hours h"
+		" JOIN hour_samples x ON x.hour = h.start_ms WHERE " SCAN_HOUR_IN,
+		"SELECT ember_sum(?5, x.proc, x.stack, x.count) FROM windows w"
+		" JOIN samples x ON x.win = w.id WHERE w.start_ms >= ?1 AND w.start_ms < ?2"
+		" AND NOT EXISTS (SELECT 1 FROM hours h WHERE h.start_ms = "
+		STORE_HOUR_OF("w.start_ms") " AND " SCAN_HOUR_IN ")",
+	},
+	[SCAN_PROCS] = {
+		NULL,
+		"SELECT ember_sum(?5, %s, x.proc, x.count) FROM windows w"
+		" JOIN win_procs x ON x.win = w.id WHERE w.start_ms >= ?1 AND w.start_ms < ?2",
+	},
+};
+
+static int prepare_scan(struct store *st, const struct store_filter *f, const char *base,
+			const char *a, sqlite3_stmt **s)
 {
-	char sql[512];
+	char sql[1024], body[768];
 	bool any = !f->comm && f->pid < 0;
 
-	snprintf(sql, sizeof(sql), "SELECT ember_sum(?5, %s, %s, s.count) FROM windows w"
-		 " JOIN samples s ON s.win = w.id WHERE w.start_ms >= ?1 AND w.start_ms < ?2%s",
-		 a, b, any ? "" : " AND s.proc IN (SELECT id FROM procs"
+	/* only SCAN_PROCS has a %s (its bucket); the others may hold a '%' of their own */
+	if (a)
+		snprintf(body, sizeof(body), base, a);
+	else
+		snprintf(body, sizeof(body), "%s", base);
+	snprintf(sql, sizeof(sql), "%s%s", body, any ? "" : " AND x.proc IN (SELECT id FROM procs"
 		 " WHERE (?3 = 0 OR comm = ?3) AND (?4 < 0 OR pid = ?4))");
 	return store_rc(st, sqlite3_prepare_v2(st->db, sql, -1, s, NULL));
 }
 
-/* Sums the samples selected by @f into @g, pairs (@a, @b); ?6 is bound to @p6. */
-static int scan(struct store *st, const struct store_filter *f, const char *a, const char *b,
-		int64_t p6, struct store_agg *g)
+/* Sums the samples selected by @f into @g; @a: SCAN_PROCS' bucket expression (?6 is @p6). */
+static int scan(struct store *st, const struct store_filter *f, enum scan_kind kind,
+		const char *a, int64_t p6, struct store_agg *g)
 {
 	sqlite3_stmt *s = NULL;
 	int64_t comm;
-	int err;
+	int i, err;
 
 	err = comm_id(st, f->comm, &comm);
-	if (!err)
-		err = prepare_scan(st, f, a, b, &s);
-	if (err)
-		goto out;
-	sqlite3_bind_int64(s, 1, f->from_ms);
-	sqlite3_bind_int64(s, 2, f->to_ms);
-	sqlite3_bind_int64(s, 3, comm);
-	sqlite3_bind_int64(s, 4, f->pid < 0 ? -1 : f->pid);
-	if (sqlite3_bind_parameter_count(s) >= 6)
-		sqlite3_bind_int64(s, 6, p6);
-	err = store_agg__run(st, s, 5, g);
-out:
-	sqlite3_finalize(s);
+	for (i = 0; i < 2 && !err; i++) {
+		if (!scan_sql[kind][i])
+			continue;
+		err = prepare_scan(st, f, scan_sql[kind][i], a, &s);
+		if (err)
+			break;
+		sqlite3_bind_int64(s, 1, f->from_ms);
+		sqlite3_bind_int64(s, 2, f->to_ms);
+		sqlite3_bind_int64(s, 3, comm);
+		sqlite3_bind_int64(s, 4, f->pid < 0 ? -1 : f->pid);
+		if (sqlite3_bind_parameter_count(s) >= 6)
+			sqlite3_bind_int64(s, 6, p6);
+		err = store_agg__run(st, s, 5, g);
+		sqlite3_finalize(s);
+		s = NULL;
+	}
 	return err;
 }
 
@@ -109,7 +140,7 @@ int store__query(struct store *st, const struct store_filter *f, store_sample_fn
 	err = store_begin(st, false);	/* one snapshot for the whole walk */
 	if (err)
 		return err;
-	err = scan(st, f, "s.proc", "s.stack", 0, &g);
+	err = scan(st, f, SCAN_STACKS, NULL, 0, &g);
 	if (!err)
 		err = emit_stacks(st, &g, fn, ctx);
 	store_rollback(st);	/* read only: ending it is all that is needed */
@@ -150,7 +181,7 @@ int store__proc_buckets(struct store *st, const struct store_filter *f, int64_t 
 	err = store_begin(st, false);
 	if (err)
 		return err;
-	err = scan(st, f, bucket_ms ? "(w.start_ms - ?1) / ?6" : "0", "s.proc", bucket_ms, &g);
+	err = scan(st, f, SCAN_PROCS, bucket_ms ? "(w.start_ms - ?1) / ?6" : "0", bucket_ms, &g);
 	if (!err)
 		err = emit_procs(st, &g, f->from_ms, bucket_ms, fn, ctx);
 	store_rollback(st);

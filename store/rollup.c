@@ -60,10 +60,22 @@ static const char *const rollup_sql[] = {
 	" LEFT JOIN temp.rp ON rp.b = ru.b AND rp.proc = s.proc"
 	" WHERE rb.b = ru.b AND s.win = ru.old GROUP BY rb.win, ifnull(rp.np, s.proc), s.stack"
 	" ON CONFLICT DO UPDATE SET count = count + excluded.count",
+	/* the sums of every hour a window left or grew in, and of the windows (hours.c) */
+	"CREATE TEMP TABLE IF NOT EXISTS rh (h INTEGER PRIMARY KEY)",
+	"DELETE FROM temp.rh",
+	"INSERT OR IGNORE INTO temp.rh SELECT " STORE_HOUR_OF("w.start_ms")
+	" FROM temp.ru CROSS JOIN windows w WHERE w.id = ru.old",
+	"INSERT OR IGNORE INTO temp.rh SELECT " STORE_HOUR_OF("b") " FROM temp.rb",
+	"DELETE FROM hour_samples WHERE hour IN (SELECT h FROM temp.rh)",
+	"DELETE FROM hours WHERE start_ms IN (SELECT h FROM temp.rh)",
+	"DELETE FROM win_procs WHERE win IN (SELECT old FROM temp.ru)",
+	"DELETE FROM win_procs WHERE win IN (SELECT win FROM temp.rb)",
 	"DELETE FROM samples WHERE win IN (SELECT old FROM temp.ru)",
 	"DELETE FROM windows WHERE id IN (SELECT old FROM temp.ru)",
 	"UPDATE windows SET samples = (SELECT ifnull(sum(count), 0) FROM samples"
 	" WHERE win = windows.id) WHERE id IN (SELECT win FROM temp.rb)",
+	"INSERT INTO win_procs SELECT s.win, s.proc, sum(s.count) FROM temp.rb CROSS JOIN samples s"
+	" WHERE s.win = rb.win GROUP BY s.win, s.proc",
 };
 
 /* The rollup statement that picks the batch's windows (its changes: the batch size). */
@@ -80,6 +92,13 @@ static const char *const retain_sql[] = {
 	"CREATE TEMP TABLE IF NOT EXISTS rw (id INTEGER PRIMARY KEY)",
 	"DELETE FROM temp.rw",
 	"INSERT INTO temp.rw SELECT id FROM windows WHERE start_ms < ?1 ORDER BY start_ms LIMIT ?2",
+	"CREATE TEMP TABLE IF NOT EXISTS rh (h INTEGER PRIMARY KEY)",
+	"DELETE FROM temp.rh",
+	"INSERT OR IGNORE INTO temp.rh SELECT " STORE_HOUR_OF("w.start_ms")
+	" FROM temp.rw CROSS JOIN windows w WHERE w.id = rw.id",
+	"DELETE FROM hour_samples WHERE hour IN (SELECT h FROM temp.rh)",
+	"DELETE FROM hours WHERE start_ms IN (SELECT h FROM temp.rh)",
+	"DELETE FROM win_procs WHERE win IN (SELECT id FROM temp.rw)",
 	"DELETE FROM samples WHERE win IN (SELECT id FROM temp.rw)",
 	"DELETE FROM windows WHERE id IN (SELECT id FROM temp.rw)",
 };
@@ -209,7 +228,7 @@ int store__rollup(struct store *st, int64_t now_ms, const struct store_rollup_le
 				err = store_pause(st, t0);
 		} while (!err && n);
 	}
-	return err;
+	return err ?: store_hours_build(st, now_ms, levels, nlevels);
 }
 
 int store_delete_before(struct store *st, int64_t before_ms, uint64_t *deleted)

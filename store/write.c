@@ -408,6 +408,34 @@ static int resolve_procs(struct store_window *w)
 	return err;
 }
 
+/* The window's samples summed per process, into win_procs (window @win). */
+static int write_proc_sums(struct store_window *w, int64_t win)
+{
+	struct store_itab *t = &w->rows;
+	uint64_t *sum = calloc(w->procs.n ? w->procs.n : 1, sizeof(*sum));
+	int64_t v[3] = { win, 0, 0 };
+	uint32_t i;
+	int err = 0;
+
+	if (!sum)
+		return -ENOMEM;
+	for (i = 0; i < t->n; i++) {
+		struct wrow r;
+
+		memcpy(&r, store_itab__key(t, i), sizeof(r));
+		sum[r.proc] += t->ents[i].val;
+	}
+	for (i = 0; i < w->procs.n && !err; i++) {
+		if (!sum[i])
+			continue;
+		v[1] = w->procs.ents[i].val;
+		v[2] = sum[i];
+		err = store_run(w->st, S_WPROC_PUT, v, 3, NULL);
+	}
+	free(sum);
+	return err;
+}
+
 static int write_samples(struct store_window *w)
 {
 	struct store_itab *t = &w->rows;
@@ -428,6 +456,10 @@ static int write_samples(struct store_window *w)
 		v[3] = t->ents[i].val;
 		err = store_run(w->st, S_SAMPLE_PUT, v, 4, NULL);
 	}
+	if (!err)
+		err = write_proc_sums(w, v[0]);
+	if (!err)
+		err = store_hour_drop(w->st, w->start_ms);
 	return err;
 }
 

@@ -22,8 +22,9 @@ static int intern_str(struct flame *t, const char *s, uint32_t *idx)
 	return store_itab__intern(&t->strs, s, strlen(s), idx, &added);
 }
 
-static int intern_frame(struct flame *t, const char *name, const char *module,
-			const char *file, uint32_t flags, uint32_t *idx)
+/* Interns a frame by its strings and flags, each string once in t->strs. */
+static int intern_frame_slow(struct flame *t, const char *name, const char *module,
+			     const char *file, uint32_t flags, uint32_t *idx)
 {
 	struct tree_frame f = { .flags = flags };
 	bool added;
@@ -39,20 +40,106 @@ static int intern_frame(struct flame *t, const char *name, const char *module,
 	return err;
 }
 
-/* The child of @parent for @frame, created when missing. */
-static int child(struct flame *t, uint32_t parent, uint32_t frame, uint32_t *out)
+/*
+ * The tree frame for (name, module, file, flags): one lookup of them all
+ * written out as one key (t->frame_keys), the strings interned one by one
+ * only for a frame not seen before.
+ */
+static int intern_frame(struct flame *t, const char *name, const char *module,
+			const char *file, uint32_t flags, uint32_t *idx)
 {
-	uint32_t key[2] = { parent, frame }, idx;
-	struct tree_node *n;
+	size_t ln = strlen(name), lm = module ? strlen(module) + 1 : 0;
+	size_t lf = file ? strlen(file) + 1 : 0, len = 7 + ln + lm + lf;
+	char *k = t->key;
+	uint32_t ki;
 	bool added;
 	int err;
 
-	err = store_itab__intern(&t->edges, key, sizeof(key), &idx, &added);
-	if (err)
+	if (len > t->key_cap) {
+		k = realloc(t->key, len);
+		if (!k)
+			return -ENOMEM;
+		t->key = k;
+		t->key_cap = len;
+	}
+	/* flags, then each string with its NUL; a missing one is a lone 0xff */
+	memcpy(k, &flags, 4);
+	memcpy(k + 4, name, ln + 1);
+	len = 5 + ln;
+	k[len++] = module ? 1 : (char)0xff;
+	if (module) {
+		memcpy(k + len, module, lm);
+		len += lm;
+	}
+	k[len++] = file ? 1 : (char)0xff;
+	if (file) {
+		memcpy(k + len, file, lf);
+		len += lf;
+	}
+	err = store_itab__intern(&t->frame_keys, k, (uint32_t)len, &ki, &added);
+	if (err || !added) {
+		*idx = err ? 0 : (uint32_t)t->frame_keys.ents[ki].val;
 		return err;
-	*out = idx + 1;		/* edge i leads to node i + 1; node 0 is the root */
-	if (!added)
+	}
+	err = intern_frame_slow(t, name, module, file, flags, idx);
+	if (!err)
+		t->frame_keys.ents[ki].val = *idx;
+	return err;
+}
+
+static uint32_t edge_hash(uint32_t parent, uint32_t frame)
+{
+	uint64_t h = ((uint64_t)parent << 32 | frame) * 0x9e3779b97f4a7c15ULL;
+
+	return (uint32_t)(h >> 32) ^ (uint32_t)h;
+}
+
+/* The slot of edge (@parent, @frame), or the empty one where it would go. */
+static struct flame_edge *edge_slot(struct flame *t, uint32_t parent, uint32_t frame)
+{
+	uint32_t mask = t->nedges - 1, i;
+
+	for (i = edge_hash(parent, frame) & mask;; i = (i + 1) & mask) {
+		struct flame_edge *e = &t->edges[i];
+
+		if (!e->node || (e->parent == parent && e->frame == frame))
+			return e;
+	}
+}
+
+/* Doubles the edge table (kept at most half full), refilled from the nodes. */
+static int edges_grow(struct flame *t)
+{
+	uint32_t n = t->nedges ? t->nedges * 2 : 1024, i;
+	struct flame_edge *old = t->edges, *e;
+
+	t->edges = calloc(n, sizeof(*t->edges));
+	if (!t->edges) {
+		t->edges = old;
+		return -ENOMEM;
+	}
+	t->nedges = n;
+	for (i = 1; i < t->nnodes; i++) {
+		e = edge_slot(t, t->nodes[i].parent, t->nodes[i].frame);
+		*e = (struct flame_edge){ t->nodes[i].parent, t->nodes[i].frame, i };
+	}
+	free(old);
+	return 0;
+}
+
+/* The child of @parent for @frame, created when missing. */
+static int child(struct flame *t, uint32_t parent, uint32_t frame, uint32_t *out)
+{
+	struct flame_edge *e;
+	struct tree_node *n;
+
+	if ((uint64_t)(t->nnodes + 1) * 2 > t->nedges && edges_grow(t))
+		return -ENOMEM;
+	e = edge_slot(t, parent, frame);
+	if (e->node) {
+		*out = e->node;
 		return 0;
+	}
 	if (t->nnodes == t->cap) {
 		uint32_t cap = t->cap * 2;
 
@@ -62,7 +149,9 @@ static int child(struct flame *t, uint32_t parent, uint32_t frame, uint32_t *out
 		t->nodes = n;
 		t->cap = cap;
 	}
-	n = &t->nodes[t->nnodes++];
+	*out = t->nnodes++;
+	*e = (struct flame_edge){ parent, frame, *out };
+	n = &t->nodes[*out];
 	*n = (struct tree_node){ .frame = frame, .parent = parent, .child = FLAME_NONE,
 				 .next = t->nodes[parent].child };
 	t->nodes[parent].child = *out;
@@ -80,7 +169,8 @@ struct flame *flame__new(void)
 	t->nodes = malloc(t->cap * sizeof(*t->nodes));
 	t->path = malloc((STORE_MAX_FRAMES + 2) * sizeof(*t->path));
 	t->kept = malloc(STORE_MAX_FRAMES * sizeof(*t->kept));
-	if (!t->nodes || !t->path || !t->kept || intern_frame(t, "all", NULL, NULL, TREE_F_ROOT, &root)) {
+	if (!t->nodes || !t->path || !t->kept ||
+	    intern_frame(t, "all", NULL, NULL, TREE_F_ROOT, &root)) {
 		flame__free(t);
 		errno = ENOMEM;
 		return NULL;
@@ -97,7 +187,9 @@ void flame__free(struct flame *t)
 		return;
 	store_itab__clear(&t->strs);
 	store_itab__clear(&t->frames);
-	store_itab__clear(&t->edges);
+	store_itab__clear(&t->frame_keys);
+	free(t->edges);
+	free(t->key);
 	free(t->nodes);
 	free(t->path);
 	free(t->kept);

@@ -31,8 +31,18 @@ struct tree_node {
 	uint64_t total[2], self[2];	/* [0] the profile (comparison), [1] the baseline */
 };
 
+/* A slot of the tree's edge table: (parent, frame) -> child node; node 0 (the root): empty. */
+struct flame_edge {
+	uint32_t parent, frame, node;
+};
+
 struct flame {
-	struct store_itab strs, frames, edges;
+	struct store_itab strs, frames;
+	struct store_itab frame_keys;	/* a frame's flags and strings in one key -> frame */
+	char *key;			/* scratch: such a key */
+	size_t key_cap;
+	struct flame_edge *edges;	/* open addressing, at most half full */
+	uint32_t nedges;		/* slots, a power of two (0 before the first) */
 	struct tree_node *nodes;
 	uint32_t nnodes, cap;
 	int side;			/* which of total[]/self[] flame__add() fills */

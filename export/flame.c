@@ -107,38 +107,68 @@ static struct flame_edge *edge_slot(struct flame *t, uint32_t parent, uint32_t f
 	}
 }
 
-/* Doubles the edge table (kept at most half full), refilled from the nodes. */
-static int edges_grow(struct flame *t)
+/* Puts node @i in the edge table, which has room. */
+static void edge_put(struct flame *t, uint32_t i)
 {
-	uint32_t n = t->nedges ? t->nedges * 2 : 1024, i;
-	struct flame_edge *old = t->edges, *e;
+	struct flame_edge *e = edge_slot(t, t->nodes[i].parent, t->nodes[i].frame);
 
-	t->edges = calloc(n, sizeof(*t->edges));
+	*e = (struct flame_edge){ t->nodes[i].parent, t->nodes[i].frame, i };
+	t->nbusy++;
+}
+
+/* Makes room for @n more edges (the table kept at most half full), refilled from the nodes. */
+static int edges_reserve(struct flame *t, uint32_t n)
+{
+	uint32_t size = t->nedges ? t->nedges : 1024, i, p;
+	struct flame_edge *old = t->edges;
+
+	if ((uint64_t)(t->nbusy + n) * 2 <= t->nedges)
+		return 0;
+	while ((uint64_t)(t->nbusy + n) * 2 > size)
+		size *= 2;
+	t->edges = calloc(size, sizeof(*t->edges));
 	if (!t->edges) {
 		t->edges = old;
 		return -ENOMEM;
 	}
-	t->nedges = n;
-	for (i = 1; i < t->nnodes; i++) {
-		e = edge_slot(t, t->nodes[i].parent, t->nodes[i].frame);
-		*e = (struct flame_edge){ t->nodes[i].parent, t->nodes[i].frame, i };
-	}
 	free(old);
+	t->nedges = size;
+	t->nbusy = 0;
+	for (i = 1; i < t->nnodes; i++) {
+		p = t->nodes[i].parent;
+		if (t->nodes[p].nkids >= FLAME_FEW_KIDS)
+			edge_put(t, i);
+	}
 	return 0;
 }
 
-/* The child of @parent for @frame, created when missing. */
+/*
+ * The child of @parent for @frame, created when missing.  Most nodes have
+ * a child or two, found on their list; only busy ones (the processes, the
+ * main functions) go through the edge table.  A new node's own children
+ * are new too, so a new branch costs no lookup at all.
+ */
 static int child(struct flame *t, uint32_t parent, uint32_t frame, uint32_t *out)
 {
-	struct flame_edge *e;
+	struct flame_edge *e = NULL;
 	struct tree_node *n;
+	uint32_t c;
 
-	if ((uint64_t)(t->nnodes + 1) * 2 > t->nedges && edges_grow(t))
-		return -ENOMEM;
-	e = edge_slot(t, parent, frame);
-	if (e->node) {
-		*out = e->node;
-		return 0;
+	if (t->nodes[parent].nkids < FLAME_FEW_KIDS) {
+		for (c = t->nodes[parent].child; c != FLAME_NONE; c = t->nodes[c].next) {
+			if (t->nodes[c].frame == frame) {
+				*out = c;
+				return 0;
+			}
+		}
+	} else {
+		if (edges_reserve(t, 1))
+			return -ENOMEM;
+		e = edge_slot(t, parent, frame);
+		if (e->node) {
+			*out = e->node;
+			return 0;
+		}
 	}
 	if (t->nnodes == t->cap) {
 		uint32_t cap = t->cap * 2;
@@ -150,11 +180,21 @@ static int child(struct flame *t, uint32_t parent, uint32_t frame, uint32_t *out
 		t->cap = cap;
 	}
 	*out = t->nnodes++;
-	*e = (struct flame_edge){ parent, frame, *out };
 	n = &t->nodes[*out];
 	*n = (struct tree_node){ .frame = frame, .parent = parent, .child = FLAME_NONE,
 				 .next = t->nodes[parent].child };
 	t->nodes[parent].child = *out;
+	if (e) {
+		*e = (struct flame_edge){ parent, frame, *out };
+		t->nbusy++;
+	} else if (t->nodes[parent].nkids + 1 == FLAME_FEW_KIDS) {
+		/* busy from now on: its children move to the table */
+		if (edges_reserve(t, FLAME_FEW_KIDS))
+			return -ENOMEM;
+		for (c = t->nodes[parent].child; c != FLAME_NONE; c = t->nodes[c].next)
+			edge_put(t, c);
+	}
+	t->nodes[parent].nkids++;
 	return 0;
 }
 

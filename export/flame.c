@@ -364,17 +364,60 @@ int tree__sort(struct flame *t)
 	return 0;
 }
 
-/* Heaviest first (both sides summed); ties keep creation order, parents first. */
-static int cmp_by_weight(const void *a, const void *b, void *ctx)
-{
-	const struct flame *t = ctx;
-	uint32_t na = *(const uint32_t *)a, nb = *(const uint32_t *)b;
-	uint64_t wa = t->nodes[na].total[0] + t->nodes[na].total[1];
-	uint64_t wb = t->nodes[nb].total[0] + t->nodes[nb].total[1];
+/* A node in weight order: heaviest first (both sides summed), ties in creation order (parents first). */
+struct weighed {
+	uint64_t w;
+	uint32_t node;
+};
 
-	if (wa != wb)
-		return wa > wb ? -1 : 1;
-	return na < nb ? -1 : 1;
+static bool heavier(const struct weighed *a, const struct weighed *b)
+{
+	return a->w != b->w ? a->w > b->w : a->node < b->node;
+}
+
+static int cmp_by_weight(const void *a, const void *b)
+{
+	return heavier(a, b) ? -1 : 1;	/* nodes differ: never equal */
+}
+
+static void swap_weighed(struct weighed *k, uint32_t i, uint32_t j)
+{
+	struct weighed x = k[i];
+
+	k[i] = k[j];
+	k[j] = x;
+}
+
+/*
+ * Moves the @m heaviest of @k[0..@n) to its front, in no order (a
+ * quickselect with a median-of-three pivot), so only they need sorting.
+ */
+static void select_heaviest(struct weighed *k, uint32_t n, uint32_t m)
+{
+	uint32_t lo = 0, hi = n, mid, i, at;
+
+	while (hi - lo > 2) {
+		mid = lo + (hi - lo) / 2;
+		if (heavier(&k[mid], &k[lo]))
+			swap_weighed(k, mid, lo);
+		if (heavier(&k[hi - 1], &k[lo]))
+			swap_weighed(k, hi - 1, lo);
+		if (heavier(&k[mid], &k[hi - 1]))
+			swap_weighed(k, mid, hi - 1);
+		/* the pivot, k[hi - 1], is the median of the three */
+		for (i = at = lo; i < hi - 1; i++)
+			if (heavier(&k[i], &k[hi - 1]))
+				swap_weighed(k, i, at++);
+		swap_weighed(k, at, hi - 1);
+		if (at == m || at + 1 == m)
+			return;
+		if (at > m)
+			hi = at;
+		else
+			lo = at + 1;
+	}
+	if (hi - lo == 2 && heavier(&k[lo + 1], &k[lo]))
+		swap_weighed(k, lo, lo + 1);
 }
 
 /*
@@ -382,14 +425,14 @@ static int cmp_by_weight(const void *a, const void *b, void *ctx)
  * per kept node with dropped children fit the budget.  A child never
  * outweighs its parent, so the kept set is always a connected subtree.
  */
-static uint32_t greedy_keep(const struct flame *t, const uint32_t *order, uint32_t max,
-			    uint32_t *nkids, uint32_t *kept_kids, bool *keep)
+static uint32_t greedy_keep(const struct flame *t, const struct weighed *order, uint32_t norder,
+			    uint32_t max, uint32_t *nkids, uint32_t *kept_kids, bool *keep)
 {
 	uint32_t kept = 0, others = 0, i, n, p;
 	int delta;
 
-	for (i = 0; i < t->nnodes; i++) {
-		n = order[i];
+	for (i = 0; i < norder; i++) {
+		n = order[i].node;
 		p = t->nodes[n].parent;
 		delta = 1 + (nkids[n] > 0);
 		if (p != FLAME_NONE && kept_kids[p] + 1 == nkids[p])
@@ -408,22 +451,27 @@ static uint32_t greedy_keep(const struct flame *t, const uint32_t *order, uint32
 uint32_t tree__prune(const struct flame *t, uint32_t max_nodes, bool *keep,
 		     uint64_t (*other)[2])
 {
-	uint32_t *order = malloc(t->nnodes * sizeof(*order));
+	struct weighed *order = malloc(t->nnodes * sizeof(*order));
 	uint32_t *nkids = calloc(t->nnodes, sizeof(*nkids));
 	uint32_t *kept_kids = calloc(t->nnodes, sizeof(*kept_kids));
-	uint32_t i, n = 0, p;
+	uint32_t i, n = 0, p, m;
 	int s;
 
 	if (!order || !nkids || !kept_kids)
 		goto out;
+	if (max_nodes < 2)
+		max_nodes = 2;
 	for (i = 0; i < t->nnodes; i++) {
-		order[i] = i;
+		order[i] = (struct weighed){ t->nodes[i].total[0] + t->nodes[i].total[1], i };
 		keep[i] = false;
 		if (t->nodes[i].parent != FLAME_NONE)
 			nkids[t->nodes[i].parent]++;
 	}
-	qsort_r(order, t->nnodes, sizeof(*order), cmp_by_weight, (void *)t);
-	n = greedy_keep(t, order, max_nodes < 2 ? 2 : max_nodes, nkids, kept_kids, keep);
+	/* every step of greedy_keep() but its last keeps a node: it sees max_nodes + 1 at most */
+	m = max_nodes < t->nnodes ? max_nodes + 1 : t->nnodes;
+	select_heaviest(order, t->nnodes, m);
+	qsort(order, m, sizeof(*order), cmp_by_weight);
+	n = greedy_keep(t, order, m, max_nodes, nkids, kept_kids, keep);
 	for (i = 0; i < t->nnodes; i++)
 		for (s = 0; s < 2; s++)
 			other[i][s] = keep[i] ? t->nodes[i].total[s] - t->nodes[i].self[s] : 0;

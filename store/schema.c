@@ -217,12 +217,13 @@ static int prepare_all(struct store *st)
 /* Opens the connection itself; the file is not read yet. */
 static int open_db(struct store *st, const char *path, bool immutable)
 {
-	int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	/* one thread at a time per struct store (store.h): SQLite's per-call mutex buys nothing */
+	int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
 	char *uri = NULL;
 	int err;
 
 	if (st->flags & STORE_READONLY)
-		oflags = SQLITE_OPEN_READONLY;
+		oflags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX;
 	if (immutable) {
 		uri = sqlite3_mprintf("file:%s?immutable=1", path);
 		if (!uri)

@@ -4,7 +4,7 @@
  * reads one row per (hour, process, stack) instead of one per window: a
  * busy host's day is 4 million sample rows but under half a million sums.
  *
- * An hour's sums (hours.ready = 1 and its hour_samples rows) equal
+ * An hour's sums (hours.data where ready = 1, packed by sums.c) equal
  * exactly the samples of the windows starting in that hour.  Whatever
  * adds, changes or deletes such a window drops the hour's row in the same
  * transaction (store_hour_drop(), and the rollup and retention SQL), so
@@ -38,12 +38,8 @@ static int64_t hour_of(int64_t t)
 int store_hour_drop(struct store *st, int64_t start_ms)
 {
 	int64_t h = hour_of(start_ms);
-	int err;
 
-	err = store_run(st, S_HOUR_DROP, &h, 1, NULL);
-	if (!err && sqlite3_changes(st->db))
-		err = store_run(st, S_HOUR_DROP_ROWS, &h, 1, NULL);
-	return err;
+	return store_run(st, S_HOUR_DROP, &h, 1, NULL);
 }
 
 /*
@@ -134,55 +130,37 @@ static int sum_hour(struct store *st, int64_t h, struct store_agg *g, bool *mark
 /* Writes @g as hour @h's sums if the hour still carries its mark.  Returns 0 or -errno. */
 static int write_hour(struct store *st, int64_t h, const struct store_agg *g)
 {
+	struct store_blob b = { 0 };
 	sqlite3_stmt *s = NULL;
-	int64_t v[4] = { h }, ready = -1;
-	uint32_t i;
 	int rc, err;
 
-	err = store_begin(st, true);
+	err = store_blob__stacks(&b, g->ents, g->n);
+	if (!err)
+		err = store_begin(st, true);
 	if (err)
-		return err;
-	err = store_rc(st, sqlite3_prepare_v2(st->db, "SELECT ready FROM hours WHERE start_ms = ?1",
-					      -1, &s, NULL));
+		goto out;
+	/* no change: the hour changed since it was marked, its sums wait for the next pass */
+	err = store_rc(st, sqlite3_prepare_v2(st->db, "UPDATE hours SET ready = 1, data = ?2"
+					      " WHERE start_ms = ?1 AND ready = 0", -1, &s, NULL));
 	if (!err) {
 		sqlite3_bind_int64(s, 1, h);
-		if (sqlite3_step(s) == SQLITE_ROW)
-			ready = sqlite3_column_int64(s, 0);
-	}
-	sqlite3_finalize(s);
-	s = NULL;
-	if (err || ready != 0)
-		goto out;	/* the hour changed since it was marked: next time */
-	err = store_rc(st, sqlite3_prepare_v2(st->db, "INSERT INTO hour_samples(hour, proc, stack,"
-					      " count) VALUES (?1, ?2, ?3, ?4)", -1, &s, NULL));
-	for (i = 0; i < g->n && !err; i++) {
-		v[1] = g->ents[i].a;
-		v[2] = g->ents[i].b;
-		v[3] = (int64_t)g->ents[i].sum;
-		sqlite3_reset(s);
-		for (rc = 0; rc < 4; rc++)
-			sqlite3_bind_int64(s, rc + 1, v[rc]);
+		sqlite3_bind_blob(s, 2, b.p ? (const void *)b.p : "", (int)b.len, SQLITE_STATIC);
 		rc = sqlite3_step(s);
 		err = rc == SQLITE_DONE ? 0 : store_rc(st, rc);
 	}
-	if (!err)
-		err = store_sql(st, "UPDATE hours SET ready = 1 WHERE start_ms = ?1", v, NULL);
-out:
 	sqlite3_finalize(s);
-	if (err || ready != 0)
+	if (err)
 		store_rollback(st);
 	else
 		err = store_commit(st);
+out:
+	store_blob__free(&b);
 	return err;
 }
 
 /* Marks, sums and writes hour @h. */
 static int build_hour(struct store *st, int64_t h)
 {
-	static const char *const mark_sql[] = {
-		"DELETE FROM hour_samples WHERE hour = ?1",
-		"INSERT OR REPLACE INTO hours(start_ms, ready) VALUES (?1, 0)",
-	};
 	struct store_agg g = {};
 	int64_t v[1] = { h };
 	bool marked = false;
@@ -191,7 +169,8 @@ static int build_hour(struct store *st, int64_t h)
 
 	err = store_begin(st, true);
 	if (!err) {
-		err = store_sql_all(st, mark_sql, 2, v);
+		err = store_sql(st, "INSERT OR REPLACE INTO hours(start_ms, ready, data)"
+				" VALUES (?1, 0, NULL)", v, NULL);
 		if (err)
 			store_rollback(st);
 		else
@@ -202,7 +181,7 @@ static int build_hour(struct store *st, int64_t h)
 	if (!err)
 		err = sum_hour(st, h, &g, &marked);
 	if (!err && marked) {
-		store_agg__sort(&g);	/* key order: appends to the table's b-tree */
+		store_agg__sort(&g);
 		t0 = store_mono();
 		err = write_hour(st, h, &g);
 		if (!err)

@@ -66,7 +66,6 @@ static const char *const rollup_sql[] = {
 	"INSERT OR IGNORE INTO temp.rh SELECT " STORE_HOUR_OF("w.start_ms")
 	" FROM temp.ru CROSS JOIN windows w WHERE w.id = ru.old",
 	"INSERT OR IGNORE INTO temp.rh SELECT " STORE_HOUR_OF("b") " FROM temp.rb",
-	"DELETE FROM hour_samples WHERE hour IN (SELECT h FROM temp.rh)",
 	"DELETE FROM hours WHERE start_ms IN (SELECT h FROM temp.rh)",
 	"DELETE FROM win_procs WHERE win IN (SELECT old FROM temp.ru)",
 	"DELETE FROM win_procs WHERE win IN (SELECT win FROM temp.rb)",
@@ -74,8 +73,7 @@ static const char *const rollup_sql[] = {
 	"DELETE FROM windows WHERE id IN (SELECT old FROM temp.ru)",
 	"UPDATE windows SET samples = (SELECT ifnull(sum(count), 0) FROM samples"
 	" WHERE win = windows.id) WHERE id IN (SELECT win FROM temp.rb)",
-	"INSERT INTO win_procs SELECT s.win, s.proc, sum(s.count) FROM temp.rb CROSS JOIN samples s"
-	" WHERE s.win = rb.win GROUP BY s.win, s.proc",
+	/* then store_sums__rolled() writes the receiving windows' sums per process */
 };
 
 /* The rollup statement that picks the batch's windows (its changes: the batch size). */
@@ -96,7 +94,6 @@ static const char *const retain_sql[] = {
 	"DELETE FROM temp.rh",
 	"INSERT OR IGNORE INTO temp.rh SELECT " STORE_HOUR_OF("w.start_ms")
 	" FROM temp.rw CROSS JOIN windows w WHERE w.id = rw.id",
-	"DELETE FROM hour_samples WHERE hour IN (SELECT h FROM temp.rh)",
 	"DELETE FROM hours WHERE start_ms IN (SELECT h FROM temp.rh)",
 	"DELETE FROM win_procs WHERE win IN (SELECT id FROM temp.rw)",
 	"DELETE FROM samples WHERE win IN (SELECT id FROM temp.rw)",
@@ -173,7 +170,7 @@ int store_sql_all(struct store *st, const char *const *sql, size_t n, const int6
  * statement @pick changed (the batch's windows).  Returns 0 or -errno.
  */
 static int run_batch(struct store *st, const char *const *sql, size_t n, size_t pick,
-		     const int64_t *v, int *picked)
+		     const int64_t *v, int *picked, int (*then)(struct store *st))
 {
 	size_t i;
 	int err;
@@ -182,6 +179,8 @@ static int run_batch(struct store *st, const char *const *sql, size_t n, size_t 
 	err = store_begin(st, true);
 	for (i = 0; i < n && !err; i++)
 		err = store_sql(st, sql[i], v, i == pick ? picked : NULL);
+	if (!err && then && *picked)
+		err = then(st);
 	if (err)
 		store_rollback(st);
 	else
@@ -223,7 +222,8 @@ int store__rollup(struct store *st, int64_t now_ms, const struct store_rollup_le
 		v[2] = BATCH_BUCKETS;
 		do {
 			t0 = store_mono();
-			err = run_batch(st, rollup_sql, nsql, ROLLUP_PICK, v, &n);
+			err = run_batch(st, rollup_sql, nsql, ROLLUP_PICK, v, &n,
+					store_sums__rolled);
 			if (!err && n)
 				err = store_pause(st, t0);
 		} while (!err && n);
@@ -240,7 +240,7 @@ int store_delete_before(struct store *st, int64_t before_ms, uint64_t *deleted)
 	do {
 		t0 = store_mono();
 		err = run_batch(st, retain_sql, sizeof(retain_sql) / sizeof(retain_sql[0]),
-				RETAIN_PICK, v, &n);
+				RETAIN_PICK, v, &n, NULL);
 		if (!err && n) {
 			*deleted += n;
 			err = store_pause(st, t0);

@@ -15,9 +15,8 @@
  *   procs(id, comm, pid, exe, cgroup)         UNIQUE over all columns
  *   windows(id, start_ms, dur_ms, samples)    raw and rolled-up windows
  *   samples(win, proc, stack, count)          WITHOUT ROWID, key (win, proc, stack)
- *   win_procs(win, proc, count)               each window's samples summed per process
- *   hours(start_ms, ready)                    hours summed in hour_samples (hours.c)
- *   hour_samples(hour, proc, stack, count)    their samples summed per (process, stack)
+ *   win_procs(win, data)                      a window's samples summed per process (sums.c)
+ *   hours(start_ms, ready, data)              an hour's, per process and stack (hours.c)
  */
 #include <errno.h>
 #include <limits.h>
@@ -76,18 +75,14 @@ static const char migrate_v4[] =
 	"PRAGMA user_version = 4;";
 
 /*
- * v5: sums that spare queries a scan of every sample: per window and
- * process (the timeline and the process list), and per hour, process and
- * stack (flame graphs; filled by the rollups, see hours.c).
+ * v5: sums that spare queries a scan of every sample (packed, see sums.c):
+ * per window and process (the timeline and the process list), and per
+ * settled hour, process and stack (flame graphs; see hours.c).  Windows
+ * written before have none: queries read their samples.
  */
 static const char migrate_v5[] =
-	"CREATE TABLE win_procs (win INTEGER NOT NULL, proc INTEGER NOT NULL,"
-	" count INTEGER NOT NULL, PRIMARY KEY (win, proc)) WITHOUT ROWID;"
-	"INSERT INTO win_procs SELECT win, proc, sum(count) FROM samples GROUP BY win, proc;"
-	"CREATE TABLE hours (start_ms INTEGER PRIMARY KEY, ready INTEGER NOT NULL);"
-	"CREATE TABLE hour_samples (hour INTEGER NOT NULL, proc INTEGER NOT NULL,"
-	" stack INTEGER NOT NULL, count INTEGER NOT NULL,"
-	" PRIMARY KEY (hour, proc, stack)) WITHOUT ROWID;"
+	"CREATE TABLE win_procs (win INTEGER PRIMARY KEY, data BLOB NOT NULL);"
+	"CREATE TABLE hours (start_ms INTEGER PRIMARY KEY, ready INTEGER NOT NULL, data BLOB);"
 	"PRAGMA user_version = 5;";
 
 /* migrations[v] takes a version-v store to version v + 1. */

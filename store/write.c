@@ -412,27 +412,19 @@ static int resolve_procs(struct store_window *w)
 static int write_proc_sums(struct store_window *w, int64_t win)
 {
 	struct store_itab *t = &w->rows;
-	uint64_t *sum = calloc(w->procs.n ? w->procs.n : 1, sizeof(*sum));
-	int64_t v[3] = { win, 0, 0 };
+	struct store_agg g = {};
 	uint32_t i;
 	int err = 0;
 
-	if (!sum)
-		return -ENOMEM;
-	for (i = 0; i < t->n; i++) {
+	for (i = 0; i < t->n && !err; i++) {
 		struct wrow r;
 
 		memcpy(&r, store_itab__key(t, i), sizeof(r));
-		sum[r.proc] += t->ents[i].val;
+		err = store_agg__add(&g, 0, w->procs.ents[r.proc].val, t->ents[i].val);
 	}
-	for (i = 0; i < w->procs.n && !err; i++) {
-		if (!sum[i])
-			continue;
-		v[1] = w->procs.ents[i].val;
-		v[2] = sum[i];
-		err = store_run(w->st, S_WPROC_PUT, v, 3, NULL);
-	}
-	free(sum);
+	if (!err)
+		err = store_sums__window(w->st, win, &g);
+	store_agg__free(&g);
 	return err;
 }
 

@@ -86,8 +86,8 @@ void test_migration(struct env *e)
 	      == 1, "no cgroup column");
 	err = query(st, T0, T0 + 1, NULL, -1, &r);
 	CHECK(!err && r.n == 1 && rows_count(&r, &v1_proc, v1_stack, 2) == 9, "old data lost");
-	CHECK(sql1(path, "SELECT count(*) = 1 AND sum(count) = 9 FROM win_procs") == 1,
-	      "v5: the old window's sums per process not made");
+	CHECK(sql1(path, "SELECT count(*) FROM win_procs") == 0,
+	      "v5: sums made up for an old window");
 	rows_free(&r);
 	CHECK(!write_one(st, T0 + 10 * SEC, &v1_proc, v1_stack, 2, 1) &&
 	      !write_one(st, T0 + 10 * SEC, &cg, v1_stack, 2, 2), "write after migration");

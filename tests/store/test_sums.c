@@ -3,7 +3,8 @@
  * test_sums.c - the sums queries read instead of samples (per hour and
  * per window and process, store/hours.c) must give exactly what summing
  * the samples themselves gives, for any range and filter, through late
- * windows, rollups, retention and eviction.  The reference is plain SQL
+ * windows, rollups, retention, eviction and windows without sums (from
+ * before them).  The reference is plain SQL
  * over the samples on a connection of its own.
  */
 #include <errno.h>
@@ -220,7 +221,7 @@ void test_sums_exact(struct env *e)
 	CHECK(!err, "open: %s", store__strerror(err));
 	CHECK(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK, "second open");
 	CHECK(!write_load(st, base, base + 5 * HOUR, 20 * SEC, &seed), "write");
-	for (step = 0; step < 6; step++) {
+	for (step = 0; step < 7; step++) {
 		switch (step) {
 		case 1:	/* sums for the settled hours; the oldest and the rolling ones wait */
 			CHECK(!store__rollup(st, base + 5 * HOUR + 5 * MIN, lv, 2), "rollup");
@@ -238,6 +239,9 @@ void test_sums_exact(struct env *e)
 			      !store__rollup(st, base + 8 * HOUR + 5 * MIN, lv, 2), "rollup 2");
 			CHECK(sql1(path, "SELECT count(*) FROM hours WHERE ready = 1") > hours,
 			      "no more hours summed after rollup 2");
+			CHECK(sql1(path, "SELECT count(*) FROM windows WHERE id NOT IN"
+				   " (SELECT win FROM win_procs)") == 0,
+			      "windows without sums per process after rollup 2");
 			break;
 		case 4:	/* retention into the middle of a summed hour */
 			CHECK(!store__retain(st, base + 90 * MIN), "retain");
@@ -246,14 +250,19 @@ void test_sums_exact(struct env *e)
 		case 5:
 			CHECK(!store__evict(st, 3, &deleted) && deleted, "evict");
 			break;
+		case 6:	/* windows from before the sums (a migrated store) */
+			CHECK(sql_exec(path, "DELETE FROM win_procs WHERE win % 3 = 0") == SQLITE_OK &&
+			      sql1(path, "SELECT count(*) FROM windows WHERE id NOT IN"
+				   " (SELECT win FROM win_procs)") > 0, "drop some sums");
+			break;
 		}
 		for (i = 0; i < sizeof(fs) / sizeof(fs[0]); i++)
 			CHECK(!compare(st, db, &fs[i], msg, sizeof(msg)), "step %d, filter %zu: %s",
 			      step, i, msg);
 	}
 	CHECK(sql1(path, "SELECT count(*) FROM win_procs WHERE win NOT IN (SELECT id FROM windows)")
-	      == 0 && sql1(path, "SELECT count(*) FROM hour_samples WHERE hour NOT IN"
-			   " (SELECT start_ms FROM hours WHERE ready = 1)") == 0, "stale sums left");
+	      == 0 && sql1(path, "SELECT count(*) FROM hours WHERE ready = 1 AND data IS NULL") == 0,
+	      "stale sums left");
 out:
 	sqlite3_close(db);
 	store__free(st);

@@ -4,12 +4,12 @@
  * a time range (flame graphs), per process and time bucket (timeline,
  * process list), and the window timeline.
  *
- * SQLite selects the windows and scans their samples, or the sums kept
- * per hour and per window and process where they spare rows (hours.c,
- * write.c); the sums go through ember_sum() (agg.c) rather than GROUP BY,
- * which would sort every row.
- * Only then are the few distinct process and stack ids turned back into
- * strings (resolve.c).
+ * SQLite selects the windows and scans their samples, or reads the packed
+ * sums kept per window and process and per settled hour (sums.c, hours.c)
+ * where there are some; everything is summed in a hash table (agg.c:
+ * ember_sum() rather than GROUP BY, which would sort every row).  Only then
+ * are the few distinct process and stack ids turned back into strings
+ * (resolve.c).
  */
 #include <errno.h>
 #include <stdio.h>

@@ -59,6 +59,8 @@ static int get_varint(const unsigned char **p, const unsigned char *end, uint64_
 	while (*p < end && shift < 64) {
 		unsigned char c = *(*p)++;
 
+		if (shift == 63 && c > 1)
+			return -EUCLEAN;	/* past 64 bits */
 		*v |= (uint64_t)(c & 0x7f) << shift;
 		if (!(c & 0x80))
 			return 0;

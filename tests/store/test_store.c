@@ -234,6 +234,7 @@ int main(int argc, char **argv)
 		test_readonly, test_commit_full, test_commit_busy, test_stale_cache,
 		test_kill9, test_api_misuse, test_deep_stack, test_repeated_frames, test_commit_speed, test_proc_buckets,
 		test_build_ids, test_migration_v3, test_gc_snapshot, test_keeper, test_sums_exact,
+		test_sums_damaged,
 	};
 	struct env e = { .dir = argc > 1 ? argv[1] : "/tmp" };
 	size_t i;

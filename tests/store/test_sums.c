@@ -269,3 +269,67 @@ out:
 	cleanup(e);
 	report(e, "sums_match_samples", why);
 }
+
+static int count_rows(void *ctx, const struct store_proc *p, const struct frame *fr, int n,
+		      uint64_t count)
+{
+	(void)p;
+	(void)fr;
+	(void)n;
+	(void)count;
+	++*(int *)ctx;
+	return 0;
+}
+
+static int count_buckets(void *ctx, int64_t start, const struct store_proc *p, uint64_t count)
+{
+	(void)start;
+	(void)p;
+	(void)count;
+	++*(int *)ctx;
+	return 0;
+}
+
+/* Damaged sums (a varint cut short or too long, ids past int64) fail the query, nothing more. */
+void test_sums_damaged(struct env *e)
+{
+	static const char *const damage[] = {
+		"UPDATE hours SET data = x'80' WHERE ready = 1",
+		"UPDATE hours SET data = x'ffffffffffffffffffffff01' WHERE ready = 1",
+		"UPDATE hours SET data = x'ffffffffffffffff7f0101ffffffffffffffff7f0101' WHERE ready = 1",
+		"UPDATE hours SET data = NULL WHERE ready = 1",
+		"UPDATE win_procs SET data = x'0180'",
+		"UPDATE win_procs SET data = x'ffffffffffffffffffff0101'",
+	};
+	const int64_t base = T0 - T0 % HOUR;
+	struct store_filter f = { .from_ms = base, .to_ms = base + 4 * HOUR, .pid = -1 };
+	const char *path = fresh(e, "sums_damaged");
+	struct store *st = NULL;
+	char why[256] = "";
+	uint32_t seed = 5;
+	size_t i;
+	int err, n;
+
+	err = store__open(path, 0, &st);
+	CHECK(!err, "open: %s", store__strerror(err));
+	CHECK(!write_load(st, base, base + 4 * HOUR, MIN, &seed) &&
+	      !store__rollup(st, base + 4 * HOUR, NULL, 0), "write");
+	CHECK(sql1(path, "SELECT count(*) FROM hours WHERE ready = 1") >= 1, "no hour summed");
+	store__free(st);
+	st = NULL;
+	for (i = 0; i < sizeof(damage) / sizeof(damage[0]); i++) {
+		CHECK(sql_exec(path, damage[i]) == 0, "damage %zu", i);
+		err = store__open(path, STORE_READONLY, &st);
+		CHECK(!err, "open: %s", store__strerror(err));
+		n = 0;
+		err = i < 4 ? store__query(st, &f, count_rows, &n) :
+			store__proc_buckets(st, &f, 0, count_buckets, &n);
+		CHECK(err == -EUCLEAN && !n, "damage %zu: %d (%d rows)", i, err, n);
+		store__free(st);
+		st = NULL;
+	}
+out:
+	store__free(st);
+	cleanup(e);
+	report(e, "sums_damaged", why);
+}

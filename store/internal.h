@@ -158,6 +158,9 @@ struct store_agg {
 /* Adds @count to pair (@a, @b).  Returns 0 or -ENOMEM. */
 int store_agg__add(struct store_agg *g, int64_t a, int64_t b, uint64_t count);
 
+/* The same, and sets *at to the pair's entry. */
+int store_agg__add_at(struct store_agg *g, int64_t a, int64_t b, uint64_t count, uint32_t *at);
+
 /* Sorts the entries by (a, b); no more adds after this. */
 void store_agg__sort(struct store_agg *g);
 

@@ -157,6 +157,7 @@ int store_blob__add_stacks(const void *blob, size_t len, const struct store_proc
 	int64_t proc = 0, stack = 0;
 	uint64_t d, s, count;
 	bool first = true, want = false;
+	uint32_t next = UINT32_MAX;	/* the entry after the last one added to */
 	int err = 0;
 
 	while (p < end && !err) {
@@ -175,8 +176,15 @@ int store_blob__add_stacks(const void *blob, size_t len, const struct store_proc
 		first = false;
 		if (!err)
 			err = add_id(&stack, s);
-		if (!err && want)
-			err = store_agg__add(g, proc, stack, count);
+		if (err || !want)
+			continue;
+		/* hours hold mostly the same pairs, in the same order: try the next entry first */
+		if (next < g->n && g->ents[next].a == proc && g->ents[next].b == stack) {
+			g->ents[next++].sum += count;
+			continue;
+		}
+		err = store_agg__add_at(g, proc, stack, count, &next);
+		next++;
 	}
 	return err;
 }

@@ -45,8 +45,52 @@ static int intern_frame_slow(struct flame *t, const char *name, const char *modu
  * written out as one key (t->frame_keys), the strings interned one by one
  * only for a frame not seen before.
  */
+static int intern_frame_key(struct flame *t, const char *name, const char *module,
+			    const char *file, uint32_t flags, uint32_t *idx);
+
+/* Whether string @s is string @idx of the tree (FLAME_NONE: NULL). */
+static bool same_str(const struct flame *t, const char *s, uint32_t idx)
+{
+	return s ? idx != FLAME_NONE && !strcmp(s, tree__str(t, idx)) : idx == FLAME_NONE;
+}
+
+/*
+ * The tree frame last seen for these very strings (a caller hands out the
+ * same pointers for the same frame, as a store query does), checked
+ * against its strings, since a pointer may have been freed and reused.
+ */
+static struct flame_recent *recent_slot(struct flame *t, const char *name, const char *module,
+					 const char *file, uint32_t flags)
+{
+	uintptr_t h = (uintptr_t)name * 31 + (uintptr_t)module * 7 + (uintptr_t)file + flags;
+
+	return &t->recent[(h ^ h >> 12) % FLAME_RECENT];
+}
+
 static int intern_frame(struct flame *t, const char *name, const char *module,
 			const char *file, uint32_t flags, uint32_t *idx)
+{
+	struct flame_recent *r = recent_slot(t, name, module, file, flags);
+	const struct tree_frame *f;
+	int err;
+
+	if (r->name == name && r->module == module && r->file == file) {
+		f = tree__frame(t, r->frame);
+		if (f->flags == flags && same_str(t, name, f->name) &&
+		    same_str(t, module, f->module) && same_str(t, file, f->file)) {
+			*idx = r->frame;
+			return 0;
+		}
+	}
+	err = intern_frame_key(t, name, module, file, flags, idx);
+	if (!err)
+		*r = (struct flame_recent){ name, module, file, *idx };
+	return err;
+}
+
+/* intern_frame() without the recent frames: by all the frame's bytes. */
+static int intern_frame_key(struct flame *t, const char *name, const char *module,
+			    const char *file, uint32_t flags, uint32_t *idx)
 {
 	size_t ln = strlen(name), lm = module ? strlen(module) + 1 : 0;
 	size_t lf = file ? strlen(file) + 1 : 0, len = 7 + ln + lm + lf;
@@ -209,7 +253,8 @@ struct flame *flame__new(void)
 	t->nodes = malloc(t->cap * sizeof(*t->nodes));
 	t->path = malloc((STORE_MAX_FRAMES + 2) * sizeof(*t->path));
 	t->kept = malloc(STORE_MAX_FRAMES * sizeof(*t->kept));
-	if (!t->nodes || !t->path || !t->kept ||
+	t->recent = calloc(FLAME_RECENT, sizeof(*t->recent));
+	if (!t->nodes || !t->path || !t->kept || !t->recent ||
 	    intern_frame(t, "all", NULL, NULL, TREE_F_ROOT, &root)) {
 		flame__free(t);
 		errno = ENOMEM;
@@ -230,6 +275,7 @@ void flame__free(struct flame *t)
 	store_itab__clear(&t->frame_keys);
 	free(t->edges);
 	free(t->key);
+	free(t->recent);
 	free(t->nodes);
 	free(t->path);
 	free(t->kept);

@@ -40,10 +40,19 @@ struct flame_edge {
 	uint32_t parent, frame, node;
 };
 
+/* Frames the tree saw last, by their strings' addresses (intern_frame()). */
+#define FLAME_RECENT 4096
+
+struct flame_recent {
+	const char *name, *module, *file;	/* NULL name: empty */
+	uint32_t frame;
+};
+
 struct flame {
 	struct store_itab strs, frames;
 	struct store_itab frame_keys;	/* a frame's flags and strings in one key -> frame */
 	char *key;			/* scratch: such a key */
+	struct flame_recent *recent;	/* FLAME_RECENT of them */
 	size_t key_cap;
 	struct flame_edge *edges;	/* children of busy nodes; open addressing, at most half full */
 	uint32_t nedges;		/* slots, a power of two (0 before the first) */

@@ -240,8 +240,11 @@ int store_blob__add_procs(const void *blob, size_t len, int64_t bucket,
 int store_blob__add_stacks(const void *blob, size_t len, const struct store_procset *ok,
 			   struct store_agg *g);
 
-/* Writes window @win's sums per process from @g, pairs (0, process) (sorted here). */
-int store_sums__window(struct store *st, int64_t win, struct store_agg *g);
+/*
+ * Writes window @win's sums per process from @g, pairs (0, process)
+ * (sorted here), unless its @rows sample rows are too few to be worth it.
+ */
+int store_sums__window(struct store *st, int64_t win, struct store_agg *g, uint64_t rows);
 
 /* In a rollup batch: writes the sums per process of each receiving window (temp.rb). */
 int store_sums__rolled(struct store *st);

@@ -20,6 +20,9 @@
 #include <string.h>
 #include "internal.h"
 
+/* Fewer sample rows per process than this in a window: no sums for it. */
+#define SUMS_MIN_ROWS_PER_PROC 2
+
 static void blob_varint(struct store_blob *b, uint64_t v)
 {
 	unsigned char *p;
@@ -242,12 +245,19 @@ void store_procset__free(struct store_procset *set)
 	free(set);
 }
 
-int store_sums__window(struct store *st, int64_t win, struct store_agg *g)
+int store_sums__window(struct store *st, int64_t win, struct store_agg *g, uint64_t rows)
 {
 	struct store_blob b = { 0 };
 	sqlite3_stmt *s = st->stmt[S_WPROC_PUT];
 	int rc, err;
 
+	/*
+	 * A window of processes with a stack or two each (churn) spares a
+	 * query few rows: its samples are read instead, and the sums cost the
+	 * store at most ~2 bytes per sample row.
+	 */
+	if (rows < (uint64_t)g->n * SUMS_MIN_ROWS_PER_PROC)
+		return 0;
 	store_agg__sort(g);
 	err = store_blob__procs(&b, g->ents, g->n);
 	if (!err) {
@@ -267,20 +277,23 @@ int store_sums__rolled(struct store *st)
 	sqlite3_stmt *s = NULL;
 	struct store_agg g = { 0 };
 	int64_t win = 0, w;
+	uint64_t rows = 0;
 	int rc, err;
 
 	/* the receiving windows of a rollup batch (temp.rb), summed again per process */
-	err = store_rc(st, sqlite3_prepare_v2(st->db, "SELECT rb.win, s.proc, sum(s.count)"
+	err = store_rc(st, sqlite3_prepare_v2(st->db, "SELECT rb.win, s.proc, sum(s.count), count(*)"
 					      " FROM temp.rb CROSS JOIN samples s WHERE s.win = rb.win"
 					      " GROUP BY rb.win, s.proc ORDER BY rb.win, s.proc",
 					      -1, &s, NULL));
 	while (!err && (rc = sqlite3_step(s)) == SQLITE_ROW) {
 		w = sqlite3_column_int64(s, 0);
 		if (g.n && w != win) {
-			err = store_sums__window(st, win, &g);
+			err = store_sums__window(st, win, &g, rows);
 			store_agg__free(&g);
+			rows = 0;
 		}
 		win = w;
+		rows += (uint64_t)sqlite3_column_int64(s, 3);
 		if (!err)
 			err = store_agg__add(&g, 0, sqlite3_column_int64(s, 1),
 					     sqlite3_column_int64(s, 2));
@@ -288,7 +301,7 @@ int store_sums__rolled(struct store *st)
 	if (!err && rc != SQLITE_DONE)
 		err = store_rc(st, rc);
 	if (!err && g.n)
-		err = store_sums__window(st, win, &g);
+		err = store_sums__window(st, win, &g, rows);
 	sqlite3_finalize(s);
 	store_agg__free(&g);
 	return err;

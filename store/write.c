@@ -423,7 +423,7 @@ static int write_proc_sums(struct store_window *w, int64_t win)
 		err = store_agg__add(&g, 0, w->procs.ents[r.proc].val, t->ents[i].val);
 	}
 	if (!err)
-		err = store_sums__window(w->st, win, &g);
+		err = store_sums__window(w->st, win, &g, t->n);
 	store_agg__free(&g);
 	return err;
 }

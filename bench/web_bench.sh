@@ -5,7 +5,8 @@
 #
 # Uses `web_gen busy` (tests/web/gen.c: 24 h ending at 2023-11-14T22:13:20Z,
 # 200 processes, 20,000 stacks, ~4.1M sample rows as the rollups leave
-# them), cached in .output/bench/ until tests/web/gen.c changes.  Starts
+# them, with the sums store/sums.c keeps), cached in .output/bench/ until
+# tests/web/gen.c or the store's sources change.  Starts
 # `ember serve` on a free loopback port, times each endpoint with curl
 # (best of RUNS) and prints "name value unit" lines.
 set -u

@@ -28,11 +28,35 @@ struct tree_frame {
 struct tree_node {
 	uint32_t frame;
 	uint32_t parent, child, next;	/* first child, next sibling: FLAME_NONE ends */
+	uint32_t nkids;			/* children; from FLAME_FEW_KIDS on they are in edges */
 	uint64_t total[2], self[2];	/* [0] the profile (comparison), [1] the baseline */
 };
 
+/* A node with fewer children finds them on its list, not in the edge table. */
+#define FLAME_FEW_KIDS 8
+
+/* A slot of the tree's edge table: (parent, frame) -> child node; node 0 (the root): empty. */
+struct flame_edge {
+	uint32_t parent, frame, node;
+};
+
+/* Frames the tree saw last, by their strings' addresses (intern_frame()). */
+#define FLAME_RECENT 4096
+
+struct flame_recent {
+	const char *name, *module, *file;	/* NULL name: empty */
+	uint32_t frame;
+};
+
 struct flame {
-	struct store_itab strs, frames, edges;
+	struct store_itab strs, frames;
+	struct store_itab frame_keys;	/* a frame's flags and strings in one key -> frame */
+	char *key;			/* scratch: such a key */
+	struct flame_recent *recent;	/* FLAME_RECENT of them */
+	size_t key_cap;
+	struct flame_edge *edges;	/* children of busy nodes; open addressing, at most half full */
+	uint32_t nedges;		/* slots, a power of two (0 before the first) */
+	uint32_t nbusy;			/* edges in the table */
 	struct tree_node *nodes;
 	uint32_t nnodes, cap;
 	int side;			/* which of total[]/self[] flame__add() fills */

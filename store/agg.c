@@ -65,7 +65,7 @@ static int agg_append(struct store_agg *g, int64_t a, int64_t b, uint32_t *idx)
 	return 0;
 }
 
-int store_agg__add(struct store_agg *g, int64_t a, int64_t b, uint64_t count)
+int store_agg__add_at(struct store_agg *g, int64_t a, int64_t b, uint64_t count, uint32_t *at)
 {
 	uint32_t h, i;
 	int err;
@@ -76,6 +76,7 @@ int store_agg__add(struct store_agg *g, int64_t a, int64_t b, uint64_t count)
 	while ((i = g->slots[h])) {
 		if (g->ents[i - 1].a == a && g->ents[i - 1].b == b) {
 			g->ents[i - 1].sum += count;
+			*at = i - 1;
 			return 0;
 		}
 		h = (h + 1) & (g->nslots - 1);
@@ -85,7 +86,15 @@ int store_agg__add(struct store_agg *g, int64_t a, int64_t b, uint64_t count)
 		return err;
 	g->slots[h] = i + 1;
 	g->ents[i].sum = count;
+	*at = i;
 	return 0;
+}
+
+int store_agg__add(struct store_agg *g, int64_t a, int64_t b, uint64_t count)
+{
+	uint32_t at;
+
+	return store_agg__add_at(g, a, b, count, &at);
 }
 
 static int cmp_pair(const void *x, const void *y)

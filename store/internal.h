@@ -16,7 +16,7 @@
 #include "itab.h"
 
 /* Schema this code writes; older files are migrated forward on open. */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 /* PRAGMA application_id of an ember store: "EMBR". */
 #define STORE_APP_ID 0x454d4252
@@ -44,6 +44,8 @@
 	X(S_WIN_PUT, "INSERT INTO windows(start_ms, dur_ms, samples) VALUES (?1, ?2, ?3)") \
 	X(S_SAMPLE_PUT, "INSERT INTO samples(win, proc, stack, count) VALUES (?1, ?2, ?3, ?4)" \
 			" ON CONFLICT DO UPDATE SET count = count + excluded.count") \
+	X(S_WPROC_PUT, "INSERT OR REPLACE INTO win_procs(win, data) VALUES (?1, ?2)") \
+	X(S_HOUR_DROP, "DELETE FROM hours WHERE start_ms = ?1") \
 	X(S_STR_BY_ID, "SELECT s FROM strings WHERE id = ?1") \
 	X(S_FRAME_BY_ID, "SELECT name, module, file, line, flags, build_id FROM frames" \
 			 " WHERE id = ?1") \
@@ -156,6 +158,9 @@ struct store_agg {
 /* Adds @count to pair (@a, @b).  Returns 0 or -ENOMEM. */
 int store_agg__add(struct store_agg *g, int64_t a, int64_t b, uint64_t count);
 
+/* The same, and sets *at to the pair's entry. */
+int store_agg__add_at(struct store_agg *g, int64_t a, int64_t b, uint64_t count, uint32_t *at);
+
 /* Sorts the entries by (a, b); no more adds after this. */
 void store_agg__sort(struct store_agg *g);
 
@@ -196,6 +201,73 @@ int store_resolver__proc(struct store_resolver *q, int64_t id, struct store_proc
  */
 int store_resolver__stack(struct store_resolver *q, int64_t id,
 			  const struct frame **frames);
+
+/* A growing byte buffer for the packed sums (sums.c). */
+struct store_blob {
+	unsigned char *p;
+	size_t len, cap;
+	int err;		/* 0 or -ENOMEM */
+};
+
+void store_blob__free(struct store_blob *b);
+
+/*
+ * Packs @e[0..@n) into @b (emptied first): per process (.b, .sum), or per
+ * (process, stack) (.a, .b, .sum), sorted by store_agg__sort().  Returns 0,
+ * -ENOMEM or -EINVAL (not sorted).
+ */
+int store_blob__procs(struct store_blob *b, const struct store_agg_ent *e, uint32_t n);
+int store_blob__stacks(struct store_blob *b, const struct store_agg_ent *e, uint32_t n);
+
+/* The processes a filter selects, by id; NULL selects all. */
+struct store_procset {
+	int64_t *ids;
+	size_t n;
+};
+
+/* Sets *out to the processes @f selects (@comm: its string id, 0 for any). */
+int store_procset__load(struct store *st, const struct store_filter *f, int64_t comm,
+			struct store_procset **out);
+void store_procset__free(struct store_procset *set);
+
+/*
+ * Adds each sum of a packed blob to @g: per process as (@bucket, process),
+ * or per (process, stack), skipping processes not in @ok.  Returns 0,
+ * -ENOMEM, or -EUCLEAN for a malformed blob.
+ */
+int store_blob__add_procs(const void *blob, size_t len, int64_t bucket,
+			  const struct store_procset *ok, struct store_agg *g);
+int store_blob__add_stacks(const void *blob, size_t len, const struct store_procset *ok,
+			   struct store_agg *g);
+
+/*
+ * Writes window @win's sums per process from @g, pairs (0, process)
+ * (sorted here), unless its @rows sample rows are too few to be worth it.
+ */
+int store_sums__window(struct store *st, int64_t win, struct store_agg *g, uint64_t rows);
+
+/* In a rollup batch: writes the sums per process of each receiving window (temp.rb). */
+int store_sums__rolled(struct store *st);
+
+/* Span of the sums in hours (see hours.c). */
+#define STORE_HOUR_MS 3600000LL
+
+/* SQL for the start of the hour holding time @x (floor, also before 1970). */
+#define STORE_HOUR_OF(x) "(" x " - ((" x " % 3600000) + 3600000) % 3600000)"
+
+/*
+ * Drops the sums of the hour holding @start_ms: called by whatever adds,
+ * changes or deletes a window starting then.  Returns 0 or -errno.
+ */
+int store_hour_drop(struct store *st, int64_t start_ms);
+
+/*
+ * Sums the samples of each settled hour (not being rolled up by @levels
+ * at @now_ms, nor eaten by retention) that has no sums yet, an hour per
+ * short transaction.  Returns 0 or -errno.
+ */
+int store_hours_build(struct store *st, int64_t now_ms, const struct store_rollup_level *levels,
+		      int nlevels);
 
 /* Sets *n to the one integer @sql returns.  Returns 0 or -errno (-EIO: no row). */
 int store_query_int(struct store *st, const char *sql, int64_t *n);

@@ -30,6 +30,8 @@ struct store_resolver {
 	uint32_t node_cap;
 	int64_t *all_parent, *all_fid;	/* the whole trie by node id (fid 0: none) */
 	int64_t nall;
+	uint32_t *frame_ix;		/* with the whole trie: frame id -> memo index + 1 */
+	int64_t nframe_ix;
 	struct store_itab proc_ids;
 	struct store_proc *procs;
 	uint32_t procs_cap;
@@ -149,10 +151,16 @@ static int load_frame(struct store_resolver *q, int64_t id, uint32_t idx)
 
 static int get_frame(struct store_resolver *q, int64_t id, uint32_t *idx)
 {
-	bool added;
+	bool direct = id > 0 && id < q->nframe_ix, added;
 	int err;
 
+	if (direct && q->frame_ix[id]) {
+		*idx = q->frame_ix[id] - 1;
+		return 0;
+	}
 	err = memo(&q->frame_ids, id, idx, &added);
+	if (!err && direct)
+		q->frame_ix[id] = *idx + 1;
 	if (!err && added)
 		err = grow(&q->frames, &q->frames_cap, *idx + 1, sizeof(*q->frames));
 	if (!err && added)
@@ -224,12 +232,26 @@ int store_resolver__stack(struct store_resolver *q, int64_t id,
 	return err ? err : n;
 }
 
-/* Reads every node of the trie (ids below @max + 1) in one sequential pass. */
+/*
+ * Reads every node of the trie (ids below @max + 1) in one sequential pass,
+ * and makes frames findable by id without hashing.
+ */
 static int load_all_nodes(struct store_resolver *q, int64_t max)
 {
 	sqlite3_stmt *s = NULL;
-	int64_t id;
+	int64_t id, maxf = 0;
 	int rc, err;
+
+	err = store_query_int(q->st, "SELECT ifnull(max(id), 0) FROM frames", &maxf);
+	if (err)
+		return err;
+	/* frames are fewer than nodes; a file claiming otherwise gets no shortcut */
+	if (maxf > 0 && maxf <= max) {
+		q->frame_ix = calloc(maxf + 1, sizeof(*q->frame_ix));
+		if (!q->frame_ix)
+			return -ENOMEM;
+		q->nframe_ix = maxf + 1;
+	}
 
 	q->all_parent = calloc(max + 1, sizeof(*q->all_parent));
 	q->all_fid = calloc(max + 1, sizeof(*q->all_fid));
@@ -332,6 +354,7 @@ void store_resolver__free(struct store_resolver *q)
 	free(q->node_fid);
 	free(q->all_parent);
 	free(q->all_fid);
+	free(q->frame_ix);
 	free(q->procs);
 	store_itab__clear(&q->str_ids);
 	store_itab__clear(&q->frame_ids);

@@ -60,10 +60,20 @@ static const char *const rollup_sql[] = {
 	" LEFT JOIN temp.rp ON rp.b = ru.b AND rp.proc = s.proc"
 	" WHERE rb.b = ru.b AND s.win = ru.old GROUP BY rb.win, ifnull(rp.np, s.proc), s.stack"
 	" ON CONFLICT DO UPDATE SET count = count + excluded.count",
+	/* the sums of every hour a window left or grew in, and of the windows (hours.c) */
+	"CREATE TEMP TABLE IF NOT EXISTS rh (h INTEGER PRIMARY KEY)",
+	"DELETE FROM temp.rh",
+	"INSERT OR IGNORE INTO temp.rh SELECT " STORE_HOUR_OF("w.start_ms")
+	" FROM temp.ru CROSS JOIN windows w WHERE w.id = ru.old",
+	"INSERT OR IGNORE INTO temp.rh SELECT " STORE_HOUR_OF("b") " FROM temp.rb",
+	"DELETE FROM hours WHERE start_ms IN (SELECT h FROM temp.rh)",
+	"DELETE FROM win_procs WHERE win IN (SELECT old FROM temp.ru)",
+	"DELETE FROM win_procs WHERE win IN (SELECT win FROM temp.rb)",
 	"DELETE FROM samples WHERE win IN (SELECT old FROM temp.ru)",
 	"DELETE FROM windows WHERE id IN (SELECT old FROM temp.ru)",
 	"UPDATE windows SET samples = (SELECT ifnull(sum(count), 0) FROM samples"
 	" WHERE win = windows.id) WHERE id IN (SELECT win FROM temp.rb)",
+	/* then store_sums__rolled() writes the receiving windows' sums per process */
 };
 
 /* The rollup statement that picks the batch's windows (its changes: the batch size). */
@@ -80,6 +90,12 @@ static const char *const retain_sql[] = {
 	"CREATE TEMP TABLE IF NOT EXISTS rw (id INTEGER PRIMARY KEY)",
 	"DELETE FROM temp.rw",
 	"INSERT INTO temp.rw SELECT id FROM windows WHERE start_ms < ?1 ORDER BY start_ms LIMIT ?2",
+	"CREATE TEMP TABLE IF NOT EXISTS rh (h INTEGER PRIMARY KEY)",
+	"DELETE FROM temp.rh",
+	"INSERT OR IGNORE INTO temp.rh SELECT " STORE_HOUR_OF("w.start_ms")
+	" FROM temp.rw CROSS JOIN windows w WHERE w.id = rw.id",
+	"DELETE FROM hours WHERE start_ms IN (SELECT h FROM temp.rh)",
+	"DELETE FROM win_procs WHERE win IN (SELECT id FROM temp.rw)",
 	"DELETE FROM samples WHERE win IN (SELECT id FROM temp.rw)",
 	"DELETE FROM windows WHERE id IN (SELECT id FROM temp.rw)",
 };
@@ -154,7 +170,7 @@ int store_sql_all(struct store *st, const char *const *sql, size_t n, const int6
  * statement @pick changed (the batch's windows).  Returns 0 or -errno.
  */
 static int run_batch(struct store *st, const char *const *sql, size_t n, size_t pick,
-		     const int64_t *v, int *picked)
+		     const int64_t *v, int *picked, int (*then)(struct store *st))
 {
 	size_t i;
 	int err;
@@ -163,6 +179,8 @@ static int run_batch(struct store *st, const char *const *sql, size_t n, size_t 
 	err = store_begin(st, true);
 	for (i = 0; i < n && !err; i++)
 		err = store_sql(st, sql[i], v, i == pick ? picked : NULL);
+	if (!err && then && *picked)
+		err = then(st);
 	if (err)
 		store_rollback(st);
 	else
@@ -204,12 +222,13 @@ int store__rollup(struct store *st, int64_t now_ms, const struct store_rollup_le
 		v[2] = BATCH_BUCKETS;
 		do {
 			t0 = store_mono();
-			err = run_batch(st, rollup_sql, nsql, ROLLUP_PICK, v, &n);
+			err = run_batch(st, rollup_sql, nsql, ROLLUP_PICK, v, &n,
+					store_sums__rolled);
 			if (!err && n)
 				err = store_pause(st, t0);
 		} while (!err && n);
 	}
-	return err;
+	return err ?: store_hours_build(st, now_ms, levels, nlevels);
 }
 
 int store_delete_before(struct store *st, int64_t before_ms, uint64_t *deleted)
@@ -221,7 +240,7 @@ int store_delete_before(struct store *st, int64_t before_ms, uint64_t *deleted)
 	do {
 		t0 = store_mono();
 		err = run_batch(st, retain_sql, sizeof(retain_sql) / sizeof(retain_sql[0]),
-				RETAIN_PICK, v, &n);
+				RETAIN_PICK, v, &n, NULL);
 		if (!err && n) {
 			*deleted += n;
 			err = store_pause(st, t0);

@@ -15,6 +15,8 @@
  *   procs(id, comm, pid, exe, cgroup)         UNIQUE over all columns
  *   windows(id, start_ms, dur_ms, samples)    raw and rolled-up windows
  *   samples(win, proc, stack, count)          WITHOUT ROWID, key (win, proc, stack)
+ *   win_procs(win, data)                      a window's samples summed per process (sums.c)
+ *   hours(start_ms, ready, data)              an hour's, per process and stack (hours.c)
  */
 #include <errno.h>
 #include <limits.h>
@@ -72,9 +74,20 @@ static const char migrate_v4[] =
 	"CREATE UNIQUE INDEX frames_key2 ON frames(name, module, file, line, flags, build_id);"
 	"PRAGMA user_version = 4;";
 
+/*
+ * v5: sums that spare queries a scan of every sample (packed, see sums.c):
+ * per window and process (the timeline and the process list), and per
+ * settled hour, process and stack (flame graphs; see hours.c).  Windows
+ * written before have none: queries read their samples.
+ */
+static const char migrate_v5[] =
+	"CREATE TABLE win_procs (win INTEGER PRIMARY KEY, data BLOB NOT NULL);"
+	"CREATE TABLE hours (start_ms INTEGER PRIMARY KEY, ready INTEGER NOT NULL, data BLOB);"
+	"PRAGMA user_version = 5;";
+
 /* migrations[v] takes a version-v store to version v + 1. */
 static const char *const migrations[STORE_SCHEMA_VERSION] = {
-	schema_v1, migrate_v2, migrate_v3, migrate_v4,
+	schema_v1, migrate_v2, migrate_v3, migrate_v4, migrate_v5,
 };
 
 #define STORE_STMT_SQL(id, sql) [id] = sql,
@@ -199,12 +212,13 @@ static int prepare_all(struct store *st)
 /* Opens the connection itself; the file is not read yet. */
 static int open_db(struct store *st, const char *path, bool immutable)
 {
-	int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	/* one thread at a time per struct store (store.h): SQLite's per-call mutex buys nothing */
+	int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
 	char *uri = NULL;
 	int err;
 
 	if (st->flags & STORE_READONLY)
-		oflags = SQLITE_OPEN_READONLY;
+		oflags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX;
 	if (immutable) {
 		uri = sqlite3_mprintf("file:%s?immutable=1", path);
 		if (!uri)

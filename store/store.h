@@ -228,7 +228,10 @@ struct store_rollup_level {
  * is merged with the others of its comm, executable and cgroup under pid
  * 0, so the store grows with time, not with process churn.  @levels NULL uses
  * the default: 1 min after 1 h, 10 min after 24 h.  A few windows per
- * transaction, each leaving the totals exact.  Returns 0 or -errno.
+ * transaction, each leaving the totals exact.  Then sums the samples of
+ * each hour that has settled (ended, and not part way through a level), so
+ * queries over it read one packed row instead of its windows.  Returns 0
+ * or -errno.
  */
 int store__rollup(struct store *st, int64_t now_ms, const struct store_rollup_level *levels,
 		  int nlevels);

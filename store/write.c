@@ -408,6 +408,26 @@ static int resolve_procs(struct store_window *w)
 	return err;
 }
 
+/* The window's samples summed per process, into win_procs (window @win). */
+static int write_proc_sums(struct store_window *w, int64_t win)
+{
+	struct store_itab *t = &w->rows;
+	struct store_agg g = {};
+	uint32_t i;
+	int err = 0;
+
+	for (i = 0; i < t->n && !err; i++) {
+		struct wrow r;
+
+		memcpy(&r, store_itab__key(t, i), sizeof(r));
+		err = store_agg__add(&g, 0, w->procs.ents[r.proc].val, t->ents[i].val);
+	}
+	if (!err)
+		err = store_sums__window(w->st, win, &g, t->n);
+	store_agg__free(&g);
+	return err;
+}
+
 static int write_samples(struct store_window *w)
 {
 	struct store_itab *t = &w->rows;
@@ -428,6 +448,10 @@ static int write_samples(struct store_window *w)
 		v[3] = t->ents[i].val;
 		err = store_run(w->st, S_SAMPLE_PUT, v, 4, NULL);
 	}
+	if (!err)
+		err = write_proc_sums(w, v[0]);
+	if (!err)
+		err = store_hour_drop(w->st, w->start_ms);
 	return err;
 }
 

@@ -122,7 +122,7 @@ def t_agent_exits_cleanly():
     assert not bad, f"the agent logged errors/warnings: {bad[:3]}"
     ver = db_query(res["db"], "PRAGMA user_version")[0][0]
     app = db_query(res["db"], "PRAGMA application_id")[0][0]
-    assert ver == 4, f"PRAGMA user_version is {ver}, want 4"
+    assert ver == 5, f"PRAGMA user_version is {ver}, want 5"
     assert app == 0x454d4252, f"PRAGMA application_id is {app:#x}, want 0x454d4252"
 
 

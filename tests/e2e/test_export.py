@@ -376,7 +376,7 @@ def good_store(name):
     else:
         con = sqlite3.connect(path)
         con.executescript("PRAGMA application_id = 1162691154; CREATE TABLE windows (id INTEGER PRIMARY KEY,"
-                          " start_ms INTEGER, dur_ms INTEGER, samples INTEGER); PRAGMA user_version = 4;")
+                          " start_ms INTEGER, dur_ms INTEGER, samples INTEGER); PRAGMA user_version = 5;")
         con.close()
     return path
 

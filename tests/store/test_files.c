@@ -11,7 +11,7 @@
 #include <unistd.h>
 #include "../../store/internal.h"
 
-#define STORE_SCHEMA_VERSION_NEXT 5
+#define STORE_SCHEMA_VERSION_NEXT 6
 #define STR_(x) #x
 #define STR(x) STR_(x)
 _Static_assert(STORE_SCHEMA_VERSION_NEXT == STORE_SCHEMA_VERSION + 1, "bump the newer-schema test");
@@ -86,6 +86,8 @@ void test_migration(struct env *e)
 	      == 1, "no cgroup column");
 	err = query(st, T0, T0 + 1, NULL, -1, &r);
 	CHECK(!err && r.n == 1 && rows_count(&r, &v1_proc, v1_stack, 2) == 9, "old data lost");
+	CHECK(sql1(path, "SELECT count(*) FROM win_procs") == 0,
+	      "v5: sums made up for an old window");
 	rows_free(&r);
 	CHECK(!write_one(st, T0 + 10 * SEC, &v1_proc, v1_stack, 2, 1) &&
 	      !write_one(st, T0 + 10 * SEC, &cg, v1_stack, 2, 2), "write after migration");
@@ -140,7 +142,7 @@ void test_migration_v3(struct env *e)
 	      "read-only open of a v3 store: %d, %s", err, n1 == n0 ? "same" : "changed");
 	err = store__open(path, 0, &st);
 	CHECK(!err, "open: %s (%s)", store__strerror(err), store__errmsg(st));
-	CHECK(sql1(path, "PRAGMA user_version") == 4, "user_version not migrated");
+	CHECK(sql1(path, "PRAGMA user_version") == STORE_SCHEMA_VERSION, "user_version not migrated");
 	CHECK(sql1(path, "SELECT count(*) FROM pragma_table_info('frames') WHERE name = 'build_id'")
 	      == 1, "no build_id column");
 	CHECK(sql1(path, "SELECT group_concat(name) = 'frames_key2' FROM sqlite_master"

@@ -233,7 +233,8 @@ int main(int argc, char **argv)
 		test_rollup, test_rollup_merge, test_migration, test_newer_refused, test_not_sqlite,
 		test_readonly, test_commit_full, test_commit_busy, test_stale_cache,
 		test_kill9, test_api_misuse, test_deep_stack, test_repeated_frames, test_commit_speed, test_proc_buckets,
-		test_build_ids, test_migration_v3, test_gc_snapshot, test_keeper,
+		test_build_ids, test_migration_v3, test_gc_snapshot, test_keeper, test_sums_exact,
+		test_sums_damaged,
 	};
 	struct env e = { .dir = argc > 1 ? argv[1] : "/tmp" };
 	size_t i;

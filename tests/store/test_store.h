@@ -103,5 +103,7 @@ void test_migration_v3(struct env *e);
 void test_keeper(struct env *e);
 void test_gc_snapshot(struct env *e);
 void test_rollup_merge(struct env *e);
+void test_sums_exact(struct env *e);
+void test_sums_damaged(struct env *e);
 
 #endif /* EMBER_TEST_STORE_H */

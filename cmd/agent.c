@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,6 +28,8 @@
 #include "mono.h"
 
 #define DEFAULT_MEMORY_LIMIT_MB 40
+/* Blocks at least this big are mapped on their own (see set_malloc()). */
+#define MALLOC_MMAP_BYTES (128 * 1024)
 #define STR_(x) #x
 #define STR(x) STR_(x)
 #define MAX_PENDING 30		/* windows kept in memory while the store fails */
@@ -485,6 +488,21 @@ static int run(struct agent *a, volatile sig_atomic_t *exiting)
 	return 0;
 }
 
+/*
+ * The agent's heap goes up by tens of MB while a drain reads DWARF and
+ * down again after it.  glibc raises its mmap threshold each time a big
+ * mapped block is freed, after which the big blocks (decompressed debug
+ * sections, symbol tables) come from the heap and are stuck under small
+ * live ones; a fixed threshold keeps them mapped, so freeing them gives
+ * the memory back.  The threads (store, debuginfod) allocate little: one
+ * extra arena is enough, not eight per core.
+ */
+static void set_malloc(void)
+{
+	if (!mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_BYTES) || !mallopt(M_ARENA_MAX, 2))
+		log_warn("cannot set malloc options: the resident size may stay higher");
+}
+
 int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
 {
 	struct agent a = {
@@ -504,6 +522,7 @@ int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
 	if (err)
 		return err == 1 ? 0 : err;
 	raise_priority();
+	set_malloc();
 	make_private(a.o.db, false);
 	err = store__open(a.o.db, 0, &a.store);
 	if (err) {

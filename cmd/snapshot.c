@@ -104,6 +104,12 @@ int snapshot__metrics(void *ctx, struct web_metrics *m)
 		  WEB_GAUGE, cs.rss_bytes },
 		{ "memory_limit_shrinks_total", "Cached symbol data dropped for --memory-limit.",
 		  WEB_COUNTER, cs.memory_shrinks },
+		{ "debug_inflated_total", "Compressed debug files written out inflated (mapped, "
+		  "not inflated into memory at each use).", WEB_COUNTER, cs.sym.debug_inflated },
+		{ "debug_inflate_failed_total", "Compressed debug files that could not be written "
+		  "out inflated.", WEB_COUNTER, cs.sym.debug_inflate_failed },
+		{ "debug_inflated_bytes", "Disk taken by the inflated debug files open now "
+		  "(unlinked files).", WEB_GAUGE, cs.sym.debug_inflated_bytes },
 		{ "heap_trims_total", "Drains after which free heap pages were given back.",
 		  WEB_COUNTER, cs.heap_trims },
 		{ "heap_trimmed_bytes_total", "Resident bytes given back by those trims.",

@@ -44,6 +44,8 @@ struct elf_file {
 	struct elf_load *loads;
 	size_t nloads;
 	struct dwfl_file *dwfl;	/* NULL when unreadable or closed while idle */
+	struct dwfl_inflate inf;	/* its separate debug file inflated, kept across reopens */
+	bool inf_counted;	/* elf_file_count_inflate() counted it */
 	uint64_t dwfl_used;	/* sym->trims at its last use */
 	bool has_debug_info;
 	bool dwarf_checked;
@@ -72,10 +74,37 @@ static int elf_file_open_dwfl(struct symbolizer *sym, struct elf_file *ef)
 
 	if (fd < 0)
 		return -errno;
-	err = dwfl_file__open(fd, ef->path, ef->module, &ef->dwfl);
+	err = dwfl_file__open(fd, ef->path, ef->module, &ef->inf, &ef->dwfl);
 	if (ef->dwfl)
 		sym->stats.dwarf_files++;
 	return err;
+}
+
+/* Counts what libdwfl's search for @ef's debug file did about inflating it, once. */
+static void elf_file_count_inflate(struct symbolizer *sym, struct elf_file *ef)
+{
+	if (!ef->inf.tried || ef->inf_counted)
+		return;
+	ef->inf_counted = true;
+	if (ef->inf.fd >= 0) {
+		sym->stats.debug_inflated++;
+		sym->stats.debug_inflated_bytes += ef->inf.bytes;
+	} else if (ef->inf.err != -ENODATA) {
+		sym->stats.debug_inflate_failed++;
+	}
+}
+
+/* Closes @ef's inflated debug file copy (its DWARF is closed or never reopened). */
+static void elf_file_drop_inflated(struct symbolizer *sym, struct elf_file *ef)
+{
+	if (ef->inf.fd >= 0) {
+		close(ef->inf.fd);
+		if (sym && ef->inf_counted)
+			sym->stats.debug_inflated_bytes -= ef->inf.bytes;
+	}
+	ef->inf.fd = -1;
+	free(ef->inf.name);
+	ef->inf.name = NULL;
 }
 
 /* Closes the libdwfl side; the next miss reopens it. */
@@ -101,6 +130,8 @@ static struct elf_file *elf_file_new(struct symbolizer *sym, int fd, Elf *e, con
 	if (!ef)
 		goto out;
 	ef->fd = -1;
+	ef->inf.fd = -1;
+	ef->inf.dir = sym->inflate_dir;
 	ef->key = strdup(key);
 	ef->path = strdup(path);
 	ef->module = strpool__intern(&sym->strings, base_name(path));
@@ -287,6 +318,7 @@ static bool elf_file_changed(struct symbolizer *sym, struct elf_file *ef)
 		 ef->path, (long long)ef->size, (long long)st.st_size);
 	sym->stats.elf_changed++;
 	elf_file_close_dwfl(sym, ef);
+	elf_file_drop_inflated(sym, ef);
 	close(ef->fd);
 	ef->fd = -1;
 	return true;
@@ -324,6 +356,7 @@ static struct frames *elf_file_resolve(struct symbolizer *sym, struct elf_file *
 		return NULL;
 	if (ef->dwfl)
 		n = dwfl_file__resolve(ef->dwfl, vaddr, &sym->names, ef->module, out);
+	elf_file_count_inflate(sym, ef);
 	if (n < 0)
 		return NULL;
 	for (i = 0; i < n; i++) {
@@ -378,6 +411,7 @@ void elf_file__free(void *p)
 		return;
 	hmap__clear(&ef->cache, frames_free, NULL);
 	dwfl_file__free(ef->dwfl);
+	elf_file_drop_inflated(NULL, ef);
 	if (ef->fd >= 0)
 		close(ef->fd);
 	free(ef->loads);
@@ -445,6 +479,7 @@ size_t elf_file__trim(struct symbolizer *sym, size_t max_idle, unsigned int flag
 			sym->stats.elf_files--;
 		if (idle.v[i]->dwfl)
 			sym->stats.dwarf_files--;
+		elf_file_drop_inflated(sym, idle.v[i]);
 		sym->stats.elf_evicted++;
 		elf_file__free(idle.v[i]);
 		idle.released++;
@@ -514,7 +549,7 @@ int elf_file__use_debug(struct symbolizer *sym, struct elf_file *ef, const char 
 	if (fd < 0)
 		return fd;
 	dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	err = dfd < 0 ? -errno : dwfl_file__open(dfd, path, ef->module, &df);
+	err = dfd < 0 ? -errno : dwfl_file__open(dfd, path, ef->module, NULL, &df);
 	if (!err && (!df || !dwfl_file__has_dwarf(df)))
 		err = -ENOENT;
 	if (!err && !(copy = strdup(path)))
@@ -525,6 +560,7 @@ int elf_file__use_debug(struct symbolizer *sym, struct elf_file *ef, const char 
 		return err;
 	}
 	elf_file_close_dwfl(sym, ef);
+	elf_file_drop_inflated(sym, ef);
 	close(ef->fd);
 	free(ef->path);
 	ef->fd = fd;

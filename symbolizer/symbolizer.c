@@ -55,9 +55,17 @@ struct symbolizer *symbolizer__new_opts(const struct symbolizer_opts *opts)
 	if (!sym)
 		return NULL;
 	sym->demangle = !opts->no_demangle;
+	if (!opts->inflate_dir || *opts->inflate_dir) {
+		sym->inflate_dir = strdup(opts->inflate_dir ? opts->inflate_dir : "/var/tmp");
+		if (!sym->inflate_dir) {
+			free(sym);
+			return NULL;
+		}
+	}
 	/* libdebuginfod takes its servers from the environment only */
 	if (opts->debuginfod_urls && *opts->debuginfod_urls &&
 	    setenv("DEBUGINFOD_URLS", opts->debuginfod_urls, 1)) {
+		free(sym->inflate_dir);
 		free(sym);
 		return NULL;
 	}
@@ -65,6 +73,7 @@ struct symbolizer *symbolizer__new_opts(const struct symbolizer_opts *opts)
 	if (urls && *urls) {
 		sym->fetch = fetcher__new();
 		if (!sym->fetch) {
+			free(sym->inflate_dir);
 			free(sym);
 			return NULL;
 		}
@@ -103,6 +112,7 @@ void symbolizer__free(struct symbolizer *sym)
 	kallsyms__free(sym->ksyms);
 	strpool__clear(&sym->names);
 	strpool__clear(&sym->strings);
+	free(sym->inflate_dir);
 	free(sym);
 }
 

@@ -30,6 +30,13 @@ struct symbolizer_opts {
 	 * only its environment, so a non-NULL value is put in DEBUGINFOD_URLS.
 	 */
 	const char *debuginfod_urls;
+	/*
+	 * Where separate debug files with compressed DWARF are written out
+	 * inflated (unlinked files, gone with the agent), so libdw maps them
+	 * instead of inflating them into the heap at every reopen.  NULL
+	 * means /var/tmp; "" turns it off.  Never used on tmpfs.
+	 */
+	const char *inflate_dir;
 };
 
 
@@ -75,6 +82,9 @@ struct symbolizer_stats {
 	uint64_t kallsyms_reloads;	/* kallsyms read again (modules or BPF programs changed) */
 	uint64_t kallsyms_reload_errors;	/* re-reads that failed (the old table stays) */
 	uint64_t paths_refused;		/* mapped files whose path led outside their process's root */
+	uint64_t debug_inflated;	/* compressed debug files written out inflated */
+	uint64_t debug_inflate_failed;	/* ones that could not be (left compressed) */
+	uint64_t debug_inflated_bytes;	/* size of the inflated copies open now */
 	uint64_t denied[SYM_DENIED_MAX];	/* see enum sym_denied */
 };
 

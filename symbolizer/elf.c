@@ -10,8 +10,8 @@
  * The libdwfl side (decompressed DWARF, line tables, the mapped file) is
  * by far the biggest part and is only needed to name addresses not cached
  * yet, which stops happening soon after a program starts: it is closed
- * after DWARF_IDLE_TRIMS drains without a miss and reopened from the kept
- * descriptor on the next one.  While open, the pages of the mapped file a
+ * after a drain or a few without a miss (see DWARF_IDLE_TRIMS) and
+ * reopened from the kept descriptor on the next one.  While open, the pages of the mapped file a
  * drain's lookups touched are given back after it (dwfl_file__pageout()).
  */
 #include <errno.h>
@@ -29,8 +29,17 @@
 #include "file.h"
 #include "log.h"
 
-/* Drains (symbolizer__trim() calls) without a cache miss before DWARF is closed. */
+/*
+ * Drains (symbolizer__trim() calls) without a cache miss before DWARF is
+ * closed.  DWARF that reopens without inflating anything (mapped as it is
+ * on disk, or from an inflated copy) is closed after every drain that used
+ * it: what a reopen rebuilds (the symbol table, the line tables and DIEs
+ * of the few units the next misses fall in) costs less than keeping every
+ * unit's line table a long-running process ever needed.  A file named
+ * from its symbol table alone keeps it for a few drains.
+ */
 #define DWARF_IDLE_TRIMS 3
+#define DWARF_IDLE_TRIMS_MAPPED 1
 
 struct elf_file {
 	char *key;		/* "b:<build id hex>" or "i:<dev>:<ino>" */
@@ -49,6 +58,7 @@ struct elf_file {
 	uint64_t dwfl_used;	/* sym->trims at its last use */
 	bool has_debug_info;
 	bool dwarf_checked;
+	bool has_dwarf;		/* its DWARF was found and loads (known once dwarf_checked) */
 	bool fetch_asked;	/* debuginfod was asked for its debug file */
 	struct hmap cache;	/* vaddr -> struct frames */
 	int refs;		/* mappings of tracked processes that use it */
@@ -86,22 +96,18 @@ static void elf_file_count_inflate(struct symbolizer *sym, struct elf_file *ef)
 	if (!ef->inf.tried || ef->inf_counted)
 		return;
 	ef->inf_counted = true;
-	if (ef->inf.fd >= 0) {
-		sym->stats.debug_inflated++;
-		sym->stats.debug_inflated_bytes += ef->inf.bytes;
-	} else if (ef->inf.err != -ENODATA) {
-		sym->stats.debug_inflate_failed++;
-	}
+	sym->stats.debug_inflated += ef->inf.fd >= 0;
+	sym->stats.debug_inflated_bytes += ef->inf.fd >= 0 ? ef->inf.bytes : 0;
+	sym->stats.debug_inflate_failed += ef->inf.fd < 0 && ef->inf.err != -ENODATA;
 }
 
 /* Closes @ef's inflated debug file copy (its DWARF is closed or never reopened). */
 static void elf_file_drop_inflated(struct symbolizer *sym, struct elf_file *ef)
 {
-	if (ef->inf.fd >= 0) {
+	if (ef->inf.fd >= 0 && sym && ef->inf_counted)
+		sym->stats.debug_inflated_bytes -= ef->inf.bytes;
+	if (ef->inf.fd >= 0)
 		close(ef->inf.fd);
-		if (sym && ef->inf_counted)
-			sym->stats.debug_inflated_bytes -= ef->inf.bytes;
-	}
 	ef->inf.fd = -1;
 	free(ef->inf.name);
 	ef->inf.name = NULL;
@@ -349,7 +355,9 @@ static struct frames *elf_file_resolve(struct symbolizer *sym, struct elf_file *
 				 "its DWARF not read", ef->path, (long long)ef->size);
 		if (dwfl_file__dwarf_broken(ef->dwfl, ef->has_debug_info))
 			sym->stats.elf_errors++;
-		else if (sym->fetch && !dwfl_file__has_dwarf(ef->dwfl))
+		else
+			ef->has_dwarf = dwfl_file__has_dwarf(ef->dwfl);
+		if (!ef->has_dwarf && sym->fetch)
 			elf_file_ask(sym, ef);
 	}
 	if (elf_file_build_id(sym, ef, &build_id))
@@ -434,6 +442,18 @@ struct idle_files {
 	size_t released;	/* libdwfl sides closed */
 };
 
+/*
+ * Drains without a miss before @ef's libdwfl side is closed: one when it
+ * holds DWARF that reopens without inflating anything, else (a symbol
+ * table alone, or a debug file inflated in memory at each reopen) more.
+ */
+static uint64_t elf_file_idle_trims(const struct elf_file *ef)
+{
+	bool inflates = ef->inf.tried && ef->inf.fd < 0 && ef->inf.err != -ENODATA;
+
+	return ef->has_dwarf && !inflates ? DWARF_IDLE_TRIMS_MAPPED : DWARF_IDLE_TRIMS;
+}
+
 /* Collects unheld files, closes idle DWARF and, when asked, empties caches. */
 static void visit_file(const void *node, VISIT which, void *ctx)
 {
@@ -445,7 +465,8 @@ static void visit_file(const void *node, VISIT which, void *ctx)
 	if (idle->flags & ELF_TRIM_CACHES)
 		hmap__clear(&ef->cache, frames_free, NULL);
 	if (ef->dwfl && ef->fd >= 0 && ((idle->flags & ELF_TRIM_DWARF) ||
-					idle->sym->trims - ef->dwfl_used >= DWARF_IDLE_TRIMS)) {
+					idle->sym->trims - ef->dwfl_used >=
+					elf_file_idle_trims(ef))) {
 		elf_file_close_dwfl(idle->sym, ef);
 		idle->released++;
 	} else if (ef->dwfl && ef->dwarf_checked && ef->dwfl_used + 1 == idle->sym->trims) {
@@ -572,6 +593,7 @@ int elf_file__use_debug(struct symbolizer *sym, struct elf_file *ef, const char 
 	sym->stats.dwarf_files++;
 	ef->has_debug_info = true;
 	ef->dwarf_checked = true;
+	/* has_dwarf stays false: its DWARF may be compressed, kept open as long as before */
 	hmap__clear(&ef->cache, frames_free, NULL);
 	return 0;
 }

@@ -147,21 +147,27 @@ static uint64_t rss_bytes(void)
  * with the variety of programs sampled.  Called between samples, when no
  * frame handed out is held any more.
  *
- * Inside a drain (@in_drain) only a quarter above the limit counts, and
- * only DWARF goes, once per drain: a window of many new programs must
- * not run away, but closing what the next rows need again is slow.
+ * Inside a drain (@in_drain), past three quarters of the limit the pages
+ * of mapped files the drain's lookups touched go back first (cheap, and
+ * most of what a drain of many new programs adds); only a quarter above
+ * the limit counts, and only DWARF goes, once per drain: a window of
+ * many new programs must not run away, but closing what the next rows
+ * need again is slow.
  */
 static void check_memory(struct collector *c, bool in_drain)
 {
 	uint64_t limit = c->memory_limit, before, after;
 	bool names = false;
 
-	if (in_drain) {
-		if (c->shrunk_in_drain)
-			return;
-		limit += limit / 4;
+	if (!limit || (in_drain && c->shrunk_in_drain))
+		return;
+	if (in_drain && rss_bytes() > limit / 4 * 3) {
+		symbolizer__release_pages(c->sym);
+		c->page_releases++;
 	}
-	if (!limit || (before = rss_bytes()) <= limit)
+	if (in_drain)
+		limit += limit / 4;
+	if ((before = rss_bytes()) <= limit)
 		return;
 	symbolizer__shrink(c->sym, false);
 	after = rss_bytes();
@@ -386,6 +392,7 @@ int collector__stats(struct collector *c, struct collector_stats *st)
 	st->rss_bytes = rss_bytes();
 	st->memory_shrinks = c->shrinks;
 	st->heap_trims = c->heap_trims;
+	st->page_releases = c->page_releases;
 	st->heap_trimmed_bytes = c->heap_trimmed;
 	st->unwind_rescans = c->rescans;
 	st->exit_maps = c->exit_maps;

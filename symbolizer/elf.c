@@ -442,11 +442,7 @@ struct idle_files {
 	size_t released;	/* libdwfl sides closed */
 };
 
-/*
- * Drains without a miss before @ef's libdwfl side is closed: one when it
- * holds DWARF that reopens without inflating anything, else (a symbol
- * table alone, or a debug file inflated in memory at each reopen) more.
- */
+/* Drains without a miss before @ef's libdwfl side is closed (see DWARF_IDLE_TRIMS). */
 static uint64_t elf_file_idle_trims(const struct elf_file *ef)
 {
 	bool inflates = ef->inf.tried && ef->inf.fd < 0 && ef->inf.err != -ENODATA;
@@ -462,6 +458,11 @@ static void visit_file(const void *node, VISIT which, void *ctx)
 
 	if (which != postorder && which != leaf)
 		return;
+	if (idle->flags & ELF_TRIM_PAGES) {	/* that alone, of the files used in this batch */
+		if (ef->dwfl && ef->dwarf_checked && ef->dwfl_used == idle->sym->trims)
+			dwfl_file__pageout(ef->dwfl);
+		return;
+	}
 	if (idle->flags & ELF_TRIM_CACHES)
 		hmap__clear(&ef->cache, frames_free, NULL);
 	if (ef->dwfl && ef->fd >= 0 && ((idle->flags & ELF_TRIM_DWARF) ||

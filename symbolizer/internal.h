@@ -160,6 +160,7 @@ void elf_file__free(void *ef);
 void elf_file__hold(struct elf_file *ef, int delta);
 #define ELF_TRIM_CACHES 1u	/* empty every file's frame cache */
 #define ELF_TRIM_DWARF 2u	/* close every file's DWARF, idle or not */
+#define ELF_TRIM_PAGES 4u	/* only give back the mapped pages lookups touched */
 /*
  * Frees all but the @max_idle most recently used files that no one holds
  * and closes the DWARF of files idle for a few calls; @flags (ELF_TRIM_*)

@@ -414,6 +414,11 @@ void symbolizer__trim(struct symbolizer *sym, size_t max_idle)
 		malloc_trim(0);
 }
 
+void symbolizer__release_pages(struct symbolizer *sym)
+{
+	elf_file__trim(sym, SIZE_MAX, ELF_TRIM_PAGES);
+}
+
 void symbolizer__shrink(struct symbolizer *sym, bool names)
 {
 	elf_file__trim(sym, 0, ELF_TRIM_DWARF | (names ? ELF_TRIM_CACHES : 0));

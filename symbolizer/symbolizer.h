@@ -209,6 +209,14 @@ int symbolizer__elf(struct symbolizer *sym, const char *path, uint64_t vaddr,
 void symbolizer__trim(struct symbolizer *sym, size_t max_idle);
 
 /*
+ * For a caller over its memory limit in the middle of a batch of lookups:
+ * gives back the pages of mapped ELF and debug files that the batch's
+ * lookups touched (they are read again if needed).  Cheaper than
+ * symbolizer__shrink(); nothing handed out becomes invalid.
+ */
+void symbolizer__release_pages(struct symbolizer *sym);
+
+/*
  * For a caller over its memory limit: closes every file's DWARF and the
  * ELF files no process maps, and with @names drops every cached name too
  * (which makes the next lookups slow).  All is rebuilt on demand.  Frames

@@ -110,7 +110,7 @@ int snapshot__metrics(void *ctx, struct web_metrics *m)
 		  "out inflated.", WEB_COUNTER, cs.sym.debug_inflate_failed },
 		{ "debug_inflated_bytes", "Disk taken by the inflated debug files open now "
 		  "(unlinked files).", WEB_GAUGE, cs.sym.debug_inflated_bytes },
-		{ "mapped_page_releases_total", "Times a drain past 3/4 of --memory-limit gave "
+		{ "mapped_page_releases_total", "Times a drain past --memory-limit gave "
 		  "back the mapped file pages its lookups touched.", WEB_COUNTER, cs.page_releases },
 		{ "heap_trims_total", "Drains after which free heap pages were given back.",
 		  WEB_COUNTER, cs.heap_trims },

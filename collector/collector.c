@@ -147,12 +147,12 @@ static uint64_t rss_bytes(void)
  * with the variety of programs sampled.  Called between samples, when no
  * frame handed out is held any more.
  *
- * Inside a drain (@in_drain), past three quarters of the limit the pages
- * of mapped files the drain's lookups touched go back first (cheap, and
- * most of what a drain of many new programs adds); only a quarter above
- * the limit counts, and only DWARF goes, once per drain: a window of
- * many new programs must not run away, but closing what the next rows
- * need again is slow.
+ * Inside a drain (@in_drain), past the limit the pages of mapped files
+ * the drain's lookups touched go back first (cheaper, and much of what a
+ * drain of many new programs adds; not below the limit, as they are read
+ * from disk again); only a quarter above the limit counts for the rest,
+ * and only DWARF goes, once per drain: a window of many new programs must
+ * not run away, but closing what the next rows need again is slow.
  */
 static void check_memory(struct collector *c, bool in_drain)
 {
@@ -161,7 +161,7 @@ static void check_memory(struct collector *c, bool in_drain)
 
 	if (!limit || (in_drain && c->shrunk_in_drain))
 		return;
-	if (in_drain && rss_bytes() > limit / 4 * 3) {
+	if (in_drain && rss_bytes() > limit) {
 		symbolizer__release_pages(c->sym);
 		c->page_releases++;
 	}

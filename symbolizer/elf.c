@@ -40,6 +40,12 @@
  */
 #define DWARF_IDLE_TRIMS 3
 #define DWARF_IDLE_TRIMS_MAPPED 1
+/*
+ * Addresses named after which such DWARF is closed and reopened even in a
+ * drain: libdw keeps the line table of every unit it read until the end,
+ * and a drain naming a big new program would read hundreds of them.
+ */
+#define DWARF_RECYCLE_MISSES 128
 
 struct elf_file {
 	char *key;		/* "b:<build id hex>" or "i:<dev>:<ino>" */
@@ -54,8 +60,8 @@ struct elf_file {
 	size_t nloads;
 	struct dwfl_file *dwfl;	/* NULL when unreadable or closed while idle */
 	struct dwfl_inflate inf;	/* its separate debug file inflated, kept across reopens */
-	bool inf_counted;	/* elf_file_count_inflate() counted it */
 	uint64_t dwfl_used;	/* sym->trims at its last use */
+	unsigned int dwfl_misses;	/* addresses it named since it was opened */
 	bool has_debug_info;
 	bool dwarf_checked;
 	bool has_dwarf;		/* its DWARF was found and loads (known once dwarf_checked) */
@@ -90,28 +96,6 @@ static int elf_file_open_dwfl(struct symbolizer *sym, struct elf_file *ef)
 	return err;
 }
 
-/* Counts what libdwfl's search for @ef's debug file did about inflating it, once. */
-static void elf_file_count_inflate(struct symbolizer *sym, struct elf_file *ef)
-{
-	if (!ef->inf.tried || ef->inf_counted)
-		return;
-	ef->inf_counted = true;
-	sym->stats.debug_inflated += ef->inf.fd >= 0;
-	sym->stats.debug_inflated_bytes += ef->inf.fd >= 0 ? ef->inf.bytes : 0;
-	sym->stats.debug_inflate_failed += ef->inf.fd < 0 && ef->inf.err != -ENODATA;
-}
-
-/* Closes @ef's inflated debug file copy (its DWARF is closed or never reopened). */
-static void elf_file_drop_inflated(struct symbolizer *sym, struct elf_file *ef)
-{
-	if (ef->inf.fd >= 0 && sym && ef->inf_counted)
-		sym->stats.debug_inflated_bytes -= ef->inf.bytes;
-	if (ef->inf.fd >= 0)
-		close(ef->inf.fd);
-	ef->inf.fd = -1;
-	free(ef->inf.name);
-	ef->inf.name = NULL;
-}
 
 /* Closes the libdwfl side; the next miss reopens it. */
 static void elf_file_close_dwfl(struct symbolizer *sym, struct elf_file *ef)
@@ -120,7 +104,14 @@ static void elf_file_close_dwfl(struct symbolizer *sym, struct elf_file *ef)
 		return;
 	dwfl_file__free(ef->dwfl);
 	ef->dwfl = NULL;
+	ef->dwfl_misses = 0;
 	sym->stats.dwarf_files--;
+}
+
+/* Whether @ef has DWARF that reopens without inflating anything into memory. */
+static bool elf_file_cheap_dwarf(const struct elf_file *ef)
+{
+	return ef->has_dwarf && !(ef->inf.tried && ef->inf.fd < 0 && ef->inf.err != -ENODATA);
 }
 
 /*
@@ -324,7 +315,7 @@ static bool elf_file_changed(struct symbolizer *sym, struct elf_file *ef)
 		 ef->path, (long long)ef->size, (long long)st.st_size);
 	sym->stats.elf_changed++;
 	elf_file_close_dwfl(sym, ef);
-	elf_file_drop_inflated(sym, ef);
+	dwfl_inflate__drop(&ef->inf, &sym->stats);
 	close(ef->fd);
 	ef->fd = -1;
 	return true;
@@ -339,6 +330,10 @@ static struct frames *elf_file_resolve(struct symbolizer *sym, struct elf_file *
 	int i, n = 0;
 
 	elf_file_changed(sym, ef);
+	if (ef->dwfl && elf_file_cheap_dwarf(ef) && ef->dwfl_misses >= DWARF_RECYCLE_MISSES) {
+		elf_file_close_dwfl(sym, ef);
+		sym->stats.dwarf_recycled++;
+	}
 	if (!ef->dwfl && ef->fd >= 0) {
 		n = elf_file_open_dwfl(sym, ef);
 		if (n == -ENOMEM)
@@ -364,7 +359,8 @@ static struct frames *elf_file_resolve(struct symbolizer *sym, struct elf_file *
 		return NULL;
 	if (ef->dwfl)
 		n = dwfl_file__resolve(ef->dwfl, vaddr, &sym->names, ef->module, out);
-	elf_file_count_inflate(sym, ef);
+	ef->dwfl_misses += n > 0;	/* an unnamed address reads no line table */
+	dwfl_inflate__count(&ef->inf, &sym->stats);
 	if (n < 0)
 		return NULL;
 	for (i = 0; i < n; i++) {
@@ -419,7 +415,7 @@ void elf_file__free(void *p)
 		return;
 	hmap__clear(&ef->cache, frames_free, NULL);
 	dwfl_file__free(ef->dwfl);
-	elf_file_drop_inflated(NULL, ef);
+	dwfl_inflate__drop(&ef->inf, NULL);
 	if (ef->fd >= 0)
 		close(ef->fd);
 	free(ef->loads);
@@ -442,14 +438,6 @@ struct idle_files {
 	size_t released;	/* libdwfl sides closed */
 };
 
-/* Drains without a miss before @ef's libdwfl side is closed (see DWARF_IDLE_TRIMS). */
-static uint64_t elf_file_idle_trims(const struct elf_file *ef)
-{
-	bool inflates = ef->inf.tried && ef->inf.fd < 0 && ef->inf.err != -ENODATA;
-
-	return ef->has_dwarf && !inflates ? DWARF_IDLE_TRIMS_MAPPED : DWARF_IDLE_TRIMS;
-}
-
 /* Collects unheld files, closes idle DWARF and, when asked, empties caches. */
 static void visit_file(const void *node, VISIT which, void *ctx)
 {
@@ -467,7 +455,8 @@ static void visit_file(const void *node, VISIT which, void *ctx)
 		hmap__clear(&ef->cache, frames_free, NULL);
 	if (ef->dwfl && ef->fd >= 0 && ((idle->flags & ELF_TRIM_DWARF) ||
 					idle->sym->trims - ef->dwfl_used >=
-					elf_file_idle_trims(ef))) {
+					(elf_file_cheap_dwarf(ef) ? DWARF_IDLE_TRIMS_MAPPED
+								  : DWARF_IDLE_TRIMS))) {
 		elf_file_close_dwfl(idle->sym, ef);
 		idle->released++;
 	} else if (ef->dwfl && ef->dwarf_checked && ef->dwfl_used + 1 == idle->sym->trims) {
@@ -501,7 +490,7 @@ size_t elf_file__trim(struct symbolizer *sym, size_t max_idle, unsigned int flag
 			sym->stats.elf_files--;
 		if (idle.v[i]->dwfl)
 			sym->stats.dwarf_files--;
-		elf_file_drop_inflated(sym, idle.v[i]);
+		dwfl_inflate__drop(&idle.v[i]->inf, &sym->stats);
 		sym->stats.elf_evicted++;
 		elf_file__free(idle.v[i]);
 		idle.released++;
@@ -582,7 +571,7 @@ int elf_file__use_debug(struct symbolizer *sym, struct elf_file *ef, const char 
 		return err;
 	}
 	elf_file_close_dwfl(sym, ef);
-	elf_file_drop_inflated(sym, ef);
+	dwfl_inflate__drop(&ef->inf, &sym->stats);
 	close(ef->fd);
 	free(ef->path);
 	ef->fd = fd;

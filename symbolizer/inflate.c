@@ -127,3 +127,24 @@ out:
 		close(out);
 	return err ? err : out;
 }
+
+void dwfl_inflate__count(struct dwfl_inflate *inf, struct symbolizer_stats *st)
+{
+	if (!inf->tried || inf->counted)
+		return;
+	inf->counted = true;
+	st->debug_inflated += inf->fd >= 0;
+	st->debug_inflated_bytes += inf->fd >= 0 ? inf->bytes : 0;
+	st->debug_inflate_failed += inf->fd < 0 && inf->err != -ENODATA;
+}
+
+void dwfl_inflate__drop(struct dwfl_inflate *inf, struct symbolizer_stats *st)
+{
+	if (inf->fd >= 0 && st && inf->counted)
+		st->debug_inflated_bytes -= inf->bytes;
+	if (inf->fd >= 0)
+		close(inf->fd);
+	inf->fd = -1;
+	free(inf->name);
+	inf->name = NULL;
+}

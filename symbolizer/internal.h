@@ -193,6 +193,7 @@ struct dwfl_inflate {
 	uint64_t bytes;		/* its size */
 	int err;		/* why there is none (-ENODATA: nothing compressed) */
 	bool tried;
+	bool counted;		/* dwfl_inflate__count() counted it */
 };
 /*
  * Returns 0 or -errno; *out is NULL when libdwfl rejected the file.
@@ -226,6 +227,10 @@ int dwfl_file__resolve(struct dwfl_file *df, uint64_t vaddr, struct strpool *poo
  * -EINVAL, -EIO or another -errno.
  */
 int debug_inflate(int fd, const char *dir, uint64_t max_bytes);
+/* Counts in @st, once, what the search for the debug file did about inflating it. */
+void dwfl_inflate__count(struct dwfl_inflate *inf, struct symbolizer_stats *st);
+/* Closes the copy (its file's DWARF is closed for good); @st NULL: not counted. */
+void dwfl_inflate__drop(struct dwfl_inflate *inf, struct symbolizer_stats *st);
 
 /* symtab.c: function symbols of one libdwfl module, sorted. */
 struct symtab;

@@ -65,6 +65,7 @@ struct symbolizer_stats {
 	uint64_t elf_files;		/* ELF files currently open */
 	uint64_t dwarf_files;		/* of those, with DWARF and symbols loaded */
 	uint64_t dwarf_reopened;	/* DWARF loaded again after being closed while idle */
+	uint64_t dwarf_recycled;	/* DWARF closed after many misses to drop its line tables */
 	uint64_t cache_flushes;		/* all cached names dropped to bound memory */
 	uint64_t elf_evicted;		/* idle ELF files closed by symbolizer__trim() */
 	uint64_t processes;		/* processes currently tracked */

@@ -376,77 +376,6 @@ out:
 	symbolizer__free(sym);
 }
 
-/* Names @func in basic_zstripped (compressed debug file) with @sym. */
-static void expect_zbasic(struct test *t, struct symbolizer *sym, const char *func)
-{
-	const struct frame *f;
-	uint64_t addr, size;
-	char why[512];
-	int n, line = marker_line(fixture(t, 2, "basic.c"), func);
-
-	CHECK(!elf_symbol(fixture(t, 1, "basic_zstripped.debug"), func, &addr, &size),
-	      "no symbol %s", func);
-	n = symbolizer__elf(sym, fixture(t, 0, "basic_zstripped"), addr, &f);
-	CHECK(n == 1, "%s: %d frames", func, n);
-	CHECK(!frame_differs(f, func, "basic.c", line, 0, why, sizeof(why)), "%s", why);
-	t->status = TEST_PASS;
-out:
-	return;
-}
-
-/*
- * A debug file with compressed DWARF is written out inflated once: DWARF
- * closed while idle or for the memory limit reopens from that copy (not
- * inflated again) with the same names, and with inflating off the names
- * are the same too.
- */
-static void test_inflated_debug(struct test *t)
-{
-	/* the fixtures' folder is on the disk the tests run from (not tmpfs) */
-	struct symbolizer_opts o = { .inflate_dir = t->dir };
-	struct symbolizer *sym = NULL;
-	struct symbolizer_stats st;
-	int i;
-
-	sym = symbolizer__new_opts(&o);
-	CHECK(sym, "symbolizer__new_opts: %s", strerror(errno));
-	expect_zbasic(t, sym, "basic_leaf");
-	CHECK(t->status == TEST_PASS, "%s", t->reason);
-	symbolizer__stats(sym, &st);
-	CHECK(st.debug_inflated == 1 && st.debug_inflated_bytes > 0 && !st.debug_inflate_failed,
-	      "%" PRIu64 " inflated (%" PRIu64 " bytes), %" PRIu64 " failed", st.debug_inflated,
-	      st.debug_inflated_bytes, st.debug_inflate_failed);
-	for (i = 0; i < 3; i++)
-		symbolizer__trim(sym, 32);
-	symbolizer__stats(sym, &st);
-	CHECK(st.dwarf_files == 0, "%" PRIu64 " DWARF files open after 3 idle trims",
-	      st.dwarf_files);
-	expect_zbasic(t, sym, "basic_mid");
-	CHECK(t->status == TEST_PASS, "after reopening: %s", t->reason);
-	symbolizer__stats(sym, &st);
-	CHECK(st.dwarf_reopened == 1 && st.debug_inflated == 1, "%" PRIu64 " reopened, %" PRIu64
-	      " inflated", st.dwarf_reopened, st.debug_inflated);
-	/* over a memory limit: DWARF goes, the copy (on disk) stays for the next miss */
-	symbolizer__shrink(sym, true);
-	expect_zbasic(t, sym, "basic_leaf");
-	CHECK(t->status == TEST_PASS, "after shrinking: %s", t->reason);
-	symbolizer__stats(sym, &st);
-	CHECK(st.dwarf_reopened == 2 && st.debug_inflated == 1 && st.debug_inflated_bytes > 0,
-	      "%" PRIu64 " reopened, %" PRIu64 " inflated after shrinking", st.dwarf_reopened,
-	      st.debug_inflated);
-	symbolizer__free(sym);
-
-	o.inflate_dir = "";
-	sym = symbolizer__new_opts(&o);
-	CHECK(sym, "symbolizer__new_opts: %s", strerror(errno));
-	expect_zbasic(t, sym, "basic_mid");
-	CHECK(t->status == TEST_PASS, "inflating off: %s", t->reason);
-	symbolizer__stats(sym, &st);
-	CHECK(st.debug_inflated == 0, "%" PRIu64 " inflated with inflating off", st.debug_inflated);
-out:
-	symbolizer__free(sym);
-}
-
 /* Whether @f carries build id @want (NULL: none), saying what it has in @why. */
 static bool build_id_differs(const struct frame *f, const char *want, char *why, size_t len)
 {
@@ -562,7 +491,6 @@ const struct test_case symbolizer_tests[] = {
 	{ "symbolizer_kernel", test_kernel },
 	{ "symbolizer_kernel_unknown", test_kernel_unknown },
 	{ "symbolizer_idle_dwarf_and_flush", test_idle_dwarf_and_flush },
-	{ "symbolizer_inflated_debug", test_inflated_debug },
 	{ "symbolizer_build_id", test_build_id },
 	{ "symbolizer_kernel_build_id", test_kernel_build_id },
 	{ "symbolizer_free_null", test_free_null },

@@ -7,6 +7,8 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -515,6 +517,7 @@ int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
 			.retention_ms = 7 * 86400 * 1000LL,
 		},
 	};
+	char inflate_dir[PATH_MAX];
 	int err, ret = 1, i;
 
 	log_set_level(LOG_INFO);
@@ -549,6 +552,14 @@ int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
 	if (ret)
 		goto out;
 	ret = 1;
+	/*
+	 * Compressed debug files are written out inflated next to the store:
+	 * on disk, and writable by the agent (the service's file system is
+	 * read-only elsewhere).
+	 */
+	snprintf(inflate_dir, sizeof(inflate_dir), "%s", a.o.db);
+	if (!a.o.sym.inflate_dir)
+		a.o.sym.inflate_dir = dirname(inflate_dir);
 	a.c = collector__new(&a.o.s, &a.o.sym);
 	if (!a.c)
 		goto out;

@@ -98,7 +98,7 @@ int snapshot__metrics(void *ctx, struct web_metrics *m)
 		  cs.sym.dwarf_files },
 		{ "dwarf_reopened_total", "DWARF loaded again after being closed while idle.",
 		  WEB_COUNTER, cs.sym.dwarf_reopened },
-		{ "dwarf_recycled_total", "DWARF closed (and reopened) after 128 lookups, to drop "
+		{ "dwarf_recycled_total", "DWARF closed (and reopened) after naming 128 addresses, to drop "
 		  "the line tables it read.", WEB_COUNTER, cs.sym.dwarf_recycled },
 		{ "symbol_cache_flushes_total", "Name caches dropped to stay within budget.",
 		  WEB_COUNTER, cs.sym.cache_flushes },

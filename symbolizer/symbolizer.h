@@ -34,7 +34,8 @@ struct symbolizer_opts {
 	 * Where separate debug files with compressed DWARF are written out
 	 * inflated (unlinked files, gone with the agent), so libdw maps them
 	 * instead of inflating them into the heap at every reopen.  NULL
-	 * means /var/tmp; "" turns it off.  Never used on tmpfs.
+	 * means /var/tmp (`ember agent` passes its store's folder); "" turns
+	 * it off.  Never used on tmpfs.
 	 */
 	const char *inflate_dir;
 };

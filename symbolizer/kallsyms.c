@@ -34,12 +34,12 @@
 #define RELOAD_MAX_MS (600 * 1000)
 #define MODULES_MAX_BYTES (1 << 20)
 
-/* One symbol while the file is read, before sorting. */
+/* One symbol while the file is read, before sorting (16 bytes: a reload's peak). */
 struct ksym {
 	uint64_t addr;
-	const char *module;	/* interned */
-	uint32_t name_off;	/* into kallsyms.names */
-	uint32_t order;		/* type preference, then file order */
+	uint32_t name_off;	/* into kallsyms.names, growing in file order */
+	uint16_t mod;		/* into kallsyms.modv */
+	uint8_t rank;		/* type preference */
 };
 
 /* A run of symbols (from index @first on) sharing a value: an address's high half, a module. */
@@ -59,6 +59,8 @@ struct kallsyms {
 	size_t names_len, names_cap;
 	struct ksym *tmp;	/* only while loading */
 	size_t tmp_cap;
+	const char **modv;	/* only while loading: the interned modules seen */
+	size_t nmodv;
 	struct hmap frames;	/* symbol index -> struct frames */
 	struct hmap build_ids;	/* interned module -> interned build id, "" when none */
 	struct strpool *pool;
@@ -134,7 +136,9 @@ static int ksym_cmp(const void *a, const void *b)
 
 	if (x->addr != y->addr)
 		return x->addr < y->addr ? -1 : 1;
-	return x->order < y->order ? -1 : x->order > y->order;
+	if (x->rank != y->rank)
+		return x->rank < y->rank ? -1 : 1;
+	return x->name_off < y->name_off ? -1 : x->name_off > y->name_off;
 }
 
 static int names_add(struct kallsyms *ks, const char *name, uint32_t *off)
@@ -157,17 +161,44 @@ static int names_add(struct kallsyms *ks, const char *name, uint32_t *off)
 	return 0;
 }
 
+/* Sets *@idx to interned @name's index in ks->modv, adding it; 0 or -errno. */
+static int kallsyms_mod(struct kallsyms *ks, const char *name, uint16_t *idx)
+{
+	const char *mod = strpool__intern(ks->pool, name);
+	size_t i = ks->nmodv;
+	const char **v;
+
+	if (!mod)
+		return -ENOMEM;
+	/* a module's symbols come together: the last one is nearly always it */
+	while (i > 0 && ks->modv[i - 1] != mod)
+		i--;
+	if (i) {
+		*idx = i - 1;
+		return 0;
+	}
+	if (ks->nmodv > UINT16_MAX)
+		return -E2BIG;
+	v = realloc(ks->modv, (ks->nmodv + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	ks->modv = v;
+	ks->modv[ks->nmodv] = mod;
+	*idx = ks->nmodv++;
+	return 0;
+}
+
 /*
  * Parses "addr type name[\t[module]]" and appends text symbols; skips the
  * rest.  By hand, not sscanf(): a re-read parses 100,000 lines or more.
  */
-static int kallsyms_add_line(struct kallsyms *ks, char *line, uint32_t lineno)
+static int kallsyms_add_line(struct kallsyms *ks, char *line)
 {
 	char *name, *end, *mod = NULL, *p;
 	unsigned long long addr;
 	struct ksym *s;
+	int rank, err;
 	char type;
-	int rank;
 
 	errno = 0;
 	addr = strtoull(line, &p, 16);
@@ -200,10 +231,10 @@ static int kallsyms_add_line(struct kallsyms *ks, char *line, uint32_t lineno)
 	}
 	s = &ks->tmp[ks->n];
 	s->addr = addr;
-	s->order = (uint32_t)rank << 28 | (lineno & 0x0fffffff);
-	s->module = strpool__intern(ks->pool, mod ? mod : "vmlinux");
-	if (!s->module)
-		return -ENOMEM;
+	s->rank = rank;
+	err = kallsyms_mod(ks, mod ? mod : "vmlinux", &s->mod);
+	if (err)
+		return err;
 	ks->n++;
 	return names_add(ks, name, &s->name_off);
 }
@@ -247,9 +278,9 @@ static int kallsyms_sort(struct kallsyms *ks)
 		if ((!ks->nhi || ks->hi[ks->nhi - 1].hi != s->addr >> 32) &&
 		    krun_add(&ks->hi, &ks->nhi, (struct krun){ .first = out, .hi = s->addr >> 32 }))
 			return -ENOMEM;
-		if ((!ks->nmods || ks->mods[ks->nmods - 1].module != s->module) &&
+		if ((!ks->nmods || ks->mods[ks->nmods - 1].module != ks->modv[s->mod]) &&
 		    krun_add(&ks->mods, &ks->nmods, (struct krun){ .first = out,
-							       .module = s->module }))
+							       .module = ks->modv[s->mod] }))
 			return -ENOMEM;
 		ks->lo[out] = (uint32_t)s->addr;
 		ks->name_off[out++] = s->name_off;
@@ -259,6 +290,8 @@ static int kallsyms_sort(struct kallsyms *ks)
 	ks->n = out;
 	free(ks->tmp);
 	ks->tmp = NULL;
+	free(ks->modv);
+	ks->modv = NULL;
 	p = out ? realloc(ks->lo, out * sizeof(*ks->lo)) : NULL;
 	if (p)
 		ks->lo = p;
@@ -277,10 +310,15 @@ static int kallsyms_sort(struct kallsyms *ks)
  * Returns the table (possibly empty when addresses are hidden from us), or
  * NULL with errno set.  Module names are interned in @pool.
  */
-struct kallsyms *kallsyms__load(const char *path, struct strpool *pool)
+/*
+ * Reads @path into a new table; sized after @prev (the table it replaces,
+ * or NULL), so a re-read does not double its buffers up to twice their
+ * size while the old table is still alive.
+ */
+static struct kallsyms *kallsyms_load(const char *path, struct strpool *pool,
+				      const struct kallsyms *prev)
 {
 	struct kallsyms *ks = calloc(1, sizeof(*ks));
-	uint32_t lineno = 0;
 	char *line = NULL;
 	size_t len = 0;
 	FILE *f = NULL;
@@ -293,13 +331,23 @@ struct kallsyms *kallsyms__load(const char *path, struct strpool *pool)
 	ks->bpf_sum = bpf_progs_sum();
 	ks->bpf_module = strpool__intern(pool, "bpf");
 	ks->backoff_ms = RELOAD_MIN_MS;
+	if (prev && prev->n) {
+		ks->tmp_cap = prev->n + prev->n / 8 + 1024;
+		ks->names_cap = prev->names_len + prev->names_len / 8 + 4096;
+		ks->tmp = malloc(ks->tmp_cap * sizeof(*ks->tmp));
+		ks->names = malloc(ks->names_cap);
+		if (!ks->tmp || !ks->names) {
+			err = -ENOMEM;
+			goto out;
+		}
+	}
 	f = fopen(path, "re");
 	if (!f) {
 		err = -errno;
 		goto out;
 	}
 	while (!err && getline(&line, &len, f) > 0)
-		err = kallsyms_add_line(ks, line, lineno++);
+		err = kallsyms_add_line(ks, line);
 	if (!err)
 		err = kallsyms_sort(ks);
 out:
@@ -312,6 +360,11 @@ out:
 		return NULL;
 	}
 	return ks;
+}
+
+struct kallsyms *kallsyms__load(const char *path, struct strpool *pool)
+{
+	return kallsyms_load(path, pool, NULL);
 }
 
 bool kallsyms__empty(const struct kallsyms *ks)
@@ -338,6 +391,7 @@ void kallsyms__free(struct kallsyms *ks)
 	hmap__clear(&ks->frames, frames_free, NULL);
 	hmap__clear(&ks->build_ids, NULL, NULL);
 	free(ks->tmp);
+	free(ks->modv);
 	free(ks->lo);
 	free(ks->name_off);
 	free(ks->hi);
@@ -494,7 +548,7 @@ int kallsyms__refresh(struct kallsyms **ksp, const char *path, uint64_t now_ms)
 	if (mods == ks->modules_sum && progs == ks->bpf_sum &&
 	    !(ks->unsure && now_ms >= ks->reload_at))
 		return 0;
-	fresh = kallsyms__load(path, ks->pool);
+	fresh = kallsyms_load(path, ks->pool, ks);
 	if (!fresh) {
 		ks->modules_sum = mods;		/* the next change tries again */
 		ks->bpf_sum = progs;

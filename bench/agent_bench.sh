@@ -7,7 +7,8 @@
 #    stack_churn (a few ms of CPU under seed-dependent 6-21 frame stacks),
 #    python3 and perl one-liners.
 #    Reports VmRSS at the start and at the end, and the store's growth per hour.
-#    AGENT_ARGS adds agent flags (e.g. "--unwind fp").
+#    AGENT_ARGS adds agent flags (e.g. "--unwind fp").  AGENT_BENCH_EXPORT=0
+#    stops after this part.
 # 2. bench/gen_store.c writes 24 h of synthetic 10 s windows (200 stacks of
 #    15-30 frames over 20 processes per window) through the store API and rolls
 #    them up with the default policy; then times `ember export` of the whole
@@ -118,6 +119,8 @@ t1=$(date +%s.%N)
 spawned=$(cat "$OUT/churn.count" 2>/dev/null || echo 0)
 rss1=$(rss_kb "$agent_pid")
 hwm1=$(awk '/^VmHWM:/ { print $2 }' "/proc/$agent_pid/status")
+anon1=$(awk '/^RssAnon:/ { print $2 }' "/proc/$agent_pid/status")
+file1=$(awk '/^RssFile:/ { print $2 }' "/proc/$agent_pid/status")
 cpu1=$(cpu_ticks "$agent_pid")
 kill -INT "$agent_pid"
 rc=0
@@ -136,6 +139,7 @@ awk -v c="$((cpu1 - cpu0))" -v hz="$(getconf CLK_TCK)" -v a="$t0" -v b="$t1" \
 	'BEGIN { printf "agent_cpu_percent_of_one_core %.2f percent\n", 100 * c / hz / (b - a) }'
 awk -v k="$rss0" 'BEGIN { printf "agent_rss_start %.1f MB\n", k / 1024 }'
 awk -v k="$rss1" 'BEGIN { printf "agent_rss_after_churn %.1f MB\n", k / 1024 }'
+awk -v a="$anon1" -v f="$file1" 'BEGIN { printf "# (after churn: %.1f MB anonymous, %.1f MB file-backed)\n", a / 1024, f / 1024 }'
 awk -v k="$hwm1" 'BEGIN { printf "agent_rss_peak %.1f MB\n", k / 1024 }'
 echo "# (peak: VmHWM over the whole run, start-up included; --memory-limit is checked every 20 ms while draining and after each window)"
 echo "$rss_line"
@@ -162,6 +166,8 @@ echo "rolled_processes $procs0 -> $(sqlite3 "$OUT/rolled.db" 'SELECT count(*) FR
 awk -v b="$(stat -c %s "$OUT/rolled.db")" -v s0="$t0" -v s1="$t1" \
 	'BEGIN { printf "store_bytes_per_day_rolled_up %.1f MB\n", b / 1048576 / ((s1 - s0) / 86400) }'
 rm -f "$OUT/rolled.db"
+
+[ "${AGENT_BENCH_EXPORT:-1}" = 0 ] && exit 0
 
 # ---- 2. export of 24 h vs 10 min -------------------------------------------------
 cc -O2 -Wall -Istore -Iutil store/*.c util/log.c bench/gen_store.c -lsqlite3 -lpthread -o "$OUT/gen_store"

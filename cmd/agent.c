@@ -7,6 +7,9 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,6 +30,8 @@
 #include "mono.h"
 
 #define DEFAULT_MEMORY_LIMIT_MB 40
+/* Blocks at least this big are mapped on their own (see set_malloc()). */
+#define MALLOC_MMAP_BYTES (128 * 1024)
 #define STR_(x) #x
 #define STR(x) STR_(x)
 #define MAX_PENDING 30		/* windows kept in memory while the store fails */
@@ -485,6 +490,21 @@ static int run(struct agent *a, volatile sig_atomic_t *exiting)
 	return 0;
 }
 
+/*
+ * The agent's heap goes up by tens of MB while a drain reads DWARF and
+ * down again after it.  glibc raises its mmap threshold each time a big
+ * mapped block is freed, after which the big blocks (decompressed debug
+ * sections, symbol tables) come from the heap and are stuck under small
+ * live ones; a fixed threshold keeps them mapped, so freeing them gives
+ * the memory back.  The threads (store, debuginfod) allocate little: one
+ * extra arena is enough, not eight per core.
+ */
+static void set_malloc(void)
+{
+	if (!mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_BYTES) || !mallopt(M_ARENA_MAX, 2))
+		log_warn("cannot set malloc options: the resident size may stay higher");
+}
+
 int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
 {
 	struct agent a = {
@@ -497,6 +517,7 @@ int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
 			.retention_ms = 7 * 86400 * 1000LL,
 		},
 	};
+	char inflate_dir[PATH_MAX];
 	int err, ret = 1, i;
 
 	log_set_level(LOG_INFO);
@@ -504,6 +525,7 @@ int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
 	if (err)
 		return err == 1 ? 0 : err;
 	raise_priority();
+	set_malloc();
 	make_private(a.o.db, false);
 	err = store__open(a.o.db, 0, &a.store);
 	if (err) {
@@ -530,6 +552,14 @@ int cmd_agent(int argc, char **argv, volatile sig_atomic_t *exiting)
 	if (ret)
 		goto out;
 	ret = 1;
+	/*
+	 * Compressed debug files are written out inflated next to the store:
+	 * on disk, and writable by the agent (the service's file system is
+	 * read-only elsewhere).
+	 */
+	snprintf(inflate_dir, sizeof(inflate_dir), "%s", a.o.db);
+	if (!a.o.sym.inflate_dir)
+		a.o.sym.inflate_dir = dirname(inflate_dir);
 	a.c = collector__new(&a.o.s, &a.o.sym);
 	if (!a.c)
 		goto out;

@@ -98,12 +98,26 @@ int snapshot__metrics(void *ctx, struct web_metrics *m)
 		  cs.sym.dwarf_files },
 		{ "dwarf_reopened_total", "DWARF loaded again after being closed while idle.",
 		  WEB_COUNTER, cs.sym.dwarf_reopened },
+		{ "dwarf_recycled_total", "DWARF closed (and reopened) after naming 128 addresses, to drop "
+		  "the line tables it read.", WEB_COUNTER, cs.sym.dwarf_recycled },
 		{ "symbol_cache_flushes_total", "Name caches dropped to stay within budget.",
 		  WEB_COUNTER, cs.sym.cache_flushes },
 		{ "resident_memory_bytes", "Agent resident set size after the last window.",
 		  WEB_GAUGE, cs.rss_bytes },
 		{ "memory_limit_shrinks_total", "Cached symbol data dropped for --memory-limit.",
 		  WEB_COUNTER, cs.memory_shrinks },
+		{ "debug_inflated_total", "Compressed debug files written out inflated (mapped, "
+		  "not inflated into memory at each use).", WEB_COUNTER, cs.sym.debug_inflated },
+		{ "debug_inflate_failed_total", "Compressed debug files that could not be written "
+		  "out inflated.", WEB_COUNTER, cs.sym.debug_inflate_failed },
+		{ "debug_inflated_bytes", "Disk taken by the inflated debug files open now "
+		  "(unlinked files).", WEB_GAUGE, cs.sym.debug_inflated_bytes },
+		{ "mapped_page_releases_total", "Times a drain past --memory-limit gave "
+		  "back the mapped file pages its lookups touched.", WEB_COUNTER, cs.page_releases },
+		{ "heap_trims_total", "Drains after which free heap pages were given back.",
+		  WEB_COUNTER, cs.heap_trims },
+		{ "heap_trimmed_bytes_total", "Resident bytes given back by those trims.",
+		  WEB_COUNTER, cs.heap_trimmed_bytes },
 		{ "jit_bad_lines_total", "Malformed perf-map lines skipped.", WEB_COUNTER,
 		  cs.sym.jit_bad_lines },
 		{ "debuginfod_failed_total", "Debug info requests without an answer.", WEB_COUNTER,

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <search.h>
 #include <signal.h>
 #include <stdio.h>
@@ -146,8 +147,11 @@ static uint64_t rss_bytes(void)
  * with the variety of programs sampled.  Called between samples, when no
  * frame handed out is held any more.
  *
- * Inside a drain (@in_drain) only a quarter above the limit counts, and
- * only DWARF goes, once per drain: a window of many new programs must
+ * Inside a drain (@in_drain), past the limit the pages of mapped files
+ * the drain's lookups touched go back first (cheaper, and much of what a
+ * drain of many new programs adds; not below the limit, as they are read
+ * from disk again); only a quarter above the limit counts for the rest,
+ * and only DWARF goes, once per drain: a window of many new programs must
  * not run away, but closing what the next rows need again is slow.
  */
 static void check_memory(struct collector *c, bool in_drain)
@@ -155,12 +159,15 @@ static void check_memory(struct collector *c, bool in_drain)
 	uint64_t limit = c->memory_limit, before, after;
 	bool names = false;
 
-	if (in_drain) {
-		if (c->shrunk_in_drain)
-			return;
-		limit += limit / 4;
+	if (!limit || (in_drain && c->shrunk_in_drain))
+		return;
+	if (in_drain && rss_bytes() > limit) {
+		symbolizer__release_pages(c->sym);
+		c->page_releases++;
 	}
-	if (!limit || (before = rss_bytes()) <= limit)
+	if (in_drain)
+		limit += limit / 4;
+	if ((before = rss_bytes()) <= limit)
 		return;
 	symbolizer__shrink(c->sym, false);
 	after = rss_bytes();
@@ -180,6 +187,25 @@ static void check_memory(struct collector *c, bool in_drain)
 		log_warn("memory: still over the limit after dropping what can be rebuilt;"
 			 " symbolization redoes its work every window: raise the limit");
 	}
+}
+
+/*
+ * Gives the heap's free pages back to the kernel after a drain.  A drain
+ * that opened DWARF allocates and frees tens of MB (decompressed debug
+ * sections, line tables); the chunks still in use among them keep glibc
+ * from shrinking the heap by itself, so without this the resident size
+ * stays at the drain's high-water mark.  Counted, with the bytes freed.
+ */
+static void trim_heap(struct collector *c)
+{
+	uint64_t before = rss_bytes(), after;
+
+	if (!malloc_trim(0))
+		return;
+	after = rss_bytes();
+	c->heap_trims++;
+	if (before > after)
+		c->heap_trimmed += before - after;
 }
 
 static int push_frames(struct collector *c, const struct frame *fr, int n)
@@ -337,6 +363,7 @@ int collector__drain(struct collector *c, collector_sample_fn fn, void *ctx)
 	if (c->unwinder)
 		unwinder__expire(c->unwinder, UNWIND_IDLE_MS);
 	symbolizer__trim(c->sym, IDLE_ELF_FILES);
+	trim_heap(c);
 	check_memory(c, false);
 	c->shrunk_in_drain = false;
 	if (c->nexited > n)
@@ -364,6 +391,9 @@ int collector__stats(struct collector *c, struct collector_stats *st)
 	st->processes_exited = c->gone;
 	st->rss_bytes = rss_bytes();
 	st->memory_shrinks = c->shrinks;
+	st->heap_trims = c->heap_trims;
+	st->page_releases = c->page_releases;
+	st->heap_trimmed_bytes = c->heap_trimmed;
 	st->unwind_rescans = c->rescans;
 	st->exit_maps = c->exit_maps;
 	registry__stats(c->reg, &reg);

@@ -42,6 +42,9 @@ struct collector_stats {
 	uint64_t bpf_run_ns, bpf_run_cnt;
 	uint64_t rss_bytes;		/* resident set size now, 0 when unknown */
 	uint64_t memory_shrinks;	/* times symbol data was dropped for the memory limit */
+	uint64_t heap_trims;		/* drains after which free heap pages went back */
+	uint64_t page_releases;		/* in-drain returns of touched mapped-file pages */
+	uint64_t heap_trimmed_bytes;	/* resident bytes those gave back */
 	uint64_t cpus_sampled;		/* CPUs with a live perf event now */
 	uint64_t cpus_reopened;		/* events opened on CPUs that came online later */
 	struct symbolizer_stats sym;

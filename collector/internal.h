@@ -132,6 +132,9 @@ struct collector {
 	uint64_t last_reap_ms;
 	uint64_t memory_limit;		/* bytes of RSS; 0: none */
 	uint64_t shrinks;
+	uint64_t heap_trims;		/* malloc_trim() calls that gave pages back */
+	uint64_t page_releases;		/* mapped file pages given back inside a drain */
+	uint64_t heap_trimmed;		/* resident bytes they gave back */
 	bool limit_warned;
 	bool shrunk_in_drain;		/* check_memory() already acted in this drain */
 };

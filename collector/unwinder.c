@@ -106,24 +106,28 @@ struct unwinder *unwinder__new(const struct sampler_unwind_maps *maps)
 	return u;
 }
 
-/*
- * Copies @n rows to pool index @first through a mapping of just the pages
- * they cover: a mapping of the whole pool would count every page of it in
- * the agent's RSS for as long as it lives.
- */
+/* Copies @n rows to pool index @first through mappings of ROWS_WRITE_CHUNK
+ * bytes at most: a bigger one would count every page of it in the agent's RSS. */
+#define ROWS_WRITE_CHUNK (256 * 1024)
 static int rows_write(struct unwinder *u, uint32_t first, const struct unwind_row *rows,
 		      size_t n)
 {
 	size_t start = (size_t)first * sizeof(*rows), end = start + n * sizeof(*rows);
-	size_t off = start & ~(size_t)(u->page - 1);
-	size_t len = ((end + u->page - 1) & ~(size_t)(u->page - 1)) - off;
-	char *p;
+	const char *src = (const char *)rows;
 
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, u->m.rows_fd, off);
-	if (p == MAP_FAILED)
-		return -errno;
-	memcpy(p + (start - off), rows, n * sizeof(*rows));
-	munmap(p, len);
+	while (start < end) {
+		size_t off = start & ~(size_t)(u->page - 1);
+		size_t stop = end - off > ROWS_WRITE_CHUNK ? off + ROWS_WRITE_CHUNK : end;
+		size_t len = ((stop + u->page - 1) & ~(size_t)(u->page - 1)) - off;
+		char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, u->m.rows_fd, off);
+
+		if (p == MAP_FAILED)
+			return -errno;
+		memcpy(p + (start - off), src, stop - start);
+		munmap(p, len);
+		src += stop - start;
+		start = stop;
+	}
 	return 0;
 }
 

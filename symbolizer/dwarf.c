@@ -47,6 +47,7 @@ struct dwfl_file {
 	bool no_dwarf;		/* too big to load its DWARF, or its strings unterminated */
 	bool dwarf_checked;	/* strings_terminated() looked at it */
 	bool debug_mapped;	/* a separate debug file, mapped by libdwfl */
+	struct dwfl_inflate *inf;	/* its inflated copy (NULL: none wanted) */
 	/* only while dwfl_file__open() runs: what take_elf() hands libdwfl */
 	Elf *elf;
 	int fd;
@@ -59,6 +60,8 @@ struct dwfl_file {
 #define MAX_COPY_FILE (512ULL << 20)
 /* Largest file of a user's own whose DWARF is loaded (read, into the heap). */
 #define MAX_READ_DWARF_FILE (512ULL << 20)
+/* Largest total of inflated sections written out for one debug file. */
+#define MAX_INFLATE_BYTES (256ULL << 20)
 
 /*
  * The main file of a module reported with dwfl_report_module(): the Elf
@@ -175,19 +178,59 @@ static int debug_fd_safe(struct dwfl_file *df, int fd, const char *name)
 	return copy < 0 ? -1 : copy;
 }
 
+/*
+ * A debug file with compressed sections is inflated once, on disk (see
+ * inflate.c), and that copy handed out at every reopen.  @fd is consumed;
+ * returns the descriptor to give libdwfl.
+ */
+static int debug_fd_inflated(struct dwfl_file *df, int fd, const char *name)
+{
+	struct dwfl_inflate *inf = df ? df->inf : NULL;
+	struct stat st;
+	int copy;
+
+	if (fd < 0 || !inf || !inf->dir || inf->tried)
+		return fd;
+	inf->tried = true;
+	copy = debug_inflate(fd, inf->dir, MAX_INFLATE_BYTES);
+	if (copy < 0 || fstat(copy, &st) || !(inf->name = strdup(name ? name : "?"))) {
+		inf->err = copy < 0 ? copy : -ENOMEM;
+		if (copy >= 0)
+			close(copy);
+		if (inf->err != -ENODATA)
+			log_info("%s: compressed DWARF not written out inflated (%s): it is "
+				 "inflated in memory at each use", name ? name : "?",
+				 strerror(-inf->err));
+		return fd;
+	}
+	close(fd);
+	inf->fd = copy;
+	inf->bytes = st.st_size;
+	df->debug_mapped = true;	/* ours, written just now */
+	return fcntl(copy, F_DUPFD_CLOEXEC, 0);
+}
+
 /* Local search only (see the top of the file). */
 static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname,
 			  Dwarf_Addr base, const char *file_name, const char *debuglink_file,
 			  GElf_Word debuglink_crc, char **debuginfo_file_name)
 {
+	struct dwfl_file *df = *userdata;
 	int fd;
 
+	if (df && df->inf && df->inf->fd >= 0) {
+		/* the copy made at an earlier open: no search, no inflating */
+		*debuginfo_file_name = strdup(df->inf->name);
+		df->debug_mapped = true;
+		return fcntl(df->inf->fd, F_DUPFD_CLOEXEC, 0);
+	}
 	fd = dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name,
 					  debuglink_file, debuglink_crc, debuginfo_file_name);
 	if (fd < 0)
 		fd = find_debuglink(mod, file_name, debuglink_file, debuglink_crc,
 				    debuginfo_file_name);
-	return debug_fd_safe(*userdata, fd, *debuginfo_file_name);
+	fd = debug_fd_safe(df, fd, *debuginfo_file_name);
+	return debug_fd_inflated(df, fd, *debuginfo_file_name);
 }
 
 /* NULL debuginfo_path: build ids are looked up under /usr/lib/debug. */
@@ -254,7 +297,8 @@ static Dwfl_Module *report_read(struct dwfl_file *df, const char *name, int fd)
  * looked up next to it.  Base 0 with add_p_vaddr keeps module addresses
  * equal to ELF vaddrs for both ET_EXEC and ET_DYN.
  */
-int dwfl_file__open(int fd, const char *path, const char *name, struct dwfl_file **out)
+int dwfl_file__open(int fd, const char *path, const char *name, struct dwfl_inflate *inf,
+		    struct dwfl_file **out)
 {
 	struct dwfl_file *df = calloc(1, sizeof(*df));
 	struct stat st;
@@ -268,6 +312,7 @@ int dwfl_file__open(int fd, const char *path, const char *name, struct dwfl_file
 	}
 	df->fd = -1;
 	df->path = path;
+	df->inf = inf;
 	df->dwfl = dwfl_begin(&dwfl_callbacks);
 	if (!df->dwfl) {
 		err = -ENOMEM;

@@ -10,8 +10,8 @@
  * The libdwfl side (decompressed DWARF, line tables, the mapped file) is
  * by far the biggest part and is only needed to name addresses not cached
  * yet, which stops happening soon after a program starts: it is closed
- * after DWARF_IDLE_TRIMS drains without a miss and reopened from the kept
- * descriptor on the next one.  While open, the pages of the mapped file a
+ * after a drain or a few without a miss (see DWARF_IDLE_TRIMS) and
+ * reopened from the kept descriptor on the next one.  While open, the pages of the mapped file a
  * drain's lookups touched are given back after it (dwfl_file__pageout()).
  */
 #include <errno.h>
@@ -29,8 +29,23 @@
 #include "file.h"
 #include "log.h"
 
-/* Drains (symbolizer__trim() calls) without a cache miss before DWARF is closed. */
+/*
+ * Drains (symbolizer__trim() calls) without a cache miss before DWARF is
+ * closed.  DWARF that reopens without inflating anything (mapped as it is
+ * on disk, or from an inflated copy) is closed after every drain that used
+ * it: what a reopen rebuilds (the symbol table, the line tables and DIEs
+ * of the few units the next misses fall in) costs less than keeping every
+ * unit's line table a long-running process ever needed.  A file named
+ * from its symbol table alone keeps it for a few drains.
+ */
 #define DWARF_IDLE_TRIMS 3
+#define DWARF_IDLE_TRIMS_MAPPED 1
+/*
+ * Addresses named after which such DWARF is closed and reopened even in a
+ * drain: libdw keeps the line table of every unit it read until the end,
+ * and a drain naming a big new program would read hundreds of them.
+ */
+#define DWARF_RECYCLE_MISSES 128
 
 struct elf_file {
 	char *key;		/* "b:<build id hex>" or "i:<dev>:<ino>" */
@@ -44,9 +59,12 @@ struct elf_file {
 	struct elf_load *loads;
 	size_t nloads;
 	struct dwfl_file *dwfl;	/* NULL when unreadable or closed while idle */
+	struct dwfl_inflate inf;	/* its separate debug file inflated, kept across reopens */
 	uint64_t dwfl_used;	/* sym->trims at its last use */
+	unsigned int dwfl_misses;	/* addresses it named since it was opened */
 	bool has_debug_info;
 	bool dwarf_checked;
+	bool has_dwarf;		/* its DWARF was found and loads (known once dwarf_checked) */
 	bool fetch_asked;	/* debuginfod was asked for its debug file */
 	struct hmap cache;	/* vaddr -> struct frames */
 	int refs;		/* mappings of tracked processes that use it */
@@ -72,11 +90,12 @@ static int elf_file_open_dwfl(struct symbolizer *sym, struct elf_file *ef)
 
 	if (fd < 0)
 		return -errno;
-	err = dwfl_file__open(fd, ef->path, ef->module, &ef->dwfl);
+	err = dwfl_file__open(fd, ef->path, ef->module, &ef->inf, &ef->dwfl);
 	if (ef->dwfl)
 		sym->stats.dwarf_files++;
 	return err;
 }
+
 
 /* Closes the libdwfl side; the next miss reopens it. */
 static void elf_file_close_dwfl(struct symbolizer *sym, struct elf_file *ef)
@@ -85,7 +104,14 @@ static void elf_file_close_dwfl(struct symbolizer *sym, struct elf_file *ef)
 		return;
 	dwfl_file__free(ef->dwfl);
 	ef->dwfl = NULL;
+	ef->dwfl_misses = 0;
 	sym->stats.dwarf_files--;
+}
+
+/* Whether @ef has DWARF that reopens without inflating anything into memory. */
+static bool elf_file_cheap_dwarf(const struct elf_file *ef)
+{
+	return ef->has_dwarf && !(ef->inf.tried && ef->inf.fd < 0 && ef->inf.err != -ENODATA);
 }
 
 /*
@@ -101,6 +127,8 @@ static struct elf_file *elf_file_new(struct symbolizer *sym, int fd, Elf *e, con
 	if (!ef)
 		goto out;
 	ef->fd = -1;
+	ef->inf.fd = -1;
+	ef->inf.dir = sym->inflate_dir;
 	ef->key = strdup(key);
 	ef->path = strdup(path);
 	ef->module = strpool__intern(&sym->strings, base_name(path));
@@ -287,6 +315,7 @@ static bool elf_file_changed(struct symbolizer *sym, struct elf_file *ef)
 		 ef->path, (long long)ef->size, (long long)st.st_size);
 	sym->stats.elf_changed++;
 	elf_file_close_dwfl(sym, ef);
+	dwfl_inflate__drop(&ef->inf, &sym->stats);
 	close(ef->fd);
 	ef->fd = -1;
 	return true;
@@ -301,6 +330,10 @@ static struct frames *elf_file_resolve(struct symbolizer *sym, struct elf_file *
 	int i, n = 0;
 
 	elf_file_changed(sym, ef);
+	if (ef->dwfl && elf_file_cheap_dwarf(ef) && ef->dwfl_misses >= DWARF_RECYCLE_MISSES) {
+		elf_file_close_dwfl(sym, ef);
+		sym->stats.dwarf_recycled++;
+	}
 	if (!ef->dwfl && ef->fd >= 0) {
 		n = elf_file_open_dwfl(sym, ef);
 		if (n == -ENOMEM)
@@ -317,13 +350,17 @@ static struct frames *elf_file_resolve(struct symbolizer *sym, struct elf_file *
 				 "its DWARF not read", ef->path, (long long)ef->size);
 		if (dwfl_file__dwarf_broken(ef->dwfl, ef->has_debug_info))
 			sym->stats.elf_errors++;
-		else if (sym->fetch && !dwfl_file__has_dwarf(ef->dwfl))
+		else
+			ef->has_dwarf = dwfl_file__has_dwarf(ef->dwfl);
+		if (!ef->has_dwarf && sym->fetch)
 			elf_file_ask(sym, ef);
 	}
 	if (elf_file_build_id(sym, ef, &build_id))
 		return NULL;
 	if (ef->dwfl)
 		n = dwfl_file__resolve(ef->dwfl, vaddr, &sym->names, ef->module, out);
+	ef->dwfl_misses += n > 0;	/* an unnamed address reads no line table */
+	dwfl_inflate__count(&ef->inf, &sym->stats);
 	if (n < 0)
 		return NULL;
 	for (i = 0; i < n; i++) {
@@ -378,6 +415,7 @@ void elf_file__free(void *p)
 		return;
 	hmap__clear(&ef->cache, frames_free, NULL);
 	dwfl_file__free(ef->dwfl);
+	dwfl_inflate__drop(&ef->inf, NULL);
 	if (ef->fd >= 0)
 		close(ef->fd);
 	free(ef->loads);
@@ -408,10 +446,17 @@ static void visit_file(const void *node, VISIT which, void *ctx)
 
 	if (which != postorder && which != leaf)
 		return;
+	if (idle->flags & ELF_TRIM_PAGES) {	/* that alone, of the files used in this batch */
+		if (ef->dwfl && ef->dwarf_checked && ef->dwfl_used == idle->sym->trims)
+			dwfl_file__pageout(ef->dwfl);
+		return;
+	}
 	if (idle->flags & ELF_TRIM_CACHES)
 		hmap__clear(&ef->cache, frames_free, NULL);
 	if (ef->dwfl && ef->fd >= 0 && ((idle->flags & ELF_TRIM_DWARF) ||
-					idle->sym->trims - ef->dwfl_used >= DWARF_IDLE_TRIMS)) {
+					idle->sym->trims - ef->dwfl_used >=
+					(elf_file_cheap_dwarf(ef) ? DWARF_IDLE_TRIMS_MAPPED
+								  : DWARF_IDLE_TRIMS))) {
 		elf_file_close_dwfl(idle->sym, ef);
 		idle->released++;
 	} else if (ef->dwfl && ef->dwarf_checked && ef->dwfl_used + 1 == idle->sym->trims) {
@@ -445,6 +490,7 @@ size_t elf_file__trim(struct symbolizer *sym, size_t max_idle, unsigned int flag
 			sym->stats.elf_files--;
 		if (idle.v[i]->dwfl)
 			sym->stats.dwarf_files--;
+		dwfl_inflate__drop(&idle.v[i]->inf, &sym->stats);
 		sym->stats.elf_evicted++;
 		elf_file__free(idle.v[i]);
 		idle.released++;
@@ -514,7 +560,7 @@ int elf_file__use_debug(struct symbolizer *sym, struct elf_file *ef, const char 
 	if (fd < 0)
 		return fd;
 	dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	err = dfd < 0 ? -errno : dwfl_file__open(dfd, path, ef->module, &df);
+	err = dfd < 0 ? -errno : dwfl_file__open(dfd, path, ef->module, NULL, &df);
 	if (!err && (!df || !dwfl_file__has_dwarf(df)))
 		err = -ENOENT;
 	if (!err && !(copy = strdup(path)))
@@ -525,6 +571,7 @@ int elf_file__use_debug(struct symbolizer *sym, struct elf_file *ef, const char 
 		return err;
 	}
 	elf_file_close_dwfl(sym, ef);
+	dwfl_inflate__drop(&ef->inf, &sym->stats);
 	close(ef->fd);
 	free(ef->path);
 	ef->fd = fd;
@@ -536,6 +583,7 @@ int elf_file__use_debug(struct symbolizer *sym, struct elf_file *ef, const char 
 	sym->stats.dwarf_files++;
 	ef->has_debug_info = true;
 	ef->dwarf_checked = true;
+	/* has_dwarf stays false: its DWARF may be compressed, kept open as long as before */
 	hmap__clear(&ef->cache, frames_free, NULL);
 	return 0;
 }

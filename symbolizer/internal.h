@@ -76,6 +76,7 @@ struct symbolizer {
 	struct hmap jit_maps;	/* pid -> struct jit_map */
 	struct hmap jit_frames;	/* interned name -> struct frames (FRAME_F_JIT) */
 	struct fetcher *fetch;	/* NULL when debuginfod is off */
+	char *inflate_dir;	/* for inflated debug files; NULL: off */
 	struct hmap py_procs;	/* pid -> struct py_codes (python.c) */
 	struct proc_open_stats open_stats;	/* mapped files opened by path */
 	struct symbolizer_stats stats;
@@ -159,6 +160,7 @@ void elf_file__free(void *ef);
 void elf_file__hold(struct elf_file *ef, int delta);
 #define ELF_TRIM_CACHES 1u	/* empty every file's frame cache */
 #define ELF_TRIM_DWARF 2u	/* close every file's DWARF, idle or not */
+#define ELF_TRIM_PAGES 4u	/* only give back the mapped pages lookups touched */
 /*
  * Frees all but the @max_idle most recently used files that no one holds
  * and closes the DWARF of files idle for a few calls; @flags (ELF_TRIM_*)
@@ -179,8 +181,26 @@ int elf_file__use_debug(struct symbolizer *sym, struct elf_file *ef, const char 
 
 /* dwarf.c: the libdwfl side of an ELF file. */
 struct dwfl_file;
-/* Returns 0 or -errno; *out is NULL when libdwfl rejected the file. */
-int dwfl_file__open(int fd, const char *path, const char *name, struct dwfl_file **out);
+/*
+ * A separate debug file's inflated copy (inflate.c), kept by the ELF file
+ * across DWARF reopens.  dwfl_file__open() makes it when @dir is set and
+ * the debug file it finds has compressed sections.
+ */
+struct dwfl_inflate {
+	const char *dir;	/* where the copy goes; NULL: never inflate */
+	int fd;			/* the copy, or -1 */
+	char *name;		/* the debug file it was made from (malloc'd) */
+	uint64_t bytes;		/* its size */
+	int err;		/* why there is none (-ENODATA: nothing compressed) */
+	bool tried;
+	bool counted;		/* dwfl_inflate__count() counted it */
+};
+/*
+ * Returns 0 or -errno; *out is NULL when libdwfl rejected the file.
+ * @inf (NULL: none) is used and filled as described above.
+ */
+int dwfl_file__open(int fd, const char *path, const char *name, struct dwfl_inflate *inf,
+		    struct dwfl_file **out);
 void dwfl_file__free(struct dwfl_file *df);
 /* Returns 1 if the file has DWARF but it could not be loaded. */
 int dwfl_file__dwarf_broken(struct dwfl_file *df, int has_debug_info);
@@ -198,6 +218,19 @@ bool dwfl_file__has_dwarf(struct dwfl_file *df);
 /* Fills @out (room for SYM_MAX_INLINE) and returns the frame count or -errno. */
 int dwfl_file__resolve(struct dwfl_file *df, uint64_t vaddr, struct strpool *pool,
 		       const char *module, struct frame *out);
+
+/* inflate.c */
+/*
+ * Returns the descriptor of an unlinked file in @dir holding the ELF file
+ * @fd with its compressed sections inflated (at most @max_bytes of them),
+ * or -ENODATA when none is compressed, -EFBIG, -EXDEV (@dir on tmpfs),
+ * -EINVAL, -EIO or another -errno.
+ */
+int debug_inflate(int fd, const char *dir, uint64_t max_bytes);
+/* Counts in @st, once, what the search for the debug file did about inflating it. */
+void dwfl_inflate__count(struct dwfl_inflate *inf, struct symbolizer_stats *st);
+/* Closes the copy (its file's DWARF is closed for good); @st NULL: not counted. */
+void dwfl_inflate__drop(struct dwfl_inflate *inf, struct symbolizer_stats *st);
 
 /* symtab.c: function symbols of one libdwfl module, sorted. */
 struct symtab;

@@ -55,9 +55,17 @@ struct symbolizer *symbolizer__new_opts(const struct symbolizer_opts *opts)
 	if (!sym)
 		return NULL;
 	sym->demangle = !opts->no_demangle;
+	if (!opts->inflate_dir || *opts->inflate_dir) {
+		sym->inflate_dir = strdup(opts->inflate_dir ? opts->inflate_dir : "/var/tmp");
+		if (!sym->inflate_dir) {
+			free(sym);
+			return NULL;
+		}
+	}
 	/* libdebuginfod takes its servers from the environment only */
 	if (opts->debuginfod_urls && *opts->debuginfod_urls &&
 	    setenv("DEBUGINFOD_URLS", opts->debuginfod_urls, 1)) {
+		free(sym->inflate_dir);
 		free(sym);
 		return NULL;
 	}
@@ -65,6 +73,7 @@ struct symbolizer *symbolizer__new_opts(const struct symbolizer_opts *opts)
 	if (urls && *urls) {
 		sym->fetch = fetcher__new();
 		if (!sym->fetch) {
+			free(sym->inflate_dir);
 			free(sym);
 			return NULL;
 		}
@@ -103,6 +112,7 @@ void symbolizer__free(struct symbolizer *sym)
 	kallsyms__free(sym->ksyms);
 	strpool__clear(&sym->names);
 	strpool__clear(&sym->strings);
+	free(sym->inflate_dir);
 	free(sym);
 }
 
@@ -402,6 +412,11 @@ void symbolizer__trim(struct symbolizer *sym, size_t max_idle)
 	/* freed DWARF leaves holes inside the heap that free() keeps */
 	if (released || flush)
 		malloc_trim(0);
+}
+
+void symbolizer__release_pages(struct symbolizer *sym)
+{
+	elf_file__trim(sym, SIZE_MAX, ELF_TRIM_PAGES);
 }
 
 void symbolizer__shrink(struct symbolizer *sym, bool names)

@@ -30,6 +30,14 @@ struct symbolizer_opts {
 	 * only its environment, so a non-NULL value is put in DEBUGINFOD_URLS.
 	 */
 	const char *debuginfod_urls;
+	/*
+	 * Where separate debug files with compressed DWARF are written out
+	 * inflated (unlinked files, gone with the agent), so libdw maps them
+	 * instead of inflating them into the heap at every reopen.  NULL
+	 * means /var/tmp (`ember agent` passes its store's folder); "" turns
+	 * it off.  Never used on tmpfs.
+	 */
+	const char *inflate_dir;
 };
 
 
@@ -58,6 +66,7 @@ struct symbolizer_stats {
 	uint64_t elf_files;		/* ELF files currently open */
 	uint64_t dwarf_files;		/* of those, with DWARF and symbols loaded */
 	uint64_t dwarf_reopened;	/* DWARF loaded again after being closed while idle */
+	uint64_t dwarf_recycled;	/* DWARF closed after many misses to drop its line tables */
 	uint64_t cache_flushes;		/* all cached names dropped to bound memory */
 	uint64_t elf_evicted;		/* idle ELF files closed by symbolizer__trim() */
 	uint64_t processes;		/* processes currently tracked */
@@ -75,6 +84,9 @@ struct symbolizer_stats {
 	uint64_t kallsyms_reloads;	/* kallsyms read again (modules or BPF programs changed) */
 	uint64_t kallsyms_reload_errors;	/* re-reads that failed (the old table stays) */
 	uint64_t paths_refused;		/* mapped files whose path led outside their process's root */
+	uint64_t debug_inflated;	/* compressed debug files written out inflated */
+	uint64_t debug_inflate_failed;	/* ones that could not be (left compressed) */
+	uint64_t debug_inflated_bytes;	/* size of the inflated copies open now */
 	uint64_t denied[SYM_DENIED_MAX];	/* see enum sym_denied */
 };
 
@@ -197,6 +209,14 @@ int symbolizer__elf(struct symbolizer *sym, const char *path, uint64_t vaddr,
  * out before the call become invalid.
  */
 void symbolizer__trim(struct symbolizer *sym, size_t max_idle);
+
+/*
+ * For a caller over its memory limit in the middle of a batch of lookups:
+ * gives back the pages of mapped ELF and debug files that the batch's
+ * lookups touched (they are read again if needed).  Cheaper than
+ * symbolizer__shrink(); nothing handed out becomes invalid.
+ */
+void symbolizer__release_pages(struct symbolizer *sym);
 
 /*
  * For a caller over its memory limit: closes every file's DWARF and the

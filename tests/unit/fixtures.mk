@@ -9,7 +9,7 @@ STRIP ?= strip
 FIX_CFLAGS := -g -fno-omit-frame-pointer -Wl,--build-id
 
 FIXTURES := $(addprefix $(FIX_DIR)/,basic_pie basic_nopie basic_stripped \
-	basic_stripped.debug inline_o2 libfix.so child_pie child_nopie \
+	basic_stripped.debug basic_zstripped basic_zstripped.debug inline_o2 libfix.so child_pie child_nopie \
 	basic.c inline.c libfix.c child.c cxx_fix)
 
 $(FIX_DIR):
@@ -36,6 +36,17 @@ $(FIX_DIR)/basic_stripped $(FIX_DIR)/basic_stripped.debug &: $(FIX_SRC)/basic.c 
 	$(Q)$(OBJCOPY) --add-gnu-debuglink=$(FIX_DIR)/basic_stripped.debug \
 		$(FIX_DIR)/basic_stripped.tmp $(FIX_DIR)/basic_stripped
 	$(Q)rm -f $(FIX_DIR)/basic_stripped.full $(FIX_DIR)/basic_stripped.tmp
+
+# The same with its debug file's DWARF compressed (as Debian's -dbg packages ship it).
+$(FIX_DIR)/basic_zstripped $(FIX_DIR)/basic_zstripped.debug &: $(FIX_SRC)/basic.c | $(FIX_DIR)
+	$(call msg,FIXTURE,$(FIX_DIR)/basic_zstripped)
+	$(Q)$(CC) $(FIX_CFLAGS) -O0 -fPIE -pie $< -o $(FIX_DIR)/basic_zstripped.full
+	$(Q)$(OBJCOPY) --only-keep-debug --compress-debug-sections=zlib \
+		$(FIX_DIR)/basic_zstripped.full $(FIX_DIR)/basic_zstripped.debug
+	$(Q)$(STRIP) --strip-all -o $(FIX_DIR)/basic_zstripped.tmp $(FIX_DIR)/basic_zstripped.full
+	$(Q)$(OBJCOPY) --add-gnu-debuglink=$(FIX_DIR)/basic_zstripped.debug \
+		$(FIX_DIR)/basic_zstripped.tmp $(FIX_DIR)/basic_zstripped
+	$(Q)rm -f $(FIX_DIR)/basic_zstripped.full $(FIX_DIR)/basic_zstripped.tmp
 
 $(FIX_DIR)/inline_o2: $(FIX_SRC)/inline.c | $(FIX_DIR)
 	$(call msg,FIXTURE,$@)

@@ -45,6 +45,7 @@ int main(int argc, char **argv)
 	log_set_level(LOG_ERROR);
 	run_table(symbolizer_tests, dir);
 	run_table(symbolizer_proc_tests, dir);
+	run_table(symbolizer_mem_tests, dir);
 	run_table(names_tests, dir);
 	run_table(clock_tests, dir);
 	run_table(push_tests, dir);

@@ -48,6 +48,7 @@ struct test_case {
 /* Each test file exports its table, ended by a { NULL, NULL } entry. */
 extern const struct test_case symbolizer_tests[];
 extern const struct test_case symbolizer_proc_tests[];
+extern const struct test_case symbolizer_mem_tests[];
 extern const struct test_case names_tests[];
 extern const struct test_case clock_tests[];
 extern const struct test_case push_tests[];

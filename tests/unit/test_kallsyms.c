@@ -90,7 +90,77 @@ out:
 	unlink(path);
 }
 
+/* The module @addr's frame names, "" when unknown. */
+static const char *module_of(struct kallsyms *ks, uint64_t addr)
+{
+	struct symbolizer_stats st = {};
+	struct frames *fr = kallsyms__lookup(ks, addr, &st);
+
+	return fr ? fr->f[0].module : "";
+}
+
+/*
+ * The compact table (address halves and modules stored per run): unsorted
+ * lines, aliases (the global one wins), data skipped, module edges, and
+ * addresses whose high halves differ, each named as the file says.
+ */
+static void test_compact_table(struct test *t)
+{
+	static const char syms[] =
+		"ffffffff81000200 t local_alias\n"
+		"ffffffff81000100 T first_func\n"
+		"ffffffff81000200 T global_alias\n"
+		"ffffffff81000300 D not_text\n"
+		"ffffffff81000400 W weak_fn\n"
+		"ffffffffc0000000 t mod_a_fn\t[mod_a]\n"
+		"ffffffffc0000100 t mod_a_last\t[mod_a]\n"
+		"ffffffffc0001000 t mod_b_fn\t[mod_b]\n"
+		"ffff800000001000 T low_half_fn\n"
+		"ffff800000002000 T low_half_next\n";
+	static const struct {
+		uint64_t addr;
+		const char *name, *module;
+	} want[] = {
+		{ 0xffffffff81000100ULL, "first_func", "vmlinux" },
+		{ 0xffffffff810001ffULL, "first_func", "vmlinux" },
+		{ 0xffffffff81000200ULL, "global_alias", "vmlinux" },
+		{ 0xffffffff81000350ULL, "global_alias", "vmlinux" },	/* data skipped */
+		{ 0xffffffff81000410ULL, "weak_fn", "vmlinux" },
+		{ 0xffffffffc0000050ULL, "mod_a_fn", "mod_a" },
+		{ 0xffffffffc0000180ULL, "mod_a_last", "mod_a" },
+		{ 0xffffffffc0001010ULL, "mod_b_fn", "mod_b" },
+		{ 0xffff800000001010ULL, "low_half_fn", "vmlinux" },
+		{ 0xffff800000002010ULL, "low_half_next", "vmlinux" },
+		{ 0xffff800000000fffULL, "", "" },	/* below every symbol */
+		{ 0xffffffffc0101000ULL, "", "" },	/* 1 MiB past mod_b's last symbol */
+	};
+	char path[] = "/tmp/ember-kallsyms-XXXXXX";
+	struct strpool pool = {};
+	struct kallsyms *ks = NULL;
+	int fd = mkstemp(path);
+	FILE *f = NULL;
+	size_t i;
+
+	CHECK(fd >= 0, "mkstemp: %s", strerror(errno));
+	f = fdopen(fd, "w");
+	CHECK(f && fputs(syms, f) >= 0 && !fclose(f), "write: %s", strerror(errno));
+	ks = kallsyms__load(path, &pool);
+	CHECK(ks, "load: %s", strerror(errno));
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		const char *name = name_of(ks, want[i].addr), *mod = module_of(ks, want[i].addr);
+
+		CHECK(!strcmp(name, want[i].name) && !strcmp(mod ? mod : "?", want[i].module),
+		      "%#llx: '%s' [%s], want '%s' [%s]", (unsigned long long)want[i].addr, name,
+		      mod ? mod : "?", want[i].name, want[i].module);
+	}
+out:
+	kallsyms__free(ks);
+	strpool__clear(&pool);
+	unlink(path);
+}
+
 const struct test_case kallsyms_tests[] = {
 	{ "kallsyms_reload_on_unknown", test_reload_on_unknown },
+	{ "kallsyms_compact_table", test_compact_table },
 	{ NULL, NULL },
 };

@@ -151,6 +151,16 @@ int snapshot__metrics(void *ctx, struct web_metrics *m)
 		  cs.unwind.slots_used },
 		{ "unwind_file_slots_max", "Unwind-table slots (--unwind-files).", WEB_GAUGE,
 		  cs.unwind.slots_max },
+		{ "unwind_file_slots_mapped", "Slots of files a tracked process maps (the rest "
+		  "are idle, free for others).", WEB_GAUGE, cs.unwind.slots_mapped },
+		{ "unwind_processes", "Processes with an unwind-table entry (at most "
+		  "processes_tracked: more is a leak).", WEB_GAUGE, cs.unwind.procs },
+		{ "unwind_processes_starved", "Processes missing a table for lack of room now.",
+		  WEB_GAUGE, cs.unwind.procs_starved },
+		{ "unwind_starved_rereads_total", "Processes read again for their tables once "
+		  "room was freed.", WEB_COUNTER, cs.unwind.starved_rereads },
+		{ "processes_tracked", "Processes known now (exited ones until the next drain).",
+		  WEB_GAUGE, cs.processes_tracked },
 		{ "unwind_tables_evicted_total", "Idle tables dropped for room.", WEB_COUNTER,
 		  cs.unwind.tables_evicted },
 		{ "unwind_tables_expired_total", "Tables unloaded after their last user left.",

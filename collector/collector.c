@@ -360,8 +360,10 @@ int collector__drain(struct collector *c, collector_sample_fn fn, void *ctx)
 		python__remove_process(c->python, c->exited[i].tgid);
 	}
 	c->gone += n;
-	if (c->unwinder)
+	if (c->unwinder) {
 		unwinder__expire(c->unwinder, UNWIND_IDLE_MS);
+		collector_feed_starved(c);
+	}
 	symbolizer__trim(c->sym, IDLE_ELF_FILES);
 	trim_heap(c);
 	check_memory(c, false);
@@ -399,6 +401,7 @@ int collector__stats(struct collector *c, struct collector_stats *st)
 	registry__stats(c->reg, &reg);
 	st->processes_reused = reg.reused;
 	st->stale_exits = reg.stale_exits;
+	st->processes_tracked = reg.tracked;
 	sampler__prog_stats(c->sampler, &st->bpf_run_ns, &st->bpf_run_cnt);
 	sampler__cpu_stats(c->sampler, &st->cpus_sampled, &st->cpus_reopened);
 	symbolizer__stats(c->sym, &st->sym);

@@ -38,6 +38,7 @@ struct collector_stats {
 	uint64_t exit_maps;		/* mapping dumps received for exited processes */
 	uint64_t processes_reused;	/* a new process took a tracked process's pid */
 	uint64_t stale_exits;		/* exits of a pid's earlier process, not applied to its new one */
+	uint64_t processes_tracked;	/* processes known now (the gone ones until the next drain) */
 	uint64_t paths_refused;		/* mapped files whose path led outside their process's root */
 	uint64_t bpf_run_ns, bpf_run_cnt;
 	uint64_t rss_bytes;		/* resident set size now, 0 when unknown */

@@ -175,5 +175,7 @@ void collector_on_process(void *ctx, uint32_t type, uint32_t tgid, const void *d
 void collector_settle_young(struct collector *c);
 /* Notes exits BPF did not report (every REAP_INTERVAL_MS). */
 void collector_reap_dead(struct collector *c);
+/* Reads again the processes refused tables for room, once room was freed. */
+void collector_feed_starved(struct collector *c);
 
 #endif /* EMBER_COLLECTOR_INTERNAL_H */

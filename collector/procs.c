@@ -239,8 +239,35 @@ void collector_on_process(void *ctx, uint32_t type, uint32_t tgid, const void *d
 		add_process(c, tgid);
 		break;
 	default:
+		/*
+		 * BPF unwinds no more of it (events come in order: a new
+		 * process of this pid is announced after this): its tables'
+		 * slots are free for others now, not after the drain.
+		 */
+		if (c->unwinder) {
+			unwinder__remove_process(c->unwinder, tgid);
+			collector_feed_starved(c);
+		}
 		/* the process it was: a pid reused before the drain names another */
 		note_exit(c, tgid, registry__start_of(c->reg, tgid));
+	}
+}
+
+/* Starved processes read again per call: the rest wait for the next. */
+#define REFEED_BATCH 16
+
+void collector_feed_starved(struct collector *c)
+{
+	const struct reg_proc *p;
+	int pids[REFEED_BATCH], n, i;
+
+	n = unwinder__take_starved(c->unwinder, pids, REFEED_BATCH);
+	for (i = 0; i < n; i++) {
+		p = registry__find(c->reg, pids[i]);
+		if (!p || !p->maps)
+			continue;
+		log_debug("pid %d: room freed, reading its unwind tables again", pids[i]);
+		unwinder__add_process(c->unwinder, p->maps, registry__open_stats(c->reg));
 	}
 }
 

@@ -225,7 +225,15 @@ struct proc_open_stats *registry__open_stats(struct registry *r)
 	return &r->open;
 }
 
-void registry__stats(const struct registry *r, struct registry_stats *st)
+static void count_entry(const struct reg_proc *p, void *ctx)
+{
+	(void)p;
+	(*(uint64_t *)ctx)++;
+}
+
+void registry__stats(struct registry *r, struct registry_stats *st)
 {
 	*st = r->st;
+	st->tracked = 0;
+	registry__walk(r, count_entry, &st->tracked);
 }

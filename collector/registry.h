@@ -29,6 +29,7 @@ struct reg_proc {
 struct registry_stats {
 	uint64_t reused;	/* entries replaced by a new process of the same tgid */
 	uint64_t stale_exits;	/* exits of a tgid's earlier process, ignored */
+	uint64_t tracked;	/* entries now (live processes, and those gone until the drain) */
 };
 
 /* Returns NULL with errno set. */
@@ -73,7 +74,7 @@ void registry__walk(struct registry *r, void (*fn)(const struct reg_proc *p, voi
 /* Counts of refused paths, for the collector's own file opens. */
 struct proc_open_stats *registry__open_stats(struct registry *r);
 
-void registry__stats(const struct registry *r, struct registry_stats *st);
+void registry__stats(struct registry *r, struct registry_stats *st);
 
 /* @tgid's start time into *@start.  Returns 0 or -errno (-ESRCH when gone). */
 int proc__start_time(uint32_t tgid, uint64_t *start);

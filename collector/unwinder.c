@@ -1,85 +1,29 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
 /*
- * unwinder.c - the user-space side of .eh_frame unwinding.  Tables are built
- * once per ELF file (keyed by device, inode and change time, so a binary
- * rebuilt in place gets a new table; shared across processes), copied into
- * a BPF array (through short-lived mmaps), and addressed by a slot in the
- * files map.
- * A file no process maps any more keeps its slot and rows for a grace
- * period, so short-lived processes re-running the same binaries cost
- * nothing; both are freed after that, or earlier (oldest first) when they
- * are needed.  A failed build is retried with backoff.
+ * unwinder.c - the user-space side of .eh_frame unwinding: one entry per
+ * process in the BPF procs map, each mapping pointing at its file's table
+ * (uwfile.c).  A process's files stay taken while its entry lives; the
+ * entry goes as soon as the process exits, so they are free for others at
+ * once.  A process that went without a table for lack of room is handed
+ * back to be read again once a file has fallen idle.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <gelf.h>
 #include <search.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include "log.h"
 #include "mono.h"
-#include "file.h"
-#include "procmaps.h"
-#include "unwind.h"
-#include "unwinder.h"
-#include "extents.h"
-
-#define MAX_PHDRS 8
-#define VDSO_DEV UINT64_MAX	/* the vDSO is not a file: a key of its own */
-
-/* A failed build is tried again after 1 s, 2 s, 4 s, ... up to this. */
-#define RETRY_MIN_NS 1000000000ULL
-#define RETRY_MAX_NS (600 * 1000000000ULL)
-
-struct uw_file {
-	uint64_t dev, ino, ctime;	/* identity; ctime in ns, 0 when unknown */
-	uint32_t slot;
-	uint32_t first, n;	/* extent in the row pool; n == 0: no table */
-	uint64_t base;
-	uint32_t fails;		/* failed builds in a row */
-	uint64_t retry_at;	/* no new build before this (monotonic ns) */
-	bool cut_logged;	/* its build was cut off by the budget, and said so */
-	int refs;		/* tracked processes whose entry names this file */
-	uint64_t last_used;
-	int nphdr;
-	struct { uint64_t off, vaddr, filesz; bool exec; } ph[MAX_PHDRS];
-};
+#include "uwfile.h"
 
 struct uw_proc {
 	int pid;
 	int nfiles;
 	struct uw_file **files;
+	bool starved;		/* a mapping went without its table for room */
 };
-
-struct unwinder {
-	struct sampler_unwind_maps m;
-	long page;
-	struct uw_file **slots;		/* m.files_max of them; NULL: free */
-	uint32_t nslots;		/* in use */
-	void *by_id;			/* tree of struct uw_file by (dev, ino, ctime) */
-	void *procs;			/* tree of struct uw_proc by pid */
-	struct extents free;		/* free rows of the pool */
-	struct unwinder_stats st;
-	struct unwind_proc *scratch;	/* one process entry being built */
-};
-
-static int file_cmp(const void *a, const void *b)
-{
-	const struct uw_file *x = a, *y = b;
-
-	if (x->dev != y->dev)
-		return x->dev < y->dev ? -1 : 1;
-	if (x->ino != y->ino)
-		return x->ino < y->ino ? -1 : 1;
-	return x->ctime < y->ctime ? -1 : x->ctime > y->ctime;
-}
 
 static int proc_cmp(const void *a, const void *b)
 {
@@ -106,31 +50,6 @@ struct unwinder *unwinder__new(const struct sampler_unwind_maps *maps)
 	return u;
 }
 
-/* Copies @n rows to pool index @first through mappings of ROWS_WRITE_CHUNK
- * bytes at most: a bigger one would count every page of it in the agent's RSS. */
-#define ROWS_WRITE_CHUNK (256 * 1024)
-static int rows_write(struct unwinder *u, uint32_t first, const struct unwind_row *rows,
-		      size_t n)
-{
-	size_t start = (size_t)first * sizeof(*rows), end = start + n * sizeof(*rows);
-	const char *src = (const char *)rows;
-
-	while (start < end) {
-		size_t off = start & ~(size_t)(u->page - 1);
-		size_t stop = end - off > ROWS_WRITE_CHUNK ? off + ROWS_WRITE_CHUNK : end;
-		size_t len = ((stop + u->page - 1) & ~(size_t)(u->page - 1)) - off;
-		char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, u->m.rows_fd, off);
-
-		if (p == MAP_FAILED)
-			return -errno;
-		memcpy(p + (start - off), src, stop - start);
-		munmap(p, len);
-		src += stop - start;
-		start = stop;
-	}
-	return 0;
-}
-
 static void proc_free(void *node)
 {
 	struct uw_proc *p = node;
@@ -151,6 +70,7 @@ void unwinder__free(struct unwinder *u)
 	if (!u)
 		return;
 	tdestroy(u->procs, proc_free);
+	free(u->starved);
 	tdestroy(u->by_id, noop_free);
 	for (i = 0; u->slots && i < (int)u->m.files_max; i++)
 		free(u->slots[i]);
@@ -158,335 +78,6 @@ void unwinder__free(struct unwinder *u)
 	extents__free(&u->free);
 	free(u->scratch);
 	free(u);
-}
-
-/* After any change BPF reads: its per-CPU cache of rows goes stale at once. */
-static void changed(struct unwinder *u)
-{
-	if (u->m.gen)
-		__atomic_add_fetch(u->m.gen, 1, __ATOMIC_RELEASE);
-}
-
-/* The kernel's s_dev (major << 20 | minor) of a stat(2) st_dev. */
-static struct unwind_inode_key inode_key(const struct uw_file *f)
-{
-	return (struct unwind_inode_key){ .ino = f->ino,
-					  .dev = major(f->dev) << 20 | minor(f->dev) };
-}
-
-/*
- * Publishes a loaded file by inode, for BPF to seed new processes'
- * entries (bpf/unwind.bpf.h).  Only with a known change time: a file
- * rewritten in place must not take the old file's rows.
- */
-static void inode_publish(struct unwinder *u, const struct uw_file *f)
-{
-	struct unwind_inode_key k = inode_key(f);
-	struct unwind_inode v = { .slot = f->slot, .text_start = UINT64_MAX };
-	int i;
-
-	if (u->m.inodes_fd < 0 || f->dev == VDSO_DEV || !f->ctime)
-		return;
-	v.ctime_sec = f->ctime / 1000000000ULL;
-	v.ctime_nsec = f->ctime % 1000000000ULL;
-	for (i = 0; i < f->nphdr; i++) {
-		if (v.nph < UNWIND_INODE_PHDRS) {
-			v.ph[v.nph].lo = f->ph[i].off & ~0xfffULL;
-			v.ph[v.nph].hi = f->ph[i].off + f->ph[i].filesz;
-			v.ph[v.nph++].delta = f->ph[i].off - f->ph[i].vaddr + f->base;
-		}
-		/* as the kernel's ELF loader sets start_code and end_code */
-		if (f->ph[i].exec && f->ph[i].vaddr < v.text_start)
-			v.text_start = f->ph[i].vaddr;
-		if (f->ph[i].exec && f->ph[i].vaddr + f->ph[i].filesz > v.text_end)
-			v.text_end = f->ph[i].vaddr + f->ph[i].filesz;
-	}
-	v.text_delta = f->base;
-	if (bpf_map_update_elem(u->m.inodes_fd, &k, &v, BPF_ANY))
-		u->st.inodes_failed++;
-}
-
-/* Takes a file's inode entry back, unless a newer file of that inode holds it. */
-static void inode_unpublish(struct unwinder *u, const struct uw_file *f)
-{
-	struct unwind_inode_key k = inode_key(f);
-	struct unwind_inode v;
-
-	if (u->m.inodes_fd >= 0 && f->dev != VDSO_DEV && !bpf_map_lookup_elem(u->m.inodes_fd, &k, &v) &&
-	    v.slot == f->slot)
-		bpf_map_delete_elem(u->m.inodes_fd, &k);
-}
-
-/* Unpublishes a file's rows (BPF sees n == 0 first), then frees them. */
-static void file_unload(struct unwinder *u, struct uw_file *f)
-{
-	struct unwind_file none = {};
-
-	if (!f->n)
-		return;
-	inode_unpublish(u, f);
-	bpf_map_update_elem(u->m.files_fd, &f->slot, &none, BPF_ANY);
-	changed(u);
-	extents__put(&u->free, f->first, f->n);
-	u->st.rows_used -= f->n;
-	u->st.files_loaded--;
-	f->n = 0;
-}
-
-/* Forgets an idle file: its rows and its slot are free for others. */
-static void file_drop(struct unwinder *u, struct uw_file *f)
-{
-	file_unload(u, f);
-	tdelete(f, &u->by_id, file_cmp);
-	u->slots[f->slot] = NULL;
-	u->nslots--;
-	free(f);
-}
-
-/*
- * The least recently used file that no tracked process maps (with a table
- * when @loaded), or NULL.  Process entries drop their files only after the
- * entry replacing them is published, so BPF reads no freed slot or row.
- */
-static struct uw_file *idle_lru(struct unwinder *u, bool loaded)
-{
-	struct uw_file *victim = NULL, *f;
-	uint32_t i;
-
-	for (i = 0; i < u->m.files_max; i++) {
-		f = u->slots[i];
-		if (f && !f->refs && (f->n || !loaded) &&
-		    (!victim || f->last_used < victim->last_used))
-			victim = f;
-	}
-	return victim;
-}
-
-/* Evicts the rows of the least recently used idle file.  Returns 0 or -ENOSPC. */
-static int evict_one(struct unwinder *u)
-{
-	struct uw_file *victim = idle_lru(u, true);
-
-	if (!victim)
-		return -ENOSPC;
-	file_unload(u, victim);
-	u->st.tables_evicted++;
-	return 0;
-}
-
-/* Copies @t's rows into the pool and publishes them under f->slot. */
-static int file_publish(struct unwinder *u, struct uw_file *f, const struct unwind_table *t)
-{
-	const struct unwind_row *rows;
-	struct unwind_file uf;
-	size_t n;
-	int err;
-
-	rows = unwind_table__rows(t, &n);
-	if (!n || n > u->m.rows_max)
-		return -ENOSPC;
-	while ((err = extents__get(&u->free, n, &f->first)) == -ENOSPC)
-		if (evict_one(u))
-			return -ENOSPC;
-	err = rows_write(u, f->first, rows, n);
-	uf = (struct unwind_file){ .first = f->first, .n = n };
-	if (!err && bpf_map_update_elem(u->m.files_fd, &f->slot, &uf, BPF_ANY))
-		err = -errno;
-	changed(u);
-	if (err) {
-		extents__put(&u->free, f->first, n);
-		return err;
-	}
-	f->n = n;
-	f->base = unwind_table__base(t);
-	u->st.rows_used += n;
-	u->st.files_loaded++;
-	inode_publish(u, f);
-	return 0;
-}
-
-static void read_phdrs(struct uw_file *f, Elf *elf)
-{
-	size_t i, nph = 0;
-	GElf_Phdr ph;
-
-	if (elf_getphdrnum(elf, &nph))
-		return;
-	for (i = 0; i < nph && f->nphdr < MAX_PHDRS; i++) {
-		if (!gelf_getphdr(elf, i, &ph) || ph.p_type != PT_LOAD)
-			continue;
-		f->ph[f->nphdr].off = ph.p_offset;
-		f->ph[f->nphdr].vaddr = ph.p_vaddr;
-		f->ph[f->nphdr].exec = ph.p_flags & PF_X;
-		f->ph[f->nphdr++].filesz = ph.p_filesz;
-	}
-}
-
-/* A build cut off by its budget keeps the rows it made: counted, logged once per file. */
-static void table_check_cut(struct unwinder *u, struct uw_file *f, const struct unwind_table *t)
-{
-	struct unwind_stats st;
-
-	unwind_table__stats(t, &st);
-	if (!st.cut)
-		return;
-	u->st.tables_cut++;
-	if (f->cut_logged)
-		return;
-	f->cut_logged = true;
-	log_warn("unwind table of %llx:%llu cut off after %zu rows: CFI over the build budget "
-		 "(%u CFI rows, %u ms)", (unsigned long long)f->dev, (unsigned long long)f->ino,
-		 st.rows, UNWIND_MAX_CFI_ROWS, UNWIND_MAX_BUILD_MS);
-}
-
-/* Builds and publishes the table of an ELF image (@fd, or @img for the vDSO). */
-static void file_load(struct unwinder *u, struct uw_file *f, int fd, const void *img, size_t len)
-{
-	struct unwind_table *t = NULL;
-	uint64_t t0 = mono_ns();
-	Elf *elf;
-	int err;
-
-	elf = img ? elf_memory((char *)img, len) : elf_begin(fd, ELF_C_READ, NULL);
-	if (elf)
-		read_phdrs(f, elf);
-	elf_end(elf);
-	err = img ? unwind_table__from_memory(img, len, &t) : unwind_table__from_fd(fd, &t);
-	if (!err)
-		table_check_cut(u, f, t);
-	if (!err)
-		err = file_publish(u, f, t);
-	u->st.tables_built++;
-	u->st.build_ns += mono_ns() - t0;
-	if (err == -ENOSPC)
-		u->st.tables_no_room++;
-	else if (err)
-		u->st.tables_failed++;
-	if (err) {
-		log_debug("no unwind table for %llx:%llu: %s", (unsigned long long)f->dev,
-			  (unsigned long long)f->ino, strerror(-err));
-	}
-	unwind_table__free(t);
-}
-
-/* A slot for @key's file, taking the oldest idle file's when all are used. */
-static struct uw_file *file_new(struct unwinder *u, const struct uw_file *key)
-{
-	struct uw_file *f;
-	uint32_t slot;
-
-	if (u->nslots >= u->m.files_max) {
-		f = idle_lru(u, false);
-		if (!f) {
-			u->st.tables_no_room++;
-			return NULL;
-		}
-		if (f->n)
-			u->st.tables_evicted++;
-		file_drop(u, f);
-	}
-	for (slot = 0; slot < u->m.files_max && u->slots[slot]; slot++)
-		;
-	if (slot == u->m.files_max)
-		return NULL;
-	f = calloc(1, sizeof(*f));
-	if (!f)
-		return NULL;
-	f->dev = key->dev;
-	f->ino = key->ino;
-	f->ctime = key->ctime;
-	f->slot = slot;
-	if (!tsearch(f, &u->by_id, file_cmp)) {
-		free(f);
-		return NULL;
-	}
-	u->slots[slot] = f;
-	u->nslots++;
-	return f;
-}
-
-/* Reads the vDSO image out of the process's memory and builds its table. */
-static void load_vdso(struct unwinder *u, struct uw_file *f, int pid, uint64_t start,
-		      uint64_t end)
-{
-	size_t len = end - start;
-	char path[64];
-	void *img;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	img = len <= (1 << 20) ? malloc(len) : NULL;
-	if (fd >= 0 && img && pread(fd, img, len, start) == (ssize_t)len)
-		file_load(u, f, -1, img, len);
-	free(img);
-	if (fd >= 0)
-		close(fd);
-}
-
-/* Opens the mapped file the one way (util/procmaps.c): even deleted, or in a container. */
-static void load_file(struct unwinder *u, struct uw_file *f, int pid, const struct proc_map *m,
-		      struct proc_open_stats *open)
-{
-	int fd = proc_map__open(pid, m, open, NULL);
-
-	if (fd < 0) {
-		u->st.tables_failed++;
-		return;
-	}
-	file_load(u, f, fd, NULL, 0);
-	close(fd);
-}
-
-/*
- * When the mapped file last changed (ns), 0 when unknown: a binary rebuilt
- * in place keeps its inode (`cat new > old`) but not its change time.
- */
-static uint64_t file_ctime(int pid, const struct proc_map *m)
-{
-	struct stat st;
-	char mf[96];
-
-	snprintf(mf, sizeof(mf), "/proc/%d/map_files/%llx-%llx", pid,
-		 (unsigned long long)m->start, (unsigned long long)m->end);
-	if (stat(mf, &st))
-		return 0;
-	return st.st_ctim.tv_sec * 1000000000ULL + st.st_ctim.tv_nsec;
-}
-
-/*
- * The file behind one executable mapping, its table loaded if it has one;
- * a failed build is tried again after a backoff.
- */
-static struct uw_file *get_file(struct unwinder *u, int pid, const struct proc_map *m,
-				uint64_t dev, struct proc_open_stats *open)
-{
-	struct uw_file key = { .dev = dev, .ino = m->ino }, **found, *f;
-	uint64_t now = mono_ns(), delay;
-
-	if (dev != VDSO_DEV)
-		key.ctime = file_ctime(pid, m);
-	found = tfind(&key, &u->by_id, file_cmp);
-	f = found ? *found : file_new(u, &key);
-	if (!f)
-		return NULL;
-	f->last_used = now;
-	if (f->n || now < f->retry_at)
-		return f;
-	if (f->fails)
-		u->st.tables_retried++;
-	if (dev == VDSO_DEV)
-		load_vdso(u, f, pid, m->start, m->end);
-	else
-		load_file(u, f, pid, m, open);
-	if (f->n) {
-		f->fails = 0;
-		return f;
-	}
-	delay = RETRY_MIN_NS << (f->fails < 10 ? f->fails : 10);
-	f->fails++;
-	f->retry_at = mono_ns() + (delay < RETRY_MAX_NS ? delay : RETRY_MAX_NS);
-	return f;
 }
 
 /* pc - bias is the table offset: load bias from the PT_LOAD holding @pgoff. */
@@ -503,19 +94,23 @@ static bool map_bias(const struct uw_file *f, uint64_t start, uint64_t pgoff, ui
 	return false;
 }
 
-static void files_release(struct uw_file **files, int n)
+/* Drops one reference to each of @files: one falling idle makes room for others. */
+static void files_release(struct unwinder *u, struct uw_file **files, int n)
 {
 	int i;
 
 	for (i = 0; i < n; i++) {
-		files[i]->refs--;
 		files[i]->last_used = mono_ns();
+		if (!--files[i]->refs) {
+			u->room_gen++;
+			u->fell_idle++;
+		}
 	}
 }
 
-static void proc_release(struct uw_proc *p)
+static void proc_release(struct unwinder *u, struct uw_proc *p)
 {
-	files_release(p->files, p->nfiles);
+	files_release(u, p->files, p->nfiles);
 	p->nfiles = 0;
 }
 
@@ -539,21 +134,46 @@ static void add_mapping(struct unwinder *u, struct uw_proc *p, uint64_t start, u
 					       .file = f->slot };
 }
 
-static void add_maps(struct unwinder *u, struct uw_proc *p, const struct proc_maps *pm,
+/* Returns true when some mapping went without its table for lack of room. */
+static bool add_maps(struct unwinder *u, struct uw_proc *p, const struct proc_maps *pm,
 		     struct proc_open_stats *open)
 {
 	const struct proc_map *m;
+	bool starved = false, vdso;
+	struct uw_file *f;
 	size_t i;
 
 	for (i = 0; i < pm->n; i++) {
 		m = &pm->maps[i];
-		if (!strcmp(m->path, "[vdso]"))
-			add_mapping(u, p, m->start, m->end, 0,
-				    get_file(u, p->pid, m, VDSO_DEV, open));
-		else if (proc_map__is_file(m))
-			add_mapping(u, p, m->start, m->end, m->pgoff,
-				    get_file(u, p->pid, m, m->dev, open));
+		vdso = !strcmp(m->path, "[vdso]");
+		if (!vdso && !proc_map__is_file(m))
+			continue;
+		f = unwinder_get_file(u, p->pid, m, vdso ? VDSO_DEV : m->dev, open);
+		if (!f || (!f->n && f->no_room))
+			starved = true;
+		add_mapping(u, p, m->start, m->end, vdso ? 0 : m->pgoff, f);
 	}
+	return starved;
+}
+
+/* Notes that @p went without a table for room, to be read again when there is some. */
+static void proc_starve(struct unwinder *u, struct uw_proc *p)
+{
+	int *v;
+
+	if (p->starved)
+		return;
+	if (u->nstarved == u->starved_cap) {
+		v = realloc(u->starved, (u->starved_cap * 2 + 16) * sizeof(*v));
+		if (!v)
+			return;	/* it waits for BPF to ask for a re-read instead */
+		u->starved = v;
+		u->starved_cap = u->starved_cap * 2 + 16;
+	}
+	u->starved[u->nstarved++] = p->pid;
+	p->starved = true;
+	log_debug("pid %d: no room for an unwind table (%u slots, %u in use): read again "
+		  "once a file falls idle", p->pid, u->m.files_max, u->nslots);
 }
 
 static struct uw_proc *proc_get(struct unwinder *u, int pid)
@@ -591,13 +211,16 @@ int unwinder__add_process(struct unwinder *u, const struct proc_maps *pm,
 	p->nfiles = 0;
 	u->scratch->n = 0;
 	u->scratch->flags = 0;
-	add_maps(u, p, pm, open);
+	if (add_maps(u, p, pm, open))
+		proc_starve(u, p);
+	else
+		p->starved = false;
 	if (u->scratch->n && bpf_map_update_elem(u->m.procs_fd, &pid, u->scratch, BPF_ANY))
 		err = -errno;
 	else if (!u->scratch->n)
 		bpf_map_delete_elem(u->m.procs_fd, &pid);
-	changed(u);
-	files_release(old, nold);
+	unwinder_changed(u);
+	files_release(u, old, nold);
 	free(old);
 	return err;
 }
@@ -612,44 +235,57 @@ void unwinder__remove_process(struct unwinder *u, int pid)
 	if (!found)
 		return;
 	p = *found;
-	changed(u);
-	proc_release(p);
+	unwinder_changed(u);
+	proc_release(u, p);
 	tdelete(&key, &u->procs, proc_cmp);
 	proc_free(p);
 }
 
+int unwinder__take_starved(struct unwinder *u, int *pids, int max)
+{
+	/* about one file each: no more reads than files fell idle (a read costs) */
+	int budget = (int)u->fell_idle < max ? (int)u->fell_idle : max;
+	struct uw_proc key, **found;
+	int i, n = 0, kept = 0;
+
+	u->fell_idle = 0;
+	for (i = 0; i < u->nstarved; i++) {
+		key.pid = u->starved[i];
+		found = tfind(&key, &u->procs, proc_cmp);
+		if (!found || !(*found)->starved)
+			continue;	/* gone, or fed since */
+		if (n == budget) {
+			u->starved[kept++] = key.pid;	/* oldest first, at the next file */
+			continue;
+		}
+		(*found)->starved = false;	/* starved again if its read finds no room */
+		pids[n++] = key.pid;
+	}
+	u->nstarved = kept;
+	u->st.starved_rereads += n;
+	return n;
+}
+
 static void count_proc(const void *node, VISIT which, void *ctx)
 {
-	(void)node;
-	if (which == postorder || which == leaf)
-		(*(uint64_t *)ctx)++;
+	const struct uw_proc *p = *(const struct uw_proc *const *)node;
+	struct unwinder_stats *st = ctx;
+
+	if (which != postorder && which != leaf)
+		return;
+	st->procs++;
+	st->procs_starved += p->starved;
 }
 
 void unwinder__stats(const struct unwinder *u, struct unwinder_stats *st)
 {
-	*st = u->st;
-	st->slots_used = u->nslots;
-	st->procs = 0;
-	twalk_r(u->procs, count_proc, &st->procs);
-}
-
-/*
- * Frees the slots (and rows) of files no tracked process has mapped for
- * @idle_ms; a failed file is kept until its retry is due, so the backoff
- * holds.
- */
-void unwinder__expire(struct unwinder *u, uint64_t idle_ms)
-{
-	uint64_t now = mono_ns(), cutoff = now - idle_ms * 1000000ULL;
-	struct uw_file *f;
 	uint32_t i;
 
-	for (i = 0; i < u->m.files_max; i++) {
-		f = u->slots[i];
-		if (!f || f->refs || f->last_used >= cutoff || now < f->retry_at)
-			continue;
-		if (f->n)
-			u->st.tables_expired++;
-		file_drop(u, f);
-	}
+	*st = u->st;
+	st->slots_used = u->nslots;
+	st->slots_mapped = 0;
+	for (i = 0; i < u->m.files_max; i++)
+		st->slots_mapped += u->slots[i] && u->slots[i]->refs;
+	st->procs = st->procs_starved = 0;
+	twalk_r(u->procs, count_proc, st);
 }

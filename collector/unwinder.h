@@ -23,12 +23,15 @@ struct unwinder_stats {
 	uint64_t tables_evicted;	/* idle tables dropped for space */
 	uint64_t tables_expired;	/* tables unloaded after their last user left */
 	uint64_t tables_failed;		/* builds that failed (no usable CFI, unreadable) */
-	uint64_t tables_no_room;	/* loads refused: every slot or row taken by a live file */
+	uint64_t tables_no_room;	/* loads refused: every slot or row taken by a mapped file */
 	uint64_t tables_retried;	/* builds tried again after a failure */
 	uint64_t tables_cut;		/* builds stopped by their budget (unwind_limits) */
 	uint64_t inodes_failed;		/* files BPF could not be told of by inode (map full) */
 	uint64_t slots_used, slots_max;	/* files known (loaded, failed or idle) */
-	uint64_t procs;			/* processes with tables now */
+	uint64_t slots_mapped;		/* of them, files a tracked process maps (not evictable) */
+	uint64_t procs;			/* processes tracked now */
+	uint64_t procs_starved;		/* of them, those missing a table for lack of room */
+	uint64_t starved_rereads;	/* starved processes read again once room was freed */
 };
 
 /* A manager for the row pool of @maps.  Returns NULL with errno set. */
@@ -46,8 +49,20 @@ void unwinder__free(struct unwinder *u);
 int unwinder__add_process(struct unwinder *u, const struct proc_maps *pm,
 			  struct proc_open_stats *open);
 
-/* Withdraws @pid's entry; its files become idle when no one else maps them. */
+/*
+ * Withdraws @pid's entry; its files become idle (free for others) when no
+ * one else maps them.  Call it as soon as the process is gone: BPF needs
+ * no tables for a process that no longer runs.
+ */
 void unwinder__remove_process(struct unwinder *u, int pid);
+
+/*
+ * Puts in @pids (up to @max) the processes that went without a table for
+ * lack of room, once some file has fallen idle since: the caller reads
+ * each again with unwinder__add_process() (a process still without room is
+ * handed out again after the next file falls idle).  Returns how many.
+ */
+int unwinder__take_starved(struct unwinder *u, int *pids, int max);
 
 /* Frees the slots and tables of files no process has mapped for @idle_ms. */
 void unwinder__expire(struct unwinder *u, uint64_t idle_ms);

@@ -56,7 +56,7 @@ struct unwind_map {
 	__u64 end;
 	__u64 bias;
 	__u32 file;		/* slot in unwind_files */
-	__u32 pad;
+	__u32 gen;		/* the file's unwind_file.gen: a slot given to another file differs */
 };
 
 /* A process's executable mappings that have tables, sorted by start. */
@@ -72,6 +72,7 @@ struct unwind_proc {
 struct unwind_file {
 	__u32 first;
 	__u32 n;
+	__u32 gen;		/* new at every load (never 0) */
 };
 
 /*
@@ -91,7 +92,7 @@ struct unwind_inode {
 	__u32 ctime_nsec;
 	__u32 slot;		/* in unwind_files */
 	__u32 nph;
-	__u32 pad;
+	__u32 gen;		/* unwind_file.gen of the load */
 	/*
 	 * As an executable: mm->start_code - text_start + text_delta is the
 	 * bias of its text; text_end <= text_start: unknown.

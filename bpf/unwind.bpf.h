@@ -195,6 +195,7 @@ static long seed_vma(struct task_struct *task, struct vm_area_struct *vma, void 
 			out->m.end = BPF_CORE_READ(vma, vm_end);
 			out->m.bias = start - pgoff + f->ph[i].delta;
 			out->m.file = f->slot;
+			out->m.gen = f->gen;
 			out->found = 1;
 			break;
 		}
@@ -293,7 +294,7 @@ static __always_inline struct unwind_proc *seed_proc(__u32 tgid)
 	p->maps[0].end = BPF_CORE_READ(task, mm, end_code);
 	p->maps[0].bias = start - f->text_start + f->text_delta;
 	p->maps[0].file = f->slot;
-	p->maps[0].pad = 0;
+	p->maps[0].gen = f->gen;
 	if (bpf_map_update_elem(&unwind_procs, &tgid, p, BPF_NOEXIST))
 		return NULL;
 	count(CNT_SEEDED);
@@ -422,7 +423,8 @@ static __always_inline struct unwind_row *search_row(struct uw_state *st)
 	}
 	slot = m->file;
 	file = bpf_map_lookup_elem(&unwind_files, &slot);
-	if (!file)
+	/* a seeded entry may outlive its file's load: the slot may hold another file now */
+	if (!file || file->gen != m->gen)
 		return NULL;
 	return find_row(file, st->pc - m->bias - st->is_ret);
 }

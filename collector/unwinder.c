@@ -131,7 +131,7 @@ static void add_mapping(struct unwinder *u, struct uw_proc *p, uint64_t start, u
 	p->files[p->nfiles++] = f;
 	f->refs++;
 	e->maps[e->n++] = (struct unwind_map){ .start = start, .end = end, .bias = bias,
-					       .file = f->slot };
+					       .file = f->slot, .gen = f->gen };
 }
 
 /* Returns true when some mapping went without its table for lack of room. */

@@ -89,7 +89,7 @@ static struct unwind_inode_key inode_key(const struct uw_file *f)
 static void inode_publish(struct unwinder *u, const struct uw_file *f)
 {
 	struct unwind_inode_key k = inode_key(f);
-	struct unwind_inode v = { .slot = f->slot, .text_start = UINT64_MAX };
+	struct unwind_inode v = { .slot = f->slot, .gen = f->gen, .text_start = UINT64_MAX };
 	int i;
 
 	if (u->m.inodes_fd < 0 || f->dev == VDSO_DEV || !f->ctime)
@@ -200,7 +200,8 @@ static int file_publish(struct unwinder *u, struct uw_file *f, const struct unwi
 			return -ENOSPC;
 		}
 	err = rows_write(u, f->first, rows, n);
-	uf = (struct unwind_file){ .first = f->first, .n = n };
+	f->gen = ++u->load_gen ? u->load_gen : ++u->load_gen;
+	uf = (struct unwind_file){ .first = f->first, .n = n, .gen = f->gen };
 	if (!err && bpf_map_update_elem(u->m.files_fd, &f->slot, &uf, BPF_ANY))
 		err = -errno;
 	unwinder_changed(u);

@@ -19,6 +19,7 @@
 struct uw_file {
 	uint64_t dev, ino, ctime;	/* identity; ctime in ns, 0 when unknown */
 	uint32_t slot;
+	uint32_t gen;		/* unwind_file.gen of its load */
 	uint32_t first, n;	/* extent in the row pool; n == 0: no table */
 	uint64_t base;
 	uint32_t fails;		/* failed builds in a row */
@@ -44,6 +45,7 @@ struct unwinder {
 	struct unwinder_stats st;
 	struct unwind_proc *scratch;	/* one process entry being built */
 	uint64_t room_gen;		/* bumped whenever a file falls idle */
+	uint32_t load_gen;		/* the last unwind_file.gen given */
 	uint32_t fell_idle;		/* files fallen idle since the starved were handed out */
 	int *starved;			/* pids of starved processes (some may be gone) */
 	int nstarved, starved_cap;

@@ -146,6 +146,18 @@ def user_frames(frames):
     return [f for f in frames[1:] if not is_kernel(f)]
 
 
+NOFP_CHAIN = ["nofp_outer", "nofp_middle", "nofp_leaf"]
+NOFP_MAIN_ROOT = ["_start", "__libc_start_main", "__libc_start_call_main", "main", "nofp_outer"]
+THREAD_ROOTS = ("__clone3", "clone3", "__clone", "clone")
+
+
+def nofp_whole(frames):
+    """True when a nofp_chain stack runs from its root (main or clone) to its leaf; symbol
+    versions (__libc_start_main@@GLIBC_2.34) are left out."""
+    u = [x.split("@")[0] for x in user_frames(frames)]
+    return u[-3:] == NOFP_CHAIN and (u[:5] == NOFP_MAIN_ROOT or (u and u[0] in THREAD_ROOTS))
+
+
 def kernel_frames(frames):
     return [f for f in frames[1:] if is_kernel(f)]
 

@@ -16,21 +16,13 @@ import time
 
 sys.dont_write_bytecode = True  # keep the work tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ember_e2e import (Recording, by_comm, parse_folded, parse_summary, run_suite, total,  # noqa: E402
-                       user_frames, workload)
+from ember_e2e import (Recording, by_comm, nofp_whole, parse_folded, parse_summary,  # noqa: E402
+                       run_suite, total, workload)
 
-CHAIN = ["nofp_outer", "nofp_middle", "nofp_leaf"]
-MAIN_ROOT = ["_start", "__libc_start_main", "__libc_start_call_main", "main", "nofp_outer"]
-THREAD_ROOTS = ("__clone3", "clone3", "__clone", "clone")
 RUNS = 16           # fresh processes, each under its own comm (a symlink: the same inode)
 TESTS = ["new_processes_whole"]
 TMP = tempfile.mkdtemp(prefix="ember-first-")
 
-
-def whole(frames):
-    """True when a nofp_chain stack runs from its root (main or clone) to the leaf."""
-    u = [x.split("@")[0] for x in user_frames(frames)]
-    return u[-3:] == CHAIN and (u[:5] == MAIN_ROOT or (u and u[0] in THREAD_ROOTS))
 
 
 def t_new_processes_whole():
@@ -64,7 +56,7 @@ def t_new_processes_whole():
     good = n = 0
     for path in links:
         mine = by_comm(stacks, os.path.basename(path))
-        good += sum(c for f, c in mine if whole(f))
+        good += sum(c for f, c in mine if nofp_whole(f))
         n += total(mine)
     print(f"# {RUNS} processes of 30 ms: {good}/{n} samples whole; unwind_procs_seeded="
           f"{s.get('unwind_procs_seeded')} unwind_seed_maps_added={s.get('unwind_seed_maps_added')} "

@@ -15,12 +15,9 @@ import time
 
 sys.dont_write_bytecode = True  # keep the work tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ember_e2e import (EMBER, Recording, by_comm, parse_folded, parse_summary, run_suite, total,  # noqa: E402
-                       user_frames, workload)
+from ember_e2e import (EMBER, Recording, by_comm, nofp_whole, parse_folded, parse_summary,  # noqa: E402
+                       run_suite, total, workload)
 
-CHAIN = ["nofp_outer", "nofp_middle", "nofp_leaf"]
-MAIN_ROOT = ["_start", "__libc_start_main", "__libc_start_call_main", "main", "nofp_outer"]
-THREAD_ROOTS = ("__clone3", "clone3", "__clone", "clone")
 MARGIN = 24         # slots beyond the files mapped now, ember's own included
 BURST = MARGIN + 8   # distinct binaries that hold slots, all gone just before each late one
 LATE = 8            # the late copies, which must unwind through tables
@@ -30,15 +27,6 @@ FREQ = 199
 TESTS = ["slots_reused", "rebuilt_in_place"]
 TMP = tempfile.mkdtemp(prefix="ember-slots-")
 
-
-def base(frame):
-    return frame.split("@")[0]
-
-
-def whole(frames):
-    """True when a nofp_chain stack runs from its root (main or clone) to the leaf."""
-    u = [base(x) for x in user_frames(frames)]
-    return u[-3:] == CHAIN and (u[:5] == MAIN_ROOT or (u and u[0] in THREAD_ROOTS))
 
 
 def maps_files(path):
@@ -174,7 +162,7 @@ def t_slots_reused():
     per = []    # (whole, all) samples of each late copy
     for path in late:
         mine = by_comm(stacks, os.path.basename(path))
-        per.append((sum(c for f, c in mine if whole(f)), total(mine)))
+        per.append((sum(c for f, c in mine if nofp_whole(f)), total(mine)))
     shown = " ".join(f"{ok}/{n}" for ok, n in per)
     print(f"# late binaries, samples whole: {shown}", flush=True)
     for path, (ok, n) in zip(late, per):
@@ -221,8 +209,8 @@ def t_rebuilt_in_place():
         rec.kill()
     stacks = parse_folded(rec.folded)
     first, second = by_comm(stacks, "rebuilt"), by_comm(stacks, "rebuilt2")
-    ok1 = sum(c for f, c in first if whole(f))
-    ok2 = sum(c for f, c in second if whole(f))
+    ok1 = sum(c for f, c in first if nofp_whole(f))
+    ok2 = sum(c for f, c in second if nofp_whole(f))
     print(f"# before the rewrite {ok1}/{total(first)}, after {ok2}/{total(second)} samples whole",
           flush=True)
     assert total(first) >= 50 and ok1 >= 0.8 * total(first), \

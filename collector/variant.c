@@ -152,6 +152,9 @@ static int size_unwind_maps(struct sampler *s, const struct sampler_opts *opts, 
 			      bpf_map__set_max_entries(lazy[i], i == 1 || i == 2 ?
 							PREALLOC_DW_STACKS : PREALLOC_UNWIND_PROCS);
 	}
+	/* the inode map stays at the files' size: it is small */
+	if (!err && !s->kf.has[KFEAT_NO_PREALLOC])
+		err = bpf_map__set_map_flags(skel->maps.unwind_inodes, 0);
 	return err;
 }
 

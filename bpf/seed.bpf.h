@@ -9,7 +9,7 @@
 #ifndef EMBER_SEED_BPF_H
 #define EMBER_SEED_BPF_H
 
-/* Files with tables by inode (user space writes them: unwinder.c). */
+/* Files with tables by inode (user space writes them: collector/uwfile.c). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, struct unwind_inode_key);
@@ -158,8 +158,6 @@ static __always_inline bool seed_add(struct unwind_proc *p, __u64 pc)
 		return false;
 	}
 	seed_insert(p, &out.m);
-	/* rows cached as unmapped for this pc are stale now */
-	__sync_fetch_and_add(&unwind_gen, 1);
 	count(CNT_SEED_MAPS);
 	return true;
 }
@@ -169,8 +167,8 @@ static __always_inline bool seed_add(struct unwind_proc *p, __u64 pc)
  * whole from its first samples: a fork still running its parent's image
  * takes a copy of the parent's entry; else, when the executable's table is
  * loaded, the entry starts with its text (from the mm), and seed_add()
- * adds the file of one missing pc per sample.  User space's entry replaces it once it has read
- * /proc/PID/maps.
+ * adds the file of one missing pc per sample.  User space's entry
+ * replaces it once it has read /proc/PID/maps.
  */
 static __always_inline struct unwind_proc *seed_proc(__u32 tgid)
 {
@@ -186,31 +184,37 @@ static __always_inline struct unwind_proc *seed_proc(__u32 tgid)
 	if (parent && exe && exe == BPF_CORE_READ(task, real_parent, mm, exe_file)) {
 		if (bpf_map_update_elem(&unwind_procs, &tgid, parent, BPF_NOEXIST))
 			return NULL;
-		p = bpf_map_lookup_elem(&unwind_procs, &tgid);
-		if (p)
-			p->flags = UNWIND_PROC_SEEDED;
 		count(CNT_SEED_FORKS);
-		return p;
+	} else {
+		/* a new executable's table is not loaded yet: frame pointers until it is */
+		f = exe ? file_table(exe) : NULL;
+		if (!f || f->text_end <= f->text_start)
+			return NULL;
+		p = bpf_map_lookup_elem(&proc_scratch, &zero);
+		if (!p)
+			return NULL;
+		start = BPF_CORE_READ(task, mm, start_code);
+		p->n = 1;
+		p->flags = UNWIND_PROC_SEEDED;
+		p->maps[0].start = start & ~0xfffULL;
+		p->maps[0].end = BPF_CORE_READ(task, mm, end_code);
+		p->maps[0].bias = start - f->text_start + f->text_delta;
+		p->maps[0].file = f->slot;
+		p->maps[0].gen = f->gen;
+		if (bpf_map_update_elem(&unwind_procs, &tgid, p, BPF_NOEXIST))
+			return NULL;
+		count(CNT_SEEDED);
 	}
-	/* a new executable's table is not loaded yet: frame pointers until it is */
-	f = exe ? file_table(exe) : NULL;
-	if (!f || f->text_end <= f->text_start)
-		return NULL;
-	p = bpf_map_lookup_elem(&proc_scratch, &zero);
-	if (!p)
-		return NULL;
-	start = BPF_CORE_READ(task, mm, start_code);
-	p->n = 1;
-	p->flags = UNWIND_PROC_SEEDED;
-	p->maps[0].start = start & ~0xfffULL;
-	p->maps[0].end = BPF_CORE_READ(task, mm, end_code);
-	p->maps[0].bias = start - f->text_start + f->text_delta;
-	p->maps[0].file = f->slot;
-	p->maps[0].gen = f->gen;
-	if (bpf_map_update_elem(&unwind_procs, &tgid, p, BPF_NOEXIST))
-		return NULL;
-	count(CNT_SEEDED);
-	return bpf_map_lookup_elem(&unwind_procs, &tgid);
+	/*
+	 * Rows cached for this tgid are an earlier image's (exec) or an
+	 * earlier process's (pid reuse): stale now.  Rows cached for a seeded
+	 * entry stay true as it grows (a pc outside it is not cached).
+	 */
+	__sync_fetch_and_add(&unwind_gen, 1);
+	p = bpf_map_lookup_elem(&unwind_procs, &tgid);
+	if (p)
+		p->flags = UNWIND_PROC_SEEDED;	/* a parent's copy may say 0 */
+	return p;
 }
 
 #endif /* EMBER_SEED_BPF_H */

@@ -86,9 +86,9 @@ static bool map_bias(const struct uw_file *f, uint64_t start, uint64_t pgoff, ui
 	int i;
 
 	for (i = 0; i < f->nphdr; i++) {
-		if ((f->ph[i].off & ~0xfffULL) > pgoff || pgoff >= f->ph[i].off + f->ph[i].filesz)
+		if (pgoff < f->ph[i].lo || pgoff >= f->ph[i].hi)
 			continue;
-		*bias = start - pgoff + f->ph[i].off - f->ph[i].vaddr + f->base;
+		*bias = start - pgoff + f->ph[i].delta + f->base;
 		return true;
 	}
 	return false;
@@ -229,12 +229,11 @@ void unwinder__remove_process(struct unwinder *u, int pid)
 {
 	struct uw_proc key = { .pid = pid }, **found, *p;
 
-	/* BPF may have seeded an entry user space never read */
-	bpf_map_delete_elem(u->m.procs_fd, &pid);
 	found = tfind(&key, &u->procs, proc_cmp);
 	if (!found)
 		return;
 	p = *found;
+	bpf_map_delete_elem(u->m.procs_fd, &pid);
 	unwinder_changed(u);
 	proc_release(u, p);
 	tdelete(&key, &u->procs, proc_cmp);

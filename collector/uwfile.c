@@ -83,7 +83,7 @@ static struct unwind_inode_key inode_key(const struct uw_file *f)
 
 /*
  * Publishes a loaded file by inode, for BPF to seed new processes'
- * entries (bpf/unwind.bpf.h).  Only with a known change time: a file
+ * entries (bpf/seed.bpf.h).  Only with a known change time: a file
  * rewritten in place must not take the old file's rows.
  */
 static void inode_publish(struct unwinder *u, const struct uw_file *f)
@@ -98,9 +98,9 @@ static void inode_publish(struct unwinder *u, const struct uw_file *f)
 	v.ctime_nsec = f->ctime % 1000000000ULL;
 	for (i = 0; i < f->nphdr; i++) {
 		if (v.nph < UNWIND_INODE_PHDRS) {
-			v.ph[v.nph].lo = f->ph[i].off & ~0xfffULL;
-			v.ph[v.nph].hi = f->ph[i].off + f->ph[i].filesz;
-			v.ph[v.nph++].delta = f->ph[i].off - f->ph[i].vaddr + f->base;
+			v.ph[v.nph].lo = f->ph[i].lo;
+			v.ph[v.nph].hi = f->ph[i].hi;
+			v.ph[v.nph++].delta = f->ph[i].delta + f->base;
 		}
 		/* as the kernel's ELF loader sets start_code and end_code */
 		if (f->ph[i].exec && f->ph[i].vaddr < v.text_start)
@@ -227,7 +227,9 @@ static void read_phdrs(struct uw_file *f, Elf *elf)
 	for (i = 0; i < nph && f->nphdr < MAX_PHDRS; i++) {
 		if (!gelf_getphdr(elf, i, &ph) || ph.p_type != PT_LOAD)
 			continue;
-		f->ph[f->nphdr].off = ph.p_offset;
+		f->ph[f->nphdr].lo = ph.p_offset & ~0xfffULL;
+		f->ph[f->nphdr].hi = ph.p_offset + ph.p_filesz;
+		f->ph[f->nphdr].delta = ph.p_offset - ph.p_vaddr;
 		f->ph[f->nphdr].vaddr = ph.p_vaddr;
 		f->ph[f->nphdr].exec = ph.p_flags & PF_X;
 		f->ph[f->nphdr++].filesz = ph.p_filesz;

@@ -31,7 +31,11 @@ struct uw_file {
 	int refs;		/* tracked processes whose entry names this file */
 	uint64_t last_used;
 	int nphdr;
-	struct { uint64_t off, vaddr, filesz; bool exec; } ph[MAX_PHDRS];
+	/*
+	 * PT_LOAD segments: a mapping of file offset pgoff in [lo, hi) at
+	 * start has bias start - pgoff + delta + base (BPF's seeding too).
+	 */
+	struct { uint64_t lo, hi, delta, vaddr, filesz; bool exec; } ph[MAX_PHDRS];
 };
 
 struct unwinder {

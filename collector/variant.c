@@ -189,7 +189,6 @@ static int load(struct sampler *s, const struct sampler_opts *opts, bool tables,
 	s->skel = profile_bpf__open();
 	if (!s->skel)
 		return -errno;
-	seed = seed && tables;
 	s->tables = tables;
 	s->seed = seed;
 	s->skel->rodata->seed_procs = seed;

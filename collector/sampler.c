@@ -480,7 +480,8 @@ bool sampler_counter_is_loss(int id)
 	return id != CNT_SAMPLES && id != CNT_UNWIND_WALKS && id != CNT_UNWIND_ROOT &&
 	       id != CNT_UNWIND_FP_END && id != CNT_EXIT_MAPS && id != CNT_START_MAPS &&
 	       id != CNT_RESCANS && id != CNT_RESCANS_HELD && id != CNT_PY_EVAL &&
-	       id != CNT_PY_FRAMES && id != CNT_UNWIND_CACHE_HITS;
+	       id != CNT_PY_FRAMES && id != CNT_UNWIND_CACHE_HITS && id != CNT_SEEDED &&
+	       id != CNT_SEED_FORKS && id != CNT_SEED_MAPS;
 }
 
 int sampler__counters(struct sampler *s, uint64_t out[CNT_MAX])

@@ -515,15 +515,19 @@ struct frames *kallsyms__lookup(struct kallsyms *ks, uint64_t addr,
 	long i = kallsyms_find(ks, addr);
 	struct frames *fr;
 
-	/* past a module's last symbol the address may be code loaded since */
-	if (i < 0 || ksym_last_of_module(ks, i))
+	/*
+	 * Past a module's last symbol the address may be code loaded since.
+	 * BPF programs need no re-read on a hunch: their own check (bpf_hits)
+	 * notices any program loaded or unloaded.
+	 */
+	if (i >= 0 && ksym_module(ks, i) == ks->bpf_module)
+		ks->bpf_hits++;
+	else if (i < 0 || ksym_last_of_module(ks, i))
 		ks->unsure++;
 	if (i < 0 || !kallsyms_covers(ks, i, addr)) {
 		errno = ENOENT;
 		return NULL;
 	}
-	if (ksym_module(ks, i) == ks->bpf_module)
-		ks->bpf_hits++;
 	fr = hmap__get(&ks->frames, i);
 	if (fr) {
 		stats->cache_hits++;

@@ -33,6 +33,7 @@ static int write_syms(const char *path, bool late)
 	if (!f)
 		return -errno;
 	fputs(base_syms, f);
+	fputs("ffffffffc0300000 t bpf_prog_0123456789abcdef_on_sample\t[bpf]\n", f);
 	if (late)
 		fputs("ffffffffc0200000 t late_fn\t[late_mod]\n", f);
 	return fclose(f) ? -errno : 0;
@@ -84,6 +85,36 @@ static void test_reload_on_unknown(struct test *t)
 	/* all known again: no more re-reads however long it runs */
 	r = kallsyms__refresh(&ks, path, 10000000);
 	CHECK(r == 0, "re-read with every address known: %d", r);
+out:
+	kallsyms__free(ks);
+	strpool__clear(&pool);
+	unlink(path);
+}
+
+/*
+ * A sample in the last BPF program is no hunch that code was loaded: the
+ * program list has its own check, so it alone never re-reads the table.
+ */
+static void test_bpf_no_reload(struct test *t)
+{
+	char path[] = "/tmp/ember-kallsyms-XXXXXX";
+	struct strpool pool = {};
+	struct kallsyms *ks = NULL;
+	int fd = mkstemp(path), r;
+
+	CHECK(fd >= 0, "mkstemp: %s", strerror(errno));
+	close(fd);
+	CHECK(!write_syms(path, false), "write");
+	ks = kallsyms__load(path, &pool);
+	CHECK(ks, "load: %s", strerror(errno));
+	CHECK(!strcmp(name_of(ks, 0xffffffffc0300040ULL), "bpf_prog_0123456789abcdef_on_sample"),
+	      "BPF program not named: '%s'", name_of(ks, 0xffffffffc0300040ULL));
+	CHECK(!write_syms(path, true), "rewrite");
+	r = kallsyms__refresh(&ks, path, 100000);
+	CHECK(r == 0, "a sample in the last BPF program re-read the table: %d", r);
+	CHECK(!*name_of(ks, LATE_ADDR), "late module named without a re-read");
+	r = kallsyms__refresh(&ks, path, 200000);
+	CHECK(r == 1, "an address past mod_a did not re-read the table: %d", r);
 out:
 	kallsyms__free(ks);
 	strpool__clear(&pool);
@@ -162,5 +193,6 @@ out:
 const struct test_case kallsyms_tests[] = {
 	{ "kallsyms_reload_on_unknown", test_reload_on_unknown },
 	{ "kallsyms_compact_table", test_compact_table },
+	{ "kallsyms_bpf_no_reload", test_bpf_no_reload },
 	{ NULL, NULL },
 };

@@ -18,12 +18,15 @@ TEST_DEBS := python3 linux-perf procps util-linux golang-go chromium prometheus 
 DEB_DEBS := debhelper dpkg-dev lintian
 DEB_VERSION = $(shell dpkg-parsechangelog -S Version -l debian/changelog 2>/dev/null)
 
-PKGS := libbpf libelf libdw zlib sqlite3 libdebuginfod libcurl
+PKGS := libbpf libelf libdw zlib sqlite3
+# Headers only: ember dlopen()s these when --push or a debuginfod URL needs
+# them (util/dlib.c), so other runs never map them and what they pull in.
+DLOPEN_PKGS := libdebuginfod libcurl
 CFLAGS ?= -g -O2 -fno-omit-frame-pointer
 WARN := -Wall -Wextra -Werror -Wmissing-field-initializers -Werror=undef
 INCLUDES := -I$(OUTPUT) -Ibpf -Icollector -Isymbolizer -Istore -Iunwind -Iutil -Iexport -Ipush -Icmd
 ALL_CFLAGS = $(CFLAGS) $(WARN) $(INCLUDES) -MMD -MP -D_GNU_SOURCE \
-	$(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+	$(shell pkg-config --cflags $(PKGS) $(DLOPEN_PKGS) 2>/dev/null)
 LDLIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -liberty -lpthread
 ifeq ($(SANITIZE),1)
 ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer

@@ -229,13 +229,14 @@ char *push_ingest_path(const struct push_enc *e, const char *service, int64_t st
 	}
 	wbuf__put(&name, "}", 1);
 	if (!name.err)
-		esc = curl_easy_escape(NULL, (char *)name.p, name.len);
+		esc = e->curl->easy_escape(NULL, (char *)name.p, name.len);
 	if (esc && asprintf(&path, "/ingest?name=%s&from=%lld&until=%lld%s&sampleRate=%u"
 			    "&spyName=ember", esc, (long long)(start_ms / 1000),
 			    (long long)((end_ms + 999) / 1000),
 			    e->protocol == PUSH_INGEST ? "&format=pprof" : "", e->freq) < 0)
 		path = NULL;
-	curl_free(esc);
+	if (esc)
+		e->curl->free(esc);
 	wbuf__free(&name);
 	return path;
 }

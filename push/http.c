@@ -14,6 +14,7 @@
 #define CONNECT_TIMEOUT_MS 5000
 
 struct push_http {
+	const struct curl_api *api;
 	CURL *curl;
 	char *url, *user, *password, *token, *tenant, *ca_file;
 	enum push_protocol protocol;
@@ -53,7 +54,7 @@ void push_http__free(struct push_http *h)
 	if (!h)
 		return;
 	if (h->curl)
-		curl_easy_cleanup(h->curl);
+		h->api->easy_cleanup(h->curl);
 	free(h->url);
 	free(h->user);
 	free_secret(h->password);
@@ -70,6 +71,7 @@ struct push_http *push_http__new(const struct push_http_opts *o)
 
 	if (!h)
 		return NULL;
+	h->api = o->curl;
 	h->protocol = o->protocol;
 	h->abort = o->abort;
 	h->ctx = o->ctx;
@@ -77,36 +79,37 @@ struct push_http *push_http__new(const struct push_http_opts *o)
 	    (o->password && !(h->password = strdup(o->password))) ||
 	    (o->token && !(h->token = strdup(o->token))) ||
 	    (o->tenant && !(h->tenant = strdup(o->tenant))) ||
-	    (o->ca_file && !(h->ca_file = strdup(o->ca_file))) || !(h->curl = curl_easy_init())) {
+	    (o->ca_file && !(h->ca_file = strdup(o->ca_file))) || !(h->curl = o->curl->easy_init())) {
 		push_http__free(h);
 		errno = ENOMEM;
 		return NULL;
 	}
 	c = h->curl;
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "ember");
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_reply);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, h);
-	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(c, CURLOPT_XFERINFODATA, h);
-	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	h->api->easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	h->api->easy_setopt(c, CURLOPT_USERAGENT, "ember");
+	h->api->easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_TIMEOUT_MS);
+	h->api->easy_setopt(c, CURLOPT_WRITEFUNCTION, on_reply);
+	h->api->easy_setopt(c, CURLOPT_WRITEDATA, h);
+	h->api->easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	h->api->easy_setopt(c, CURLOPT_XFERINFODATA, h);
+	h->api->easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 	if (h->ca_file)
-		curl_easy_setopt(c, CURLOPT_CAINFO, h->ca_file);
+		h->api->easy_setopt(c, CURLOPT_CAINFO, h->ca_file);
 	if (h->token) {
-		curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
-		curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, h->token);
+		h->api->easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
+		h->api->easy_setopt(c, CURLOPT_XOAUTH2_BEARER, h->token);
 	} else if (h->user) {
-		curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
-		curl_easy_setopt(c, CURLOPT_USERNAME, h->user);
-		curl_easy_setopt(c, CURLOPT_PASSWORD, h->password ? h->password : "");
+		h->api->easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+		h->api->easy_setopt(c, CURLOPT_USERNAME, h->user);
+		h->api->easy_setopt(c, CURLOPT_PASSWORD, h->password ? h->password : "");
 	}
 	return h;
 }
 
-static struct curl_slist *add_header(struct curl_slist *l, const char *line, bool *nomem)
+static struct curl_slist *add_header(struct push_http *h, struct curl_slist *l, const char *line,
+				     bool *nomem)
 {
-	struct curl_slist *n = curl_slist_append(l, line);
+	struct curl_slist *n = h->api->slist_append(l, line);
 
 	if (!n)
 		*nomem = true;
@@ -131,43 +134,43 @@ CURLcode push_http__send(struct push_http *h, const struct push_req *r, double t
 		goto cleanup;
 	}
 	if (h->protocol == PUSH_CONNECT) {
-		l = add_header(l, "Content-Type: application/proto", &nomem);
-		l = add_header(l, "Connect-Protocol-Version: 1", &nomem);
+		l = add_header(h, l, "Content-Type: application/proto", &nomem);
+		l = add_header(h, l, "Connect-Protocol-Version: 1", &nomem);
 	} else if (!r->multipart) {
-		l = add_header(l, "Content-Type: application/octet-stream", &nomem);
+		l = add_header(h, l, "Content-Type: application/octet-stream", &nomem);
 	}
-	l = add_header(l, "Expect:", &nomem);	/* no 100-continue round trip */
+	l = add_header(h, l, "Expect:", &nomem);	/* no 100-continue round trip */
 	if (h->tenant) {
 		snprintf(tenant, sizeof(tenant), "X-Scope-OrgID: %s", h->tenant);
-		l = add_header(l, tenant, &nomem);
+		l = add_header(h, l, tenant, &nomem);
 	}
 	if (nomem)
 		goto cleanup;
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, l);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(timeout_s * 1000) + 1);
+	h->api->easy_setopt(c, CURLOPT_URL, url);
+	h->api->easy_setopt(c, CURLOPT_HTTPHEADER, l);
+	h->api->easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(timeout_s * 1000) + 1);
 	if (r->multipart) {
-		mime = curl_mime_init(c);
-		part = mime ? curl_mime_addpart(mime) : NULL;
-		if (!part || curl_mime_name(part, "profile") ||
-		    curl_mime_filename(part, "profile.pprof") ||
-		    curl_mime_type(part, "application/octet-stream") ||
-		    curl_mime_data(part, (const char *)r->body, r->len))
+		mime = h->api->mime_init(c);
+		part = mime ? h->api->mime_addpart(mime) : NULL;
+		if (!part || h->api->mime_name(part, "profile") ||
+		    h->api->mime_filename(part, "profile.pprof") ||
+		    h->api->mime_type(part, "application/octet-stream") ||
+		    h->api->mime_data(part, (const char *)r->body, r->len))
 			goto cleanup;
-		curl_easy_setopt(c, CURLOPT_MIMEPOST, mime);
+		h->api->easy_setopt(c, CURLOPT_MIMEPOST, mime);
 	} else {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->body);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->len);
+		h->api->easy_setopt(c, CURLOPT_POSTFIELDS, r->body);
+		h->api->easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->len);
 	}
-	rc = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+	rc = h->api->easy_perform(c);
+	h->api->easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
 	if (rc != CURLE_OK)
 		*status = 0;
 cleanup:
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
-	curl_easy_setopt(c, CURLOPT_MIMEPOST, NULL);
-	curl_mime_free(mime);
-	curl_slist_free_all(l);
+	h->api->easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+	h->api->easy_setopt(c, CURLOPT_MIMEPOST, NULL);
+	h->api->mime_free(mime);
+	h->api->slist_free_all(l);
 	free(url);
 	return rc;
 }

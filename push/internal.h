@@ -13,6 +13,41 @@
 #include "push.h"
 #include "pb.h"
 
+/*
+ * The libcurl functions push calls, resolved from libcurl.so.4 when a
+ * pusher starts (push.c): ember is not linked against libcurl, so runs
+ * without --push never map it (nor the TLS, Kerberos and LDAP libraries
+ * it pulls in).  The types are libcurl's own, from curl/curl.h.
+ */
+#define PUSH_CURL_SONAME "libcurl.so.4"
+
+struct curl_api {
+	void *lib;
+	__typeof__(curl_global_init) *global_init;
+	__typeof__(curl_global_cleanup) *global_cleanup;
+	__typeof__(curl_easy_init) *easy_init;
+	__typeof__(curl_easy_cleanup) *easy_cleanup;
+	__typeof__(curl_easy_setopt) *easy_setopt;
+	__typeof__(curl_easy_perform) *easy_perform;
+	__typeof__(curl_easy_getinfo) *easy_getinfo;
+	__typeof__(curl_easy_strerror) *easy_strerror;
+	__typeof__(curl_easy_escape) *easy_escape;
+	__typeof__(curl_free) *free;
+	__typeof__(curl_slist_append) *slist_append;
+	__typeof__(curl_slist_free_all) *slist_free_all;
+	__typeof__(curl_mime_init) *mime_init;
+	__typeof__(curl_mime_addpart) *mime_addpart;
+	__typeof__(curl_mime_name) *mime_name;
+	__typeof__(curl_mime_filename) *mime_filename;
+	__typeof__(curl_mime_type) *mime_type;
+	__typeof__(curl_mime_data) *mime_data;
+	__typeof__(curl_mime_free) *mime_free;
+	__typeof__(curl_url) *url;
+	__typeof__(curl_url_set) *url_set;
+	__typeof__(curl_url_get) *url_get;
+	__typeof__(curl_url_cleanup) *url_cleanup;
+};
+
 /* Pyroscope's per-profile limits: samples (stacks) and uncompressed bytes. */
 #define PUSH_MAX_SAMPLES 16000
 #define PUSH_MAX_PROFILE_BYTES (4u << 20)
@@ -45,6 +80,7 @@ struct push_enc {
 	char *host;
 	struct push_label *labels;	/* extra labels, strings owned */
 	int nlabels;
+	const struct curl_api *curl;	/* escapes /ingest names; the pusher's */
 };
 
 /* window.c: one window's samples, by service, as gzipped pprof chunks. */
@@ -85,6 +121,7 @@ char *push_ingest_path(const struct push_enc *e, const char *service, int64_t st
 struct push_http;
 
 struct push_http_opts {
+	const struct curl_api *curl;	/* outlives the client */
 	const char *url;	/* base, no trailing '/' */
 	enum push_protocol protocol;
 	const char *user, *password, *token, *tenant, *ca_file;

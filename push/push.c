@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "internal.h"
+#include "dlib.h"
 #include "log.h"
 #include "mono.h"
 
@@ -27,6 +28,8 @@
 #define BACKOFF_MAX_S 30.0
 
 struct pusher {
+	struct curl_api curl;
+	bool curl_ready;		/* curl.global_init() succeeded */
 	struct push_enc enc;
 	char *url, *url_shown;		/* url_shown: without user:password@ */
 	char *service;			/* --push-label service_name=, NULL: per process */
@@ -110,26 +113,51 @@ static int copy_labels(struct pusher *p, const struct push_opts *o)
 	return 0;
 }
 
+/* Opens libcurl and resolves what push calls; a missing one fails the pusher's start. */
+static int curl_api__open(struct curl_api *a)
+{
+#define SYM(f) { "curl_" #f, (void **)&a->f }
+	const struct dlib_sym syms[] = {
+		SYM(global_init), SYM(global_cleanup), SYM(easy_init), SYM(easy_cleanup),
+		SYM(easy_setopt), SYM(easy_perform), SYM(easy_getinfo), SYM(easy_strerror),
+		SYM(easy_escape), SYM(free), SYM(slist_append), SYM(slist_free_all),
+		SYM(mime_init), SYM(mime_addpart), SYM(mime_name), SYM(mime_filename),
+		SYM(mime_type), SYM(mime_data), SYM(mime_free), SYM(url), SYM(url_set),
+		SYM(url_get), SYM(url_cleanup),
+	};
+#undef SYM
+	char why[512];
+
+	a->lib = dlib__open(PUSH_CURL_SONAME, syms, sizeof(syms) / sizeof(syms[0]), why,
+			    sizeof(why));
+	if (!a->lib) {
+		log_error("push: cannot load libcurl: %s", why);
+		return -ENOPKG;
+	}
+	return 0;
+}
+
 /* Keeps the URL without a trailing '/', and a copy without credentials for logs. */
 static int parse_url(struct pusher *p, const char *url)
 {
-	CURLU *u = curl_url();
+	const struct curl_api *c = &p->curl;
+	CURLU *u = c->url();
 	char *scheme = NULL, *shown = NULL;
 	size_t n = strlen(url);
 	int err = -EINVAL;
 
 	if (!u)
 		return -ENOMEM;
-	if (curl_url_set(u, CURLUPART_URL, url, 0) ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) ||
+	if (c->url_set(u, CURLUPART_URL, url, 0) ||
+	    c->url_get(u, CURLUPART_SCHEME, &scheme, 0) ||
 	    (strcmp(scheme, "http") && strcmp(scheme, "https"))) {
 		log_error("push: '%s' is not an http:// or https:// URL", url);
 		goto cleanup;
 	}
-	curl_url_set(u, CURLUPART_USER, NULL, 0);
-	curl_url_set(u, CURLUPART_PASSWORD, NULL, 0);
+	c->url_set(u, CURLUPART_USER, NULL, 0);
+	c->url_set(u, CURLUPART_PASSWORD, NULL, 0);
 	err = -ENOMEM;
-	if (curl_url_get(u, CURLUPART_URL, &shown, 0))
+	if (c->url_get(u, CURLUPART_URL, &shown, 0))
 		goto cleanup;
 	while (n && url[n - 1] == '/')
 		n--;
@@ -138,9 +166,9 @@ static int parse_url(struct pusher *p, const char *url)
 	if (p->url && p->url_shown)
 		err = 0;
 cleanup:
-	curl_free(scheme);
-	curl_free(shown);
-	curl_url_cleanup(u);
+	c->free(scheme);
+	c->free(shown);
+	c->url_cleanup(u);
 	return err;
 }
 
@@ -219,7 +247,7 @@ static void settle(struct pusher *p, struct push_window *w, CURLcode rc, long st
 			if (rc == CURLE_OK)
 				snprintf(msg, sizeof(msg), "HTTP %ld: %s", status, push_http__reply(p->http));
 			log_warn("push to %s failed, retrying with backoff: %s", p->url_shown,
-				 rc == CURLE_OK ? msg : curl_easy_strerror(rc));
+				 rc == CURLE_OK ? msg : p->curl.easy_strerror(rc));
 		}
 		p->failing = true;
 		p->st.retries++;
@@ -284,7 +312,7 @@ static void *push_thread(void *arg)
 		now = mono_s();
 		rc = push_http__send(p->http, &w->reqs[w->done], timeout, &status);
 		log_debug("push: %zu bytes, HTTP %ld (%s) in %.1f ms", w->reqs[w->done].len, status,
-			  curl_easy_strerror(rc), (mono_s() - now) * 1000);
+			  p->curl.easy_strerror(rc), (mono_s() - now) * 1000);
 		pthread_mutex_lock(&p->lock);
 		p->inflight = NULL;
 		settle(p, w, rc, status, mono_s());
@@ -304,8 +332,14 @@ int pusher__new(const struct push_opts *o, struct pusher **out)
 		return -ENOMEM;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cond, NULL);
-	if (curl_global_init(CURL_GLOBAL_DEFAULT))
+	err = curl_api__open(&p->curl);
+	if (err)
 		goto cleanup;
+	err = -ENOMEM;
+	if (p->curl.global_init(CURL_GLOBAL_DEFAULT))
+		goto cleanup;
+	p->curl_ready = true;
+	p->enc.curl = &p->curl;
 	p->enc.protocol = o->protocol;
 	p->enc.freq = o->freq;
 	p->max_windows = o->max_windows > 0 ? o->max_windows : DEFAULT_MAX_WINDOWS;
@@ -321,8 +355,8 @@ int pusher__new(const struct push_opts *o, struct pusher **out)
 		gethostname(host, sizeof(host) - 1);
 	p->enc.host = strdup(o->host ? o->host : *host ? host : "unknown");
 	p->http = push_http__new(&(struct push_http_opts){
-		.url = p->url, .protocol = o->protocol, .user = o->user, .password = o->password,
-		.token = o->token, .tenant = o->tenant, .ca_file = o->ca_file,
+		.curl = &p->curl, .url = p->url, .protocol = o->protocol, .user = o->user,
+		.password = o->password, .token = o->token, .tenant = o->tenant, .ca_file = o->ca_file,
 		.abort = aborting, .ctx = p });
 	if (!p->enc.host || !p->http)
 		goto cleanup;
@@ -377,6 +411,9 @@ void pusher__free(struct pusher *p, int grace_ms)
 	free(p->url);
 	free(p->url_shown);
 	free(p->service);
+	if (p->curl_ready)
+		p->curl.global_cleanup();
+	dlib__close(p->curl.lib);
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->cond);
 	free(p);

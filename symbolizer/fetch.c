@@ -4,9 +4,13 @@
  * thread, so a slow or dead server never holds up symbolizing: requests
  * go in a queue, answers (paths in libdebuginfod's on-disk cache) come
  * back through another, and the symbolizer picks them up between drains.
- * The thread starts with the first request; a transfer under way is
+ * The thread starts with the first request and only then opens
+ * libdebuginfod (ember is not linked against it, so runs that fetch
+ * nothing never map it, nor the libcurl it pulls in); without it every
+ * request fails, counted by the symbolizer.  A transfer under way is
  * cancelled (through the progress callback) when the symbolizer is freed.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -15,7 +19,10 @@
 #include <unistd.h>
 #include <elfutils/debuginfod.h>
 #include "internal.h"
+#include "dlib.h"
 #include "log.h"
+
+#define DEBUGINFOD_SONAME "libdebuginfod.so.1"
 
 struct fetch_req {
 	struct fetch_req *next;
@@ -34,6 +41,15 @@ struct fetcher {
 	struct fetch_req *todo;		/* LIFO is fine: order does not matter */
 	struct fetch_req *done;
 	size_t ntodo;			/* requests in todo, at most FETCH_MAX_QUEUED */
+	/* the worker thread's own: libdebuginfod and what it calls of it */
+	void *lib;
+	struct {
+		__typeof__(debuginfod_begin) *begin;
+		__typeof__(debuginfod_end) *end;
+		__typeof__(debuginfod_set_user_data) *set_user_data;
+		__typeof__(debuginfod_set_progressfn) *set_progressfn;
+		__typeof__(debuginfod_find_debuginfo) *find_debuginfo;
+	} api;
 };
 
 /*
@@ -84,27 +100,63 @@ static bool fetcher_stopping(struct fetcher *f)
 	return stop;
 }
 
-/* Non-zero aborts the transfer. */
+/*
+ * Non-zero aborts the transfer.  The client is all the callback gets and
+ * its user data (the fetcher) is read through the library, which is open
+ * while this runs, so RTLD_NOLOAD finds it without a pointer kept aside.
+ */
 static int progress(debuginfod_client *c, long a, long b)
 {
+	void *lib = dlopen(DEBUGINFOD_SONAME, RTLD_NOW | RTLD_NOLOAD);
+	__typeof__(debuginfod_get_user_data) *get_user_data;
+	int stop = 0;
+
 	(void)a, (void)b;
-	return fetcher_stopping(debuginfod_get_user_data(c));
+	if (!lib)
+		return 0;
+	get_user_data = (__typeof__(get_user_data))dlsym(lib, "debuginfod_get_user_data");
+	if (get_user_data)
+		stop = fetcher_stopping(get_user_data(c));
+	dlclose(lib);
+	return stop;
+}
+
+/* Opens libdebuginfod and starts a client; NULL (warned) when either fails. */
+static debuginfod_client *fetcher_begin(struct fetcher *f)
+{
+#define SYM(fn) { "debuginfod_" #fn, (void **)&f->api.fn }
+	const struct dlib_sym syms[] = {
+		SYM(begin), SYM(end), SYM(set_user_data), SYM(set_progressfn), SYM(find_debuginfo),
+	};
+#undef SYM
+	debuginfod_client *c;
+	char why[512];
+
+	f->lib = dlib__open(DEBUGINFOD_SONAME, syms, sizeof(syms) / sizeof(syms[0]), why,
+			    sizeof(why));
+	if (!f->lib) {
+		log_warn("debuginfod: cannot load libdebuginfod (%s); debug files are not fetched",
+			 why);
+		return NULL;
+	}
+	c = f->api.begin();
+	if (!c) {
+		log_warn("debuginfod: cannot start a client; debug files are not fetched");
+		return NULL;
+	}
+	f->api.set_user_data(c, f);
+	f->api.set_progressfn(c, progress);
+	return c;
 }
 
 static void *fetcher_main(void *arg)
 {
 	struct fetcher *f = arg;
-	debuginfod_client *c = debuginfod_begin();
+	debuginfod_client *c = fetcher_begin(f);
 	struct fetch_req *r;
 	char *path;
 	int fd;
 
-	if (c) {
-		debuginfod_set_user_data(c, f);
-		debuginfod_set_progressfn(c, progress);
-	} else {
-		log_warn("debuginfod: cannot start a client; debug files are not fetched");
-	}
 	pthread_mutex_lock(&f->lock);
 	for (;;) {
 		while (!f->stop && !f->todo)
@@ -116,7 +168,7 @@ static void *fetcher_main(void *arg)
 		f->ntodo--;
 		pthread_mutex_unlock(&f->lock);
 		path = NULL;
-		fd = c ? debuginfod_find_debuginfo(c, r->id, r->len, &path) : -ENOSYS;
+		fd = c ? f->api.find_debuginfo(c, r->id, r->len, &path) : -ENOSYS;
 		if (fd >= 0) {
 			close(fd);
 			r->path = path;
@@ -129,7 +181,7 @@ static void *fetcher_main(void *arg)
 	}
 	pthread_mutex_unlock(&f->lock);
 	if (c)
-		debuginfod_end(c);
+		f->api.end(c);
 	return NULL;
 }
 
@@ -143,6 +195,7 @@ void fetcher__free(struct fetcher *f)
 	pthread_mutex_unlock(&f->lock);
 	if (f->started)
 		pthread_join(f->thread, NULL);
+	dlib__close(f->lib);
 	req_list_free(f->todo);
 	req_list_free(f->done);
 	pthread_cond_destroy(&f->wake);

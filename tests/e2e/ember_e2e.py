@@ -301,14 +301,14 @@ class Agent(Recording):
     started is the wall-clock time (s) just before the process was spawned.
     """
 
-    def __init__(self, args):
+    def __init__(self, args, env=None):
         self.out_path = None
         if "--listen" not in args:
             args = args + ["--listen", "127.0.0.1:0"]  # never collide with a running agent's 7070
         self.argv = [EMBER, "agent"] + args
         self.started = time.time()
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, errors="replace")
+                                     text=True, errors="replace", env=env)
         self.stdout = None
         self.stderr = None
         self.ended = None
@@ -328,6 +328,11 @@ class Agent(Recording):
         finally:
             self.kill()
         return rc, err
+
+    def mapped(self):
+        """The basenames of the files mapped into the running agent (/proc/PID/maps)."""
+        with open(f"/proc/{self.proc.pid}/maps") as f:
+            return {os.path.basename(line.split()[5]) for line in f if len(line.split()) > 5}
 
     def window_lines(self):
         """The key=value pairs of every 'window:' info line the agent logged (after result())."""

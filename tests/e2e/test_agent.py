@@ -32,6 +32,7 @@ TESTS = [
     "agent_short_process_symbolized", "agent_export_while_running", "agent_export_pid",
     "agent_kill9_integrity", "agent_kill9_windows_kept",
     "agent_restart_appends", "agent_memory_limit", "agent_metrics_promtool",
+    "agent_no_curl_debuginfod_mapped",
 ]
 
 TMP = tempfile.mkdtemp(prefix="ember-agent-")
@@ -51,8 +52,9 @@ def main_run():
         return runs["main"]
     res = runs["main"] = {"error": None, "db": os.path.join(TMP, "main.db")}
     res["port"] = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "DEBUGINFOD_URLS"}
     agent = Agent(["--db", res["db"], "--window", str(WINDOW_MS // 1000), "-F", str(HZ),
-                   "--listen", f"127.0.0.1:{res['port']}"])
+                   "--listen", f"127.0.0.1:{res['port']}"], env=env)
     procs = []
     try:
         agent.wait_ready()
@@ -72,6 +74,7 @@ def main_run():
         res["live_export"] = (r.returncode, r.stdout, r.stderr)
         with urllib.request.urlopen(f"http://127.0.0.1:{res['port']}/metrics", timeout=10) as m:
             res["metrics"] = m.read().decode()
+        res["mapped"] = agent.mapped()
         left = agent.started + RUN_S - time.time()
         if left > 0:
             time.sleep(left)
@@ -401,6 +404,15 @@ def t_agent_metrics_promtool():
     assert r.returncode == 0, f"promtool check metrics exited {r.returncode}: {one_line(r.stdout + r.stderr)[:400]}"
     m = re.search(r"^ember_samples_total (\S+)$", res["metrics"], re.M)
     assert m and float(m.group(1)) > 0, "no ember_samples_total > 0 on the live agent's /metrics"
+
+
+def t_agent_no_curl_debuginfod_mapped():
+    """Without --push and without a debuginfod URL, libcurl and libdebuginfod are never loaded."""
+    res = get("main")
+    mapped = res["mapped"]
+    assert any(m.startswith("libelf") for m in mapped), f"maps read wrong: {sorted(mapped)[:10]}"
+    loaded = sorted(m for m in mapped if m.startswith(("libcurl", "libdebuginfod")))
+    assert not loaded, f"mapped without --push or DEBUGINFOD_URLS: {loaded}"
 
 
 def main():

@@ -13,8 +13,10 @@ FUZZ_TEST_SECONDS ?= 30
 FUZZ_TARGETS := $(FUZZ_DIR)/fuzz_elf $(FUZZ_DIR)/fuzz_unwind
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
 	-Wall -Wextra -D_GNU_SOURCE
-FUZZ_LIBS = $(shell pkg-config --cflags --libs libelf libdw zlib libdebuginfod 2>/dev/null)
-FUZZ_SRCS := tests/fuzz/fuzz_elf.c $(wildcard symbolizer/*.c) util/log.c util/file.c util/procmaps.c
+FUZZ_LIBS = $(shell pkg-config --cflags --libs libelf libdw zlib 2>/dev/null) \
+	$(shell pkg-config --cflags libdebuginfod 2>/dev/null)
+FUZZ_SRCS := tests/fuzz/fuzz_elf.c $(wildcard symbolizer/*.c) util/log.c util/file.c util/procmaps.c \
+	util/dlib.c
 FUZZ_UNWIND_SRCS := tests/fuzz/fuzz_unwind.c $(wildcard unwind/*.c) util/file.c
 FUZZ_SEEDS := basic_pie basic_nopie basic_stripped basic_stripped.debug inline_o2 \
 	libfix.so cxx_fix

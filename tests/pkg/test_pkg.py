@@ -51,6 +51,9 @@ def t_deb_builds():
     info = run(["dpkg-deb", "-f", deb, "Package", "Version", "Architecture", "Depends"]).stdout
     assert "Architecture: amd64" in info and f"Version: {version}" in info, info
     assert "adduser" in info and "libbpf" in info, f"Depends lacks adduser or libbpf: {info}"
+    # dlopen()ed, so shlibdeps cannot see them: named by hand in debian/control
+    rec = run(["dpkg-deb", "-f", deb, "Recommends"]).stdout
+    assert "libcurl4" in rec and "libdebuginfod1" in rec, f"Recommends lacks libcurl4 or libdebuginfod1: {rec}"
 
 
 def t_lintian_no_errors():

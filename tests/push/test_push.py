@@ -35,6 +35,7 @@ TESTS = [
     "push_metrics", "push_ingest_raw", "push_ingest_multipart", "push_400_dropped_not_retried",
     "push_reset_503_429_retried_delivered_once", "push_dead_server_bounded", "push_slow_server",
     "push_kill9_store_intact", "push_auth_basic_tenant", "push_auth_bearer", "push_tls_ca",
+    "push_libcurl_loaded",
 ]
 state = {}
 
@@ -140,7 +141,8 @@ def setup_main():
     os.mkdir(save)
     r = Receiver(save=save)
     try:
-        res = run_agent("main", ["--push", r.url + "/", "--push-label", "env=e2e"], 9)
+        res = run_agent("main", ["--push", r.url + "/", "--push-label", "env=e2e"], 9,
+                        during=lambda a, port: a.mapped())
         res["log"] = r.log()
     finally:
         r.stop()
@@ -502,6 +504,14 @@ def t_push_tls_ca():
     s = summary(bad["stderr"])
     assert s["sent"] == 0 and s["retries"] >= 1, s
     assert re.search(r"certificate|SSL", bad["stderr"]), bad["stderr"][-300:]
+
+
+def t_push_libcurl_loaded():
+    """ember is not linked against libcurl: the pusher dlopen()s it, so it is mapped now."""
+    mapped = main_run()["during"]
+    assert any(m.startswith("libelf") for m in mapped), f"maps read wrong: {sorted(mapped)[:10]}"
+    assert any(m.startswith("libcurl.so.4") for m in mapped), \
+        f"libcurl.so.4 is not mapped into the pushing agent: {sorted(mapped)}"
 
 
 def teardown():

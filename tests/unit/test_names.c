@@ -12,6 +12,7 @@
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -374,11 +375,65 @@ out:
 	}
 }
 
+/*
+ * Freeing the symbolizer while debuginfod still waits for a slow server
+ * cancels the transfer (the progress callback finds its fetcher through
+ * the dlopen()ed library) instead of waiting for the answer.
+ */
+static void test_debuginfod_cancel(struct test *t)
+{
+	char dir[] = "/tmp/ember-dbgc-XXXXXX", exe[64], url[64], cmd[128];
+	struct server s = { .fd = -1, .delay_ms = 3000 };
+	struct symbolizer_opts o = { .debuginfod_urls = url };
+	struct symbolizer *sym = NULL;
+	const struct frame *f;
+	bool started = false;
+	double t0, took;
+	void (*old_pipe)(int) = signal(SIGPIPE, SIG_IGN);	/* the server writes to a cancelled client */
+	pthread_t th;
+	int i;
+
+	exe[0] = '\0';
+	CHECK(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
+	snprintf(exe, sizeof(exe), "%s/basic_stripped", dir);	/* no debug file beside it */
+	CHECK(!copy_file(fixture(t, 0, "basic_stripped"), exe, SIZE_MAX), "copy failed");
+	s.file = fixture(t, 1, "basic_stripped.debug");
+	CHECK(!readelf_build_id(exe, s.id, sizeof(s.id)), "no build id in %s", exe);
+	CHECK(!server_start(&s, &th), "server: %s", strerror(errno));
+	started = true;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", s.port);
+	setenv("DEBUGINFOD_CACHE_PATH", dir, 1);
+	sym = symbolizer__new_opts(&o);
+	CHECK(sym, "symbolizer__new_opts: %s", strerror(errno));
+	symbolizer__elf(sym, exe, 0x1000, &f);
+	for (i = 0; i < 200 && !s.requests; i++)
+		usleep(10 * 1000);
+	CHECK(s.requests == 1, "debuginfod never asked the server");
+	t0 = mono();
+	symbolizer__free(sym);
+	sym = NULL;
+	took = mono() - t0;
+	CHECK(took < 1.5, "freeing waited %.3f s for the %d ms server", took, s.delay_ms);
+out:
+	symbolizer__free(sym);
+	if (started)
+		server_stop(&s, th);
+	unsetenv("DEBUGINFOD_URLS");
+	unsetenv("DEBUGINFOD_CACHE_PATH");
+	signal(SIGPIPE, old_pipe);
+	if (exe[0]) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		if (system(cmd))
+			test__set(t, TEST_FAIL, "cannot remove %s", dir);
+	}
+}
+
 const struct test_case names_tests[] = {
 	{ "names_demangle", test_demangle },
 	{ "names_demangle_off", test_demangle_off },
 	{ "names_jit_perf_map", test_jit_perf_map },
 	{ "names_memfd_anon", test_memfd_anon },
 	{ "names_debuginfod_async", test_debuginfod },
+	{ "names_debuginfod_cancel", test_debuginfod_cancel },
 	{ NULL, NULL },
 };

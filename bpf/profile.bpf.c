@@ -83,6 +83,28 @@ struct {
 	__uint(max_entries, 65536);
 } seen SEC(".maps");
 
+/*
+ * Each CPU's last tgid found settled in seen (SEEN_CURRENT or SEEN_READ),
+ * good while seen_gen stands: whatever changes or drops an entry of seen
+ * (exec, exit, user space marking it read) bumps seen_gen afterwards.  A
+ * CPU that keeps sampling one process skips the hash lookup.
+ */
+struct seen_memo {
+	__u32 tgid;
+	__u32 gen;
+	__u8 state;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct seen_memo);
+	__uint(max_entries, 1);
+} seen_memos SEC(".maps");
+
+/* Bumped after each change to seen; user space bumps it too. */
+volatile __u32 seen_gen;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	/* room for ~360 exit dumps (2.8 KiB each) between two polls */
@@ -171,10 +193,24 @@ static __always_inline bool announce(struct bpf_perf_event_data *ctx, struct tas
 				     __u32 tgid, unsigned int flags, bool tables, bool *unread)
 {
 	__u8 current = SEEN_CURRENT, *state;
+	struct seen_memo *memo;
+	__u32 zero = 0, gen;
 	__u64 now;
 
+	gen = seen_gen;		/* read before seen: a change after it is noticed next time */
+	memo = bpf_map_lookup_elem(&seen_memos, &zero);
+	if (memo && memo->tgid == tgid && memo->gen == gen) {
+		*unread = memo->state != SEEN_READ;
+		return true;
+	}
 	state = bpf_map_lookup_elem(&seen, &tgid);
 	*unread = !state || *state != SEEN_READ;
+	if (memo && state && (*state == SEEN_CURRENT || *state == SEEN_READ)) {
+		memo->tgid = tgid;
+		memo->gen = gen;
+		memo->state = *state;
+		return true;
+	}
 	/*
 	 * An exiting task has passed sched_process_exit already: announcing
 	 * it now would leave an entry nobody ever removes.
@@ -295,8 +331,10 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	__u64 now = bpf_ktime_get_ns();
 	struct inode *inode;
 
-	if (state)
+	if (state) {
 		*state = SEEN_STALE;
+		__sync_fetch_and_add(&seen_gen, 1);
+	}
 	/* the old image's table entry would unwind the new one wrong */
 	bpf_map_delete_elem(&unwind_procs, &tgid);
 	if (start_maps != START_MAPS_NONE)
@@ -416,8 +454,10 @@ int BPF_PROG(on_exit, struct task_struct *p)
 	proc = bpf_map_lookup_elem(&unwind_procs, &tgid);
 	if (proc && (proc->flags & UNWIND_PROC_SEEDED))
 		bpf_map_delete_elem(&unwind_procs, &tgid);
-	if (bpf_map_delete_elem(&seen, &tgid) == 0)
+	if (bpf_map_delete_elem(&seen, &tgid) == 0) {
+		__sync_fetch_and_add(&seen_gen, 1);
 		send_event(EVENT_EXIT, tgid);
+	}
 	return 0;
 }
 

@@ -421,7 +421,11 @@ int sampler__mark_read(struct sampler *s, uint32_t tgid)
 		return -errno;
 	if (state != SEEN_CURRENT)
 		return 0;
-	return bpf_map_update_elem(fd, &tgid, &read, BPF_EXIST) ? -errno : 0;
+	if (bpf_map_update_elem(fd, &tgid, &read, BPF_EXIST))
+		return -errno;
+	/* the CPUs' memos of this tgid say SEEN_CURRENT: let them look again */
+	__atomic_fetch_add(&s->skel->bss->seen_gen, 1, __ATOMIC_SEQ_CST);
+	return 0;
 }
 
 bool sampler__exit_maps(struct sampler *s)

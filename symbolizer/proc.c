@@ -117,11 +117,28 @@ static int mapping_set_file(struct symbolizer *sym, int pid, struct mapping *m,
 	return m->ef || errno != ENOMEM ? 0 : -ENOMEM;
 }
 
-static int proc_add_map(struct symbolizer *sym, struct proc *p, const struct proc_map *pmap)
+/*
+ * @prev, the mapping before @pmap in the same read of maps, maps the same
+ * file when device and inode agree: a file's segments come one after the
+ * other, and one open serves them all.
+ */
+static bool same_file(const struct proc_map *prev, const struct proc_map *pmap)
+{
+	return prev && proc_map__is_file(prev) && prev->ino == pmap->ino && prev->dev == pmap->dev &&
+	       prev->deleted == pmap->deleted && !strcmp(prev->path, pmap->path);
+}
+
+static int proc_add_map(struct symbolizer *sym, struct proc *p, const struct proc_map *pmap,
+			const struct proc_map *prev)
 {
 	struct mapping m = { .start = pmap->start, .end = pmap->end, .pgoff = pmap->pgoff };
 
-	if (proc_map__is_file(pmap)) {
+	if (proc_map__is_file(pmap) && same_file(prev, pmap) && p->n && p->maps[p->n - 1].ef) {
+		m.kind = MAP_FILE;
+		m.name = p->maps[p->n - 1].name;
+		m.ef = p->maps[p->n - 1].ef;
+		elf_file__hold(m.ef, 1);
+	} else if (proc_map__is_file(pmap)) {
 		m.kind = MAP_FILE;
 		if (mapping_set_file(sym, p->pid, &m, pmap))
 			return -ENOMEM;
@@ -151,7 +168,7 @@ struct proc *proc__from_maps(struct symbolizer *sym, const struct proc_maps *pm,
 	if (!p->maps)
 		goto fail;
 	for (i = 0; i < pm->n; i++)
-		if (proc_add_map(sym, p, &pm->maps[i]))
+		if (proc_add_map(sym, p, &pm->maps[i], i ? &pm->maps[i - 1] : NULL))
 			goto fail;
 	return p;
 fail:

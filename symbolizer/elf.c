@@ -10,7 +10,7 @@
  * The libdwfl side (decompressed DWARF, line tables, the mapped file) is
  * by far the biggest part and is only needed to name addresses not cached
  * yet, which stops happening soon after a program starts: it is closed
- * after a drain or a few without a miss (see DWARF_IDLE_TRIMS) and
+ * after DWARF_IDLE_TRIMS drains without a miss and
  * reopened from the kept descriptor on the next one.  While open, the pages of the mapped file a
  * drain's lookups touched are given back after it (dwfl_file__pageout()).
  */
@@ -29,17 +29,6 @@
 #include "file.h"
 #include "log.h"
 
-/*
- * Drains (symbolizer__trim() calls) without a cache miss before DWARF is
- * closed.  DWARF that reopens without inflating anything (mapped as it is
- * on disk, or from an inflated copy) is closed after every drain that used
- * it: what a reopen rebuilds (the symbol table, the line tables and DIEs
- * of the few units the next misses fall in) costs less than keeping every
- * unit's line table a long-running process ever needed.  A file named
- * from its symbol table alone keeps it for a few drains.
- */
-#define DWARF_IDLE_TRIMS 3
-#define DWARF_IDLE_TRIMS_MAPPED 1
 /*
  * Addresses named after which such DWARF is closed and reopened even in a
  * drain: libdw keeps the line table of every unit it read until the end,
@@ -454,9 +443,7 @@ static void visit_file(const void *node, VISIT which, void *ctx)
 	if (idle->flags & ELF_TRIM_CACHES)
 		hmap__clear(&ef->cache, frames_free, NULL);
 	if (ef->dwfl && ef->fd >= 0 && ((idle->flags & ELF_TRIM_DWARF) ||
-					idle->sym->trims - ef->dwfl_used >=
-					(elf_file_cheap_dwarf(ef) ? DWARF_IDLE_TRIMS_MAPPED
-								  : DWARF_IDLE_TRIMS))) {
+					idle->sym->trims - ef->dwfl_used >= DWARF_IDLE_TRIMS)) {
 		elf_file_close_dwfl(idle->sym, ef);
 		idle->released++;
 	} else if (ef->dwfl && ef->dwarf_checked && ef->dwfl_used + 1 == idle->sym->trims) {

@@ -12,6 +12,7 @@
 #include <string.h>
 #include "symbolizer.h"
 #include "test.h"
+#include "../../symbolizer/internal.h"
 
 /* Names @func in basic_zstripped (compressed debug file) with @sym. */
 static void expect_zbasic(struct test *t, struct symbolizer *sym, const char *func)
@@ -53,11 +54,11 @@ static void test_inflated_debug(struct test *t)
 	CHECK(st.debug_inflated == 1 && st.debug_inflated_bytes > 0 && !st.debug_inflate_failed,
 	      "%" PRIu64 " inflated (%" PRIu64 " bytes), %" PRIu64 " failed", st.debug_inflated,
 	      st.debug_inflated_bytes, st.debug_inflate_failed);
-	for (i = 0; i < 3; i++)
+	for (i = 0; i < DWARF_IDLE_TRIMS; i++)
 		symbolizer__trim(sym, 32);
 	symbolizer__stats(sym, &st);
-	CHECK(st.dwarf_files == 0, "%" PRIu64 " DWARF files open after 3 idle trims",
-	      st.dwarf_files);
+	CHECK(st.dwarf_files == 0, "%" PRIu64 " DWARF files open after %d idle trims",
+	      st.dwarf_files, DWARF_IDLE_TRIMS);
 	expect_zbasic(t, sym, "basic_mid");
 	CHECK(t->status == TEST_PASS, "after reopening: %s", t->reason);
 	symbolizer__stats(sym, &st);

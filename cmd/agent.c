@@ -29,7 +29,7 @@
 #include "webproc.h"
 #include "mono.h"
 
-#define DEFAULT_MEMORY_LIMIT_MB 40
+#define DEFAULT_MEMORY_LIMIT_MB 30
 /* Blocks at least this big are mapped on their own (see set_malloc()). */
 #define MALLOC_MMAP_BYTES (128 * 1024)
 #define STR_(x) #x

@@ -173,7 +173,8 @@ static void check_memory(struct collector *c, bool in_drain)
 	symbolizer__shrink(c->sym, false);
 	after = rss_bytes();
 	c->shrunk_in_drain = in_drain;
-	if (!in_drain && after > limit) {
+	/* names only until that once failed to help: then it would only redo them every window */
+	if (!in_drain && after > limit && !c->limit_warned) {
 		symbolizer__shrink(c->sym, true);
 		after = rss_bytes();
 		names = true;
@@ -186,7 +187,8 @@ static void check_memory(struct collector *c, bool in_drain)
 	if (!in_drain && after > limit && !c->limit_warned) {
 		c->limit_warned = true;
 		log_warn("memory: still over the limit after dropping what can be rebuilt;"
-			 " symbolization redoes its work every window: raise the limit");
+			 " cached names are kept from now on, DWARF is closed every window:"
+			 " raise the limit");
 	}
 }
 

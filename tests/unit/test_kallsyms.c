@@ -48,18 +48,30 @@ static const char *name_of(struct kallsyms *ks, uint64_t addr)
 	return fr ? fr->f[0].name : "";
 }
 
-static void test_reload_on_unknown(struct test *t)
+/* Writes the base table to @path (a mkstemp() template) and loads it; NULL (failed) on error. */
+static struct kallsyms *load_base(struct test *t, char *path, struct strpool *pool)
 {
-	char path[] = "/tmp/ember-kallsyms-XXXXXX";
-	struct strpool pool = {};
 	struct kallsyms *ks = NULL;
-	int fd = mkstemp(path), r;
+	int fd = mkstemp(path);
 
 	CHECK(fd >= 0, "mkstemp: %s", strerror(errno));
 	close(fd);
 	CHECK(!write_syms(path, false), "write");
-	ks = kallsyms__load(path, &pool);
+	ks = kallsyms__load(path, pool);
 	CHECK(ks, "load: %s", strerror(errno));
+out:
+	return ks;
+}
+
+static void test_reload_on_unknown(struct test *t)
+{
+	char path[] = "/tmp/ember-kallsyms-XXXXXX";
+	struct strpool pool = {};
+	struct kallsyms *ks = load_base(t, path, &pool);
+	int r;
+
+	if (!ks)
+		goto out;
 	CHECK(!strcmp(name_of(ks, 0xffffffff81000210ULL), "schedule"), "schedule+0x10 not named");
 	/* every address known: the table is not read again */
 	r = kallsyms__refresh(&ks, path, 1000);
@@ -99,14 +111,11 @@ static void test_bpf_no_reload(struct test *t)
 {
 	char path[] = "/tmp/ember-kallsyms-XXXXXX";
 	struct strpool pool = {};
-	struct kallsyms *ks = NULL;
-	int fd = mkstemp(path), r;
+	struct kallsyms *ks = load_base(t, path, &pool);
+	int r;
 
-	CHECK(fd >= 0, "mkstemp: %s", strerror(errno));
-	close(fd);
-	CHECK(!write_syms(path, false), "write");
-	ks = kallsyms__load(path, &pool);
-	CHECK(ks, "load: %s", strerror(errno));
+	if (!ks)
+		goto out;
 	CHECK(!strcmp(name_of(ks, 0xffffffffc0300040ULL), "bpf_prog_0123456789abcdef_on_sample"),
 	      "BPF program not named: '%s'", name_of(ks, 0xffffffffc0300040ULL));
 	CHECK(!write_syms(path, true), "rewrite");

@@ -360,11 +360,10 @@ static void load_file(struct unwinder *u, struct uw_file *f, int pid, const stru
  */
 static uint64_t file_ctime(int pid, const struct proc_map *m)
 {
+	char mf[PROC_MAP_FILES_LEN];
 	struct stat st;
-	char mf[96];
 
-	snprintf(mf, sizeof(mf), "/proc/%d/map_files/%llx-%llx", pid,
-		 (unsigned long long)m->start, (unsigned long long)m->end);
+	proc_map__files_path(pid, m, mf, sizeof(mf));
 	if (stat(mf, &st))
 		return 0;
 	return st.st_ctim.tv_sec * 1000000000ULL + st.st_ctim.tv_nsec;

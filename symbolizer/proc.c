@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <elf.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,7 +81,7 @@ static int mapping_set_file(struct symbolizer *sym, int pid, struct mapping *m,
 			    const struct proc_map *pmap)
 {
 	struct proc_open_err why;
-	char mf[96];
+	char mf[PROC_MAP_FILES_LEN];
 	int fd;
 
 	m->name = strpool__intern(&sym->strings, base_name(pmap->path));
@@ -90,8 +89,7 @@ static int mapping_set_file(struct symbolizer *sym, int pid, struct mapping *m,
 		return -ENOMEM;
 	fd = proc_map__open(pid, pmap, &sym->open_stats, &why);
 	if (why.map_files == -EPERM) {
-		snprintf(mf, sizeof(mf), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid,
-			 pmap->start, pmap->end);
+		proc_map__files_path(pid, pmap, mf, sizeof(mf));
 		sym_denied(sym, SYM_DENIED_MAP_FILES, mf);
 	}
 	if (why.root == -EACCES)

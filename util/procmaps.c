@@ -135,18 +135,22 @@ static int open_root(int pid, const char *path, struct proc_open_stats *st)
 	return fd;
 }
 
+void proc_map__files_path(int pid, const struct proc_map *m, char *buf, size_t len)
+{
+	snprintf(buf, len, "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid, m->start, m->end);
+}
+
 int proc_map__open(int pid, const struct proc_map *m, struct proc_open_stats *st,
 		   struct proc_open_err *err)
 {
 	struct proc_open_err tmp;
-	char buf[96];
+	char buf[PROC_MAP_FILES_LEN];
 	int fd;
 
 	if (!err)
 		err = &tmp;
 	*err = (struct proc_open_err){ 0 };
-	snprintf(buf, sizeof(buf), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, pid, m->start,
-		 m->end);
+	proc_map__files_path(pid, m, buf, sizeof(buf));
 	fd = file__open_regular(buf, 0, NULL);
 	if (fd >= 0)
 		return fd;

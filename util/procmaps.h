@@ -48,6 +48,10 @@ static inline bool proc_map__is_file(const struct proc_map *m)
 	return m->path[0] == '/';
 }
 
+/* "/proc/PID/map_files/START-END" of @m into @buf (96 bytes hold any). */
+#define PROC_MAP_FILES_LEN 96
+void proc_map__files_path(int pid, const struct proc_map *m, char *buf, size_t len);
+
 /*
  * What opening mapped files met, kept by each caller: refusals are
  * counted every time and logged once per caller.

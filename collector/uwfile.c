@@ -370,10 +370,6 @@ static uint64_t file_ctime(int pid, const struct proc_map *m)
 }
 
 /*
- * The file behind one executable mapping, its table loaded if it has one;
- * a failed build is tried again after a backoff.
- */
-/*
  * Whether a file refused rows might fit now: a file has fallen idle since,
  * and the free rows and those of idle files add up to what it wanted
  * (worth a build, which is not cheap).
@@ -391,6 +387,7 @@ static bool room_now(const struct unwinder *u, const struct uw_file *f)
 	return rows >= f->want;
 }
 
+/* A failed build is tried again after a backoff; one refused for room as soon as there is some. */
 struct uw_file *unwinder_get_file(struct unwinder *u, int pid, const struct proc_map *m,
 				  uint64_t dev, struct proc_open_stats *open)
 {

@@ -10,8 +10,8 @@
  * The libdwfl side (decompressed DWARF, line tables, the mapped file) is
  * by far the biggest part and is only needed to name addresses not cached
  * yet, which stops happening soon after a program starts: it is closed
- * after DWARF_IDLE_TRIMS drains without a miss and
- * reopened from the kept descriptor on the next one.  While open, the pages of the mapped file a
+ * after DWARF_IDLE_TRIMS drains without a miss and reopened from the kept
+ * descriptor on the next one.  While open, the pages of the mapped file a
  * drain's lookups touched are given back after it (dwfl_file__pageout()).
  */
 #include <errno.h>
@@ -30,7 +30,8 @@
 #include "log.h"
 
 /*
- * Addresses named after which such DWARF is closed and reopened even in a
+ * Addresses named after which DWARF that reopens without inflating
+ * anything (elf_file_cheap_dwarf()) is closed and reopened even in a
  * drain: libdw keeps the line table of every unit it read until the end,
  * and a drain naming a big new program would read hundreds of them.
  */
@@ -84,7 +85,6 @@ static int elf_file_open_dwfl(struct symbolizer *sym, struct elf_file *ef)
 		sym->stats.dwarf_files++;
 	return err;
 }
-
 
 /* Closes the libdwfl side; the next miss reopens it. */
 static void elf_file_close_dwfl(struct symbolizer *sym, struct elf_file *ef)

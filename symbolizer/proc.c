@@ -131,7 +131,7 @@ static int proc_add_map(struct symbolizer *sym, struct proc *p, const struct pro
 {
 	struct mapping m = { .start = pmap->start, .end = pmap->end, .pgoff = pmap->pgoff };
 
-	if (proc_map__is_file(pmap) && same_file(prev, pmap) && p->n && p->maps[p->n - 1].ef) {
+	if (same_file(prev, pmap) && p->maps[p->n - 1].ef) {
 		m.kind = MAP_FILE;
 		m.name = p->maps[p->n - 1].name;
 		m.ef = p->maps[p->n - 1].ef;

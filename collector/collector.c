@@ -42,15 +42,14 @@ struct collector *collector__new(const struct sampler_opts *opts,
 	c->reg = registry__new();
 	if (!c->execs || !c->reg)
 		goto fail;
-	/* BPF first: libbpf's copy of the kernel's BTF is the start-up peak, freed after load */
+	c->sym = symbolizer__new_opts(sym_opts);
+	if (!c->sym)
+		goto fail;
 	c->sampler = sampler__new(opts);
 	if (!c->sampler) {
 		err = -errno;
 		goto fail;
 	}
-	c->sym = symbolizer__new_opts(sym_opts);
-	if (!c->sym)
-		goto fail;
 	if (sampler__unwinds(c->sampler)) {
 		struct sampler_unwind_maps m;
 

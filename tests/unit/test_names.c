@@ -307,6 +307,42 @@ static void server_stop(struct server *s, pthread_t th)
 }
 
 /*
+ * Copies basic_stripped into @dir (a mkdtemp() template, made here) as
+ * @exe, and starts @s answering for its build id with its debug file.
+ * Returns true when the server runs; debuginfod_done() undoes it all.
+ */
+static bool serve_stripped(struct test *t, char *dir, char *exe, size_t len, struct server *s,
+			   pthread_t *th)
+{
+	CHECK(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
+	snprintf(exe, len, "%s/basic_stripped", dir);	/* no debug file beside it */
+	CHECK(!copy_file(fixture(t, 0, "basic_stripped"), exe, SIZE_MAX), "copy failed");
+	s->file = fixture(t, 1, "basic_stripped.debug");
+	CHECK(!readelf_build_id(exe, s->id, sizeof(s->id)), "no build id in %s", exe);
+	CHECK(!server_start(s, th), "server: %s", strerror(errno));
+	return true;
+out:
+	return false;
+}
+
+/* Stops the server (when @started), clears the environment, removes @dir (when @exe is set). */
+static void debuginfod_done(struct test *t, const char *dir, const char *exe, struct server *s,
+			    const pthread_t *th, bool started)
+{
+	char cmd[128];
+
+	if (started)
+		server_stop(s, *th);
+	unsetenv("DEBUGINFOD_URLS");
+	unsetenv("DEBUGINFOD_CACHE_PATH");
+	if (exe[0]) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		if (system(cmd))
+			test__set(t, TEST_FAIL, "cannot remove %s", dir);
+	}
+}
+
+/*
  * A stripped binary without a local debug file: unknown at first (the
  * lookup does not wait for the slow server), named with file:line once the
  * debug file arrived and symbolizer__trim() put it to use.
@@ -325,19 +361,15 @@ static void test_debuginfod(struct test *t)
 	pthread_t th;
 	int n, line;
 
-	exe[0] = cache[0] = '\0';
-	CHECK(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
-	snprintf(exe, sizeof(exe), "%s/basic_stripped", dir);
-	snprintf(cache, sizeof(cache), "%s/cache", dir);
-	CHECK(!copy_file(fixture(t, 0, "basic_stripped"), exe, SIZE_MAX), "copy failed");
+	exe[0] = '\0';
 	CHECK(!elf_symbol(fixture(t, 0, "basic_stripped.debug"), "basic_leaf", &addr, &size),
 	      "no basic_leaf in basic_stripped.debug");
 	line = marker_line(fixture(t, 0, "basic.c"), "basic_leaf");
 	CHECK(line > 0, "no LINE:basic_leaf marker");
-	s.file = fixture(t, 1, "basic_stripped.debug");
-	CHECK(!readelf_build_id(exe, s.id, sizeof(s.id)), "no build id in %s", exe);
-	CHECK(!server_start(&s, &th), "server: %s", strerror(errno));
-	started = true;
+	started = serve_stripped(t, dir, exe, sizeof(exe), &s, &th);
+	if (!started)
+		goto out;
+	snprintf(cache, sizeof(cache), "%s/cache", dir);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d", s.port);
 	setenv("DEBUGINFOD_CACHE_PATH", cache, 1);
 	sym = symbolizer__new_opts(&o);
@@ -362,17 +394,7 @@ static void test_debuginfod(struct test *t)
 	      st.debuginfod_found, s.requests);
 out:
 	symbolizer__free(sym);
-	if (started)
-		server_stop(&s, th);
-	unsetenv("DEBUGINFOD_URLS");
-	unsetenv("DEBUGINFOD_CACHE_PATH");
-	if (exe[0]) {
-		char cmd[128];
-
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-		if (system(cmd))
-			test__set(t, TEST_FAIL, "cannot remove %s", dir);
-	}
+	debuginfod_done(t, dir, exe, &s, &th, started);
 }
 
 /*
@@ -382,7 +404,7 @@ out:
  */
 static void test_debuginfod_cancel(struct test *t)
 {
-	char dir[] = "/tmp/ember-dbgc-XXXXXX", exe[64], url[64], cmd[128];
+	char dir[] = "/tmp/ember-dbgc-XXXXXX", exe[64], url[64];
 	struct server s = { .fd = -1, .delay_ms = 3000 };
 	struct symbolizer_opts o = { .debuginfod_urls = url };
 	struct symbolizer *sym = NULL;
@@ -394,13 +416,9 @@ static void test_debuginfod_cancel(struct test *t)
 	int i;
 
 	exe[0] = '\0';
-	CHECK(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
-	snprintf(exe, sizeof(exe), "%s/basic_stripped", dir);	/* no debug file beside it */
-	CHECK(!copy_file(fixture(t, 0, "basic_stripped"), exe, SIZE_MAX), "copy failed");
-	s.file = fixture(t, 1, "basic_stripped.debug");
-	CHECK(!readelf_build_id(exe, s.id, sizeof(s.id)), "no build id in %s", exe);
-	CHECK(!server_start(&s, &th), "server: %s", strerror(errno));
-	started = true;
+	started = serve_stripped(t, dir, exe, sizeof(exe), &s, &th);
+	if (!started)
+		goto out;
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d", s.port);
 	setenv("DEBUGINFOD_CACHE_PATH", dir, 1);
 	sym = symbolizer__new_opts(&o);
@@ -416,16 +434,8 @@ static void test_debuginfod_cancel(struct test *t)
 	CHECK(took < 1.5, "freeing waited %.3f s for the %d ms server", took, s.delay_ms);
 out:
 	symbolizer__free(sym);
-	if (started)
-		server_stop(&s, th);
-	unsetenv("DEBUGINFOD_URLS");
-	unsetenv("DEBUGINFOD_CACHE_PATH");
+	debuginfod_done(t, dir, exe, &s, &th, started);
 	signal(SIGPIPE, old_pipe);
-	if (exe[0]) {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-		if (system(cmd))
-			test__set(t, TEST_FAIL, "cannot remove %s", dir);
-	}
 }
 
 const struct test_case names_tests[] = {

@@ -46,50 +46,6 @@ static int intern_frame_slow(struct flame *t, const char *name, const char *modu
  * only for a frame not seen before.
  */
 static int intern_frame_key(struct flame *t, const char *name, const char *module,
-			    const char *file, uint32_t flags, uint32_t *idx);
-
-/* Whether string @s is string @idx of the tree (FLAME_NONE: NULL). */
-static bool same_str(const struct flame *t, const char *s, uint32_t idx)
-{
-	return s ? idx != FLAME_NONE && !strcmp(s, tree__str(t, idx)) : idx == FLAME_NONE;
-}
-
-/*
- * The tree frame last seen for these very strings (a caller hands out the
- * same pointers for the same frame, as a store query does), checked
- * against its strings, since a pointer may have been freed and reused.
- */
-static struct flame_recent *recent_slot(struct flame *t, const char *name, const char *module,
-					 const char *file, uint32_t flags)
-{
-	uintptr_t h = (uintptr_t)name * 31 + (uintptr_t)module * 7 + (uintptr_t)file + flags;
-
-	return &t->recent[(h ^ h >> 12) % FLAME_RECENT];
-}
-
-static int intern_frame(struct flame *t, const char *name, const char *module,
-			const char *file, uint32_t flags, uint32_t *idx)
-{
-	struct flame_recent *r = recent_slot(t, name, module, file, flags);
-	const struct tree_frame *f;
-	int err;
-
-	if (r->name == name && r->module == module && r->file == file) {
-		f = tree__frame(t, r->frame);
-		if (f->flags == flags && same_str(t, name, f->name) &&
-		    same_str(t, module, f->module) && same_str(t, file, f->file)) {
-			*idx = r->frame;
-			return 0;
-		}
-	}
-	err = intern_frame_key(t, name, module, file, flags, idx);
-	if (!err)
-		*r = (struct flame_recent){ name, module, file, *idx };
-	return err;
-}
-
-/* intern_frame() without the recent frames: by all the frame's bytes. */
-static int intern_frame_key(struct flame *t, const char *name, const char *module,
 			    const char *file, uint32_t flags, uint32_t *idx)
 {
 	size_t ln = strlen(name), lm = module ? strlen(module) + 1 : 0;
@@ -128,6 +84,46 @@ static int intern_frame_key(struct flame *t, const char *name, const char *modul
 	err = intern_frame_slow(t, name, module, file, flags, idx);
 	if (!err)
 		t->frame_keys.ents[ki].val = *idx;
+	return err;
+}
+
+/* Whether string @s is string @idx of the tree (FLAME_NONE: NULL). */
+static bool same_str(const struct flame *t, const char *s, uint32_t idx)
+{
+	return s ? idx != FLAME_NONE && !strcmp(s, tree__str(t, idx)) : idx == FLAME_NONE;
+}
+
+/*
+ * The tree frame last seen for these very strings (a caller hands out the
+ * same pointers for the same frame, as a store query does), checked
+ * against its strings, since a pointer may have been freed and reused.
+ */
+static struct flame_recent *recent_slot(struct flame *t, const char *name, const char *module,
+					 const char *file, uint32_t flags)
+{
+	uintptr_t h = (uintptr_t)name * 31 + (uintptr_t)module * 7 + (uintptr_t)file + flags;
+
+	return &t->recent[(h ^ h >> 12) % FLAME_RECENT];
+}
+
+static int intern_frame(struct flame *t, const char *name, const char *module,
+			const char *file, uint32_t flags, uint32_t *idx)
+{
+	struct flame_recent *r = recent_slot(t, name, module, file, flags);
+	const struct tree_frame *f;
+	int err;
+
+	if (r->name == name && r->module == module && r->file == file) {
+		f = tree__frame(t, r->frame);
+		if (f->flags == flags && same_str(t, name, f->name) &&
+		    same_str(t, module, f->module) && same_str(t, file, f->file)) {
+			*idx = r->frame;
+			return 0;
+		}
+	}
+	err = intern_frame_key(t, name, module, file, flags, idx);
+	if (!err)
+		*r = (struct flame_recent){ name, module, file, *idx };
 	return err;
 }
 

@@ -463,33 +463,48 @@ static int frame_set(struct frame *f, struct strpool *pool, const char *name,
 	return 0;
 }
 
+/* Deepest nesting scopes_at() follows; deeper inlining is cut there. */
+#define SCOPES_MAX 64
+
 /*
  * The physical nesting of the innermost scope at @addr, innermost first
- * (as eu-addr2line -i does: dwarf_getscopes() would follow the abstract
- * origin instead of the caller).  Returns the count, 0 when none.
+ * and the CU last (as eu-addr2line -i sees it: dwarf_getscopes() would
+ * follow the abstract origin instead of the caller).  One walk down from
+ * the CU through the DIEs whose ranges hold @addr, skipping every other
+ * subtree: dwarf_getscopes() and dwarf_getscopes_die() walk it twice, the
+ * second time whole.  Returns the count, 0 when none.
  */
 static int scopes_at(struct dwfl_file *df, Dwarf_Addr addr, Dwarf_Die **scopes,
 		     Dwarf_Files **files)
 {
-	Dwarf_Die *cudie, *inner = NULL, die;
+	Dwarf_Die chain[SCOPES_MAX], *cudie, child;
 	Dwarf_Addr bias;
-	int n;
+	int n = 1, i, res;
 
 	*scopes = NULL;
 	*files = NULL;
 	cudie = dwfl_module_addrdie(df->mod, addr, &bias);
 	if (!cudie)
 		return 0;
-	n = dwarf_getscopes(cudie, addr - bias, &inner);
-	if (n > 0)
-		die = inner[0];
-	free(inner);
-	if (n <= 0)
+	chain[0] = *cudie;
+	while (n < SCOPES_MAX && dwarf_child(&chain[n - 1], &child) == 0) {
+		do {
+			res = dwarf_haspc(&child, addr - bias);
+		} while (res <= 0 && dwarf_siblingof(&child, &child) == 0);
+		if (res <= 0)
+			break;
+		chain[n++] = child;
+	}
+	if (n == 1)
 		return 0;
+	*scopes = malloc(n * sizeof(**scopes));
+	if (!*scopes)
+		return 0;
+	for (i = 0; i < n; i++)
+		(*scopes)[i] = chain[n - 1 - i];
 	if (dwarf_getsrcfiles(cudie, files, NULL) != 0)
 		*files = NULL;
-	n = dwarf_getscopes_die(&die, scopes);
-	return n > 0 ? n : 0;
+	return n;
 }
 
 /*

@@ -288,7 +288,8 @@ static void print_summary(struct collector *c, struct folded *f)
 		" exit_vmas_unmatched=%llu cpus_sampled=%llu cpus_reopened=%llu kallsyms_reloads=%llu"
 		" processes_reused=%llu stale_exits=%llu paths_refused=%llu"
 		" unwind_slots_used=%llu unwind_slots_mapped=%llu unwind_processes=%llu"
-		" unwind_processes_starved=%llu unwind_starved_rereads=%llu processes_tracked=%llu",
+		" unwind_processes_starved=%llu unwind_starved_rereads=%llu processes_tracked=%llu"
+		" processes_deferred=%llu processes_unread=%llu",
 		(unsigned long long)cs.unknown_frames, (unsigned long long)cs.maps_unreadable,
 		(unsigned long long)cs.sym.elf_errors,
 		(unsigned long long)cs.unwind.files_loaded,
@@ -310,7 +311,8 @@ static void print_summary(struct collector *c, struct folded *f)
 		(unsigned long long)cs.unwind.slots_used, (unsigned long long)cs.unwind.slots_mapped,
 		(unsigned long long)cs.unwind.procs, (unsigned long long)cs.unwind.procs_starved,
 		(unsigned long long)cs.unwind.starved_rereads,
-		(unsigned long long)cs.processes_tracked);
+		(unsigned long long)cs.processes_tracked,
+		(unsigned long long)cs.processes_deferred, (unsigned long long)cs.processes_unread);
 	fprintf(stderr, " python_processes=%llu python_processes_unwalked=%llu"
 		" python_not_cpython=%llu python_no_runtime=%llu python_unsupported=%llu"
 		" python_tss_waits=%llu python_codes_read=%llu python_code_stale=%llu"

@@ -126,6 +126,10 @@ int snapshot__metrics(void *ctx, struct web_metrics *m)
 		  cs.processes_seen },
 		{ "processes_exited_total", "Processes dropped after exiting.", WEB_COUNTER,
 		  cs.processes_exited },
+		{ "processes_deferred_total", "New processes read only once settled (exit hook).",
+		  WEB_COUNTER, cs.processes_deferred },
+		{ "processes_unread_total", "Of them, those gone before: named from the mappings "
+		  "BPF sent at exit.", WEB_COUNTER, cs.processes_unread },
 		{ "processes_reused_total", "Tracked processes whose pid a new process took.",
 		  WEB_COUNTER, cs.processes_reused },
 		{ "stale_exits_total", "Exits of a pid's earlier process, kept from removing its "

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: BSD-2-Clause OR GPL-2.0
 /*
  * collector.c - ties the sampler to the symbolizer.  Mappings are read when a
- * process is first sampled (it may exit before the drain), and dropped only
- * after the drain that follows its exit, so memory stays bounded under
- * process churn without losing the last samples of a process.
+ * process is first sampled (it may exit before the drain; with an exit hook,
+ * once it is settled, see procs.c), and dropped only after the drain that
+ * follows its exit, so memory stays bounded under process churn without
+ * losing the last samples of a process.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -92,6 +93,7 @@ void collector__free(struct collector *c)
 	stack_memo__free(&c->memo);
 	free(c->exited);
 	free(c->young);
+	free(c->deferred);
 	free(c->execs);
 	free(c);
 }
@@ -101,7 +103,10 @@ int collector__stop(struct collector *c)
 	return sampler__stop(c->sampler);
 }
 
-/* While CPython processes run, how long a poll waits before naming their frames. */
+/*
+ * While CPython processes run, how long a poll waits before naming their
+ * frames; and while new processes wait to be read.
+ */
 #define PYTHON_POLL_MS 50
 
 int collector__poll(struct collector *c, int timeout_ms)
@@ -111,9 +116,10 @@ int collector__poll(struct collector *c, int timeout_ms)
 
 	for (;;) {
 		slice = timeout_ms;
-		if (python__active(c->python) && timeout_ms > PYTHON_POLL_MS)
+		if ((python__active(c->python) || c->ndeferred) && timeout_ms > PYTHON_POLL_MS)
 			slice = PYTHON_POLL_MS;
 		n = sampler__poll(c->sampler, slice, collector_on_process, c);
+		collector_read_deferred(c, false);
 		if (sampler__check_cpus(c->sampler))
 			log_debug("cannot read the online CPUs");
 		python__tick(c->python);
@@ -305,6 +311,7 @@ static int on_row(void *ctx, const struct sampler_row *row)
 	 */
 	if (mono_ms() - c->last_poll_ms >= EVENT_POLL_MS) {
 		sampler__poll(c->sampler, 0, collector_on_process, c);
+		collector_read_deferred(c, false);
 		python__tick(c->python);
 		check_memory(c, true);
 		c->last_poll_ms = mono_ms();
@@ -348,6 +355,8 @@ int collector__drain(struct collector *c, collector_sample_fn fn, void *ctx)
 	c->memo_shrinks = c->shrinks;
 	/* mappings sent at exit must be in before the samples they name */
 	sampler__poll(c->sampler, 0, collector_on_process, c);
+	/* the rest are alive: read them now, their samples are named next */
+	collector_read_deferred(c, true);
 	c->last_poll_ms = mono_ms();
 	err = sampler__drain(c->sampler, on_row, c);
 	py_prefetch__reset(c->pyfetch);
@@ -393,6 +402,8 @@ int collector__stats(struct collector *c, struct collector_stats *st)
 	st->maps_unreadable = c->maps_unreadable;
 	st->processes_seen = c->seen;
 	st->processes_exited = c->gone;
+	st->processes_deferred = c->deferred_total;
+	st->processes_unread = c->deferred_unread;
 	st->rss_bytes = rss_bytes();
 	st->memory_shrinks = c->shrinks;
 	st->heap_trims = c->heap_trims;

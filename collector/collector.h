@@ -34,6 +34,8 @@ struct collector_stats {
 	uint64_t maps_unreadable;	/* processes whose mappings could not be read */
 	uint64_t processes_seen;
 	uint64_t processes_exited;
+	uint64_t processes_deferred;	/* new processes whose read waited for them to settle */
+	uint64_t processes_unread;	/* of them, those gone first (named from exit mappings) */
 	uint64_t unwind_rescans;	/* mapping re-reads asked for by BPF (dlopen) */
 	uint64_t exit_maps;		/* mapping dumps received for exited processes */
 	uint64_t processes_reused;	/* a new process took a tracked process's pid */

@@ -123,6 +123,9 @@ struct collector {
 	int nexited, exited_cap;
 	uint32_t *young;		/* read too young to be marked read (see settle_young) */
 	int nyoung, young_cap;
+	struct deferred *deferred;	/* new processes to read once settled (procs.c) */
+	int ndeferred, deferred_cap;
+	uint64_t deferred_total, deferred_unread;
 	uint64_t unknown_frames, maps_unreadable, seen, gone, rescans, exit_maps;
 	struct exec_hint *execs;	/* the last exec of each tgid, by tgid % EXEC_SLOTS */
 	long clk_tck;
@@ -137,6 +140,13 @@ struct collector {
 	uint64_t heap_trimmed;		/* resident bytes they gave back */
 	bool limit_warned;
 	bool shrunk_in_drain;		/* check_memory() already acted in this drain */
+};
+
+/* A process whose read waits until it is MAPS_SETTLED_MS old. */
+struct deferred {
+	uint32_t tgid;
+	uint64_t start;		/* its start time: a reused pid is another process */
+	uint64_t due_ms;	/* mono_ms() when it is read */
 };
 
 /*
@@ -173,6 +183,8 @@ void py_prefetch__reset(struct py_prefetch *p);
 void collector_on_process(void *ctx, uint32_t type, uint32_t tgid, const void *data);
 /* Marks read the processes read young that have lived long enough since. */
 void collector_settle_young(struct collector *c);
+/* Reads the deferred processes that are due (@all: every one). */
+void collector_read_deferred(struct collector *c, bool all);
 /* Notes exits BPF did not report (every REAP_INTERVAL_MS). */
 void collector_reap_dead(struct collector *c);
 /* Reads again the processes refused tables for room, once room was freed. */

@@ -2,9 +2,9 @@
 /*
  * procs.c - the events BPF sends about processes: a new process read into
  * the registry (registry.c) and its one read of mappings handed to the
- * symbolizer, the unwinder and the CPython finder; mappings sent for
- * processes gone too soon, exec reports, rescans and exits, and the exits
- * BPF missed.
+ * symbolizer, the unwinder and the CPython finder (with an exit hook, once
+ * it has lived MAPS_SETTLED_MS); mappings sent for processes gone too soon,
+ * exec reports, rescans and exits, and the exits BPF missed.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -175,14 +175,12 @@ static void add_exec(struct collector *c, const struct ember_exec_event *e)
 	h->path[len > 0 ? len : 0] = '\0';
 }
 
-/* A new process, or one that exec'd: one read of it for every consumer. */
-static void add_process(struct collector *c, uint32_t tgid)
+/* Read @p (its mappings, then every consumer): a new process, or one that exec'd. */
+static void read_process(struct collector *c, uint32_t tgid, const struct reg_proc *p)
 {
-	const struct reg_proc *p = registry__add(c->reg, tgid);
 	const struct proc_maps *pm = p ? p->maps : NULL;
 	int err = p ? p->maps_err : -ENOMEM;
 
-	c->seen++;
 	/*
 	 * Mappings first: reading them takes about a millisecond, while
 	 * building the tables of a new binary can take hundreds, and a
@@ -213,6 +211,99 @@ static void add_process(struct collector *c, uint32_t tgid)
 		log_debug("cannot read CPython of pid %u: %s", tgid, strerror(-err));
 }
 
+/* Index of @tgid among the processes waiting to be read, or -1. */
+static int deferred_find(const struct collector *c, uint32_t tgid)
+{
+	int i;
+
+	for (i = 0; i < c->ndeferred; i++)
+		if (c->deferred[i].tgid == tgid)
+			return i;
+	return -1;
+}
+
+/* Takes @tgid off the queue; true when it was on it. */
+static bool deferred_drop(struct collector *c, uint32_t tgid)
+{
+	int i = deferred_find(c, tgid);
+
+	if (i < 0)
+		return false;
+	c->deferred[i] = c->deferred[--c->ndeferred];
+	return true;
+}
+
+/*
+ * Whether @p, just announced, can wait to be read until it is
+ * MAPS_SETTLED_MS old; then it is queued.  Most new processes live a few
+ * milliseconds: BPF unwinds them from a seeded entry and sends their
+ * mappings at exit, so reading /proc for them is work thrown away.  A
+ * pc in a file without a table asks for a read at once (EVENT_RESCAN).
+ * Needs the exit hook; CPython waits for no one (its frames need the
+ * interpreter read while it runs).
+ */
+static bool defer_read(struct collector *c, const struct reg_proc *p)
+{
+	int64_t age = age_ms(c, p->start);
+	struct deferred *v;
+	int i;
+
+	if (!sampler__exit_maps(c->sampler) || age < 0 || age >= MAPS_SETTLED_MS ||
+	    (p->exe && python__candidate(p->exe)))
+		return false;
+	i = deferred_find(c, p->tgid);
+	if (i < 0) {
+		if (c->ndeferred == c->deferred_cap) {
+			v = realloc(c->deferred, (c->deferred_cap * 2 + 64) * sizeof(*v));
+			if (!v)
+				return false;	/* read now instead */
+			c->deferred = v;
+			c->deferred_cap = c->deferred_cap * 2 + 64;
+		}
+		i = c->ndeferred++;
+	}
+	c->deferred[i] = (struct deferred){ p->tgid, p->start, mono_ms() + MAPS_SETTLED_MS - age };
+	c->deferred_total++;
+	return true;
+}
+
+/* A new process, or one that exec'd: one read of it for every consumer, now or soon. */
+static void add_process(struct collector *c, uint32_t tgid)
+{
+	const struct reg_proc *p;
+
+	c->seen++;
+	if (!sampler__exit_maps(c->sampler)) {
+		read_process(c, tgid, registry__add(c->reg, tgid, true));
+		return;
+	}
+	p = registry__add(c->reg, tgid, false);
+	if (p && defer_read(c, p))
+		return;
+	deferred_drop(c, tgid);
+	read_process(c, tgid, p ? registry__rescan(c->reg, tgid) : NULL);
+}
+
+void collector_read_deferred(struct collector *c, bool all)
+{
+	uint64_t now = mono_ms();
+	const struct reg_proc *p;
+	struct deferred d;
+	int i = 0;
+
+	while (i < c->ndeferred) {
+		d = c->deferred[i];
+		if (!all && d.due_ms > now) {
+			i++;
+			continue;
+		}
+		c->deferred[i] = c->deferred[--c->ndeferred];
+		p = registry__find(c->reg, d.tgid);
+		if (p && p->start == d.start)
+			read_process(c, d.tgid, registry__rescan(c->reg, d.tgid));
+	}
+}
+
 void collector_on_process(void *ctx, uint32_t type, uint32_t tgid, const void *data)
 {
 	struct collector *c = ctx;
@@ -226,6 +317,12 @@ void collector_on_process(void *ctx, uint32_t type, uint32_t tgid, const void *d
 		add_exec(c, data);
 		break;
 	case EVENT_RESCAN:
+		if (deferred_find(c, tgid) >= 0) {
+			/* it maps a file BPF has no table for: read it now */
+			deferred_drop(c, tgid);
+			read_process(c, tgid, registry__rescan(c->reg, tgid));
+			break;
+		}
 		p = registry__rescan(c->reg, tgid);
 		if (!p || !p->maps)
 			break;
@@ -239,6 +336,8 @@ void collector_on_process(void *ctx, uint32_t type, uint32_t tgid, const void *d
 		add_process(c, tgid);
 		break;
 	default:
+		/* never read: named from the mappings BPF sent at its exit */
+		c->deferred_unread += deferred_drop(c, tgid);
 		/*
 		 * BPF unwinds no more of it (events come in order: a new
 		 * process of this pid is announced after this): its tables'

@@ -299,7 +299,7 @@ static int probe(struct python *py, struct py_pid *p, const struct proc_map *m,
 	return 0;
 }
 
-static bool candidate(const char *path)
+bool python__candidate(const char *path)
 {
 	const char *base = strrchr(path, '/');
 
@@ -317,7 +317,7 @@ static int find(struct python *py, struct py_pid *p, const struct proc_maps *pm,
 
 	for (i = 0; err == -ENOENT && i < pm->n; i++) {
 		m = &pm->maps[i];
-		if (!proc_map__is_file(m) || !candidate(m->path))
+		if (!proc_map__is_file(m) || !python__candidate(m->path))
 			continue;
 		err = probe(py, p, m, open);
 		if (err && err != -ENOENT) {

@@ -45,6 +45,9 @@ void python__free(struct python *py);
 int python__add_process(struct python *py, const struct proc_maps *pm,
 			struct proc_open_stats *open);
 
+/* Whether the file at @path may hold CPython (a python executable or libpython). */
+bool python__candidate(const char *path);
+
 /* Withdraws @pid (after it exited). */
 void python__remove_process(struct python *py, int pid);
 

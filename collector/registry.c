@@ -135,7 +135,7 @@ static void read_maps(struct reg_proc *p)
 	p->maps_err = proc_maps__read(p->tgid, &p->maps);
 }
 
-const struct reg_proc *registry__add(struct registry *r, uint32_t tgid)
+const struct reg_proc *registry__add(struct registry *r, uint32_t tgid, bool maps)
 {
 	struct reg_proc *old = entry_find(r, tgid), *p = calloc(1, sizeof(*p));
 
@@ -149,7 +149,10 @@ const struct reg_proc *registry__add(struct registry *r, uint32_t tgid)
 		entry_del(r, old);
 	p->exe = read_exe(tgid);
 	p->cgroup = read_cgroup(tgid);
-	read_maps(p);
+	if (maps)
+		read_maps(p);
+	else
+		p->maps_err = -EAGAIN;
 	if (p->maps_err == -ENOMEM || !tsearch(p, &r->root, tgid_cmp)) {
 		entry_free(p);
 		goto nomem;
@@ -165,7 +168,7 @@ const struct reg_proc *registry__rescan(struct registry *r, uint32_t tgid)
 	struct reg_proc *p = entry_find(r, tgid);
 
 	if (!p)
-		return registry__add(r, tgid);
+		return registry__add(r, tgid, true);
 	read_maps(p);
 	if (p->maps_err == -ENOMEM) {
 		errno = ENOMEM;

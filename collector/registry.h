@@ -23,7 +23,7 @@ struct reg_proc {
 	char *exe;			/* NULL when unknown */
 	char *cgroup;			/* cgroup v2 path, NULL when unknown */
 	struct proc_maps *maps;		/* NULL when they could not be read */
-	int maps_err;			/* then why: -errno */
+	int maps_err;			/* then why: -errno (-EAGAIN: not read yet) */
 };
 
 struct registry_stats {
@@ -39,11 +39,12 @@ struct registry *registry__new(void);
 void registry__free(struct registry *r);
 
 /*
- * Reads @tgid (start time, executable, cgroup, mappings) into its entry:
- * the same process's entry is refreshed (after exec), another's replaced.
- * Returns the entry (maps NULL when unreadable), or NULL with errno ENOMEM.
+ * Reads @tgid (start time, executable, cgroup, and with @maps its
+ * mappings) into its entry: the same process's entry is refreshed (after
+ * exec), another's replaced.  Returns the entry (maps NULL when unreadable,
+ * or not read yet: maps_err -EAGAIN), or NULL with errno ENOMEM.
  */
-const struct reg_proc *registry__add(struct registry *r, uint32_t tgid);
+const struct reg_proc *registry__add(struct registry *r, uint32_t tgid, bool maps);
 
 /*
  * Re-reads the mappings of @tgid's entry (made first if there is none).

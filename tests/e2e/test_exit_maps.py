@@ -16,7 +16,7 @@ BATCH = int(os.environ.get("EXIT_MAPS_BATCH", "8"))  # started together, so the 
 BURN_MS = int(os.environ.get("EXIT_MAPS_MS", "3"))
 MIN_NAMED = 0.9  # main (maps read at first sample only) measures 78-87% here
 
-TESTS = ["short_processes_named", "exit_maps_counted"]
+TESTS = ["short_processes_named", "exit_maps_counted", "short_processes_unread"]
 
 TMP = tempfile.mkdtemp(prefix="ember-e2e-")
 results = {}
@@ -85,6 +85,18 @@ def t_exit_maps_counted():
     assert s["exit_maps_received"] > 0, f"no mappings were sent at exit: {s}"
     assert s["exit_maps_received"] <= s["exit_maps_sent"], f"received more than sent: {s}"
     assert s["exit_vmas_matched"] > 0, f"no mapping sent at exit matched an open file: {s}"
+
+
+def t_short_processes_unread():
+    """With the exit hook, a process of a few ms is named from its exit mappings alone: /proc is not read for it."""
+    s = parse_summary(churn_recording()["stderr"])
+    for k in ("processes_deferred", "processes_unread"):
+        assert isinstance(s.get(k), int), f"summary has no {k}=: {s}"
+    print(f"# deferred {s['processes_deferred']}, never read {s['processes_unread']}"
+          f" of {RUNS} short processes", flush=True)
+    assert s["processes_unread"] <= s["processes_deferred"], f"more unread than deferred: {s}"
+    assert s["processes_unread"] >= RUNS // 2, (
+        f"only {s['processes_unread']} of {RUNS} processes of {BURN_MS} ms went unread: {s}")
 
 
 if __name__ == "__main__":

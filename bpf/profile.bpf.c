@@ -139,6 +139,25 @@ static __always_inline bool send_event(__u32 type, __u32 tgid)
 	return true;
 }
 
+/* Announces @task's process; false when the ring buffer is full (counted). */
+static __always_inline bool send_new_process(struct task_struct *task, __u32 tgid, __u32 flags)
+{
+	struct ember_proc_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		count(CNT_EVENTS_LOST);
+		return false;
+	}
+	e->type = EVENT_NEW_PROCESS;
+	e->tgid = tgid;
+	e->start_boottime_ns = BPF_CORE_READ(task, group_leader, start_boottime);
+	e->cgroup_id = bpf_get_current_cgroup_id();
+	e->flags = flags;
+	e->pad = 0;
+	bpf_ringbuf_submit(e, 0);
+	return true;
+}
+
 #include "unwind.bpf.h"
 
 /* Maps a bpf_get_stackid() error to the counter that explains it. */
@@ -185,6 +204,19 @@ static __always_inline void add_sample(void *counts, struct sample_key *key)
 #define UAPI_PT_REGS_CS 17
 
 /*
+ * A task past exit_mm(), which has no user stack: its process's labels
+ * still name its cost (exit_mmap() can be long) if user space has not
+ * heard of it (or not since exec).
+ */
+static __always_inline void announce_exiting(struct task_struct *task, __u32 tgid)
+{
+	__u8 *state = bpf_map_lookup_elem(&seen, &tgid);
+
+	if (!state || *state == SEEN_STALE)
+		send_new_process(task, tgid, PROC_EXITING);
+}
+
+/*
  * Announces a process user space has not heard of (or not since exec).
  * Returns true when user space knows of it: then an entry of it in the
  * unwind maps is sure to be dropped at its exit.
@@ -220,7 +252,7 @@ static __always_inline bool announce(struct bpf_perf_event_data *ctx, struct tas
 		 * Marked seen only once announced: a full ring buffer loses the
 		 * announcement (counted), and the next sample tries again.
 		 */
-		if (!send_event(EVENT_NEW_PROCESS, tgid))
+		if (!send_new_process(task, tgid, 0))
 			return false;
 		/* bpf_find_vma sends the libraries' text only with a later sample */
 		if (start_maps == START_MAPS_FIND_VMA ||
@@ -228,6 +260,8 @@ static __always_inline bool announce(struct bpf_perf_event_data *ctx, struct tas
 			current = SEEN_EARLY;
 		bpf_map_update_elem(&seen, &tgid, &current, BPF_ANY);
 		send_start_maps(ctx, task, tgid, tables, false);
+	} else if ((!state || *state == SEEN_STALE) && (flags & PF_EXITING)) {
+		send_new_process(task, tgid, PROC_EXITING);
 	} else if (state && *state >= SEEN_EARLY && *state <= SEEN_EARLY_LAST &&
 		   !young(task, tgid) && !(flags & PF_EXITING)) {
 		/*
@@ -295,6 +329,8 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx, bool tables)
 			else
 				key.ustack_id = ret;
 		}
+	} else if (user_stacks && (flags & PF_EXITING) && !(flags & PF_KTHREAD) && pid != 0) {
+		announce_exiting(task, tgid);
 	}
 	add_sample(half ? (void *)&counts1 : (void *)&counts0, &key);
 	return 0;

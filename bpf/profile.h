@@ -106,7 +106,7 @@ struct unwind_inode {
 };
 /* Events sent to user space through the ring buffer. */
 enum ember_event_type {
-	EVENT_NEW_PROCESS = 1,	/* first sample of a tgid (or first since exec) */
+	EVENT_NEW_PROCESS = 1,	/* struct ember_proc_event: first sample of a tgid (or first since exec) */
 	EVENT_EXIT = 2,		/* a sampled tgid exited */
 	EVENT_RESCAN = 3,	/* a pc outside every known mapping (dlopen): re-read maps */
 	EVENT_MAPS = 4,		/* struct ember_maps_event: an announced tgid's mappings at exit */
@@ -117,6 +117,27 @@ struct ember_event {
 	__u32 type;
 	__u32 tgid;
 };
+
+/*
+ * A new process, with what identifies it even when it is gone by the time
+ * user space reads the event: its start (what /proc/PID/stat's field 22
+ * counts in clock ticks) and its cgroup v2 id.
+ */
+struct ember_proc_event {
+	__u32 type;
+	__u32 tgid;
+	__u64 start_boottime_ns;	/* the group leader's, CLOCK_BOOTTIME */
+	__u64 cgroup_id;		/* 0: none */
+	__u32 flags;			/* PROC_EXITING */
+	__u32 pad;
+};
+
+/*
+ * Sampled while exiting, not announced since its last exec: sent for its
+ * labels only, with every such sample (it is not marked seen, so no exit
+ * event may follow).
+ */
+#define PROC_EXITING 1
 
 #define EXEC_PATH_LEN 256
 

@@ -74,13 +74,37 @@ struct py_syms {
 	uint64_t eval, eval_size, cold, cold_size;
 };
 
+/* One file's CPython symbols and load segments, as of one change time. */
+#define PY_ELF_LOADS 8
+struct py_elf {
+	bool used;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec ctime;
+	int err;			/* reading it failed: -errno */
+	struct py_syms s;
+	unsigned int nload;
+	struct {
+		uint64_t off, vaddr, filesz;
+	} load[PY_ELF_LOADS];
+};
+
+/* The last few files read (a host runs a handful of Python builds). */
+#define PY_ELF_CACHE 4
+struct py_elf_cache {
+	struct py_elf e[PY_ELF_CACHE];
+	unsigned int next;		/* the slot the next new file takes */
+	uint64_t hits;
+};
+
 /*
- * Reads the CPython symbols of the file open as @fd into @s and the load
- * bias of its mapping at @start from file offset @pgoff into *@bias.
- * Returns 0 or -errno.
+ * Reads the CPython symbols of the file open as @fd into @s (once while it
+ * stays the same, through @c) and the load bias of its mapping at @start
+ * from file offset @pgoff into *@bias.  Returns 0 or -errno.
  */
-int python_elf__read(int fd, uint64_t start, uint64_t pgoff, struct py_syms *s,
-		     uint64_t *bias);
+int python_elf__read(struct py_elf_cache *c, int fd, uint64_t start, uint64_t pgoff,
+		     struct py_syms *s, uint64_t *bias);
 
 /* Rows' stacks already named in this drain (stackmemo.c). */
 struct stack_memo {
@@ -132,6 +156,7 @@ struct collector {
 	collector_sample_fn fn;
 	void *ctx;
 	uint64_t last_poll_ms;
+	uint64_t last_events_ms;	/* when process events were last handled */
 	uint64_t last_reap_ms;
 	uint64_t memory_limit;		/* bytes of RSS; 0: none */
 	uint64_t shrinks;

@@ -168,11 +168,13 @@ static void add_exec(struct collector *c, const struct ember_exec_event *e)
 	h->ino = e->ino;
 	memcpy(h->path, e->path, sizeof(h->path));
 	h->path[sizeof(h->path) - 1] = '\0';
-	if (h->path[0] == '/')
-		return;
-	snprintf(link, sizeof(link), "/proc/%u/exe", e->tgid);
-	len = readlink(link, h->path, sizeof(h->path) - 1);
-	h->path[len > 0 ? len : 0] = '\0';
+	if (h->path[0] != '/') {
+		snprintf(link, sizeof(link), "/proc/%u/exe", e->tgid);
+		len = readlink(link, h->path, sizeof(h->path) - 1);
+		h->path[len > 0 ? len : 0] = '\0';
+	}
+	/* a sample inside execve() may have announced it before this came */
+	registry__exec_hint(c->reg, e->tgid, h->path);
 }
 
 /* Read @p (its mappings, then every consumer): a new process, or one that exec'd. */
@@ -268,16 +270,32 @@ static bool defer_read(struct collector *c, const struct reg_proc *p)
 }
 
 /* A new process, or one that exec'd: one read of it for every consumer, now or soon. */
-static void add_process(struct collector *c, uint32_t tgid)
+static void add_process(struct collector *c, const struct ember_proc_event *e)
 {
+	const struct exec_hint *hint = &c->execs[e->tgid % EXEC_SLOTS];
+	struct reg_ident id = { .cgroup_id = e->cgroup_id };
+	uint32_t tgid = e->tgid;
 	const struct reg_proc *p;
 
-	c->seen++;
-	if (!sampler__exit_maps(c->sampler)) {
-		read_process(c, tgid, registry__add(c->reg, tgid, true));
+	/* /proc/PID/stat's unit: the kernel divides by NSEC_PER_SEC / USER_HZ */
+	if (c->clk_tck > 0 && 1000000000 % c->clk_tck == 0)
+		id.start = e->start_boottime_ns / (1000000000 / c->clk_tck);
+	if (hint->tgid == tgid && hint->path[0])
+		id.exe_hint = hint->path;
+	if (e->flags & PROC_EXITING) {
+		/* its labels, forgotten after the next drain: no exit event may follow */
+		c->deferred_unread += deferred_drop(c, tgid);
+		p = registry__add(c->reg, tgid, &id, false);
+		if (p)
+			note_exit(c, tgid, p->start);
 		return;
 	}
-	p = registry__add(c->reg, tgid, false);
+	c->seen++;
+	if (!sampler__exit_maps(c->sampler)) {
+		read_process(c, tgid, registry__add(c->reg, tgid, &id, true));
+		return;
+	}
+	p = registry__add(c->reg, tgid, &id, false);
 	if (p && defer_read(c, p))
 		return;
 	deferred_drop(c, tgid);
@@ -333,7 +351,7 @@ void collector_on_process(void *ctx, uint32_t type, uint32_t tgid, const void *d
 		python__add_process(c->python, p->maps, registry__open_stats(c->reg));
 		break;
 	case EVENT_NEW_PROCESS:
-		add_process(c, tgid);
+		add_process(c, data);
 		break;
 	default:
 		/* never read: named from the mappings BPF sent at its exit */

@@ -81,6 +81,7 @@ struct python {
 	void *pids;			/* tree of struct py_pid */
 	int *pending;			/* pids whose TSS key is not set yet */
 	int npending, pending_cap;
+	struct py_elf_cache elfs;	/* symbols of the CPython files seen */
 	struct python_stats st;
 };
 
@@ -245,7 +246,7 @@ static int probe(struct python *py, struct py_pid *p, const struct proc_map *m,
 	fd = proc_map__open(p->pid, m, open, NULL);
 	if (fd < 0)
 		return fd;
-	err = python_elf__read(fd, start, m->pgoff, &s, &bias);
+	err = python_elf__read(&py->elfs, fd, start, m->pgoff, &s, &bias);
 	close(fd);
 	if (err)
 		return err;

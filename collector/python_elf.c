@@ -2,13 +2,15 @@
 /*
  * python_elf.c - where a CPython executable or libpython keeps what the
  * Python walk needs (_PyRuntime, Py_Version, PyCode_Type, the eval loop
- * and its .cold part), and its load bias where it is mapped.
+ * and its .cold part), and its load bias where it is mapped; each file read
+ * once while it stays the same.
  */
 #include <errno.h>
 #include <gelf.h>
 #include <stdbool.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include "file.h"
 #include "internal.h"
 
@@ -29,12 +31,8 @@ static void take_sym(struct py_syms *s, const char *name, const GElf_Sym *sym)
 	}
 }
 
-/*
- * Reads the symbols and the load bias of the file mapped at @start from
- * file offset @pgoff (open as @fd, which stays open).  Returns 0 or -errno.
- */
-int python_elf__read(int fd, uint64_t start, uint64_t pgoff, struct py_syms *s,
-		    uint64_t *bias)
+/* Reads @fd's CPython symbols and load segments into @e (its identity set by the caller). */
+static int elf_read(int fd, struct py_elf *e)
 {
 	Elf_Scn *scn = NULL;
 	GElf_Shdr sh;
@@ -42,7 +40,6 @@ int python_elf__read(int fd, uint64_t start, uint64_t pgoff, struct py_syms *s,
 	GElf_Sym sym;
 	Elf_Data *data;
 	size_t nph, i, n;
-	bool found = false;
 	const char *name;
 	Elf *elf;
 	int err = -ENOEXEC;
@@ -51,17 +48,14 @@ int python_elf__read(int fd, uint64_t start, uint64_t pgoff, struct py_syms *s,
 	elf = elf_begin(fd, ELF_C_READ, NULL);
 	if (!elf || elf_kind(elf) != ELF_K_ELF || elf_getphdrnum(elf, &nph))
 		goto cleanup;
-	for (i = 0; i < nph; i++) {
+	for (i = 0; i < nph && e->nload < PY_ELF_LOADS; i++) {
 		if (!gelf_getphdr(elf, i, &ph) || ph.p_type != PT_LOAD)
 			continue;
-		if (pgoff >= (ph.p_offset & ~0xfffULL) && pgoff < ph.p_offset + ph.p_filesz) {
-			*bias = start - (ph.p_vaddr - (ph.p_offset - pgoff));
-			found = true;
-			break;
-		}
+		e->load[e->nload].off = ph.p_offset;
+		e->load[e->nload].vaddr = ph.p_vaddr;
+		e->load[e->nload].filesz = ph.p_filesz;
+		e->nload++;
 	}
-	if (!found)
-		goto cleanup;
 	while ((scn = elf_nextscn(elf, scn))) {
 		if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM) ||
 		    !sh.sh_entsize || !(data = elf_getdata(scn, NULL)))
@@ -72,11 +66,60 @@ int python_elf__read(int fd, uint64_t start, uint64_t pgoff, struct py_syms *s,
 				continue;
 			name = elf_strptr(elf, sh.sh_link, sym.st_name);
 			if (name && (name[0] == '_' || name[0] == 'P'))
-				take_sym(s, name, &sym);
+				take_sym(&e->s, name, &sym);
 		}
 	}
 	err = 0;
 cleanup:
 	elf_end(elf);
 	return err;
+}
+
+/*
+ * The file @st describes, read before or now into the cache's oldest
+ * slot.  Keyed by device, inode, change time and size: an inode number is
+ * reused only once its file is gone, and a file changed in place has a new
+ * change time.
+ */
+static const struct py_elf *elf_get(struct py_elf_cache *c, int fd, const struct stat *st)
+{
+	struct py_elf *e;
+	unsigned int i;
+
+	for (i = 0; i < PY_ELF_CACHE; i++) {
+		e = &c->e[i];
+		if (e->used && e->dev == st->st_dev && e->ino == st->st_ino &&
+		    e->size == st->st_size && e->ctime.tv_sec == st->st_ctim.tv_sec &&
+		    e->ctime.tv_nsec == st->st_ctim.tv_nsec) {
+			c->hits++;
+			return e;
+		}
+	}
+	e = &c->e[c->next++ % PY_ELF_CACHE];
+	*e = (struct py_elf){ .used = true, .dev = st->st_dev, .ino = st->st_ino,
+			      .size = st->st_size, .ctime = st->st_ctim };
+	e->err = elf_read(fd, e);
+	return e;
+}
+
+int python_elf__read(struct py_elf_cache *c, int fd, uint64_t start, uint64_t pgoff,
+		     struct py_syms *s, uint64_t *bias)
+{
+	const struct py_elf *e;
+	struct stat st;
+	unsigned int i;
+
+	if (fstat(fd, &st))
+		return -errno;
+	e = elf_get(c, fd, &st);
+	if (e->err)
+		return e->err;
+	for (i = 0; i < e->nload; i++) {
+		if (pgoff >= (e->load[i].off & ~0xfffULL) && pgoff < e->load[i].off + e->load[i].filesz) {
+			*bias = start - (e->load[i].vaddr - (e->load[i].off - pgoff));
+			*s = e->s;
+			return 0;
+		}
+	}
+	return -ENOEXEC;
 }

@@ -17,6 +17,7 @@
 
 struct registry {
 	void *root;			/* tree of struct reg_proc by tgid */
+	struct cgroup_names *cgroups;	/* paths of the cgroup ids BPF sends */
 	struct proc_open_stats open;
 	struct registry_stats st;
 };
@@ -42,7 +43,16 @@ static void entry_free(void *node)
 
 struct registry *registry__new(void)
 {
-	return calloc(1, sizeof(struct registry));
+	struct registry *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->cgroups = cgroup_names__new();
+	if (!r->cgroups) {
+		free(r);
+		return NULL;
+	}
+	return r;
 }
 
 void registry__free(struct registry *r)
@@ -50,6 +60,7 @@ void registry__free(struct registry *r)
 	if (!r)
 		return;
 	tdestroy(r->root, entry_free);
+	cgroup_names__free(r->cgroups);
 	free(r);
 }
 
@@ -135,20 +146,48 @@ static void read_maps(struct reg_proc *p)
 	p->maps_err = proc_maps__read(p->tgid, &p->maps);
 }
 
-const struct reg_proc *registry__add(struct registry *r, uint32_t tgid, bool maps)
+/*
+ * @tgid's cgroup path: the one known for @id, else read (and remembered
+ * for @id), else, for a process already gone, found by a walk of cgroup2.
+ */
+static char *cgroup_of(struct registry *r, uint32_t tgid, uint64_t id)
+{
+	const char *known = id ? cgroup_names__get(r->cgroups, id) : NULL;
+	char *path;
+
+	if (known)
+		return strdup(known);
+	path = read_cgroup(tgid);
+	if (path || !id) {
+		cgroup_names__put(r->cgroups, id, path);
+		return path;
+	}
+	if (cgroup_names__scan(r->cgroups) == 0)
+		r->st.cgroup_scans++;
+	known = cgroup_names__get(r->cgroups, id);
+	return known ? strdup(known) : NULL;
+}
+
+const struct reg_proc *registry__add(struct registry *r, uint32_t tgid,
+				     const struct reg_ident *id, bool maps)
 {
 	struct reg_proc *old = entry_find(r, tgid), *p = calloc(1, sizeof(*p));
 
 	if (!p)
 		goto nomem;
 	p->tgid = tgid;
-	proc__start_time(tgid, &p->start);	/* 0 when gone: only matches another 0 */
+	if (id && id->start)
+		p->start = id->start;
+	else
+		proc__start_time(tgid, &p->start);	/* 0 when gone: only matches another 0 */
 	if (old && old->start != p->start)
 		r->st.reused++;
 	if (old)
 		entry_del(r, old);
 	p->exe = read_exe(tgid);
-	p->cgroup = read_cgroup(tgid);
+	if (!p->exe && id && id->exe_hint && id->exe_hint[0] == '/')
+		p->exe = strdup(id->exe_hint);
+	p->cgroup = cgroup_of(r, tgid, id ? id->cgroup_id : 0);
 	if (maps)
 		read_maps(p);
 	else
@@ -168,13 +207,21 @@ const struct reg_proc *registry__rescan(struct registry *r, uint32_t tgid)
 	struct reg_proc *p = entry_find(r, tgid);
 
 	if (!p)
-		return registry__add(r, tgid, true);
+		return registry__add(r, tgid, NULL, true);
 	read_maps(p);
 	if (p->maps_err == -ENOMEM) {
 		errno = ENOMEM;
 		return NULL;
 	}
 	return p;
+}
+
+void registry__exec_hint(struct registry *r, uint32_t tgid, const char *path)
+{
+	struct reg_proc *p = entry_find(r, tgid);
+
+	if (p && !p->exe && path[0] == '/')
+		p->exe = strdup(path);
 }
 
 const struct reg_proc *registry__find(struct registry *r, uint32_t tgid)

@@ -30,6 +30,17 @@ struct registry_stats {
 	uint64_t reused;	/* entries replaced by a new process of the same tgid */
 	uint64_t stale_exits;	/* exits of a tgid's earlier process, ignored */
 	uint64_t tracked;	/* entries now (live processes, and those gone until the drain) */
+	uint64_t cgroup_scans;	/* walks of cgroup2 for the cgroup of a process gone unread */
+};
+
+/*
+ * What BPF told of a new process (struct ember_proc_event), which holds
+ * even when it is gone before it is read.
+ */
+struct reg_ident {
+	uint64_t start;		/* clock ticks after boot; 0: read /proc/PID/stat */
+	uint64_t cgroup_id;	/* cgroup v2 id; 0: unknown */
+	const char *exe_hint;	/* the path of its last exec, for when /proc/PID/exe is gone */
 };
 
 /* Returns NULL with errno set. */
@@ -40,17 +51,25 @@ void registry__free(struct registry *r);
 
 /*
  * Reads @tgid (start time, executable, cgroup, and with @maps its
- * mappings) into its entry: the same process's entry is refreshed (after
- * exec), another's replaced.  Returns the entry (maps NULL when unreadable,
- * or not read yet: maps_err -EAGAIN), or NULL with errno ENOMEM.
+ * mappings) into its entry, taking from @id (NULL: none) what /proc no
+ * longer has: the same process's entry is refreshed (after exec), another's
+ * replaced.  Returns the entry (maps NULL when unreadable, or not read yet:
+ * maps_err -EAGAIN), or NULL with errno ENOMEM.
  */
-const struct reg_proc *registry__add(struct registry *r, uint32_t tgid, bool maps);
+const struct reg_proc *registry__add(struct registry *r, uint32_t tgid,
+				     const struct reg_ident *id, bool maps);
 
 /*
  * Re-reads the mappings of @tgid's entry (made first if there is none).
  * Returns it as registry__add() does.
  */
 const struct reg_proc *registry__rescan(struct registry *r, uint32_t tgid);
+
+/*
+ * Labels @tgid's entry, if it has no executable yet, with @path (absolute):
+ * for an exec reported after the process was announced.
+ */
+void registry__exec_hint(struct registry *r, uint32_t tgid, const char *path);
 
 /* @tgid's entry, or NULL. */
 const struct reg_proc *registry__find(struct registry *r, uint32_t tgid);
@@ -79,5 +98,26 @@ void registry__stats(struct registry *r, struct registry_stats *st);
 
 /* @tgid's start time into *@start.  Returns 0 or -errno (-ESRCH when gone). */
 int proc__start_time(uint32_t tgid, uint64_t *start);
+
+/* cgroups.c: cgroup v2 paths by id ("/system.slice/x.service"), for the registry. */
+struct cgroup_names;
+
+/* Returns NULL with errno set. */
+struct cgroup_names *cgroup_names__new(void);
+
+/* NULL is a no-op. */
+void cgroup_names__free(struct cgroup_names *cn);
+
+/* The path of cgroup @id, or NULL when not known. */
+const char *cgroup_names__get(struct cgroup_names *cn, uint64_t id);
+
+/* Remembers @path for @id (a bounded number of them). */
+void cgroup_names__put(struct cgroup_names *cn, uint64_t id, const char *path);
+
+/*
+ * Learns every cgroup under the cgroup2 mount, at most once a second.
+ * Returns 0, -EAGAIN (too soon) or -errno.
+ */
+int cgroup_names__scan(struct cgroup_names *cn);
 
 #endif /* EMBER_COLLECTOR_REGISTRY_H */

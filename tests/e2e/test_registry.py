@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ember_e2e import (EMBER, Agent, Recording, by_comm, db_query, export, parse_folded,  # noqa: E402
                        parse_summary, run_suite, total, user_frames, workload)
 
-TESTS = ["pid_reuse_keeps_new_process", "container_symlink_stays_inside"]
+TESTS = ["pid_reuse_keeps_new_process", "container_symlink_stays_inside", "short_process_labels"]
 TMP = tempfile.mkdtemp(prefix="ember-reg-")
 NOFP = ["nofp_outer", "nofp_middle", "nofp_leaf"]
 DECOY = {"do_syscalls", "sys_loop_outer"}  # syscall_loop's functions
@@ -142,6 +142,59 @@ def t_container_symlink_stays_inside():
     assert chain >= 0.8 * total(mine), (f"only {chain} of {total(mine)} esc_chain samples are named "
                                         f"from its own file inside the chroot: {sorted(names)[:12]}")
 
+
+
+def cgroup2_mount():
+    """Where cgroup v2 is mounted (/sys/fs/cgroup, or .../unified on a hybrid host), or None."""
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            dev, where, kind = line.split()[:3]
+            if kind == "cgroup2":
+                return where
+    return None
+
+
+SHORT_RUNS = 120
+
+
+def t_short_process_labels():
+    """Processes of 3 ms in their own cgroup keep their exe and cgroup labels, though the agent
+    reads them (in batches, after they settle) only once they are gone."""
+    mnt = cgroup2_mount()
+    assert mnt, "no cgroup2 mount"
+    name = f"ember-test-{os.getpid()}"
+    cg = os.path.join(mnt, name)
+    os.mkdir(cg)
+    db = os.path.join(TMP, "labels.db")
+    agent = Agent(["--db", db, "--window", "2"])
+    churn = workload("stack_churn")
+    try:
+        agent.wait_ready()
+        # a shell moved into the cgroup first, so every child starts in it
+        script = (f"echo $$ > {cg}/cgroup.procs && i=0; while [ $i -lt {SHORT_RUNS} ]; do "
+                  f"{churn} $i 3; i=$((i+1)); done")
+        subprocess.run(["/bin/sh", "-c", script], check=True, timeout=120)
+        time.sleep(2.5)  # their last samples drained
+        agent.stop()
+        rc, _, err = agent.result(timeout=120)
+    finally:
+        agent.kill()
+        os.rmdir(cg)
+    assert rc == 0, f"agent exited {rc}: {err[-400:]}"
+    rows = db_query(db, "SELECT p.pid, COALESCE(e.s, ''), COALESCE(g.s, ''), SUM(x.count) FROM procs p"
+                        " JOIN strings c ON c.id = p.comm LEFT JOIN strings e ON e.id = p.exe"
+                        " LEFT JOIN strings g ON g.id = p.cgroup JOIN samples x ON x.proc = p.id"
+                        " WHERE c.s = ? GROUP BY p.id", (b"stack_churn",))
+    dec = lambda v: bytes(v).decode(errors="replace") if isinstance(v, (bytes, bytearray)) else v
+    procs = [(pid, dec(e), dec(g), n) for pid, e, g, n in rows]
+    exe_ok = sum(1 for _, e, _, _ in procs if e.endswith("/stack_churn"))
+    cg_ok = sum(1 for _, _, g, _ in procs if g == "/" + name)
+    print(f"# {len(procs)} sampled stack_churn processes: exe labelled {exe_ok}, cgroup /{name} {cg_ok};"
+          f" e.g. {procs[:2]}", flush=True)
+    assert len(procs) >= SHORT_RUNS // 4, f"only {len(procs)} of {SHORT_RUNS} short processes sampled"
+    bad = [p for p in procs if not p[1].endswith("/stack_churn") or p[2] != "/" + name]
+    assert exe_ok >= 0.95 * len(procs), f"exe labels lost: {exe_ok} of {len(procs)}: {bad[:5]}"
+    assert cg_ok >= 0.95 * len(procs), f"cgroup labels lost: {cg_ok} of {len(procs)}: {bad[:5]}"
 
 if __name__ == "__main__":
     run_suite(TESTS, globals(), tmp=TMP)

@@ -162,7 +162,7 @@ static void test_registry_pid_reuse(struct test *t)
 	for (tries = 0; tries < 50 && b < 0; tries++) {
 		a = sleeper();
 		CHECK(a > 0, "fork");
-		p = registry__add(r, a, true);
+		p = registry__add(r, a, NULL, true);
 		CHECK(p && p->start && p->maps && p->exe, "registry__add of a live child");
 		/* the start time differs by at least a clock tick */
 		usleep(20000);
@@ -178,7 +178,7 @@ static void test_registry_pid_reuse(struct test *t)
 		}
 	}
 	CHECK(b > 0, "pid not reused in %d tries", tries);
-	p = registry__add(r, b, true);	/* B announced before A's exit is applied */
+	p = registry__add(r, b, NULL, true);	/* B announced before A's exit is applied */
 	CHECK(p && p->start != start_a, "B has A's start time");
 	CHECK(!registry__remove(r, a, start_a), "A's exit removed B");
 	p = registry__find(r, b);

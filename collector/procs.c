@@ -242,7 +242,8 @@ static bool deferred_drop(struct collector *c, uint32_t tgid)
  * mappings at exit, so reading /proc for them is work thrown away.  A
  * pc in a file without a table asks for a read at once (EVENT_RESCAN).
  * Needs the exit hook; CPython waits for no one (its frames need the
- * interpreter read while it runs).
+ * interpreter read while it runs), and a process already gone is never
+ * read.
  */
 static bool defer_read(struct collector *c, const struct reg_proc *p)
 {
@@ -250,6 +251,12 @@ static bool defer_read(struct collector *c, const struct reg_proc *p)
 	struct deferred *v;
 	int i;
 
+	if (p->gone && sampler__exit_maps(c->sampler)) {
+		/* dead before its announcement came: its mappings come from BPF */
+		c->deferred_total++;
+		c->deferred_unread++;
+		return true;
+	}
 	if (!sampler__exit_maps(c->sampler) || age < 0 || age >= MAPS_SETTLED_MS ||
 	    (p->exe && python__candidate(p->exe)))
 		return false;

@@ -91,13 +91,15 @@ int proc__start_time(uint32_t tgid, uint64_t *start)
 	return 0;
 }
 
-static char *read_exe(uint32_t tgid)
+/* @tgid's executable, or NULL; *@gone when it has exited (a zombie has no exe). */
+static char *read_exe(uint32_t tgid, bool *gone)
 {
 	char path[64], buf[PATH_MAX];
 	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%u/exe", tgid);
 	n = readlink(path, buf, sizeof(buf) - 1);
+	*gone = n < 0 && errno == ENOENT;
 	if (n <= 0)
 		return NULL;
 	buf[n] = '\0';
@@ -184,7 +186,7 @@ const struct reg_proc *registry__add(struct registry *r, uint32_t tgid,
 		r->st.reused++;
 	if (old)
 		entry_del(r, old);
-	p->exe = read_exe(tgid);
+	p->exe = read_exe(tgid, &p->gone);
 	if (!p->exe && id && id->exe_hint && id->exe_hint[0] == '/')
 		p->exe = strdup(id->exe_hint);
 	p->cgroup = cgroup_of(r, tgid, id ? id->cgroup_id : 0);

@@ -21,6 +21,7 @@ struct reg_proc {
 	uint32_t tgid;
 	uint64_t start;			/* clock ticks after boot (/proc/PID/stat field 22); 0: unknown */
 	char *exe;			/* NULL when unknown */
+	bool gone;			/* it had exited when it was read */
 	char *cgroup;			/* cgroup v2 path, NULL when unknown */
 	struct proc_maps *maps;		/* NULL when they could not be read */
 	int maps_err;			/* then why: -errno (-EAGAIN: not read yet) */

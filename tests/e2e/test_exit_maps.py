@@ -92,8 +92,8 @@ def t_short_processes_unread():
     s = parse_summary(churn_recording()["stderr"])
     for k in ("processes_deferred", "processes_unread"):
         assert isinstance(s.get(k), int), f"summary has no {k}=: {s}"
-    print(f"# deferred {s['processes_deferred']}, never read {s['processes_unread']}"
-          f" of {RUNS} short processes", flush=True)
+    print(f"# {RUNS} short processes (and their forks before exec): deferred"
+          f" {s['processes_deferred']}, never read {s['processes_unread']}", flush=True)
     assert s["processes_unread"] <= s["processes_deferred"], f"more unread than deferred: {s}"
     assert s["processes_unread"] >= RUNS // 2, (
         f"only {s['processes_unread']} of {RUNS} processes of {BURN_MS} ms went unread: {s}")

@@ -9,17 +9,30 @@
 #define EMBER_MAPS_BPF_H
 
 /*
- * Copies one executable file mapping into @v; false when it is not one.
- * Every read goes through BPF_CORE_READ: perf_event programs reach VMAs
- * through untyped pointers.
+ * Copies one executable file mapping, or the vDSO (no device, no inode,
+ * named "[vdso]" as /proc/PID/maps names it), into @v; false when it is
+ * neither.  Every read goes through BPF_CORE_READ: perf_event programs
+ * reach VMAs through untyped pointers.
  */
 static __always_inline bool fill_vma(struct ember_vma *v, struct vm_area_struct *vma)
 {
 	struct file *file = BPF_CORE_READ(vma, vm_file);
 	struct inode *inode;
 
-	if (!(BPF_CORE_READ(vma, vm_flags) & VM_EXEC) || !file)
+	if (!(BPF_CORE_READ(vma, vm_flags) & VM_EXEC))
 		return false;
+	if (!file) {
+		v->start = BPF_CORE_READ(vma, vm_start);
+		if (v->start != (__u64)BPF_CORE_READ(vma, vm_mm, context.vdso))
+			return false;
+		v->end = BPF_CORE_READ(vma, vm_end);
+		v->pgoff = 0;
+		v->ino = 0;
+		v->dev = 0;
+		v->pad = 0;
+		__builtin_memcpy(v->name, "[vdso]", sizeof("[vdso]"));
+		return true;
+	}
 	inode = BPF_CORE_READ(file, f_inode);
 	v->start = BPF_CORE_READ(vma, vm_start);
 	v->end = BPF_CORE_READ(vma, vm_end);

@@ -111,6 +111,24 @@ struct {
 	__uint(max_entries, 1024 * 1024);
 } events SEC(".maps");
 
+/*
+ * Set by user space where mappings come at exit, so nothing needs reading
+ * the moment it happens: events then wake it only when urgent (a process
+ * that needs tables) or when the ring is a quarter full, and it polls for
+ * the rest every 100 ms.  A wakeup per event costs more than the event.
+ */
+volatile __u32 batch_events;
+#define EVENTS_WAKE_BYTES (256 * 1024)
+
+static __always_inline __u64 wake_flags(bool urgent)
+{
+	if (!batch_events)
+		return 0;
+	if (urgent || bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > EVENTS_WAKE_BYTES)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline void count_n(__u32 id, __u64 n)
 {
 	__u64 *val = bpf_map_lookup_elem(&counters, &id);
@@ -135,7 +153,7 @@ static __always_inline bool send_event(__u32 type, __u32 tgid)
 	}
 	e->type = type;
 	e->tgid = tgid;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wake_flags(type == EVENT_RESCAN));
 	return true;
 }
 
@@ -154,7 +172,7 @@ static __always_inline bool send_new_process(struct task_struct *task, __u32 tgi
 	e->cgroup_id = bpf_get_current_cgroup_id();
 	e->flags = flags;
 	e->pad = 0;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wake_flags(flags & PROC_NO_TABLE));
 	return true;
 }
 
@@ -202,6 +220,18 @@ static __always_inline void add_sample(void *counts, struct sample_key *key)
  * loads of ctx->regs.  So read the slot itself.
  */
 #define UAPI_PT_REGS_CS 17
+
+/*
+ * Whether BPF cannot unwind @task's new process with tables until user
+ * space has read it: its executable has none (a fork of a read parent
+ * copies the parent's entry, but reading it soon costs little).
+ */
+static __always_inline bool needs_tables(struct task_struct *task)
+{
+	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+
+	return !seed_procs || !exe || !file_table(exe);
+}
 
 /*
  * A task past exit_mm(), which has no user stack: its process's labels
@@ -252,7 +282,7 @@ static __always_inline bool announce(struct bpf_perf_event_data *ctx, struct tas
 		 * Marked seen only once announced: a full ring buffer loses the
 		 * announcement (counted), and the next sample tries again.
 		 */
-		if (!send_new_process(task, tgid, 0))
+		if (!send_new_process(task, tgid, tables && needs_tables(task) ? PROC_NO_TABLE : 0))
 			return false;
 		/* bpf_find_vma sends the libraries' text only with a later sample */
 		if (start_maps == START_MAPS_FIND_VMA ||
@@ -390,7 +420,7 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	e->pad = 0;
 	if (bpf_probe_read_kernel_str(e->path, sizeof(e->path), BPF_CORE_READ(bprm, interp)) < 0)
 		e->path[0] = '\0';
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wake_flags(false));
 	return 0;
 }
 
@@ -451,7 +481,7 @@ static __always_inline int send_exit_maps(int live_left)
 	}
 	bpf_iter_task_vma_destroy(&it);
 	e->n = n;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wake_flags(false));
 	count(CNT_EXIT_MAPS);
 	return 0;
 }

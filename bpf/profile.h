@@ -128,7 +128,7 @@ struct ember_proc_event {
 	__u32 tgid;
 	__u64 start_boottime_ns;	/* the group leader's, CLOCK_BOOTTIME */
 	__u64 cgroup_id;		/* 0: none */
-	__u32 flags;			/* PROC_EXITING */
+	__u32 flags;			/* PROC_EXITING, PROC_NO_TABLE */
 	__u32 pad;
 };
 
@@ -138,6 +138,8 @@ struct ember_proc_event {
  * event may follow).
  */
 #define PROC_EXITING 1
+/* BPF has no table for its executable: read it now, not once settled. */
+#define PROC_NO_TABLE 2
 
 #define EXEC_PATH_LEN 256
 

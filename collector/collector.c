@@ -110,39 +110,23 @@ int collector__stop(struct collector *c)
 #define PYTHON_POLL_MS 50
 
 /*
- * Least time between two wakeups for process events where BPF sends
- * mappings at exit, so nothing has to be read the moment it is announced:
- * under churn a wakeup per event costs more than the events.  BPF wakes
- * the reader only for the first record after it caught up, so while it
- * waits the events pile up in the ring buffer and come in one batch.
+ * Where BPF sends mappings at exit, it wakes the reader only for urgent
+ * events (see batch_events); the rest are taken this often.
  */
 #define EVENT_BATCH_MS 100
-
-/* Milliseconds to wait before process events may be handled again. */
-static int batch_wait(struct collector *c, uint64_t now)
-{
-	if (!sampler__exit_maps(c->sampler) || now >= c->last_events_ms + EVENT_BATCH_MS)
-		return 0;
-	return c->last_events_ms + EVENT_BATCH_MS - now;
-}
 
 int collector__poll(struct collector *c, int timeout_ms)
 {
 	uint64_t end = mono_ms() + (timeout_ms > 0 ? timeout_ms : 0), now;
-	int n, slice, wait;
+	int n, slice;
 
 	for (;;) {
 		slice = timeout_ms;
-		if ((python__active(c->python) || c->ndeferred) && timeout_ms > PYTHON_POLL_MS)
+		if ((python__active(c->python) || c->ndeferred) && slice > PYTHON_POLL_MS)
 			slice = PYTHON_POLL_MS;
-		wait = batch_wait(c, mono_ms());
-		if (wait > 0 && slice > 0) {
-			usleep((wait < slice ? wait : slice) * 1000);
-			slice = 0;
-		}
+		if (sampler__exit_maps(c->sampler) && slice > EVENT_BATCH_MS)
+			slice = EVENT_BATCH_MS;
 		n = sampler__poll(c->sampler, slice, collector_on_process, c);
-		if (n > 0)
-			c->last_events_ms = mono_ms();
 		collector_read_deferred(c, false);
 		if (sampler__check_cpus(c->sampler))
 			log_debug("cannot read the online CPUs");

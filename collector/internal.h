@@ -156,7 +156,6 @@ struct collector {
 	collector_sample_fn fn;
 	void *ctx;
 	uint64_t last_poll_ms;
-	uint64_t last_events_ms;	/* when process events were last handled */
 	uint64_t last_reap_ms;
 	uint64_t memory_limit;		/* bytes of RSS; 0: none */
 	uint64_t shrinks;

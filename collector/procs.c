@@ -241,11 +241,12 @@ static bool deferred_drop(struct collector *c, uint32_t tgid)
  * milliseconds: BPF unwinds them from a seeded entry and sends their
  * mappings at exit, so reading /proc for them is work thrown away.  A
  * pc in a file without a table asks for a read at once (EVENT_RESCAN).
- * Needs the exit hook; CPython waits for no one (its frames need the
+ * Needs the exit hook; a process whose executable BPF has no table for
+ * (@flags PROC_NO_TABLE) and CPython wait for no one (its frames need the
  * interpreter read while it runs), and a process already gone is never
  * read.
  */
-static bool defer_read(struct collector *c, const struct reg_proc *p)
+static bool defer_read(struct collector *c, const struct reg_proc *p, uint32_t flags)
 {
 	int64_t age = age_ms(c, p->start);
 	struct deferred *v;
@@ -258,7 +259,7 @@ static bool defer_read(struct collector *c, const struct reg_proc *p)
 		return true;
 	}
 	if (!sampler__exit_maps(c->sampler) || age < 0 || age >= MAPS_SETTLED_MS ||
-	    (p->exe && python__candidate(p->exe)))
+	    (flags & PROC_NO_TABLE) || (p->exe && python__candidate(p->exe)))
 		return false;
 	i = deferred_find(c, p->tgid);
 	if (i < 0) {
@@ -303,7 +304,7 @@ static void add_process(struct collector *c, const struct ember_proc_event *e)
 		return;
 	}
 	p = registry__add(c->reg, tgid, &id, false);
-	if (p && defer_read(c, p))
+	if (p && defer_read(c, p, e->flags))
 		return;
 	deferred_drop(c, tgid);
 	read_process(c, tgid, p ? registry__rescan(c->reg, tgid) : NULL);

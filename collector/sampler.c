@@ -290,6 +290,9 @@ int sampler__poll(struct sampler *s, int timeout_ms, sampler_proc_fn fn, void *c
 	s->proc_ctx = ctx;
 	s->handled = 0;
 	err = ring_buffer__poll(s->rb, timeout_ms);
+	/* events BPF sent without a wakeup (batch_events) are not polled for */
+	if (err >= 0)
+		err = ring_buffer__consume(s->rb);
 	return err < 0 ? err : s->handled;
 }
 

@@ -114,6 +114,8 @@ static void attach_tracking(struct sampler *s)
 			s->exit_hook = NULL;
 		}
 	}
+	/* nothing needs reading at once: events come in batches (collector__poll) */
+	skel->bss->batch_events = s->exit_hook != NULL;
 	skel->links.on_exec = bpf_program__attach(skel->progs.on_exec);
 	if (!skel->links.on_exec)
 		log_warn("process exec tracking unavailable: %s", strerror(errno));

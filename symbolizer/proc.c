@@ -290,6 +290,15 @@ struct proc *proc__from_vmas(struct symbolizer *sym, int pid, const struct sym_v
 		m->start = v[i].start;
 		m->end = v[i].end;
 		m->pgoff = v[i].pgoff;
+		if (!v[i].dev && !v[i].ino && v[i].name && !strcmp(v[i].name, "[vdso]")) {
+			/* named [vdso]+0xOFF, as for a process read from /proc */
+			m->kind = MAP_SPECIAL;
+			m->name = vma_name(sym, v[i].name);
+			if (!m->name)
+				goto fail;
+			p->n++;
+			continue;
+		}
 		m->kind = MAP_FILE;
 		m->ef = elf_file__find_inode(sym, v[i].dev, v[i].ino);
 		if (!m->ef)

@@ -177,7 +177,7 @@ static void add_exec(struct collector *c, const struct ember_exec_event *e)
 	registry__exec_hint(c->reg, e->tgid, h->path);
 }
 
-/* Read @p (its mappings, then every consumer): a new process, or one that exec'd. */
+/* Reads @p (its mappings, then every consumer): a new process, or one that exec'd. */
 static void read_process(struct collector *c, uint32_t tgid, const struct reg_proc *p)
 {
 	const struct proc_maps *pm = p ? p->maps : NULL;
@@ -343,9 +343,8 @@ void collector_on_process(void *ctx, uint32_t type, uint32_t tgid, const void *d
 		add_exec(c, data);
 		break;
 	case EVENT_RESCAN:
-		if (deferred_find(c, tgid) >= 0) {
+		if (deferred_drop(c, tgid)) {
 			/* it maps a file BPF has no table for: read it now */
-			deferred_drop(c, tgid);
 			read_process(c, tgid, registry__rescan(c->reg, tgid));
 			break;
 		}

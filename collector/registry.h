@@ -31,7 +31,6 @@ struct registry_stats {
 	uint64_t reused;	/* entries replaced by a new process of the same tgid */
 	uint64_t stale_exits;	/* exits of a tgid's earlier process, ignored */
 	uint64_t tracked;	/* entries now (live processes, and those gone until the drain) */
-	uint64_t cgroup_scans;	/* walks of cgroup2 for the cgroup of a process gone unread */
 };
 
 /*

@@ -114,18 +114,28 @@ struct {
 /*
  * Set by user space where mappings come at exit, so nothing needs reading
  * the moment it happens: events then wake it only when urgent (a process
- * that needs tables) or when the ring is a quarter full, and it polls for
- * the rest every 100 ms.  A wakeup per event costs more than the event.
+ * that needs tables), when the ring is a quarter full, or when it was last
+ * woken EVENTS_BATCH_NS ago; it polls once more that long after a wakeup
+ * for the events that did not wake it.  Under churn a wakeup per event
+ * costs more than the event.
  */
 volatile __u32 batch_events;
+volatile __u64 last_wake_ns;
 #define EVENTS_WAKE_BYTES (256 * 1024)
+#define EVENTS_BATCH_NS 100000000ULL
 
 static __always_inline __u64 wake_flags(bool urgent)
 {
+	__u64 now;
+
 	if (!batch_events)
 		return 0;
-	if (urgent || bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > EVENTS_WAKE_BYTES)
+	now = bpf_ktime_get_ns();
+	if (urgent || now - last_wake_ns > EVENTS_BATCH_NS ||
+	    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > EVENTS_WAKE_BYTES) {
+		last_wake_ns = now;
 		return BPF_RB_FORCE_WAKEUP;
+	}
 	return BPF_RB_NO_WAKEUP;
 }
 

@@ -4,7 +4,8 @@
  * /proc/PID/cgroup was read is still labelled with the cgroup BPF saw it
  * in.  Filled from the paths read for live processes, and on a miss from
  * one walk of the cgroup2 mount (a cgroup2 directory's inode number is its
- * cgroup id), at most once per CGROUP_SCAN_MS.
+ * cgroup id), at most once per CGROUP_SCAN_MS, more seldom while walks find
+ * nothing.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,8 +24,13 @@
 
 /* Ids remembered; past it the map starts again empty (cgroups come and go). */
 #define CGROUP_NAMES_MAX 4096
-/* Least time between two walks of the cgroup2 mount. */
+/*
+ * Least time between two walks of the cgroup2 mount; doubled (up to the
+ * most) after each walk that did not find the id it was made for, so a
+ * user making cgroups by the thousand cannot keep the agent walking them.
+ */
 #define CGROUP_SCAN_MS 1000
+#define CGROUP_SCAN_MAX_MS 64000
 /* Directories one walk looks at, at most, and how deep. */
 #define CGROUP_SCAN_MAX 20000
 #define CGROUP_SCAN_DEPTH 32
@@ -37,8 +43,8 @@ struct cg_name {
 struct cgroup_names {
 	void *root;		/* tree of struct cg_name by id */
 	unsigned int n;
-	uint64_t last_scan_ms;
-	bool scanned;		/* a walk has run: last_scan_ms is set */
+	uint64_t next_scan_ms;	/* no walk before this */
+	uint64_t backoff_ms;	/* the wait after the next walk that finds nothing */
 };
 
 static int id_cmp(const void *a, const void *b)
@@ -169,19 +175,14 @@ static void scan_dir(struct scan *s, int fd, size_t len, int depth)
 	closedir(d);
 }
 
-int cgroup_names__scan(struct cgroup_names *cn)
+/* Learns every cgroup under the cgroup2 mount.  Returns 0 or -errno. */
+static int scan(struct cgroup_names *cn)
 {
 	struct scan s = { .cn = cn };
-	uint64_t now = mono_ms();
-	const char *mnt;
+	const char *mnt = cgroup2_mount();
 	struct stat st;
 	int fd;
 
-	if (cn->scanned && now - cn->last_scan_ms < CGROUP_SCAN_MS)
-		return -EAGAIN;
-	cn->scanned = true;
-	cn->last_scan_ms = now;
-	mnt = cgroup2_mount();
 	if (!mnt)
 		return -ENOENT;
 	fd = open(mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -191,4 +192,23 @@ int cgroup_names__scan(struct cgroup_names *cn)
 		cgroup_names__put(cn, st.st_ino, "/");
 	scan_dir(&s, fd, 0, 0);
 	return 0;
+}
+
+const char *cgroup_names__find(struct cgroup_names *cn, uint64_t id)
+{
+	const char *path = cgroup_names__get(cn, id);
+	uint64_t now = mono_ms();
+
+	if (path || now < cn->next_scan_ms)
+		return path;
+	if (!cn->backoff_ms)
+		cn->backoff_ms = CGROUP_SCAN_MS;
+	scan(cn);
+	path = cgroup_names__get(cn, id);
+	if (path)
+		cn->backoff_ms = CGROUP_SCAN_MS;
+	cn->next_scan_ms = now + cn->backoff_ms;
+	if (!path && cn->backoff_ms < CGROUP_SCAN_MAX_MS)
+		cn->backoff_ms *= 2;
+	return path;
 }

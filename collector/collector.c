@@ -110,8 +110,9 @@ int collector__stop(struct collector *c)
 #define PYTHON_POLL_MS 50
 
 /*
- * Where BPF sends mappings at exit, it wakes the reader only for urgent
- * events (see batch_events); the rest are taken this often.
+ * Where BPF sends mappings at exit, it wakes the reader at most this often
+ * but for urgent events (see batch_events); the events after a wakeup are
+ * taken by a poll this long after it.
  */
 #define EVENT_BATCH_MS 100
 
@@ -124,7 +125,8 @@ int collector__poll(struct collector *c, int timeout_ms)
 		slice = timeout_ms;
 		if ((python__active(c->python) || c->ndeferred) && slice > PYTHON_POLL_MS)
 			slice = PYTHON_POLL_MS;
-		if (sampler__exit_maps(c->sampler) && slice > EVENT_BATCH_MS)
+		if (sampler__exit_maps(c->sampler) && slice > EVENT_BATCH_MS &&
+		    mono_ms() - c->last_events_ms <= 2 * EVENT_BATCH_MS)
 			slice = EVENT_BATCH_MS;
 		n = sampler__poll(c->sampler, slice, collector_on_process, c);
 		collector_read_deferred(c, false);

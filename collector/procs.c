@@ -335,6 +335,7 @@ void collector_on_process(void *ctx, uint32_t type, uint32_t tgid, const void *d
 	struct collector *c = ctx;
 	const struct reg_proc *p;
 
+	c->last_events_ms = mono_ms();
 	switch (type) {
 	case EVENT_MAPS:
 		add_exit_maps(c, data);

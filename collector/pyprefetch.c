@@ -102,7 +102,8 @@ void py_prefetch__run(struct collector *c, struct py_prefetch *p)
 	uint64_t now = mono_ms();
 	int err;
 
-	if (!c->sampler->python || now - p->last_ms < PREFETCH_MS)
+	/* a batch lookup walks every bucket of the map, even with no CPython to look for */
+	if (!c->sampler->python || !python__active(c->python) || now - p->last_ms < PREFETCH_MS)
 		return;
 	p->last_ms = now;
 	do {

@@ -164,8 +164,7 @@ static char *cgroup_of(struct registry *r, uint32_t tgid, uint64_t id)
 		cgroup_names__put(r->cgroups, id, path);
 		return path;
 	}
-	cgroup_names__scan(r->cgroups);
-	known = cgroup_names__get(r->cgroups, id);
+	known = cgroup_names__find(r->cgroups, id);
 	return known ? strdup(known) : NULL;
 }
 

@@ -115,9 +115,10 @@ const char *cgroup_names__get(struct cgroup_names *cn, uint64_t id);
 void cgroup_names__put(struct cgroup_names *cn, uint64_t id, const char *path);
 
 /*
- * Learns every cgroup under the cgroup2 mount, at most once a second.
- * Returns 0, -EAGAIN (too soon) or -errno.
+ * The path of cgroup @id, looked for under the cgroup2 mount when not
+ * known (a walk at most once a second, more seldom while walks find
+ * nothing).  NULL when not found.
  */
-int cgroup_names__scan(struct cgroup_names *cn);
+const char *cgroup_names__find(struct cgroup_names *cn, uint64_t id);
 
 #endif /* EMBER_COLLECTOR_REGISTRY_H */

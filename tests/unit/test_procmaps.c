@@ -193,7 +193,67 @@ out:
 	registry__free(r);
 }
 
+/* The cgroup2 mount (unified or hybrid), or NULL. */
+static const char *cgroup2_dir(void)
+{
+	static const char *const where[] = { "/sys/fs/cgroup/unified", "/sys/fs/cgroup" };
+	char probe[128];
+	size_t i;
+
+	for (i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
+		snprintf(probe, sizeof(probe), "%s/cgroup.procs", where[i]);
+		if (!access(probe, F_OK))
+			return where[i];
+	}
+	return NULL;
+}
+
+/*
+ * A cgroup id BPF saw is named by a walk of cgroup2 when no live process
+ * told its path; a miss makes the next walks wait longer (a user making
+ * cgroups by the thousand cannot keep the agent walking).
+ */
+static void test_cgroup_names_find(struct test *t)
+{
+	struct cgroup_names *cn = cgroup_names__new();
+	const char *mnt = cgroup2_dir(), *path;
+	char dir[256], want[128];
+	struct stat st;
+	bool made = false;
+
+	CHECK(cn, "cgroup_names__new");
+	if (!mnt)
+		SKIP("no cgroup2 mount");
+	snprintf(want, sizeof(want), "/ember-unit-%d", (int)getpid());
+	snprintf(dir, sizeof(dir), "%s%s", mnt, want);
+	if (mkdir(dir, 0755))
+		SKIP("cannot make a cgroup (%s): %s", dir, strerror(errno));
+	made = true;
+	CHECK(!stat(dir, &st), "stat %s", dir);
+	CHECK(!cgroup_names__get(cn, st.st_ino), "known before any walk");
+	path = cgroup_names__find(cn, st.st_ino);
+	CHECK(path && !strcmp(path, want), "found %s, want %s", path ? path : "(null)", want);
+	CHECK(!cgroup_names__find(cn, ~0ULL), "an id no cgroup has");
+	cgroup_names__put(cn, 12345, "/put");
+	path = cgroup_names__get(cn, 12345);
+	CHECK(path && !strcmp(path, "/put"), "a path put is got");
+	/* the miss above made the next walk wait: a cgroup made now is not found yet */
+	CHECK(!rmdir(dir), "rmdir %s", dir);
+	made = false;
+	snprintf(want, sizeof(want), "/ember-unit-%d-b", (int)getpid());
+	snprintf(dir, sizeof(dir), "%s%s", mnt, want);
+	CHECK(!mkdir(dir, 0755), "mkdir %s", dir);
+	made = true;
+	CHECK(!stat(dir, &st), "stat %s", dir);
+	CHECK(!cgroup_names__find(cn, st.st_ino), "walked again right after a miss");
+out:
+	if (made)
+		rmdir(dir);
+	cgroup_names__free(cn);
+}
+
 const struct test_case procmaps_tests[] = {
+	{ "cgroup_names_find", test_cgroup_names_find },
 	{ "procmaps_open_in_root", test_open_in_root },
 	{ "procmaps_read_self", test_maps_self },
 	{ "registry_pid_reuse", test_registry_pid_reuse },

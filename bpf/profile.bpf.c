@@ -244,14 +244,14 @@ static __always_inline bool needs_tables(struct task_struct *task)
 }
 
 /*
- * A task past exit_mm(), which has no user stack: its process's labels
- * still name its cost (exit_mmap() can be long) if user space has not
- * heard of it (or not since exec).
+ * An exiting task (past exit_mm() it has no user stack): its process's
+ * labels still name its cost (exit_mmap() can be long), so it is announced
+ * for them, not marked seen, if user space has not heard of it (or not
+ * since exec).  @state: its `seen` entry.
  */
-static __always_inline void announce_exiting(struct task_struct *task, __u32 tgid)
+static __always_inline void announce_exiting(struct task_struct *task, __u32 tgid,
+					     const __u8 *state)
 {
-	__u8 *state = bpf_map_lookup_elem(&seen, &tgid);
-
 	if (!state || *state == SEEN_STALE)
 		send_new_process(task, tgid, PROC_EXITING);
 }
@@ -300,10 +300,10 @@ static __always_inline bool announce(struct bpf_perf_event_data *ctx, struct tas
 			current = SEEN_EARLY;
 		bpf_map_update_elem(&seen, &tgid, &current, BPF_ANY);
 		send_start_maps(ctx, task, tgid, tables, false);
-	} else if ((!state || *state == SEEN_STALE) && (flags & PF_EXITING)) {
-		send_new_process(task, tgid, PROC_EXITING);
+	} else if (flags & PF_EXITING) {
+		announce_exiting(task, tgid, state);
 	} else if (state && *state >= SEEN_EARLY && *state <= SEEN_EARLY_LAST &&
-		   !young(task, tgid) && !(flags & PF_EXITING)) {
+		   !young(task, tgid)) {
 		/*
 		 * Its libraries may be mapped by now: send them too, a
 		 * few times, 20 ms apart (the dynamic loader may be slow).
@@ -370,7 +370,7 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx, bool tables)
 				key.ustack_id = ret;
 		}
 	} else if (user_stacks && (flags & PF_EXITING) && !(flags & PF_KTHREAD) && pid != 0) {
-		announce_exiting(task, tgid);
+		announce_exiting(task, tgid, bpf_map_lookup_elem(&seen, &tgid));
 	}
 	add_sample(half ? (void *)&counts1 : (void *)&counts0, &key);
 	return 0;

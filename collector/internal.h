@@ -95,7 +95,6 @@ struct py_elf {
 struct py_elf_cache {
 	struct py_elf e[PY_ELF_CACHE];
 	unsigned int next;		/* the slot the next new file takes */
-	uint64_t hits;
 };
 
 /*

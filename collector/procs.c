@@ -241,7 +241,7 @@ static bool deferred_drop(struct collector *c, uint32_t tgid)
  * milliseconds: BPF unwinds them from a seeded entry and sends their
  * mappings at exit, so reading /proc for them is work thrown away.  A
  * pc in a file without a table asks for a read at once (EVENT_RESCAN).
- * Needs the exit hook; a process whose executable BPF has no table for
+ * Called only where the exit hook is.  A process whose executable BPF has no table for
  * (@flags PROC_NO_TABLE) and CPython wait for no one (its frames need the
  * interpreter read while it runs), and a process already gone is never
  * read.
@@ -252,14 +252,14 @@ static bool defer_read(struct collector *c, const struct reg_proc *p, uint32_t f
 	struct deferred *v;
 	int i;
 
-	if (p->gone && sampler__exit_maps(c->sampler)) {
+	if (p->gone) {
 		/* dead before its announcement came: its mappings come from BPF */
 		c->deferred_total++;
 		c->deferred_unread++;
 		return true;
 	}
-	if (!sampler__exit_maps(c->sampler) || age < 0 || age >= MAPS_SETTLED_MS ||
-	    (flags & PROC_NO_TABLE) || (p->exe && python__candidate(p->exe)))
+	if (age < 0 || age >= MAPS_SETTLED_MS || (flags & PROC_NO_TABLE) ||
+	    (p->exe && python__candidate(p->exe)))
 		return false;
 	i = deferred_find(c, p->tgid);
 	if (i < 0) {

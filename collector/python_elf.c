@@ -90,10 +90,8 @@ static const struct py_elf *elf_get(struct py_elf_cache *c, int fd, const struct
 		e = &c->e[i];
 		if (e->used && e->dev == st->st_dev && e->ino == st->st_ino &&
 		    e->size == st->st_size && e->ctime.tv_sec == st->st_ctim.tv_sec &&
-		    e->ctime.tv_nsec == st->st_ctim.tv_nsec) {
-			c->hits++;
+		    e->ctime.tv_nsec == st->st_ctim.tv_nsec)
 			return e;
-		}
 	}
 	e = &c->e[c->next++ % PY_ELF_CACHE];
 	*e = (struct py_elf){ .used = true, .dev = st->st_dev, .ino = st->st_ino,

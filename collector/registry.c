@@ -168,6 +168,13 @@ static char *cgroup_of(struct registry *r, uint32_t tgid, uint64_t id)
 	return known ? strdup(known) : NULL;
 }
 
+/* Labels @p with @path, the path of its exec, when /proc gave no executable. */
+static void exe_from_hint(struct reg_proc *p, const char *path)
+{
+	if (!p->exe && path && path[0] == '/')
+		p->exe = strdup(path);
+}
+
 const struct reg_proc *registry__add(struct registry *r, uint32_t tgid,
 				     const struct reg_ident *id, bool maps)
 {
@@ -185,8 +192,7 @@ const struct reg_proc *registry__add(struct registry *r, uint32_t tgid,
 	if (old)
 		entry_del(r, old);
 	p->exe = read_exe(tgid, &p->gone);
-	if (!p->exe && id && id->exe_hint && id->exe_hint[0] == '/')
-		p->exe = strdup(id->exe_hint);
+	exe_from_hint(p, id ? id->exe_hint : NULL);
 	p->cgroup = cgroup_of(r, tgid, id ? id->cgroup_id : 0);
 	if (maps)
 		read_maps(p);
@@ -220,8 +226,8 @@ void registry__exec_hint(struct registry *r, uint32_t tgid, const char *path)
 {
 	struct reg_proc *p = entry_find(r, tgid);
 
-	if (p && !p->exe && path[0] == '/')
-		p->exe = strdup(path);
+	if (p)
+		exe_from_hint(p, path);
 }
 
 const struct reg_proc *registry__find(struct registry *r, uint32_t tgid)

@@ -186,6 +186,27 @@ static __always_inline bool send_new_process(struct task_struct *task, __u32 tgi
 	return true;
 }
 
+/*
+ * A CPython stack new in @half (pyprefetch.c).  It wakes nobody unless the
+ * ring fills: the agent polls every 50 ms while CPython processes run.
+ */
+static __always_inline void send_py_stack(__u32 tgid, __u64 uhash, __u32 half)
+{
+	struct ember_py_stack_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		count(CNT_EVENTS_LOST);
+		return;
+	}
+	e->type = EVENT_PY_STACK;
+	e->tgid = tgid;
+	e->uhash = uhash;
+	e->half = half;
+	e->pad = 0;
+	bpf_ringbuf_submit(e, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > EVENTS_WAKE_BYTES ?
+			      BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
+
 #include "unwind.bpf.h"
 
 /* Maps a bpf_get_stackid() error to the counter that explains it. */
@@ -199,7 +220,8 @@ static __always_inline void count_stack_error(long err, __u32 base)
 		count(base);
 }
 
-static __always_inline void add_sample(void *counts, struct sample_key *key)
+/* Returns true when @key is new in @counts. */
+static __always_inline bool add_sample(void *counts, struct sample_key *key)
 {
 	__u64 one = 1, *val;
 	long err;
@@ -207,17 +229,18 @@ static __always_inline void add_sample(void *counts, struct sample_key *key)
 	val = bpf_map_lookup_elem(counts, key);
 	if (val) {
 		__sync_fetch_and_add(val, 1);
-		return;
+		return false;
 	}
 	err = bpf_map_update_elem(counts, key, &one, BPF_NOEXIST);
 	if (err == -EEXIST) {
 		val = bpf_map_lookup_elem(counts, key);
 		if (val)
 			__sync_fetch_and_add(val, 1);
-		return;
+		return false;
 	}
 	if (err)
 		count(CNT_COUNTS_FULL);
+	return !err;
 }
 
 #include "maps.bpf.h"
@@ -325,7 +348,7 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx, bool tables)
 	struct sample_key key = {};
 	bool in_user = (((volatile __u64 *)ctx)[UAPI_PT_REGS_CS] & 3) == 3;
 	__u32 half = active & 1;
-	bool known, unread, has_mm;
+	bool known, unread, has_mm, python = false;
 	unsigned int flags;
 	long ret;
 
@@ -361,7 +384,8 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx, bool tables)
 	/* kernel threads, and tasks past exit_mm(), have no user stack */
 	if (user_stacks && !(flags & PF_KTHREAD) && has_mm && pid != 0) {
 		known = announce(ctx, task, tgid, flags, tables, &unread);
-		if (!tables || !unwind_user(ctx, in_user, tgid, half, &key, known && unread)) {
+		if (!tables ||
+		    !unwind_user(ctx, in_user, tgid, half, &key, known && unread, &python)) {
 			ret = bpf_get_stackid(ctx, half ? (void *)&ustacks1 : (void *)&ustacks0,
 					      BPF_F_USER_STACK);
 			if (ret < 0)
@@ -372,7 +396,8 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx, bool tables)
 	} else if (user_stacks && (flags & PF_EXITING) && !(flags & PF_KTHREAD) && pid != 0) {
 		announce_exiting(task, tgid, bpf_map_lookup_elem(&seen, &tgid));
 	}
-	add_sample(half ? (void *)&counts1 : (void *)&counts0, &key);
+	if (add_sample(half ? (void *)&counts1 : (void *)&counts0, &key) && python && key.uhash)
+		send_py_stack(tgid, key.uhash, half);
 	return 0;
 }
 

@@ -111,6 +111,7 @@ enum ember_event_type {
 	EVENT_RESCAN = 3,	/* a pc outside every known mapping (dlopen): re-read maps */
 	EVENT_MAPS = 4,		/* struct ember_maps_event: an announced tgid's mappings at exit */
 	EVENT_EXEC = 5,		/* struct ember_exec_event: a tgid exec'd this file */
+	EVENT_PY_STACK = 6,	/* struct ember_py_stack_event: a CPython stack new in a half */
 };
 
 struct ember_event {
@@ -155,6 +156,18 @@ struct ember_exec_event {
 	__u32 dev;		/* the kernel's s_dev: major << 20 | minor */
 	__u32 pad;
 	char path[EXEC_PATH_LEN];	/* bprm->interp: untrusted, maybe relative or cut */
+};
+
+/*
+ * A sample key new in its half whose table-unwound stack holds CPython
+ * frames: user space reads their code objects while the process lives.
+ */
+struct ember_py_stack_event {
+	__u32 type;		/* EVENT_PY_STACK */
+	__u32 tgid;
+	__u64 uhash;		/* the stack, in ustacks_dw<half> */
+	__u32 half;
+	__u32 pad;
 };
 
 /* Values of the `seen` map (tgid -> __u8). */

@@ -444,10 +444,12 @@ static __always_inline void walk(struct uw_state *st, __u32 tgid, __u64 pc, __u6
  * Unwinds the current task's user stack with tables into @key->uhash.
  * Returns false when the process has no tables (use frame pointers).
  * @seed: user space has not read this process yet, and will drop an entry
- * of it at its exit: one may be seeded (seed_procs).
+ * of it at its exit: one may be seeded (seed_procs).  @python: set when
+ * the stack holds CPython frames.
  */
 static __always_inline bool unwind_user(struct bpf_perf_event_data *ctx, bool in_user,
-					__u32 tgid, __u32 half, struct sample_key *key, bool seed)
+					__u32 tgid, __u32 half, struct sample_key *key, bool seed,
+					bool *python)
 {
 	struct unwind_proc *proc;
 	struct dw_stack *old;
@@ -484,6 +486,7 @@ static __always_inline bool unwind_user(struct bpf_perf_event_data *ctx, bool in
 		request_rescan(tgid);
 	if (!st->stack.len)
 		return true;
+	*python = st->py.frames != 0;
 	key->uhash = st->hash ? st->hash : 1;
 	stacks = half ? (void *)&ustacks_dw1 : (void *)&ustacks_dw0;
 	/* hot stacks are there already: a lookup takes no bucket lock */

@@ -133,7 +133,6 @@ int collector__poll(struct collector *c, int timeout_ms)
 		if (sampler__check_cpus(c->sampler))
 			log_debug("cannot read the online CPUs");
 		python__tick(c->python);
-		py_prefetch__run(c, c->pyfetch);
 		now = mono_ms();
 		if (n != 0 || timeout_ms <= 0 || now >= end)
 			break;

@@ -197,8 +197,9 @@ struct exec_hint {
 /* pyprefetch.c */
 struct py_prefetch *py_prefetch__new(void);
 void py_prefetch__free(struct py_prefetch *p);
-/* Reads the code objects of stacks sampled since the last look (rate-limited). */
-void py_prefetch__run(struct collector *c, struct py_prefetch *p);
+/* Reads the code objects of a CPython stack BPF reported (EVENT_PY_STACK). */
+void py_prefetch__stack(struct collector *c, struct py_prefetch *p,
+			const struct ember_py_stack_event *e);
 /* Forgets which stacks were looked at (after a drain). */
 void py_prefetch__reset(struct py_prefetch *p);
 

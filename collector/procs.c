@@ -335,6 +335,10 @@ void collector_on_process(void *ctx, uint32_t type, uint32_t tgid, const void *d
 	struct collector *c = ctx;
 	const struct reg_proc *p;
 
+	if (type == EVENT_PY_STACK) {
+		py_prefetch__stack(c, c->pyfetch, data);
+		return;
+	}
 	c->last_events_ms = mono_ms();
 	switch (type) {
 	case EVENT_MAPS:

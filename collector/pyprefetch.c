@@ -3,10 +3,11 @@
  * pyprefetch.c - names Python frames while their process still runs.
  * Code objects can only be read from the live process, and a short-lived
  * one is gone by the drain that would name its last samples; so, between
- * drains, the stacks BPF stored for CPython processes are looked at and
- * their code objects read into the symbolizer's cache (keyed by process,
- * address and checksum, kept until the drain after the process's exit).
- * Each stack is looked at once per drain.
+ * drains, BPF reports each sample key new in its half whose stack holds
+ * CPython frames (EVENT_PY_STACK), and that stack's code objects are read
+ * into the symbolizer's cache (keyed by process, address and checksum,
+ * kept until the drain after the process's exit).  Each stack is looked
+ * at once per drain and process.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -14,17 +15,12 @@
 #include <bpf/bpf.h>
 #include "internal.h"
 
-#define PREFETCH_MS 100		/* least time between two looks */
 #define SEEN_CAP 16384		/* stacks remembered per drain (power of two) */
-#define BATCH 1024
 
 struct py_prefetch {
 	uint64_t *seen;		/* (tgid, stack hash) mixes; 0: empty */
 	size_t nseen;
-	struct sample_key *keys;
-	uint64_t *vals;
 	struct dw_stack *stack;
-	uint64_t last_ms;
 };
 
 struct py_prefetch *py_prefetch__new(void)
@@ -34,10 +30,8 @@ struct py_prefetch *py_prefetch__new(void)
 	if (!p)
 		return NULL;
 	p->seen = calloc(SEEN_CAP, sizeof(*p->seen));
-	p->keys = calloc(BATCH, sizeof(*p->keys));
-	p->vals = calloc(BATCH, sizeof(*p->vals));
 	p->stack = malloc(sizeof(*p->stack));
-	if (!p->seen || !p->keys || !p->vals || !p->stack) {
+	if (!p->seen || !p->stack) {
 		py_prefetch__free(p);
 		return NULL;
 	}
@@ -49,8 +43,6 @@ void py_prefetch__free(struct py_prefetch *p)
 	if (!p)
 		return;
 	free(p->seen);
-	free(p->keys);
-	free(p->vals);
 	free(p->stack);
 	free(p);
 }
@@ -93,33 +85,15 @@ static void prefetch_stack(struct collector *c, uint32_t tgid, const struct dw_s
 	}
 }
 
-void py_prefetch__run(struct collector *c, struct py_prefetch *p)
+void py_prefetch__stack(struct collector *c, struct py_prefetch *p,
+			const struct ember_py_stack_event *e)
 {
 	struct profile_bpf *skel = c->sampler->skel;
-	__u32 half = skel->bss->active & 1, n, out = 0, *in = NULL, i;
-	int cfd = bpf_map__fd(half ? skel->maps.counts1 : skel->maps.counts0);
-	int dfd = bpf_map__fd(half ? skel->maps.ustacks_dw1 : skel->maps.ustacks_dw0);
-	uint64_t now = mono_ms();
-	int err;
+	int fd = bpf_map__fd(e->half & 1 ? skel->maps.ustacks_dw1 : skel->maps.ustacks_dw0);
 
-	/* a batch lookup walks every bucket of the map, even with no CPython to look for */
-	if (!c->sampler->python || !python__active(c->python) || now - p->last_ms < PREFETCH_MS)
+	/* a stack of an earlier half is gone: the drain named what it could */
+	if (!p || !python__knows(c->python, e->tgid) || !first_look(p, e->tgid, e->uhash) ||
+	    bpf_map_lookup_elem(fd, &e->uhash, p->stack))
 		return;
-	p->last_ms = now;
-	do {
-		n = BATCH;
-		err = bpf_map_lookup_batch(cfd, in, &out, p->keys, p->vals, &n, NULL);
-		if (err && errno != ENOENT)
-			return;		/* no batch ops: the drain names what it still can */
-		for (i = 0; i < n; i++) {
-			struct sample_key *k = &p->keys[i];
-
-			if (!k->uhash || !python__knows(c->python, k->tgid) ||
-			    !first_look(p, k->tgid, k->uhash) ||
-			    bpf_map_lookup_elem(dfd, &k->uhash, p->stack))
-				continue;
-			prefetch_stack(c, k->tgid, p->stack);
-		}
-		in = &out;
-	} while (!err);
+	prefetch_stack(c, e->tgid, p->stack);
 }

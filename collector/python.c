@@ -28,8 +28,9 @@
 #include "internal.h"
 #include "mono.h"
 
-#define TSS_RETRY_MS 20		/* between two reads of a key not set yet */
-#define TSS_RETRY_MAX 1500	/* ~30 s, then the process stays unwalked (counted) */
+#define TSS_RETRY_MS 20		/* first wait for a key not set yet, doubled per try */
+#define TSS_RETRY_MAX_MS 1000	/* the longest wait between two tries */
+#define TSS_RETRY_FOR_MS 30000	/* then the process stays unwalked (BPF counts its misses) */
 #define MEMBERS_MAX 64		/* tp_members entries looked at */
 
 /*
@@ -68,7 +69,8 @@ static const struct py_version versions[] = {
 struct py_pid {
 	int pid;
 	bool walked;			/* in the BPF map */
-	int tries;			/* TSS key reads so far */
+	uint64_t first_ms;		/* first TSS key read */
+	uint64_t wait_ms;		/* before the next one */
 	uint64_t next_ms;		/* next TSS key read */
 	uint64_t tss;			/* address of the Py_tss_t */
 	struct py_proc cfg;
@@ -211,14 +213,19 @@ static uint32_t layout_sum(const uint64_t *words, uint64_t qualname_hash)
 }
 
 /* Reads the TSS key; true once the interpreter has set it. */
-static bool read_tss(struct py_pid *p)
+/* 0: read, -EAGAIN: not created yet, -ESRCH: the process has no memory left, -errno. */
+static int read_tss(struct py_pid *p)
 {
 	int32_t tss[2];
+	int err;
 
-	if (process__read_mem(p->pid, p->tss, tss, sizeof(tss)) || !tss[0] || tss[1] < 0)
-		return false;
+	err = process__read_mem(p->pid, p->tss, tss, sizeof(tss));
+	if (err)
+		return err;
+	if (!tss[0] || tss[1] < 0)
+		return -EAGAIN;
 	p->cfg.tss_key = tss[1];
-	return true;
+	return 0;
 }
 
 static int publish(struct python *py, struct py_pid *p)
@@ -369,10 +376,12 @@ int python__add_process(struct python *py, const struct proc_maps *pm,
 		free(p);
 		return -ENOMEM;
 	}
-	if (!read_tss(p)) {
+	if (read_tss(p)) {
 		/* Py_Initialize() has not created it yet: BPF counts the misses meanwhile */
 		py->st.tss_waits++;
-		p->next_ms = mono_ms() + TSS_RETRY_MS;
+		p->first_ms = mono_ms();
+		p->wait_ms = TSS_RETRY_MS;
+		p->next_ms = p->first_ms + p->wait_ms;
 		if (pending_push(py, pid))
 			log_warn("python: pid %d: out of memory; its thread-state key is not retried",
 				 pid);
@@ -417,7 +426,7 @@ void python__tick(struct python *py)
 {
 	uint64_t now;
 	struct py_pid *p;
-	int i, n = 0;
+	int i, n = 0, err;
 
 	if (!py->npending)
 		return;
@@ -430,15 +439,19 @@ void python__tick(struct python *py)
 			py->pending[n++] = p->pid;
 			continue;
 		}
-		if (read_tss(p)) {
+		err = read_tss(p);
+		if (!err) {
 			py->st.tss_late++;
 			if (p->walked && publish(py, p))
 				log_warn("python: pid %d: cannot publish its key", p->pid);
 			continue;
 		}
-		if (++p->tries >= TSS_RETRY_MAX)
-			continue;	/* gone, or never initialized: BPF counts its misses */
-		p->next_ms = now + TSS_RETRY_MS;
+		/* exited (its memory is gone), or never initialized: BPF counts its misses */
+		if (err == -ESRCH || now - p->first_ms >= TSS_RETRY_FOR_MS)
+			continue;
+		if (p->wait_ms < TSS_RETRY_MAX_MS)
+			p->wait_ms *= 2;
+		p->next_ms = now + p->wait_ms;
 		py->pending[n++] = p->pid;
 	}
 	py->npending = n;

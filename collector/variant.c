@@ -81,6 +81,8 @@ static int on_event(void *ctx, void *data, size_t size)
 		return 0;
 	if (e->type == EVENT_NEW_PROCESS && size < sizeof(struct ember_proc_event))
 		return 0;
+	if (e->type == EVENT_PY_STACK && size < sizeof(struct ember_py_stack_event))
+		return 0;
 	s->proc_fn(s->proc_ctx, e->type, e->tgid, data);
 	s->handled++;
 	return 0;

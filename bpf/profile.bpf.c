@@ -187,13 +187,24 @@ static __always_inline bool send_new_process(struct task_struct *task, __u32 tgi
 }
 
 /*
- * A CPython stack new in @half (pyprefetch.c).  It wakes nobody unless the
- * ring fills: the agent polls every 50 ms while CPython processes run.
+ * A CPython stack new in @half (pyprefetch.c): its code objects are read
+ * while the process lives.  It wakes the agent when the last such wakeup
+ * was PY_WAKE_NS ago (or the ring fills); the agent then polls every 50 ms
+ * while they keep coming, and not at all while no CPython stack is new.
  */
+volatile __u64 last_py_wake_ns;
+#define PY_WAKE_NS 50000000ULL
+
 static __always_inline void send_py_stack(__u32 tgid, __u64 uhash, __u32 half)
 {
 	struct ember_py_stack_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	__u64 now = bpf_ktime_get_ns(), flags = BPF_RB_NO_WAKEUP;
 
+	if (now - last_py_wake_ns >= PY_WAKE_NS ||
+	    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > EVENTS_WAKE_BYTES) {
+		last_py_wake_ns = now;
+		flags = BPF_RB_FORCE_WAKEUP;
+	}
 	if (!e) {
 		count(CNT_EVENTS_LOST);
 		return;
@@ -203,8 +214,7 @@ static __always_inline void send_py_stack(__u32 tgid, __u64 uhash, __u32 half)
 	e->uhash = uhash;
 	e->half = half;
 	e->pad = 0;
-	bpf_ringbuf_submit(e, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > EVENTS_WAKE_BYTES ?
-			      BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+	bpf_ringbuf_submit(e, flags);
 }
 
 #include "unwind.bpf.h"

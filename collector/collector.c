@@ -104,8 +104,8 @@ int collector__stop(struct collector *c)
 }
 
 /*
- * While CPython processes run, how long a poll waits before naming their
- * frames; and while new processes wait to be read.
+ * While CPython stacks come (EVENT_PY_STACK, sent without a wakeup of
+ * their own), how long a poll waits before naming their frames.
  */
 #define PYTHON_POLL_MS 50
 
@@ -116,17 +116,37 @@ int collector__stop(struct collector *c)
  */
 #define EVENT_BATCH_MS 100
 
+/* Lowers *@slice to what is left until @due (mono_ms(); 0: none), at least 1 ms. */
+static void slice_until(int *slice, uint64_t due, uint64_t now)
+{
+	int64_t left = due ? (int64_t)(due - now) : INT32_MAX;
+
+	if (left < 1)
+		left = 1;
+	if (left < *slice)
+		*slice = left;
+}
+
+/*
+ * Polls until @timeout_ms, waking early only for what is due: a process
+ * waiting to be read, a CPython thread-state key to read again, and the
+ * events BPF sent without a wakeup (CPython stacks, batched events).
+ */
 int collector__poll(struct collector *c, int timeout_ms)
 {
 	uint64_t end = mono_ms() + (timeout_ms > 0 ? timeout_ms : 0), now;
-	int n, slice;
+	int n, slice, i;
 
 	for (;;) {
+		now = mono_ms();
 		slice = timeout_ms;
-		if ((python__active(c->python) || c->ndeferred) && slice > PYTHON_POLL_MS)
+		for (i = 0; i < c->ndeferred; i++)
+			slice_until(&slice, c->deferred[i].due_ms, now);
+		slice_until(&slice, python__next_tick_ms(c->python), now);
+		if (now - c->last_py_ms <= 2 * PYTHON_POLL_MS && slice > PYTHON_POLL_MS)
 			slice = PYTHON_POLL_MS;
 		if (sampler__exit_maps(c->sampler) && slice > EVENT_BATCH_MS &&
-		    mono_ms() - c->last_events_ms <= 2 * EVENT_BATCH_MS)
+		    now - c->last_events_ms <= 2 * EVENT_BATCH_MS)
 			slice = EVENT_BATCH_MS;
 		n = sampler__poll(c->sampler, slice, collector_on_process, c);
 		collector_read_deferred(c, false);
@@ -384,6 +404,12 @@ int collector__drain(struct collector *c, collector_sample_fn fn, void *ctx)
 		unwinder__expire(c->unwinder, UNWIND_IDLE_MS);
 		collector_feed_starved(c);
 	}
+	/*
+	 * The pages of mapped files this drain's lookups touched: unmapped
+	 * only near the limit, as the next lookups fault them in again.
+	 */
+	if (c->memory_limit && rss_bytes() > c->memory_limit / 4 * 3)
+		symbolizer__release_pages(c->sym);
 	symbolizer__trim(c->sym, IDLE_ELF_FILES);
 	trim_heap(c);
 	check_memory(c, false);

@@ -156,6 +156,7 @@ struct collector {
 	void *ctx;
 	uint64_t last_poll_ms;
 	uint64_t last_events_ms;	/* when process events last came (collector__poll) */
+	uint64_t last_py_ms;		/* when a CPython stack last came (EVENT_PY_STACK) */
 	uint64_t last_reap_ms;
 	uint64_t memory_limit;		/* bytes of RSS; 0: none */
 	uint64_t shrinks;

@@ -336,6 +336,7 @@ void collector_on_process(void *ctx, uint32_t type, uint32_t tgid, const void *d
 	const struct reg_proc *p;
 
 	if (type == EVENT_PY_STACK) {
+		c->last_py_ms = mono_ms();
 		py_prefetch__stack(c, c->pyfetch, data);
 		return;
 	}

@@ -83,6 +83,7 @@ struct python {
 	void *pids;			/* tree of struct py_pid */
 	int *pending;			/* pids whose TSS key is not set yet */
 	int npending, pending_cap;
+	uint64_t next_tick_ms;		/* the earliest of their next reads; 0: none */
 	struct py_elf_cache elfs;	/* symbols of the CPython files seen */
 	struct python_stats st;
 };
@@ -385,6 +386,8 @@ int python__add_process(struct python *py, const struct proc_maps *pm,
 		if (pending_push(py, pid))
 			log_warn("python: pid %d: out of memory; its thread-state key is not retried",
 				 pid);
+		else if (!py->next_tick_ms || p->next_ms < py->next_tick_ms)
+			py->next_tick_ms = p->next_ms;
 	}
 	if (py->fd < 0) {
 		py->st.unwalked++;
@@ -428,17 +431,16 @@ void python__tick(struct python *py)
 	struct py_pid *p;
 	int i, n = 0, err;
 
-	if (!py->npending)
-		return;
 	now = mono_ms();
+	if (!py->npending || now < py->next_tick_ms)
+		return;
+	py->next_tick_ms = 0;
 	for (i = 0; i < py->npending; i++) {
 		p = lookup(py, py->pending[i]);
 		if (!p)
 			continue;
-		if (now < p->next_ms) {
-			py->pending[n++] = p->pid;
-			continue;
-		}
+		if (now < p->next_ms)
+			goto keep;
 		err = read_tss(p);
 		if (!err) {
 			py->st.tss_late++;
@@ -452,14 +454,17 @@ void python__tick(struct python *py)
 		if (p->wait_ms < TSS_RETRY_MAX_MS)
 			p->wait_ms *= 2;
 		p->next_ms = now + p->wait_ms;
+keep:
 		py->pending[n++] = p->pid;
+		if (!py->next_tick_ms || p->next_ms < py->next_tick_ms)
+			py->next_tick_ms = p->next_ms;
 	}
 	py->npending = n;
 }
 
-bool python__active(const struct python *py)
+uint64_t python__next_tick_ms(const struct python *py)
 {
-	return py->pids != NULL;
+	return py->npending ? py->next_tick_ms : 0;
 }
 
 bool python__knows(struct python *py, int pid)

@@ -54,8 +54,8 @@ void python__remove_process(struct python *py, int pid);
 /* Retries thread-state keys of interpreters still starting (cheap; call often). */
 void python__tick(struct python *py);
 
-/* True while any CPython process is known. */
-bool python__active(const struct python *py);
+/* When python__tick() next has work (mono_ms() clock); 0: never. */
+uint64_t python__next_tick_ms(const struct python *py);
 
 /* True when @pid is a CPython process whose frames may sit in its stacks. */
 bool python__knows(struct python *py, int pid);

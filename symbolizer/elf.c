@@ -12,7 +12,8 @@
  * yet, which stops happening soon after a program starts: it is closed
  * after DWARF_IDLE_TRIMS drains without a miss and reopened from the kept
  * descriptor on the next one.  While open, the pages of the mapped file a
- * drain's lookups touched are given back after it (dwfl_file__pageout()).
+ * drain's lookups touched are unmapped after it when the caller is near
+ * its memory limit (dwfl_file__pageout()).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -446,9 +447,6 @@ static void visit_file(const void *node, VISIT which, void *ctx)
 					idle->sym->trims - ef->dwfl_used >= DWARF_IDLE_TRIMS)) {
 		elf_file_close_dwfl(idle->sym, ef);
 		idle->released++;
-	} else if (ef->dwfl && ef->dwarf_checked && ef->dwfl_used + 1 == idle->sym->trims) {
-		/* used in the batch just done: its mapped pages are no longer needed */
-		dwfl_file__pageout(ef->dwfl);
 	}
 	if (ef->refs <= 0 && idle->n < idle->cap)
 		idle->v[idle->n++] = ef;

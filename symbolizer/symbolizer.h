@@ -211,10 +211,11 @@ int symbolizer__elf(struct symbolizer *sym, const char *path, uint64_t vaddr,
 void symbolizer__trim(struct symbolizer *sym, size_t max_idle);
 
 /*
- * For a caller over its memory limit in the middle of a batch of lookups:
- * gives back the pages of mapped ELF and debug files that the batch's
- * lookups touched (they are read again if needed).  Cheaper than
- * symbolizer__shrink(); nothing handed out becomes invalid.
+ * For a caller near its memory limit, after or in the middle of a batch of
+ * lookups: unmaps the pages of mapped ELF and debug files that the batch's
+ * lookups touched (they stay in the page cache, and are mapped again if
+ * needed).  Cheaper than symbolizer__shrink(); nothing handed out becomes
+ * invalid.
  */
 void symbolizer__release_pages(struct symbolizer *sym);
 

@@ -36,6 +36,7 @@ struct py_code {
 /* One process's code objects, keyed by a mix of address and checksum. */
 struct py_codes {
 	struct hmap codes;
+	bool gone;	/* a read found the process without memory: no more tries */
 };
 
 static void frames_release(void *fr, void *ctx)
@@ -356,10 +357,13 @@ int symbolizer__python(struct symbolizer *sym, int pid, const struct sym_py_layo
 		sym->stats.cache_hits++;
 	} else {
 		sym->stats.cache_misses++;
-		c = code_read(sym, pid, layout, code, sum);
+		errno = ESRCH;
+		c = pc->gone ? NULL : code_read(sym, pid, layout, code, sum);
 		if (!c && errno == ENOMEM)
 			return -ENOMEM;
 		if (!c) {
+			/* exited: its other code objects are as unreadable */
+			pc->gone |= errno == ESRCH;
 			log_debug("python: pid %d: code object %#llx unreadable: %s", pid,
 				  (unsigned long long)code, strerror(errno));
 			sym->stats.py_unreadable++;

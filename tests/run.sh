@@ -74,9 +74,9 @@ else
 	failed=$((failed + 1))
 fi
 
-# The fuzz targets (tests/fuzz/): FUZZ_TEST_SECONDS (20) split between
+# The fuzz targets (tests/fuzz/): FUZZ_TEST_SECONDS (15) split between
 # fuzz_elf and fuzz_unwind; `make fuzz` runs them longer.
-fuzz_s=${FUZZ_TEST_SECONDS:-20}
+fuzz_s=${FUZZ_TEST_SECONDS:-15}
 run_prog fuzz bash tests/fuzz/run.sh $((fuzz_s / 2)) $((fuzz_s - fuzz_s / 2))
 
 if [ ! -x "$PYTHON" ]; then

@@ -9,7 +9,7 @@
 # elfutils itself are suppressed (tests/fuzz/lsan.supp).
 FUZZ_DIR := $(OUTPUT)/fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TEST_SECONDS ?= 30
+FUZZ_TEST_SECONDS ?= 15
 FUZZ_TARGETS := $(FUZZ_DIR)/fuzz_elf $(FUZZ_DIR)/fuzz_unwind
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
 	-Wall -Wextra -D_GNU_SOURCE

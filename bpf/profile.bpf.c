@@ -124,19 +124,25 @@ volatile __u64 last_wake_ns;
 #define EVENTS_WAKE_BYTES (256 * 1024)
 #define EVENTS_BATCH_NS 100000000ULL
 
-static __always_inline __u64 wake_flags(bool urgent)
+/*
+ * Submit flags that wake the reader when @urgent, when *@last (the last
+ * such wakeup) is @period ago, or when the ring is a quarter full.
+ */
+static __always_inline __u64 throttled_wake(volatile __u64 *last, __u64 period, bool urgent)
 {
-	__u64 now;
+	__u64 now = bpf_ktime_get_ns();
 
-	if (!batch_events)
-		return 0;
-	now = bpf_ktime_get_ns();
-	if (urgent || now - last_wake_ns > EVENTS_BATCH_NS ||
+	if (urgent || now - *last >= period ||
 	    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > EVENTS_WAKE_BYTES) {
-		last_wake_ns = now;
+		*last = now;
 		return BPF_RB_FORCE_WAKEUP;
 	}
 	return BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline __u64 wake_flags(bool urgent)
+{
+	return batch_events ? throttled_wake(&last_wake_ns, EVENTS_BATCH_NS, urgent) : 0;
 }
 
 static __always_inline void count_n(__u32 id, __u64 n)
@@ -198,13 +204,7 @@ volatile __u64 last_py_wake_ns;
 static __always_inline void send_py_stack(__u32 tgid, __u64 uhash, __u32 half)
 {
 	struct ember_py_stack_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	__u64 now = bpf_ktime_get_ns(), flags = BPF_RB_NO_WAKEUP;
 
-	if (now - last_py_wake_ns >= PY_WAKE_NS ||
-	    bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > EVENTS_WAKE_BYTES) {
-		last_py_wake_ns = now;
-		flags = BPF_RB_FORCE_WAKEUP;
-	}
 	if (!e) {
 		count(CNT_EVENTS_LOST);
 		return;
@@ -214,7 +214,7 @@ static __always_inline void send_py_stack(__u32 tgid, __u64 uhash, __u32 half)
 	e->uhash = uhash;
 	e->half = half;
 	e->pad = 0;
-	bpf_ringbuf_submit(e, flags);
+	bpf_ringbuf_submit(e, throttled_wake(&last_py_wake_ns, PY_WAKE_NS, false));
 }
 
 #include "unwind.bpf.h"

@@ -213,8 +213,10 @@ static uint32_t layout_sum(const uint64_t *words, uint64_t qualname_hash)
 	return py_code_sum((const __u64 *)words, qualname_hash);
 }
 
-/* Reads the TSS key; true once the interpreter has set it. */
-/* 0: read, -EAGAIN: not created yet, -ESRCH: the process has no memory left, -errno. */
+/*
+ * Reads the TSS key.  0: read; -EAGAIN: the interpreter has not set it yet;
+ * -ESRCH: the process has no memory left (exited); else -errno.
+ */
 static int read_tss(struct py_pid *p)
 {
 	int32_t tss[2];
@@ -338,6 +340,13 @@ static int find(struct python *py, struct py_pid *p, const struct proc_maps *pm,
 	return err;
 }
 
+/* Keeps py->next_tick_ms the earliest retry of the pending pids. */
+static void pending_due(struct python *py, uint64_t ms)
+{
+	if (!py->next_tick_ms || ms < py->next_tick_ms)
+		py->next_tick_ms = ms;
+}
+
 static int pending_push(struct python *py, int pid)
 {
 	int *v;
@@ -386,8 +395,8 @@ int python__add_process(struct python *py, const struct proc_maps *pm,
 		if (pending_push(py, pid))
 			log_warn("python: pid %d: out of memory; its thread-state key is not retried",
 				 pid);
-		else if (!py->next_tick_ms || p->next_ms < py->next_tick_ms)
-			py->next_tick_ms = p->next_ms;
+		else
+			pending_due(py, p->next_ms);
 	}
 	if (py->fd < 0) {
 		py->st.unwalked++;
@@ -439,25 +448,23 @@ void python__tick(struct python *py)
 		p = lookup(py, py->pending[i]);
 		if (!p)
 			continue;
-		if (now < p->next_ms)
-			goto keep;
-		err = read_tss(p);
-		if (!err) {
-			py->st.tss_late++;
-			if (p->walked && publish(py, p))
-				log_warn("python: pid %d: cannot publish its key", p->pid);
-			continue;
+		if (now >= p->next_ms) {
+			err = read_tss(p);
+			if (!err) {
+				py->st.tss_late++;
+				if (p->walked && publish(py, p))
+					log_warn("python: pid %d: cannot publish its key", p->pid);
+				continue;
+			}
+			/* exited (its memory is gone), or never initialized: BPF counts its misses */
+			if (err == -ESRCH || now - p->first_ms >= TSS_RETRY_FOR_MS)
+				continue;
+			if (p->wait_ms < TSS_RETRY_MAX_MS)
+				p->wait_ms *= 2;
+			p->next_ms = now + p->wait_ms;
 		}
-		/* exited (its memory is gone), or never initialized: BPF counts its misses */
-		if (err == -ESRCH || now - p->first_ms >= TSS_RETRY_FOR_MS)
-			continue;
-		if (p->wait_ms < TSS_RETRY_MAX_MS)
-			p->wait_ms *= 2;
-		p->next_ms = now + p->wait_ms;
-keep:
 		py->pending[n++] = p->pid;
-		if (!py->next_tick_ms || p->next_ms < py->next_tick_ms)
-			py->next_tick_ms = p->next_ms;
+		pending_due(py, p->next_ms);
 	}
 	py->npending = n;
 }

@@ -463,6 +463,7 @@ int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
 	e->ino = BPF_CORE_READ(inode, i_ino);
 	e->dev = BPF_CORE_READ(inode, i_sb, s_dev);
 	e->pad = 0;
+	e->start_boottime_ns = BPF_CORE_READ(p, group_leader, start_boottime);
 	if (bpf_probe_read_kernel_str(e->path, sizeof(e->path), BPF_CORE_READ(bprm, interp)) < 0)
 		e->path[0] = '\0';
 	bpf_ringbuf_submit(e, wake_flags(false));

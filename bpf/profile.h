@@ -155,6 +155,7 @@ struct ember_exec_event {
 	__u64 ino;
 	__u32 dev;		/* the kernel's s_dev: major << 20 | minor */
 	__u32 pad;
+	__u64 start_boottime_ns;	/* as in struct ember_proc_event: which process exec'd */
 	char path[EXEC_PATH_LEN];	/* bprm->interp: untrusted, maybe relative or cut */
 };
 

@@ -84,6 +84,15 @@ static __always_inline struct unwind_inode *file_table(struct file *file)
 struct seed_found {
 	struct unwind_map m;
 	__u32 found;
+	__u32 exec;	/* the pc is in executable memory, found or not */
+};
+
+/* What seed_add() made of a pc outside a seeded entry. */
+enum seed_res {
+	SEED_ADDED,	/* its file's mapping is in the entry now */
+	SEED_LATER,	/* not in this sample (one bpf_find_vma() per sample) */
+	SEED_NO_CODE,	/* not in executable memory: a bad return address */
+	SEED_NO_TABLE,	/* code BPF has no table for: user space may build one */
 };
 
 /* bpf_find_vma() callback: the mapping of the pc, when its file has a table. */
@@ -95,7 +104,10 @@ static long seed_vma(struct task_struct *task, struct vm_area_struct *vma, void 
 	struct unwind_inode *f;
 	int i;
 
-	if (!file || !(BPF_CORE_READ(vma, vm_flags) & VM_EXEC))
+	if (!(BPF_CORE_READ(vma, vm_flags) & VM_EXEC))
+		return 0;
+	out->exec = 1;	/* the vDSO and JIT code have no file */
+	if (!file)
 		return 0;
 	f = file_table(file);
 	if (!f)
@@ -144,22 +156,23 @@ static __always_inline void seed_insert(struct unwind_proc *p, const struct unwi
  * per-CPU irq_work, busy until the program returns).  Called inside the
  * walk, which then goes on through the file found.
  */
-static __always_inline bool seed_add(struct unwind_proc *p, __u64 pc)
+static __always_inline enum seed_res seed_add(struct unwind_proc *p, __u64 pc)
 {
 	struct seed_found out = {};
 	long err;
 
 	err = bpf_find_vma(bpf_get_current_task_btf(), pc, seed_vma, &out, 0);
-	if (err == -EBUSY)
+	if (err == -EBUSY) {
 		count(CNT_SEED_BUSY);
+		return SEED_LATER;
+	}
 	if (err || !out.found) {
-		if (err != -EBUSY)
-			count(CNT_SEED_NO_TABLE);
-		return false;
+		count(CNT_SEED_NO_TABLE);
+		return out.exec ? SEED_NO_TABLE : SEED_NO_CODE;
 	}
 	seed_insert(p, &out.m);
 	count(CNT_SEED_MAPS);
-	return true;
+	return SEED_ADDED;
 }
 
 /*

@@ -45,6 +45,7 @@ struct uw_state {
 	__u32 seed;		/* ... and may still add a file in this sample */
 	__u32 cache_hits;	/* rows found in row_cache, counted once per walk */
 	__u32 win_state;	/* enum win_state: stack_word()'s window */
+	__u32 rescan;		/* user space should read the maps (see search_row()) */
 	__u64 win_lo;		/* user address of win[0] */
 	__u8 win[STACK_WIN + 8];	/* + 8: a word read at any offset below STACK_WIN stays inside */
 	struct dw_stack stack;
@@ -201,6 +202,7 @@ static __always_inline struct unwind_row *find_row(struct unwind_file *file, __u
 
 static __always_inline struct unwind_row *search_row(struct uw_state *st)
 {
+	enum seed_res res;
 	struct unwind_proc *proc;
 	struct unwind_file *file;
 	struct unwind_map *m;
@@ -210,10 +212,19 @@ static __always_inline struct unwind_row *search_row(struct uw_state *st)
 	if (!proc)
 		return NULL;
 	m = find_map(proc, st->pc);
-	if (!m && seed_procs && st->seed && (proc->flags & UNWIND_PROC_SEEDED)) {
-		st->seed = 0;	/* spent, added or not */
-		if (seed_add(proc, st->pc))
-			m = find_map(proc, st->pc);
+	if (!m && seed_procs && (proc->flags & UNWIND_PROC_SEEDED)) {
+		/* one file a sample: a later sample adds this one */
+		res = SEED_LATER;
+		if (st->seed) {
+			st->seed = 0;
+			res = seed_add(proc, st->pc);
+			if (res == SEED_ADDED)
+				m = find_map(proc, st->pc);
+		}
+		/* user space is needed only for code BPF has no table for */
+		st->rescan |= res == SEED_NO_TABLE;
+	} else if (!m) {
+		st->rescan = 1;	/* dlopen() since the maps were read */
 	}
 	if (!m) {
 		st->unmapped = 1;
@@ -247,7 +258,7 @@ static __always_inline struct unwind_row *lookup_row(struct uw_state *st)
 	if (e->pc == pc && e->tgid == st->tgid && e->gen == gen && e->state) {
 		st->cache_hits++;
 		if (e->state == ROW_CACHED_UNMAPPED)
-			st->unmapped = 1;
+			st->unmapped = st->rescan = 1;	/* never cached for a seeded entry */
 		return e->state == ROW_CACHED_FOUND ? &e->row : NULL;
 	}
 	row = search_row(st);
@@ -428,6 +439,7 @@ static __always_inline void walk(struct uw_state *st, __u32 tgid, __u64 pc, __u6
 	st->is_ret = 0;
 	st->used_fp = 0;
 	st->unmapped = 0;
+	st->rescan = 0;
 	st->seeded = seeded;
 	st->seed = seeded;
 	st->cache_hits = 0;
@@ -482,7 +494,7 @@ static __always_inline bool unwind_user(struct bpf_perf_event_data *ctx, bool in
 	count(CNT_UNWIND_WALKS);
 	count(CNT_UNWIND_ROOT + st->end);
 	count_n(CNT_UNWIND_CACHE_HITS, st->cache_hits);
-	if (st->unmapped)
+	if (st->rescan)
 		request_rescan(tgid);
 	if (!st->stack.len)
 		return true;

@@ -172,6 +172,7 @@ struct deferred {
 	uint32_t tgid;
 	uint64_t start;		/* its start time: a reused pid is another process */
 	uint64_t due_ms;	/* mono_ms() when it is read */
+	bool python_read;	/* its CPython was read at once (read_python()) */
 };
 
 /*
@@ -182,6 +183,7 @@ struct deferred {
 #define EXEC_SLOTS 256
 struct exec_hint {
 	uint32_t tgid;
+	uint64_t start_ns;	/* of the process that exec'd (a pid may be reused) */
 	dev_t dev;
 	ino_t ino;
 	char path[EXEC_PATH_LEN];

@@ -164,6 +164,7 @@ static void add_exec(struct collector *c, const struct ember_exec_event *e)
 	ssize_t len;
 
 	h->tgid = e->tgid;
+	h->start_ns = e->start_boottime_ns;
 	h->dev = makedev(e->dev >> 20, e->dev & 0xfffff);
 	h->ino = e->ino;
 	memcpy(h->path, e->path, sizeof(h->path));
@@ -177,8 +178,24 @@ static void add_exec(struct collector *c, const struct ember_exec_event *e)
 	registry__exec_hint(c->reg, e->tgid, h->path);
 }
 
-/* Reads @p (its mappings, then every consumer): a new process, or one that exec'd. */
-static void read_process(struct collector *c, uint32_t tgid, const struct reg_proc *p)
+/* Looks for CPython in @p: after exec the old image's interpreter is gone. */
+static void read_python(struct collector *c, uint32_t tgid, const struct reg_proc *p)
+{
+	int err;
+
+	python__remove_process(c->python, tgid);
+	err = p && p->maps ? python__add_process(c->python, p->maps, registry__open_stats(c->reg))
+			   : 0;
+	if (err < 0)
+		log_debug("cannot read CPython of pid %u: %s", tgid, strerror(-err));
+}
+
+/*
+ * Reads @p (its mappings, then every consumer): a new process, or one that
+ * exec'd.  @python: CPython too, unless read_python() did at its announcement.
+ */
+static void read_process(struct collector *c, uint32_t tgid, const struct reg_proc *p,
+			 bool python)
 {
 	const struct proc_maps *pm = p ? p->maps : NULL;
 	int err = p ? p->maps_err : -ENOMEM;
@@ -206,11 +223,8 @@ static void read_process(struct collector *c, uint32_t tgid, const struct reg_pr
 	err = c->unwinder && pm ? unwinder__add_process(c->unwinder, pm, registry__open_stats(c->reg)) : 0;
 	if (err)
 		log_debug("cannot load unwind tables of pid %u: %s", tgid, strerror(-err));
-	/* after exec the old image's interpreter is gone */
-	python__remove_process(c->python, tgid);
-	err = pm ? python__add_process(c->python, pm, registry__open_stats(c->reg)) : 0;
-	if (err < 0)
-		log_debug("cannot read CPython of pid %u: %s", tgid, strerror(-err));
+	if (python)
+		read_python(c, tgid, p);
 }
 
 /* Index of @tgid among the processes waiting to be read, or -1. */
@@ -240,11 +254,11 @@ static bool deferred_drop(struct collector *c, uint32_t tgid)
  * MAPS_SETTLED_MS old; then it is queued.  Most new processes live a few
  * milliseconds: BPF unwinds them from a seeded entry and sends their
  * mappings at exit, so reading /proc for them is work thrown away.  A
- * pc in a file without a table asks for a read at once (EVENT_RESCAN).
- * Called only where the exit hook is.  A process whose executable BPF has no table for
- * (@flags PROC_NO_TABLE) and CPython wait for no one (its frames need the
- * interpreter read while it runs), and a process already gone is never
- * read.
+ * pc in a file without a table has the unwinder read it at once
+ * (EVENT_RESCAN).  Called only where the exit hook is.  A process whose
+ * executable BPF has no table for (@flags PROC_NO_TABLE) waits for no one,
+ * and a process already gone is never read.  CPython is looked for at once
+ * (its frames need the interpreter read while it runs); the rest waits.
  */
 static bool defer_read(struct collector *c, const struct reg_proc *p, uint32_t flags)
 {
@@ -258,8 +272,7 @@ static bool defer_read(struct collector *c, const struct reg_proc *p, uint32_t f
 		c->deferred_unread++;
 		return true;
 	}
-	if (age < 0 || age >= MAPS_SETTLED_MS || (flags & PROC_NO_TABLE) ||
-	    (p->exe && python__candidate(p->exe)))
+	if (age < 0 || age >= MAPS_SETTLED_MS || (flags & PROC_NO_TABLE))
 		return false;
 	i = deferred_find(c, p->tgid);
 	if (i < 0) {
@@ -272,8 +285,14 @@ static bool defer_read(struct collector *c, const struct reg_proc *p, uint32_t f
 		}
 		i = c->ndeferred++;
 	}
-	c->deferred[i] = (struct deferred){ p->tgid, p->start, mono_ms() + MAPS_SETTLED_MS - age };
+	c->deferred[i] = (struct deferred){ p->tgid, p->start, mono_ms() + MAPS_SETTLED_MS - age,
+					    p->exe && python__candidate(p->exe) };
 	c->deferred_total++;
+	/* announced again after exec: the old image's interpreter goes either way */
+	if (c->deferred[i].python_read)
+		read_python(c, p->tgid, registry__rescan(c->reg, p->tgid));
+	else
+		python__remove_process(c->python, p->tgid);
 	return true;
 }
 
@@ -288,8 +307,11 @@ static void add_process(struct collector *c, const struct ember_proc_event *e)
 	/* /proc/PID/stat's unit: the kernel divides by NSEC_PER_SEC / USER_HZ */
 	if (c->clk_tck > 0 && 1000000000 % c->clk_tck == 0)
 		id.start = e->start_boottime_ns / (1000000000 / c->clk_tck);
-	if (hint->tgid == tgid && hint->path[0])
+	if (hint->tgid == tgid && hint->start_ns == e->start_boottime_ns && hint->path[0]) {
 		id.exe_hint = hint->path;
+		id.exe_dev = hint->dev;
+		id.exe_ino = hint->ino;
+	}
 	if (e->flags & PROC_EXITING) {
 		/* its labels, forgotten after the next drain: no exit event may follow */
 		c->deferred_unread += deferred_drop(c, tgid);
@@ -300,14 +322,14 @@ static void add_process(struct collector *c, const struct ember_proc_event *e)
 	}
 	c->seen++;
 	if (!sampler__exit_maps(c->sampler)) {
-		read_process(c, tgid, registry__add(c->reg, tgid, &id, true));
+		read_process(c, tgid, registry__add(c->reg, tgid, &id, true), true);
 		return;
 	}
 	p = registry__add(c->reg, tgid, &id, false);
 	if (p && defer_read(c, p, e->flags))
 		return;
 	deferred_drop(c, tgid);
-	read_process(c, tgid, p ? registry__rescan(c->reg, tgid) : NULL);
+	read_process(c, tgid, p ? registry__rescan(c->reg, tgid) : NULL, true);
 }
 
 void collector_read_deferred(struct collector *c, bool all)
@@ -326,7 +348,7 @@ void collector_read_deferred(struct collector *c, bool all)
 		c->deferred[i] = c->deferred[--c->ndeferred];
 		p = registry__find(c->reg, d.tgid);
 		if (p && p->start == d.start)
-			read_process(c, d.tgid, registry__rescan(c->reg, d.tgid));
+			read_process(c, d.tgid, registry__rescan(c->reg, d.tgid), !d.python_read);
 	}
 }
 
@@ -349,11 +371,11 @@ void collector_on_process(void *ctx, uint32_t type, uint32_t tgid, const void *d
 		add_exec(c, data);
 		break;
 	case EVENT_RESCAN:
-		if (deferred_drop(c, tgid)) {
-			/* it maps a file BPF has no table for: read it now */
-			read_process(c, tgid, registry__rescan(c->reg, tgid));
-			break;
-		}
+		/*
+		 * A file mapped since it was read (dlopen), or one BPF has no
+		 * table for: the unwinder reads it now.  One still waiting to
+		 * be read waits on for the rest (most are gone by then).
+		 */
 		p = registry__rescan(c->reg, tgid);
 		if (!p || !p->maps)
 			break;

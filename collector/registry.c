@@ -15,8 +15,23 @@
 #include <unistd.h>
 #include "registry.h"
 
+/*
+ * The executables of recent execs by (device, inode, path exec'd): most
+ * processes run a binary that ran before, and reading /proc/PID/exe walks
+ * a path in the kernel for each.  The same path to the same file resolves
+ * the same way; a file replaced or renamed has another inode or path.
+ */
+#define EXE_CACHE 64
+
+struct exe_ent {
+	uint64_t dev, ino;
+	char *hint;		/* the path exec'd (from BPF) */
+	char *exe;		/* what /proc/PID/exe said for it */
+};
+
 struct registry {
 	void *root;			/* tree of struct reg_proc by tgid */
+	struct exe_ent exes[EXE_CACHE];
 	struct cgroup_names *cgroups;	/* paths of the cgroup ids BPF sends */
 	struct proc_open_stats open;
 	struct registry_stats st;
@@ -57,9 +72,15 @@ struct registry *registry__new(void)
 
 void registry__free(struct registry *r)
 {
+	int i;
+
 	if (!r)
 		return;
 	tdestroy(r->root, entry_free);
+	for (i = 0; i < EXE_CACHE; i++) {
+		free(r->exes[i].hint);
+		free(r->exes[i].exe);
+	}
 	cgroup_names__free(r->cgroups);
 	free(r);
 }
@@ -104,6 +125,46 @@ static char *read_exe(uint32_t tgid, bool *gone)
 		return NULL;
 	buf[n] = '\0';
 	return strdup(buf);
+}
+
+static struct exe_ent *exe_slot(struct registry *r, const struct reg_ident *id)
+{
+	uint64_t h = (id->exe_dev * 0x9e3779b97f4a7c15ULL) ^ (id->exe_ino * 0xff51afd7ed558ccdULL);
+
+	return &r->exes[(h >> 32) % EXE_CACHE];
+}
+
+/*
+ * @tgid's executable, from the cache when @id names an exec of a path
+ * and file seen before, else from /proc/PID/exe (and then remembered).
+ */
+static char *exe_of(struct registry *r, uint32_t tgid, const struct reg_ident *id, bool *gone)
+{
+	const char *hint = id ? id->exe_hint : NULL;
+	struct exe_ent *e;
+	char *exe, *h;
+
+	*gone = false;
+	if (!hint || hint[0] != '/' || !id->exe_ino)
+		return read_exe(tgid, gone);
+	e = exe_slot(r, id);
+	if (e->exe && e->dev == id->exe_dev && e->ino == id->exe_ino && !strcmp(e->hint, hint)) {
+		r->st.exe_cached++;
+		return strdup(e->exe);
+	}
+	r->st.exe_reads++;
+	exe = read_exe(tgid, gone);
+	h = exe ? strdup(hint) : NULL;
+	if (!h)
+		return exe;
+	free(e->hint);
+	free(e->exe);
+	*e = (struct exe_ent){ id->exe_dev, id->exe_ino, h, strdup(exe) };
+	if (!e->exe) {
+		free(e->hint);
+		e->hint = NULL;
+	}
+	return exe;
 }
 
 /* The cgroup v2 path ("0::/system.slice/x.service"), which names containers. */
@@ -191,7 +252,7 @@ const struct reg_proc *registry__add(struct registry *r, uint32_t tgid,
 		r->st.reused++;
 	if (old)
 		entry_del(r, old);
-	p->exe = read_exe(tgid, &p->gone);
+	p->exe = exe_of(r, tgid, id, &p->gone);
 	exe_from_hint(p, id ? id->exe_hint : NULL);
 	p->cgroup = cgroup_of(r, tgid, id ? id->cgroup_id : 0);
 	if (maps)

@@ -28,6 +28,8 @@ struct reg_proc {
 };
 
 struct registry_stats {
+	uint64_t exe_reads;	/* /proc/PID/exe read (an exec path and file not seen before) */
+	uint64_t exe_cached;	/* executables known from an earlier exec of the same path and file */
 	uint64_t reused;	/* entries replaced by a new process of the same tgid */
 	uint64_t stale_exits;	/* exits of a tgid's earlier process, ignored */
 	uint64_t tracked;	/* entries now (live processes, and those gone until the drain) */
@@ -41,6 +43,8 @@ struct reg_ident {
 	uint64_t start;		/* clock ticks after boot; 0: read /proc/PID/stat */
 	uint64_t cgroup_id;	/* cgroup v2 id; 0: unknown */
 	const char *exe_hint;	/* the path of its last exec, for when /proc/PID/exe is gone */
+	uint64_t exe_dev;	/* and the file it opened (exe_ino 0: unknown), which lets */
+	uint64_t exe_ino;	/* /proc/PID/exe be read once for all execs of that path */
 };
 
 /* Returns NULL with errno set. */

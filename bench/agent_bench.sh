@@ -105,7 +105,13 @@ load_pid=$!
 t0=$(date +%s.%N)
 # RSS every RSS_EVERY s (default 30) as comments, to tell warm-up from a leak
 rss_line="# agent_rss_timeline_MB 0s:$(awk -v k="$rss0" 'BEGIN { printf "%.1f", k / 1024 }')"
-left=$CHURN_SECONDS
+# the first CPU_WARMUP s (default 10) pay once for what every later
+# process finds ready (DWARF opened, libc's inflated, tables built)
+warm=$(( ${CPU_WARMUP:-10} < CHURN_SECONDS ? ${CPU_WARMUP:-10} : 0 ))
+sleep "$warm"
+cpuw=$(cpu_ticks "$agent_pid")
+tw=$(date +%s.%N)
+left=$((CHURN_SECONDS - warm))
 while [ "$left" -gt 0 ]; do
 	step=$(( left < ${RSS_EVERY:-30} ? left : ${RSS_EVERY:-30} ))
 	sleep "$step"
@@ -137,6 +143,9 @@ echo "agent_windows $nwin windows"
 echo "agent_lost_samples $lost samples"
 awk -v c="$((cpu1 - cpu0))" -v hz="$(getconf CLK_TCK)" -v a="$t0" -v b="$t1" \
 	'BEGIN { printf "agent_cpu_percent_of_one_core %.2f percent\n", 100 * c / hz / (b - a) }'
+awk -v c="$((cpu1 - cpuw))" -v hz="$(getconf CLK_TCK)" -v a="$tw" -v b="$t1" \
+	'BEGIN { printf "agent_cpu_steady_percent_of_one_core %.2f percent\n", 100 * c / hz / (b - a) }'
+echo "# (steady: after the first ${warm}s of churn (CPU_WARMUP), which pay once for DWARF opened and tables built)"
 awk -v k="$rss0" 'BEGIN { printf "agent_rss_start %.1f MB\n", k / 1024 }'
 awk -v k="$rss1" 'BEGIN { printf "agent_rss_after_churn %.1f MB\n", k / 1024 }'
 awk -v a="$anon1" -v f="$file1" 'BEGIN { printf "# (after churn: %.1f MB anonymous, %.1f MB file-backed)\n", a / 1024, f / 1024 }'

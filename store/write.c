@@ -283,23 +283,38 @@ static int intern_str(struct store *st, const void *p, uint32_t len, int64_t *id
 
 /*
  * Database id of the row whose key columns are @k[0..@n), through @cache;
- * statement @get finds it and the one after @get inserts it.
+ * statement @get finds it and the one after @get inserts it.  With @fresh
+ * (may be NULL), *@fresh says on entry that the row cannot be there yet
+ * (a key holding a row inserted just now), and on return whether it was
+ * inserted.
  */
 static int intern_ints(struct store *st, struct store_itab *cache, enum store_stmt get,
-		       const int64_t *k, int n, int64_t *id)
+		       const int64_t *k, int n, int64_t *id, bool *fresh)
 {
 	uint32_t len = n * sizeof(*k), idx;
-	int err;
+	bool inserted = false;
+	int err = -ENOENT;
 
-	if (!store_itab__find(cache, k, len, &idx)) {
-		*id = cache->ents[idx].val;
-		return 0;
-	}
-	err = store_run(st, get, k, n, id);
-	if (err == -ENOENT) {
+	if (fresh && *fresh) {
+		/* the unique index still has the last word */
 		err = store_run(st, get + 1, k, n, NULL);
-		*id = sqlite3_last_insert_rowid(st->db);
+		inserted = !err;
+		if (err)
+			err = store_run(st, get, k, n, id);
+	} else if (!store_itab__find(cache, k, len, &idx)) {
+		*id = cache->ents[idx].val;
+		err = 0;
+	} else {
+		err = store_run(st, get, k, n, id);
+		if (err == -ENOENT) {
+			err = store_run(st, get + 1, k, n, NULL);
+			inserted = !err;
+		}
 	}
+	if (inserted)
+		*id = sqlite3_last_insert_rowid(st->db);
+	if (fresh)
+		*fresh = inserted;
 	if (!err)
 		err = cache_put(cache, k, len, *id);
 	return err;
@@ -339,7 +354,7 @@ static int resolve_frames(struct store_window *w)
 		k[3] = f.line;
 		k[4] = f.flags;
 		k[5] = str_id(w, f.build_id);
-		err = intern_ints(w->st, &w->st->frames, S_FRAME_GET, k, 6, &t->ents[i].val);
+		err = intern_ints(w->st, &w->st->frames, S_FRAME_GET, k, 6, &t->ents[i].val, NULL);
 	}
 	return err;
 }
@@ -348,13 +363,14 @@ static int resolve_frames(struct store_window *w)
 static int walk_stack(struct store_window *w, uint32_t n, int64_t *node)
 {
 	int64_t k[2] = { 0, 0 }, id = 0;
+	bool fresh = false;	/* below a node inserted now, every node is new */
 	uint32_t j;
 	int err = 0;
 
 	for (j = 0; j < n && !err; j++, k[0] = id) {
 		/* not into k[0]: the cache must keep the key as it was looked up */
 		k[1] = w->frames.ents[w->key[j]].val;
-		err = intern_ints(w->st, &w->st->nodes, S_NODE_GET, k, 2, &id);
+		err = intern_ints(w->st, &w->st->nodes, S_NODE_GET, k, 2, &id, &fresh);
 	}
 	*node = id;
 	return err;
@@ -403,7 +419,7 @@ static int resolve_procs(struct store_window *w)
 		k[1] = p.pid;
 		k[2] = str_id(w, p.exe);
 		k[3] = str_id(w, p.cgroup);
-		err = intern_ints(w->st, &w->st->procs, S_PROC_GET, k, 4, &t->ents[i].val);
+		err = intern_ints(w->st, &w->st->procs, S_PROC_GET, k, 4, &t->ents[i].val, NULL);
 	}
 	return err;
 }

@@ -130,6 +130,10 @@ int snapshot__metrics(void *ctx, struct web_metrics *m)
 		  WEB_COUNTER, cs.processes_deferred },
 		{ "processes_unread_total", "Of them, those gone before: named from the mappings "
 		  "BPF sent at exit.", WEB_COUNTER, cs.processes_unread },
+		{ "exe_reads_total", "Executables read from /proc/PID/exe: a path and file not "
+		  "exec'd before.", WEB_COUNTER, cs.exe_reads },
+		{ "exe_cached_total", "Executables known from an earlier exec of the same path and "
+		  "file.", WEB_COUNTER, cs.exe_cached },
 		{ "processes_reused_total", "Tracked processes whose pid a new process took.",
 		  WEB_COUNTER, cs.processes_reused },
 		{ "stale_exits_total", "Exits of a pid's earlier process, kept from removing its "

@@ -447,6 +447,8 @@ int collector__stats(struct collector *c, struct collector_stats *st)
 	st->unwind_rescans = c->rescans;
 	st->exit_maps = c->exit_maps;
 	registry__stats(c->reg, &reg);
+	st->exe_reads = reg.exe_reads;
+	st->exe_cached = reg.exe_cached;
 	st->processes_reused = reg.reused;
 	st->stale_exits = reg.stale_exits;
 	st->processes_tracked = reg.tracked;

@@ -38,6 +38,8 @@ struct collector_stats {
 	uint64_t processes_unread;	/* of them, those gone first (named from exit mappings) */
 	uint64_t unwind_rescans;	/* mapping re-reads asked for by BPF (dlopen) */
 	uint64_t exit_maps;		/* mapping dumps received for exited processes */
+	uint64_t exe_reads;		/* /proc/PID/exe read: an exec'd path and file new to the agent */
+	uint64_t exe_cached;		/* executables known from an earlier exec of the same path and file */
 	uint64_t processes_reused;	/* a new process took a tracked process's pid */
 	uint64_t stale_exits;		/* exits of a pid's earlier process, not applied to its new one */
 	uint64_t processes_tracked;	/* processes known now (the gone ones until the next drain) */

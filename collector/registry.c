@@ -141,20 +141,21 @@ static struct exe_ent *exe_slot(struct registry *r, const struct reg_ident *id)
 static char *exe_of(struct registry *r, uint32_t tgid, const struct reg_ident *id, bool *gone)
 {
 	const char *hint = id ? id->exe_hint : NULL;
-	struct exe_ent *e;
+	struct exe_ent *e = NULL;
 	char *exe, *h;
 
 	*gone = false;
-	if (!hint || hint[0] != '/' || !id->exe_ino)
-		return read_exe(tgid, gone);
-	e = exe_slot(r, id);
-	if (e->exe && e->dev == id->exe_dev && e->ino == id->exe_ino && !strcmp(e->hint, hint)) {
-		r->st.exe_cached++;
-		return strdup(e->exe);
+	if (hint && hint[0] == '/' && id->exe_ino) {
+		e = exe_slot(r, id);
+		if (e->exe && e->dev == id->exe_dev && e->ino == id->exe_ino &&
+		    !strcmp(e->hint, hint)) {
+			r->st.exe_cached++;
+			return strdup(e->exe);
+		}
 	}
 	r->st.exe_reads++;
 	exe = read_exe(tgid, gone);
-	h = exe ? strdup(hint) : NULL;
+	h = e && exe ? strdup(hint) : NULL;
 	if (!h)
 		return exe;
 	free(e->hint);

@@ -193,6 +193,56 @@ out:
 	registry__free(r);
 }
 
+/*
+ * An executable is read from /proc/PID/exe once per exec'd path and file:
+ * a second process with the same (device, inode, path) takes the first's,
+ * while another path or another file is read again.
+ */
+static void test_registry_exe_cache(struct test *t)
+{
+	struct registry *r = registry__new();
+	struct reg_ident id = { .exe_hint = "/ember/test/hint" };
+	const struct reg_proc *p;
+	struct registry_stats st;
+	char self[4096];
+	struct stat sb;
+	pid_t kids[4] = { -1, -1, -1, -1 };
+	ssize_t n;
+	int i;
+
+	CHECK(r, "registry__new");
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	CHECK(n > 0 && !stat("/proc/self/exe", &sb), "cannot read /proc/self/exe");
+	self[n] = '\0';
+	id.exe_dev = sb.st_dev;
+	id.exe_ino = sb.st_ino;
+	for (i = 0; i < 4; i++) {
+		kids[i] = sleeper();
+		CHECK(kids[i] > 0, "fork");
+	}
+	p = registry__add(r, kids[0], &id, false);
+	CHECK(p && p->exe && !strcmp(p->exe, self), "first: exe %s", p ? p->exe : "-");
+	p = registry__add(r, kids[1], &id, false);
+	CHECK(p && p->exe && !strcmp(p->exe, self), "cached: exe %s", p ? p->exe : "-");
+	registry__stats(r, &st);
+	CHECK(st.exe_reads == 1 && st.exe_cached == 1, "reads %llu, cached %llu",
+	      (unsigned long long)st.exe_reads, (unsigned long long)st.exe_cached);
+	id.exe_hint = "/ember/test/other";	/* another path to the same file */
+	p = registry__add(r, kids[2], &id, false);
+	id.exe_hint = "/ember/test/hint";
+	id.exe_ino++;				/* the same path to another file */
+	p = registry__add(r, kids[3], &id, false);
+	registry__stats(r, &st);
+	CHECK(st.exe_reads == 3 && st.exe_cached == 1, "reads %llu, cached %llu",
+	      (unsigned long long)st.exe_reads, (unsigned long long)st.exe_cached);
+	CHECK(p && p->exe && !strcmp(p->exe, self), "re-read: exe %s", p ? p->exe : "-");
+out:
+	for (i = 0; i < 4; i++)
+		if (kids[i] > 0)
+			end(kids[i]);
+	registry__free(r);
+}
+
 /* The cgroup2 mount (unified or hybrid), or NULL. */
 static const char *cgroup2_dir(void)
 {
@@ -257,5 +307,6 @@ const struct test_case procmaps_tests[] = {
 	{ "procmaps_open_in_root", test_open_in_root },
 	{ "procmaps_read_self", test_maps_self },
 	{ "registry_pid_reuse", test_registry_pid_reuse },
+	{ "registry_exe_cache", test_registry_exe_cache },
 	{ NULL, NULL },
 };

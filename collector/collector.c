@@ -227,6 +227,13 @@ static void check_memory(struct collector *c, bool in_drain)
 }
 
 /*
+ * Free heap bytes past which a drain gives them back: below it, what a
+ * drain frees is what the next one allocates again, and each page given
+ * back costs a fault to touch again.
+ */
+#define HEAP_SLACK_BYTES (2u << 20)
+
+/*
  * Gives the heap's free pages back to the kernel after a drain.  A drain
  * that opened DWARF allocates and frees tens of MB (decompressed debug
  * sections, line tables); the chunks still in use among them keep glibc
@@ -235,8 +242,11 @@ static void check_memory(struct collector *c, bool in_drain)
  */
 static void trim_heap(struct collector *c)
 {
-	uint64_t before = rss_bytes(), after;
+	uint64_t before, after;
 
+	if (mallinfo2().fordblks < HEAP_SLACK_BYTES)
+		return;
+	before = rss_bytes();
 	if (!malloc_trim(0))
 		return;
 	after = rss_bytes();

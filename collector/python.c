@@ -77,8 +77,23 @@ struct py_pid {
 	struct sym_py_layout layout;
 };
 
+/*
+ * A code object layout read from a CPython file's PyCode_Type (some twenty
+ * reads of the process's memory): the same for every process of that file
+ * and version, so read once.
+ */
+#define LAYOUT_CACHE 4
+
+struct code_layout {
+	uint64_t dev, ino, code_type, version;	/* the key; ino 0: unused */
+	uint64_t code_sum, code_qualname, code_adaptive;
+	struct sym_py_layout layout;
+};
+
 struct python {
 	int fd;
+	struct code_layout layouts[LAYOUT_CACHE];
+	unsigned int next_layout;	/* the slot the next new layout takes */
 	uint32_t tls_specific;		/* 0: glibc's layout unknown */
 	void *pids;			/* tree of struct py_pid */
 	int *pending;			/* pids whose TSS key is not set yet */
@@ -208,6 +223,38 @@ static int read_code_layout(int pid, const struct py_version *v, uint64_t code_t
 	return 0;
 }
 
+/* @p's code object layout: known for @m's file and @version, or read (see struct code_layout). */
+static int code_layout(struct python *py, struct py_pid *p, const struct proc_map *m,
+		       const struct py_version *v, uint64_t code_type, uint64_t bias,
+		       uint64_t version)
+{
+	struct code_layout *c;
+	unsigned int i;
+	int err;
+
+	for (i = 0; i < LAYOUT_CACHE; i++) {
+		c = &py->layouts[i];
+		if (c->ino && c->ino == m->ino && c->dev == m->dev && c->code_type == code_type &&
+		    c->version == version) {
+			p->cfg.code_sum = c->code_sum;
+			p->cfg.code_qualname = c->code_qualname;
+			p->cfg.code_adaptive = c->code_adaptive;
+			p->layout = c->layout;
+			return 0;
+		}
+	}
+	err = read_code_layout(p->pid, v, code_type + bias, p);
+	if (err || !m->ino)
+		return err;
+	c = &py->layouts[py->next_layout++ % LAYOUT_CACHE];
+	*c = (struct code_layout){
+		.dev = m->dev, .ino = m->ino, .code_type = code_type, .version = version,
+		.code_sum = p->cfg.code_sum, .code_qualname = p->cfg.code_qualname,
+		.code_adaptive = p->cfg.code_adaptive, .layout = p->layout,
+	};
+	return 0;
+}
+
 static uint32_t layout_sum(const uint64_t *words, uint64_t qualname_hash)
 {
 	return py_code_sum((const __u64 *)words, qualname_hash);
@@ -284,7 +331,7 @@ static int probe(struct python *py, struct py_pid *p, const struct proc_map *m,
 			 "stay native", p->pid, minor);
 		return -ENOENT;
 	}
-	err = read_code_layout(p->pid, v, s.code_type + bias, p);
+	err = code_layout(py, p, m, v, s.code_type, bias, version);
 	if (err)
 		return err;
 	p->layout.sum = layout_sum;

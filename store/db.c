@@ -44,6 +44,8 @@ static int rc_errno(sqlite3 *db, int rc)
 	case SQLITE_MISUSE:
 	case SQLITE_RANGE:
 		return -EINVAL;
+	case SQLITE_CONSTRAINT:
+		return -EEXIST;
 	case SQLITE_CANTOPEN:
 		return db && sqlite3_system_errno(db) ? -sqlite3_system_errno(db) : -ENOENT;
 	default:

@@ -299,7 +299,7 @@ static int intern_ints(struct store *st, struct store_itab *cache, enum store_st
 		/* the unique index still has the last word */
 		err = store_run(st, get + 1, k, n, NULL);
 		inserted = !err;
-		if (err)
+		if (err == -EEXIST)
 			err = store_run(st, get, k, n, id);
 	} else if (!store_itab__find(cache, k, len, &idx)) {
 		*id = cache->ents[idx].val;

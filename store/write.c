@@ -292,29 +292,27 @@ static int intern_ints(struct store *st, struct store_itab *cache, enum store_st
 		       const int64_t *k, int n, int64_t *id, bool *fresh)
 {
 	uint32_t len = n * sizeof(*k), idx;
-	bool inserted = false;
-	int err = -ENOENT;
+	bool known_new = fresh && *fresh;
+	int err;
 
-	if (fresh && *fresh) {
-		/* the unique index still has the last word */
-		err = store_run(st, get + 1, k, n, NULL);
-		inserted = !err;
-		if (err == -EEXIST)
-			err = store_run(st, get, k, n, id);
-	} else if (!store_itab__find(cache, k, len, &idx)) {
+	if (fresh)
+		*fresh = false;
+	if (!known_new && !store_itab__find(cache, k, len, &idx)) {
 		*id = cache->ents[idx].val;
-		err = 0;
-	} else {
-		err = store_run(st, get, k, n, id);
-		if (err == -ENOENT) {
-			err = store_run(st, get + 1, k, n, NULL);
-			inserted = !err;
+		return 0;
+	}
+	err = known_new ? -ENOENT : store_run(st, get, k, n, id);
+	if (err == -ENOENT) {
+		err = store_run(st, get + 1, k, n, NULL);
+		if (!err) {
+			*id = sqlite3_last_insert_rowid(st->db);
+			if (fresh)
+				*fresh = true;
+		} else if (err == -EEXIST && known_new) {
+			/* the unique index has the last word */
+			err = store_run(st, get, k, n, id);
 		}
 	}
-	if (inserted)
-		*id = sqlite3_last_insert_rowid(st->db);
-	if (fresh)
-		*fresh = inserted;
 	if (!err)
 		err = cache_put(cache, k, len, *id);
 	return err;

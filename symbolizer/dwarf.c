@@ -48,6 +48,7 @@ struct dwfl_file {
 	bool dwarf_checked;	/* strings_terminated() looked at it */
 	bool debug_mapped;	/* a separate debug file, mapped by libdwfl */
 	struct dwfl_inflate *inf;	/* its inflated copy (NULL: none wanted) */
+	struct hmap units;	/* offsets of the CUs named from: libdw holds their line tables */
 	/* only while dwfl_file__open() runs: what take_elf() hands libdwfl */
 	Elf *elf;
 	int fd;
@@ -357,6 +358,7 @@ void dwfl_file__free(struct dwfl_file *df)
 	symtab__free(df->symtab);
 	if (df->dwfl)
 		dwfl_end(df->dwfl);
+	hmap__clear(&df->units, NULL, NULL);
 	free(df);
 }
 
@@ -407,6 +409,11 @@ void dwfl_file__pageout(struct dwfl_file *df)
 	dw = df->no_dwarf ? NULL : dwfl_module_getdwarf(df->mod, &bias);
 	if (df->debug_mapped && dw && dwarf_getelf(dw) != main_elf)
 		elf_pageout(dwarf_getelf(dw));
+}
+
+size_t dwfl_file__units(const struct dwfl_file *df)
+{
+	return df->units.len;
 }
 
 bool dwfl_file__dwarf_skipped(const struct dwfl_file *df)
@@ -492,6 +499,8 @@ static int scopes_at(struct dwfl_file *df, Dwarf_Addr addr, Dwarf_Die **scopes,
 	cudie = dwfl_module_addrdie(df->mod, addr, &bias);
 	if (!cudie)
 		return 0;
+	/* a failed put only leaves the unit uncounted */
+	hmap__put(&df->units, dwarf_dieoffset(cudie), df);
 	chain[0] = *cudie;
 	while (n < SCOPES_MAX && dwarf_child(&chain[n - 1], &child) == 0) {
 		do {

@@ -30,14 +30,6 @@
 #include "file.h"
 #include "log.h"
 
-/*
- * Addresses named after which DWARF that reopens without inflating
- * anything (elf_file_cheap_dwarf()) is closed and reopened even in a
- * drain: libdw keeps the line table of every unit it read until the end,
- * and a drain naming a big new program would read hundreds of them.
- */
-#define DWARF_RECYCLE_MISSES 128
-
 struct elf_file {
 	char *key;		/* "b:<build id hex>" or "i:<dev>:<ino>" */
 	const char *module;	/* interned basename */
@@ -52,7 +44,6 @@ struct elf_file {
 	struct dwfl_file *dwfl;	/* NULL when unreadable or closed while idle */
 	struct dwfl_inflate inf;	/* its separate debug file inflated, kept across reopens */
 	uint64_t dwfl_used;	/* sym->trims at its last use */
-	unsigned int dwfl_misses;	/* addresses it named since it was opened */
 	bool has_debug_info;
 	bool dwarf_checked;
 	bool has_dwarf;		/* its DWARF was found and loads (known once dwarf_checked) */
@@ -94,7 +85,6 @@ static void elf_file_close_dwfl(struct symbolizer *sym, struct elf_file *ef)
 		return;
 	dwfl_file__free(ef->dwfl);
 	ef->dwfl = NULL;
-	ef->dwfl_misses = 0;
 	sym->stats.dwarf_files--;
 }
 
@@ -320,7 +310,8 @@ static struct frames *elf_file_resolve(struct symbolizer *sym, struct elf_file *
 	int i, n = 0;
 
 	elf_file_changed(sym, ef);
-	if (ef->dwfl && elf_file_cheap_dwarf(ef) && ef->dwfl_misses >= DWARF_RECYCLE_MISSES) {
+	if (ef->dwfl && elf_file_cheap_dwarf(ef) &&
+	    dwfl_file__units(ef->dwfl) >= sym->recycle_units) {
 		elf_file_close_dwfl(sym, ef);
 		sym->stats.dwarf_recycled++;
 	}
@@ -349,7 +340,6 @@ static struct frames *elf_file_resolve(struct symbolizer *sym, struct elf_file *
 		return NULL;
 	if (ef->dwfl)
 		n = dwfl_file__resolve(ef->dwfl, vaddr, &sym->names, ef->module, out);
-	ef->dwfl_misses += n > 0;	/* an unnamed address reads no line table */
 	dwfl_inflate__count(&ef->inf, &sym->stats);
 	if (n < 0)
 		return NULL;

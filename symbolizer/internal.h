@@ -80,6 +80,7 @@ struct symbolizer {
 	struct hmap py_procs;	/* pid -> struct py_codes (python.c) */
 	struct proc_open_stats open_stats;	/* mapped files opened by path */
 	struct symbolizer_stats stats;
+	size_t recycle_units;	/* DWARF_RECYCLE_UNITS (a test sets it lower) */
 };
 
 /* symbolizer.c: counts one @what, logging the first with @path and what is lost. */
@@ -164,10 +165,21 @@ void elf_file__hold(struct elf_file *ef, int delta);
  * and the line tables of the units the next misses fall in: closing DWARF
  * after every drain that used it saved 2-5 MB under process churn but
  * cost a sixth of the agent's CPU (0.5% of a core at 45 new processes a
- * second), so files in use stay open.  Line tables still go
- * after DWARF_RECYCLE_MISSES new addresses (elf.c).
+ * second), so files in use stay open.  Line tables still go once a file
+ * has named from DWARF_RECYCLE_UNITS units (elf.c).
  */
 #define DWARF_IDLE_TRIMS 10
+
+/*
+ * Compilation units named from after which DWARF that reopens without
+ * inflating anything (elf_file_cheap_dwarf()) is closed and reopened even
+ * in a drain: libdw keeps the line table of every unit it read until the
+ * end, and a drain naming a big new program would read hundreds of them.
+ * Counting units, not addresses: new addresses in units already read
+ * (process churn keeps hitting a hundred of libc's) hold no more memory,
+ * and recycling every 128 of them had each drain read those tables again.
+ */
+#define DWARF_RECYCLE_UNITS 128
 
 #define ELF_TRIM_CACHES 1u	/* empty every file's frame cache */
 #define ELF_TRIM_DWARF 2u	/* close every file's DWARF, idle or not */
@@ -222,6 +234,8 @@ int dwfl_file__dwarf_broken(struct dwfl_file *df, int has_debug_info);
  * file whose DWARF was loaded (dwfl_file__dwarf_broken() called).
  */
 void dwfl_file__pageout(struct dwfl_file *df);
+/* How many compilation units it named from since it was opened. */
+size_t dwfl_file__units(const struct dwfl_file *df);
 /* Whether the file's DWARF is left alone: a user's file too big to read it all. */
 bool dwfl_file__dwarf_skipped(const struct dwfl_file *df);
 /* Whether DWARF was found, in the file or a local separate debug file. */

@@ -55,6 +55,7 @@ struct symbolizer *symbolizer__new_opts(const struct symbolizer_opts *opts)
 	if (!sym)
 		return NULL;
 	sym->demangle = !opts->no_demangle;
+	sym->recycle_units = DWARF_RECYCLE_UNITS;
 	if (!opts->inflate_dir || *opts->inflate_dir) {
 		sym->inflate_dir = strdup(opts->inflate_dir ? opts->inflate_dir : "/var/tmp");
 		if (!sym->inflate_dir) {

@@ -2,8 +2,8 @@
 /*
  * test_symbolizer_mem.c - the symbolizer's memory bounds keep names
  * right: a debug file with compressed DWARF written out inflated and
- * reopened from that copy, and DWARF closed and reopened every 128 named
- * addresses to drop libdw's line tables.
+ * reopened from that copy, and DWARF closed and reopened once it has named
+ * from DWARF_RECYCLE_UNITS compilation units, to drop libdw's line tables.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -104,40 +104,51 @@ static bool frames_differ(const struct frame *a, const struct frame *b, int n, c
 }
 
 /*
- * DWARF that reopens cheaply is closed and reopened every 128 named
- * addresses, to drop libdw's line tables: every byte of a program's code
- * is named as a fresh symbolizer names it, and the recycling is counted.
+ * DWARF that reopens cheaply is closed and reopened once it has named
+ * from sym->recycle_units compilation units, to drop libdw's line tables;
+ * new addresses in units already read recycle nothing.  Every byte of a
+ * program's code is named by a symbolizer that recycles at every unit
+ * (a threshold of 0), one that never gets there (the default: basic_pie
+ * has one unit) and a fresh one, and the names must agree.
  */
 static void test_dwarf_recycled(struct test *t)
 {
 	/* every byte from _start to the end of main: crt code, padding, basic.c */
 	static const char *const funcs[] = { "_start", "main" };
-	struct symbolizer *sym = symbolizer__new(), *fresh = NULL;
-	struct symbolizer_stats st;
-	const struct frame *f, *g;
+	struct symbolizer *sym = symbolizer__new(), *held = symbolizer__new(), *fresh = NULL;
+	struct symbolizer_stats st, st_held;
+	const struct frame *f, *g, *h;
 	uint64_t addr, start, end, size;
-	int n, m, named = 0;
+	int n, m, k, named = 0;
 	char why[512];
 
-	CHECK(sym, "symbolizer__new: %s", strerror(errno));
+	CHECK(sym && held, "symbolizer__new: %s", strerror(errno));
+	sym->recycle_units = 0;
 	CHECK(!elf_symbol(fixture(t, 1, "basic_pie"), funcs[0], &start, &size), "no _start");
 	CHECK(!elf_symbol(fixture(t, 1, "basic_pie"), funcs[1], &end, &size), "no main");
 	for (addr = start; addr < end + size; addr++) {
 		n = symbolizer__elf(sym, fixture(t, 0, "basic_pie"), addr, &f);
+		k = symbolizer__elf(held, fixture(t, 0, "basic_pie"), addr, &h);
 		fresh = symbolizer__new();
 		CHECK(fresh, "symbolizer__new: %s", strerror(errno));
 		m = symbolizer__elf(fresh, fixture(t, 0, "basic_pie"), addr, &g);
-		CHECK(n == m && n >= 1, "%#" PRIx64 ": %d frames, fresh %d", addr, n, m);
+		CHECK(n == m && k == m && n >= 1, "%#" PRIx64 ": %d frames, %d held, fresh %d",
+		      addr, n, k, m);
 		CHECK(!frames_differ(f, g, n, why, sizeof(why)), "%#" PRIx64 ": %s", addr, why);
+		CHECK(!frames_differ(h, g, n, why, sizeof(why)), "%#" PRIx64 " held: %s", addr, why);
 		symbolizer__free(fresh);
 		fresh = NULL;
 		named += !(f[0].flags & FRAME_F_UNKNOWN);
 	}
 	symbolizer__stats(sym, &st);
-	CHECK(named > 128 && st.dwarf_recycled >= 1 && st.dwarf_recycled <= (uint64_t)named / 128,
+	symbolizer__stats(held, &st_held);
+	CHECK(named > 128 && st.dwarf_recycled >= (uint64_t)named / 2,
 	      "%d addresses named, %" PRIu64 " recycled", named, st.dwarf_recycled);
+	CHECK(st_held.dwarf_recycled == 0, "one unit read: %" PRIu64 " recycled",
+	      st_held.dwarf_recycled);
 out:
 	symbolizer__free(fresh);
+	symbolizer__free(held);
 	symbolizer__free(sym);
 }
 

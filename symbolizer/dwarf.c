@@ -48,12 +48,14 @@ struct dwfl_file {
 	bool dwarf_checked;	/* strings_terminated() looked at it */
 	bool debug_mapped;	/* a separate debug file, mapped by libdwfl */
 	struct dwfl_inflate *inf;	/* its inflated copy (NULL: none wanted) */
-	struct hmap units;	/* offsets of the CUs named from: libdw holds their line tables */
+	struct hmap units;	/* CU named from -> struct unit_index (libdw holds its line table) */
 	/* only while dwfl_file__open() runs: what take_elf() hands libdwfl */
 	Elf *elf;
 	int fd;
 	const char *path;
 };
+
+static void unit_index_free(void *val, void *ctx);
 
 /* Debug files larger than this are not looked at (libxul's is ~1 GiB). */
 #define MAX_DEBUG_FILE (4ULL << 30)
@@ -358,7 +360,7 @@ void dwfl_file__free(struct dwfl_file *df)
 	symtab__free(df->symtab);
 	if (df->dwfl)
 		dwfl_end(df->dwfl);
-	hmap__clear(&df->units, NULL, NULL);
+	hmap__clear(&df->units, unit_index_free, NULL);
 	free(df);
 }
 
@@ -478,19 +480,142 @@ static int frame_set(struct frame *f, struct strpool *pool, const char *name,
 
 /* Deepest nesting scopes_at() follows; deeper inlining is cut there. */
 #define SCOPES_MAX 64
+/* Most top-level ranges indexed in one unit; past it, the unit is walked. */
+#define UNIT_RANGES_MAX (1u << 16)
+
+/* One range of a unit's top-level DIE (a function, mostly). */
+struct unit_range {
+	Dwarf_Addr lo, hi;
+	Dwarf_Die die;
+	uint32_t order;		/* the DIE's place among its siblings */
+};
+
+/*
+ * A unit's top-level ranges, sorted by start, with the largest end so
+ * far: scopes_at()'s first step without walking the unit's DIEs (libc's
+ * units have hundreds of types and declarations before each function).
+ */
+struct unit_index {
+	struct unit_range *r;
+	Dwarf_Addr *max_hi;
+	size_t n;
+	bool walk;		/* too many to index: walk the unit's DIEs */
+};
+
+static void unit_index_free(void *val, void *ctx)
+{
+	struct unit_index *ui = val;
+
+	(void)ctx;
+	free(ui->r);
+	free(ui->max_hi);
+	free(ui);
+}
+
+static int range_cmp(const void *a, const void *b)
+{
+	const struct unit_range *x = a, *y = b;
+
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* Indexes @cudie's top-level DIEs by address (as dwarf_haspc() reads them). */
+static struct unit_index *unit_index_build(Dwarf_Die *cudie)
+{
+	struct unit_index *ui = calloc(1, sizeof(*ui));
+	Dwarf_Addr base, lo, hi;
+	uint32_t order = 0;
+	Dwarf_Die child;
+	size_t cap = 0, i;
+	ptrdiff_t off;
+	void *p;
+
+	if (!ui)
+		return NULL;
+	if (dwarf_child(cudie, &child) != 0)
+		return ui;
+	do {
+		for (off = 0; (off = dwarf_ranges(&child, off, &base, &lo, &hi)) > 0;) {
+			if (ui->n == UNIT_RANGES_MAX) {
+				ui->walk = true;
+				return ui;
+			}
+			if (ui->n == cap) {
+				cap = cap ? cap * 2 : 64;
+				p = realloc(ui->r, cap * sizeof(*ui->r));
+				if (!p)
+					goto fail;
+				ui->r = p;
+			}
+			ui->r[ui->n++] = (struct unit_range){ lo, hi, child, order };
+		}
+		order++;
+	} while (dwarf_siblingof(&child, &child) == 0);
+	if (!ui->n)
+		return ui;
+	qsort(ui->r, ui->n, sizeof(*ui->r), range_cmp);
+	ui->max_hi = malloc(ui->n * sizeof(*ui->max_hi));
+	if (!ui->max_hi)
+		goto fail;
+	for (i = 0; i < ui->n; i++)
+		ui->max_hi[i] = i && ui->max_hi[i - 1] > ui->r[i].hi ? ui->max_hi[i - 1] : ui->r[i].hi;
+	return ui;
+fail:
+	unit_index_free(ui, NULL);
+	return NULL;
+}
+
+/* The first top-level DIE (in DIE order) whose ranges hold @pc, as the walk finds it. */
+static bool unit_index_find(const struct unit_index *ui, Dwarf_Addr pc, Dwarf_Die *die)
+{
+	const struct unit_range *best = NULL;
+	size_t lo = 0, hi = ui->n, mid, i;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (ui->r[mid].lo <= pc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (i = lo; i-- > 0 && ui->max_hi[i] > pc;)
+		if (pc < ui->r[i].hi && (!best || ui->r[i].order < best->order))
+			best = &ui->r[i];
+	if (best)
+		*die = best->die;
+	return best;
+}
+
+/* @cudie's index, built on its first use; NULL (walk the unit) without memory. */
+static struct unit_index *unit_index_get(struct dwfl_file *df, Dwarf_Die *cudie)
+{
+	uint64_t key = (uintptr_t)cudie->cu;	/* unique while the Dwarf is open */
+	struct unit_index *ui = hmap__get(&df->units, key);
+
+	if (ui)
+		return ui;
+	ui = unit_index_build(cudie);
+	if (ui && hmap__put(&df->units, key, ui)) {
+		unit_index_free(ui, NULL);
+		ui = NULL;
+	}
+	return ui;
+}
 
 /*
  * The physical nesting of the innermost scope at @addr, innermost first
  * and the CU last (as eu-addr2line -i sees it: dwarf_getscopes() would
  * follow the abstract origin instead of the caller).  One walk down from
  * the CU through the DIEs whose ranges hold @addr, skipping every other
- * subtree: dwarf_getscopes() and dwarf_getscopes_die() walk it twice, the
- * second time whole.  Returns the count, 0 when none.
+ * subtree (dwarf_getscopes() and dwarf_getscopes_die() walk it twice, the
+ * second time whole); the unit's own level comes from its index.
+ * Returns the count, 0 when none.
  */
 static int scopes_at(struct dwfl_file *df, Dwarf_Addr addr, Dwarf_Die **scopes,
 		     Dwarf_Files **files)
 {
 	Dwarf_Die chain[SCOPES_MAX], *cudie, child;
+	struct unit_index *ui;
 	Dwarf_Addr bias;
 	int n = 1, i, res;
 
@@ -499,9 +624,13 @@ static int scopes_at(struct dwfl_file *df, Dwarf_Addr addr, Dwarf_Die **scopes,
 	cudie = dwfl_module_addrdie(df->mod, addr, &bias);
 	if (!cudie)
 		return 0;
-	/* a failed put only leaves the unit uncounted */
-	hmap__put(&df->units, dwarf_dieoffset(cudie), df);
 	chain[0] = *cudie;
+	ui = unit_index_get(df, cudie);
+	if (ui && !ui->walk) {
+		if (!unit_index_find(ui, addr - bias, &chain[1]))
+			return 0;
+		n = 2;
+	}
 	while (n < SCOPES_MAX && dwarf_child(&chain[n - 1], &child) == 0) {
 		do {
 			res = dwarf_haspc(&child, addr - bias);

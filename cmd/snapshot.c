@@ -171,8 +171,6 @@ int snapshot__metrics(void *ctx, struct web_metrics *m)
 		  WEB_GAUGE, cs.processes_tracked },
 		{ "unwind_tables_evicted_total", "Idle tables dropped for room.", WEB_COUNTER,
 		  cs.unwind.tables_evicted },
-		{ "unwind_tables_expired_total", "Tables unloaded after their last user left.",
-		  WEB_COUNTER, cs.unwind.tables_expired },
 		{ "kallsyms_reloads_total", "Kernel symbols read again after modules or BPF "
 		  "programs changed.", WEB_COUNTER, cs.sym.kallsyms_reloads },
 		{ "kallsyms_reload_errors_total", "Kernel symbol re-reads that failed.", WEB_COUNTER,

@@ -24,7 +24,7 @@
 /* ELF files kept open (with their caches) after their last process exits. */
 #define IDLE_ELF_FILES 32
 
-/* How long a table outlives the last process that mapped it. */
+/* How long a file without a table keeps its slot after the last process that mapped it. */
 #define UNWIND_IDLE_MS 30000
 
 /* How often process events are handled while a drain is symbolizing. */

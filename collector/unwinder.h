@@ -21,7 +21,6 @@ struct unwinder_stats {
 	uint64_t tables_built;		/* total builds */
 	uint64_t build_ns;		/* total build time */
 	uint64_t tables_evicted;	/* idle tables dropped for space */
-	uint64_t tables_expired;	/* tables unloaded after their last user left */
 	uint64_t tables_failed;		/* builds that failed (no usable CFI, unreadable) */
 	uint64_t tables_no_room;	/* loads refused: every slot or row taken by a mapped file */
 	uint64_t tables_retried;	/* builds tried again after a failure */
@@ -64,7 +63,7 @@ void unwinder__remove_process(struct unwinder *u, int pid);
  */
 int unwinder__take_starved(struct unwinder *u, int *pids, int max);
 
-/* Frees the slots and tables of files no process has mapped for @idle_ms. */
+/* Frees the slots of files without a table that no process has mapped for @idle_ms. */
 void unwinder__expire(struct unwinder *u, uint64_t idle_ms);
 
 void unwinder__stats(const struct unwinder *u, struct unwinder_stats *st);

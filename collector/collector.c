@@ -232,6 +232,8 @@ static void check_memory(struct collector *c, bool in_drain)
  * back costs a fault to touch again.
  */
 #define HEAP_SLACK_BYTES (2u << 20)
+/* Drains between looks at the free heap: mallinfo2() walks every free chunk. */
+#define HEAP_CHECK_DRAINS 4
 
 /*
  * Gives the heap's free pages back to the kernel after a drain.  A drain
@@ -244,7 +246,7 @@ static void trim_heap(struct collector *c)
 {
 	uint64_t before, after;
 
-	if (mallinfo2().fordblks < HEAP_SLACK_BYTES)
+	if (++c->heap_checks % HEAP_CHECK_DRAINS || mallinfo2().fordblks < HEAP_SLACK_BYTES)
 		return;
 	before = rss_bytes();
 	if (!malloc_trim(0))

@@ -21,6 +21,7 @@ struct sampler {
 	struct bpf_link **links;
 	int *pefds;
 	uint64_t *cpu_clock;	/* each event's count at the last check */
+	uint64_t *cpu_samples;	/* samples BPF counted on each CPU then (NULL: unknown) */
 	int ncpus;		/* possible CPUs */
 	unsigned int freq;
 	bool stopped;		/* sampler__stop(): no events reopened */
@@ -161,6 +162,7 @@ struct collector {
 	uint64_t memory_limit;		/* bytes of RSS; 0: none */
 	uint64_t shrinks;
 	uint64_t heap_trims;		/* malloc_trim() calls that gave pages back */
+	uint64_t heap_checks;		/* drains that might have trimmed */
 	uint64_t page_releases;		/* mapped file pages given back inside a drain */
 	uint64_t heap_trimmed;		/* resident bytes they gave back */
 	bool limit_warned;

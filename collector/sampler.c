@@ -77,6 +77,7 @@ static int open_cpu(struct sampler *s, int cpu)
 	}
 	s->pefds[cpu] = fd;
 	s->cpu_clock[cpu] = 0;
+	s->cpu_samples[cpu] = UINT64_MAX;	/* a count before it does not vouch for it */
 	return 0;
 }
 
@@ -133,10 +134,21 @@ out:
  * one that counted less than half of the @elapsed_ns since the last check
  * was dead for part of it, even if the CPU is back by now.
  */
-static bool cpu_counting(struct sampler *s, int cpu, uint64_t elapsed_ns)
+static bool cpu_counting(struct sampler *s, int cpu, uint64_t elapsed_ns, const uint64_t *samples)
 {
 	uint64_t v, was = s->cpu_clock[cpu];
 
+	/*
+	 * A sample BPF counted on it since the last look came from this
+	 * event: no need to read its count, which interrupts the CPU (an
+	 * IPI, a VM exit under a hypervisor).  Idle or filtered, it is read.
+	 */
+	if (samples && s->cpu_samples[cpu] != UINT64_MAX && samples[cpu] != s->cpu_samples[cpu]) {
+		s->cpu_samples[cpu] = samples[cpu];
+		return true;
+	}
+	if (samples)
+		s->cpu_samples[cpu] = samples[cpu];
 	if (read(s->pefds[cpu], &v, sizeof(v)) != sizeof(v))
 		return false;
 	s->cpu_clock[cpu] = v;
@@ -145,20 +157,29 @@ static bool cpu_counting(struct sampler *s, int cpu, uint64_t elapsed_ns)
 
 int sampler__check_cpus(struct sampler *s)
 {
-	uint64_t now = mono_ms(), elapsed_ns = (now - s->cpus_checked) * 1000000;
+	uint64_t now = mono_ms(), elapsed_ns = (now - s->cpus_checked) * 1000000, *samples;
+	int fd = bpf_map__fd(s->skel->maps.counters), cpu, err;
+	__u32 id = CNT_SAMPLES;
 	bool *online;
-	int cpu, err;
 
 	/* once a second; a live event counts all of that second */
 	if (s->stopped || now - s->cpus_checked < CPUS_CHECK_MS)
 		return 0;
 	s->cpus_checked = now;
 	online = calloc(s->ncpus, sizeof(*online));
-	if (!online)
+	samples = calloc(s->ncpus, sizeof(*samples));
+	if (!online || !samples) {
+		free(online);
+		free(samples);
 		return -ENOMEM;
+	}
+	if (bpf_map_lookup_elem(fd, &id, samples)) {
+		free(samples);
+		samples = NULL;
+	}
 	err = online_cpus(online, s->ncpus);
 	for (cpu = 0; cpu < s->ncpus && !err; cpu++) {
-		if (s->pefds[cpu] >= 0 && (!online[cpu] || cpu_counting(s, cpu, elapsed_ns)))
+		if (s->pefds[cpu] >= 0 && (!online[cpu] || cpu_counting(s, cpu, elapsed_ns, samples)))
 			continue;
 		if (s->pefds[cpu] >= 0) {
 			close_cpu(s, cpu);
@@ -171,6 +192,7 @@ int sampler__check_cpus(struct sampler *s)
 		log_info("CPU %d came online: sampling it", cpu);
 	}
 	free(online);
+	free(samples);
 	return err;
 }
 
@@ -187,11 +209,12 @@ static int alloc_scratch(struct sampler *s)
 	if (s->pefds)
 		memset(s->pefds, -1, s->ncpus * sizeof(*s->pefds));
 	s->cpu_clock = calloc(s->ncpus, sizeof(*s->cpu_clock));
+	s->cpu_samples = calloc(s->ncpus, sizeof(*s->cpu_samples));
 	s->keys = calloc(MAX_COUNTS, sizeof(*s->keys));
 	s->vals = calloc(MAX_COUNTS, sizeof(*s->vals));
 	s->kips = calloc(MAX_STACK_DEPTH + 1, sizeof(*s->kips));
 	s->uips = calloc(MAX_STACK_DEPTH + 1, sizeof(*s->uips));
-	if (!s->links || !s->pefds || !s->cpu_clock || !s->keys || !s->vals || !s->kips || !s->uips)
+	if (!s->links || !s->pefds || !s->cpu_clock || !s->cpu_samples || !s->keys || !s->vals || !s->kips || !s->uips)
 		return -ENOMEM;
 	return 0;
 }
@@ -252,6 +275,7 @@ void sampler__free(struct sampler *s)
 	free(s->links);
 	free(s->pefds);
 	free(s->cpu_clock);
+	free(s->cpu_samples);
 	free(s->keys);
 	free(s->vals);
 	free(s->kips);

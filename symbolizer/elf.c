@@ -39,6 +39,7 @@ struct elf_file {
 	int fd;			/* the file (or its debug file); -1 when unreadable */
 	off_t size;		/* of fd when opened: a file cut or rewritten since */
 	struct timespec mtime;	/* is not read again (elf_file_changed()) */
+	uint64_t looked;	/* sym->trims + 1 at elf_file_changed()'s last look */
 	struct elf_load *loads;
 	size_t nloads;
 	struct dwfl_file *dwfl;	/* NULL when unreadable or closed while idle */
@@ -286,7 +287,11 @@ static bool elf_file_changed(struct symbolizer *sym, struct elf_file *ef)
 {
 	struct stat st;
 
-	if (ef->fd < 0 || fstat(ef->fd, &st))
+	/* once a drain: a file is named from in bursts */
+	if (ef->fd < 0 || ef->looked == sym->trims + 1)
+		return false;
+	ef->looked = sym->trims + 1;
+	if (fstat(ef->fd, &st))
 		return false;
 	if (st.st_size == ef->size && st.st_mtim.tv_sec == ef->mtime.tv_sec &&
 	    st.st_mtim.tv_nsec == ef->mtime.tv_nsec)
@@ -470,6 +475,8 @@ size_t elf_file__trim(struct symbolizer *sym, size_t max_idle, unsigned int flag
 		elf_file__free(idle.v[i]);
 		idle.released++;
 	}
+	if (i)
+		hmap__clear(&sym->elf_by_inode, NULL, NULL);
 	free(idle.v);
 	return idle.released;
 }
@@ -496,14 +503,24 @@ static void visit_inode(const void *node, VISIT which, void *ctx)
 }
 
 /*
- * A linear walk: it runs once per mapping of a process that exited before
- * its maps were read, over the few hundred files open at most.
+ * Once per mapping of a process that exited before its maps were read
+ * (every short process under churn): a linear walk over the few hundred
+ * files open at most, remembered by inode until a file is freed.
  */
 struct elf_file *elf_file__find_inode(struct symbolizer *sym, dev_t dev, ino_t ino)
 {
+	uint64_t key = (uint64_t)dev * 0x9e3779b97f4a7c15ULL ^ (uint64_t)ino;
 	struct inode_probe probe = { .dev = dev, .ino = ino };
+	struct elf_file *ef = hmap__get(&sym->elf_by_inode, key);
 
-	twalk_r(sym->elf_by_key, visit_inode, &probe);
+	if (ef && ef->dev == dev && ef->ino == ino) {
+		probe.found = ef;
+	} else {
+		twalk_r(sym->elf_by_key, visit_inode, &probe);
+		/* a failed put only forgets the find */
+		if (probe.found)
+			hmap__put(&sym->elf_by_inode, key, probe.found);
+	}
 	if (probe.found)
 		probe.found->used = ++sym->elf_tick;
 	return probe.found;

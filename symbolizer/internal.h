@@ -67,6 +67,7 @@ struct symbolizer {
 	struct hmap procs;	/* pid -> struct proc */
 	struct hmap synth;	/* interned name -> struct frames (unknown frames) */
 	void *elf_by_key;	/* tsearch tree of struct elf_file, by identity */
+	struct hmap elf_by_inode;	/* elf_file__find_inode()'s finds; emptied when files go */
 	void *elf_by_path;	/* tsearch tree of struct elf_path (symbolizer__elf) */
 	struct kallsyms *ksyms;
 	int ksyms_err;		/* non-zero once loading kallsyms failed */

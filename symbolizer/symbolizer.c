@@ -109,6 +109,7 @@ void symbolizer__free(struct symbolizer *sym)
 	hmap__clear(&sym->demangled, NULL, NULL);
 	tdestroy(sym->elf_by_path, elf_path_free);
 	tdestroy(sym->elf_by_key, elf_file__free);
+	hmap__clear(&sym->elf_by_inode, NULL, NULL);
 	hmap__clear(&sym->synth, frames_free, NULL);
 	kallsyms__free(sym->ksyms);
 	strpool__clear(&sym->names);

@@ -110,8 +110,9 @@ def record_across(name, before_start, after_ready):
         wait_events(rec)
         after_ready()
         # ember looks at its CPUs once a second: a CPU back online is sampled again within
-        # two looks (one when it flapped inside a second), so wait a little longer
-        time.sleep(2.5)
+        # two looks, three when it flapped inside a second after being busy (the samples
+        # counted before the flap vouch for the event once more), so wait a little longer
+        time.sleep(3.5)
         cpu_s = pinned_burn(1.5)
         held = perf_fds(rec.proc.pid)
         if rec.proc.poll() is not None:

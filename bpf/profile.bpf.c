@@ -177,6 +177,7 @@ static __always_inline bool send_event(__u32 type, __u32 tgid)
 static __always_inline bool send_new_process(struct task_struct *task, __u32 tgid, __u32 flags)
 {
 	struct ember_proc_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	struct inode *inode;
 
 	if (!e) {
 		count(CNT_EVENTS_LOST);
@@ -187,7 +188,9 @@ static __always_inline bool send_new_process(struct task_struct *task, __u32 tgi
 	e->start_boottime_ns = BPF_CORE_READ(task, group_leader, start_boottime);
 	e->cgroup_id = bpf_get_current_cgroup_id();
 	e->flags = flags;
-	e->pad = 0;
+	inode = BPF_CORE_READ(task, mm, exe_file, f_inode);
+	e->exe_ino = inode ? BPF_CORE_READ(inode, i_ino) : 0;
+	e->exe_dev = inode ? BPF_CORE_READ(inode, i_sb, s_dev) : 0;
 	bpf_ringbuf_submit(e, wake_flags(flags & PROC_NO_TABLE));
 	return true;
 }

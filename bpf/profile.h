@@ -122,7 +122,8 @@ struct ember_event {
 /*
  * A new process, with what identifies it even when it is gone by the time
  * user space reads the event: its start (what /proc/PID/stat's field 22
- * counts in clock ticks) and its cgroup v2 id.
+ * counts in clock ticks), its cgroup v2 id, and its executable's file
+ * (a child forked without exec names the same file as its parent).
  */
 struct ember_proc_event {
 	__u32 type;
@@ -130,7 +131,8 @@ struct ember_proc_event {
 	__u64 start_boottime_ns;	/* the group leader's, CLOCK_BOOTTIME */
 	__u64 cgroup_id;		/* 0: none */
 	__u32 flags;			/* PROC_EXITING, PROC_NO_TABLE */
-	__u32 pad;
+	__u32 exe_dev;			/* mm->exe_file's s_dev, as in struct ember_exec_event */
+	__u64 exe_ino;			/* 0: none (a kernel thread) */
 };
 
 /*

@@ -311,6 +311,9 @@ static void add_process(struct collector *c, const struct ember_proc_event *e)
 		id.exe_hint = hint->path;
 		id.exe_dev = hint->dev;
 		id.exe_ino = hint->ino;
+	} else {	/* forked without exec (or its exec not seen): the file alone */
+		id.exe_dev = e->exe_dev;
+		id.exe_ino = e->exe_ino;
 	}
 	if (e->flags & PROC_EXITING) {
 		/* its labels, forgotten after the next drain: no exit event may follow */

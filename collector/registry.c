@@ -135,8 +135,9 @@ static struct exe_ent *exe_slot(struct registry *r, const struct reg_ident *id)
 }
 
 /*
- * @tgid's executable, from the cache when @id names an exec of a path
- * and file seen before, else from /proc/PID/exe (and then remembered).
+ * @tgid's executable, from the cache when @id names an exec of a path and
+ * file seen before, or (no exec seen: forked from a process running it)
+ * only a file seen before, else from /proc/PID/exe (and then remembered).
  */
 static char *exe_of(struct registry *r, uint32_t tgid, const struct reg_ident *id, bool *gone)
 {
@@ -145,17 +146,17 @@ static char *exe_of(struct registry *r, uint32_t tgid, const struct reg_ident *i
 	char *exe, *h;
 
 	*gone = false;
-	if (hint && hint[0] == '/' && id->exe_ino) {
+	if (id && id->exe_ino && (!hint || hint[0] == '/')) {
 		e = exe_slot(r, id);
 		if (e->exe && e->dev == id->exe_dev && e->ino == id->exe_ino &&
-		    !strcmp(e->hint, hint)) {
+		    (!hint || !strcmp(e->hint, hint))) {
 			r->st.exe_cached++;
 			return strdup(e->exe);
 		}
 	}
 	r->st.exe_reads++;
 	exe = read_exe(tgid, gone);
-	h = e && exe ? strdup(hint) : NULL;
+	h = e && exe ? strdup(hint ? hint : "") : NULL;
 	if (!h)
 		return exe;
 	free(e->hint);

@@ -43,8 +43,8 @@ struct reg_ident {
 	uint64_t start;		/* clock ticks after boot; 0: read /proc/PID/stat */
 	uint64_t cgroup_id;	/* cgroup v2 id; 0: unknown */
 	const char *exe_hint;	/* the path of its last exec, for when /proc/PID/exe is gone */
-	uint64_t exe_dev;	/* and the file it opened (exe_ino 0: unknown), which lets */
-	uint64_t exe_ino;	/* /proc/PID/exe be read once for all execs of that path */
+	uint64_t exe_dev;	/* and the file it opened, or runs when no exec was seen */
+	uint64_t exe_ino;	/* (0: unknown): /proc/PID/exe is read once per path and file */
 };
 
 /* Returns NULL with errno set. */

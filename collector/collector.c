@@ -116,10 +116,21 @@ int collector__stop(struct collector *c)
  */
 #define EVENT_BATCH_MS 100
 
-/* Lowers *@slice to what is left until @due (mono_ms(); 0: none), at least 1 ms. */
+/*
+ * Deadlines are rounded up to this grid, so those close together (a
+ * process to read every few ms under churn, CPython's and the events'
+ * polls) share one wakeup.
+ */
+#define WAKE_GRID_MS 50
+
+/* Lowers *@slice to what is left until @due (mono_ms(); 0: none) on the grid, at least 1 ms. */
 static void slice_until(int *slice, uint64_t due, uint64_t now)
 {
-	int64_t left = due ? (int64_t)(due - now) : INT32_MAX;
+	int64_t left;
+
+	if (due)
+		due = (due + WAKE_GRID_MS - 1) / WAKE_GRID_MS * WAKE_GRID_MS;
+	left = due ? (int64_t)(due - now) : INT32_MAX;
 
 	if (left < 1)
 		left = 1;
@@ -143,11 +154,10 @@ int collector__poll(struct collector *c, int timeout_ms)
 		for (i = 0; i < c->ndeferred; i++)
 			slice_until(&slice, c->deferred[i].due_ms, now);
 		slice_until(&slice, python__next_tick_ms(c->python), now);
-		if (now - c->last_py_ms <= 2 * PYTHON_POLL_MS && slice > PYTHON_POLL_MS)
-			slice = PYTHON_POLL_MS;
-		if (sampler__exit_maps(c->sampler) && slice > EVENT_BATCH_MS &&
-		    now - c->last_events_ms <= 2 * EVENT_BATCH_MS)
-			slice = EVENT_BATCH_MS;
+		if (now - c->last_py_ms <= 2 * PYTHON_POLL_MS)
+			slice_until(&slice, now + PYTHON_POLL_MS, now);
+		if (sampler__exit_maps(c->sampler) && now - c->last_events_ms <= 2 * EVENT_BATCH_MS)
+			slice_until(&slice, now + EVENT_BATCH_MS, now);
 		n = sampler__poll(c->sampler, slice, collector_on_process, c);
 		collector_read_deferred(c, false);
 		if (sampler__check_cpus(c->sampler))

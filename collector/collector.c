@@ -117,20 +117,22 @@ int collector__stop(struct collector *c)
 #define EVENT_BATCH_MS 100
 
 /*
- * Deadlines are rounded up to this grid, so those close together (a
- * process to read every few ms under churn, CPython's and the events'
- * polls) share one wakeup.
+ * Deadlines that can wait are rounded up to this grid, so those close
+ * together (a process to read every few ms under churn, the batched
+ * events' poll) share one wakeup.  CPython's are not: its code objects
+ * must be read before the process exits.
  */
 #define WAKE_GRID_MS 50
 
-/* Lowers *@slice to what is left until @due (mono_ms(); 0: none) on the grid, at least 1 ms. */
+static uint64_t on_grid(uint64_t ms)
+{
+	return (ms + WAKE_GRID_MS - 1) / WAKE_GRID_MS * WAKE_GRID_MS;
+}
+
+/* Lowers *@slice to what is left until @due (mono_ms(); 0: none), at least 1 ms. */
 static void slice_until(int *slice, uint64_t due, uint64_t now)
 {
-	int64_t left;
-
-	if (due)
-		due = (due + WAKE_GRID_MS - 1) / WAKE_GRID_MS * WAKE_GRID_MS;
-	left = due ? (int64_t)(due - now) : INT32_MAX;
+	int64_t left = due ? (int64_t)(due - now) : INT32_MAX;
 
 	if (left < 1)
 		left = 1;
@@ -152,12 +154,12 @@ int collector__poll(struct collector *c, int timeout_ms)
 		now = mono_ms();
 		slice = timeout_ms;
 		for (i = 0; i < c->ndeferred; i++)
-			slice_until(&slice, c->deferred[i].due_ms, now);
+			slice_until(&slice, on_grid(c->deferred[i].due_ms), now);
 		slice_until(&slice, python__next_tick_ms(c->python), now);
-		if (now - c->last_py_ms <= 2 * PYTHON_POLL_MS)
-			slice_until(&slice, now + PYTHON_POLL_MS, now);
+		if (now - c->last_py_ms <= 2 * PYTHON_POLL_MS && slice > PYTHON_POLL_MS)
+			slice = PYTHON_POLL_MS;
 		if (sampler__exit_maps(c->sampler) && now - c->last_events_ms <= 2 * EVENT_BATCH_MS)
-			slice_until(&slice, now + EVENT_BATCH_MS, now);
+			slice_until(&slice, on_grid(now + EVENT_BATCH_MS), now);
 		n = sampler__poll(c->sampler, slice, collector_on_process, c);
 		collector_read_deferred(c, false);
 		if (sampler__check_cpus(c->sampler))

@@ -389,6 +389,55 @@ static void clear_dw_stacks(int fd)
 	}
 }
 
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Deletes the stacks the drain's @n rows named from the three maps, each
+ * once: a delete each, where clear_*() take a lookup of the next key and a
+ * delete.  They still walk what is left after (stacks whose row was lost).
+ */
+static void delete_named(int kfd, int ufd, int dfd, const struct sample_key *keys, __u32 n)
+{
+	uint64_t *ids = malloc(3 * (size_t)n * sizeof(*ids)), *k, *u, *d;
+	__u32 i, nk = 0, nu = 0, nd = 0, id;
+
+	if (!ids)
+		return;
+	k = ids;
+	u = ids + n;
+	d = ids + 2 * (size_t)n;
+	for (i = 0; i < n; i++) {
+		if (keys[i].kstack_id >= 0)
+			k[nk++] = keys[i].kstack_id;
+		if (keys[i].uhash)
+			d[nd++] = keys[i].uhash;
+		else if (keys[i].ustack_id >= 0)
+			u[nu++] = keys[i].ustack_id;
+	}
+	qsort(k, nk, sizeof(*k), u64_cmp);
+	qsort(u, nu, sizeof(*u), u64_cmp);
+	qsort(d, nd, sizeof(*d), u64_cmp);
+	for (i = 0; i < nk; i++) {
+		id = k[i];
+		if (!i || k[i] != k[i - 1])
+			bpf_map_delete_elem(kfd, &id);
+	}
+	for (i = 0; i < nu; i++) {
+		id = u[i];
+		if (!i || u[i] != u[i - 1])
+			bpf_map_delete_elem(ufd, &id);
+	}
+	for (i = 0; i < nd; i++)
+		if (!i || d[i] != d[i - 1])
+			bpf_map_delete_elem(dfd, &d[i]);
+	free(ids);
+}
+
 static const uint64_t *read_stack(int fd, __s32 id, uint64_t *ips)
 {
 	if (id < 0)
@@ -428,6 +477,7 @@ int sampler__drain(struct sampler *s, sampler_row_fn fn, void *ctx)
 
 		err = fn(ctx, &row);
 	}
+	delete_named(kfd, ufd, dfd, s->keys, n);
 	clear_stacks(kfd);
 	clear_stacks(ufd);
 	clear_dw_stacks(dfd);

@@ -110,7 +110,36 @@ static int add_str(struct store_window *w, const char *s, uint32_t *id)
 	return store_itab__intern(&w->strs, s, (uint32_t)len, id, NULL);
 }
 
-static int add_frame(struct store_window *w, const struct frame *f, uint32_t *id)
+/*
+ * A frame's module and build id as the frame before it in one stack had
+ * them: neighbours mostly share them, and within one call the caller's
+ * strings stay as they are, so the same pointer is the same string.
+ */
+struct str_memo {
+	const char *module, *build_id;
+	uint32_t module_id, build_id_id;
+};
+
+/* add_str() of @s, unless it is *@last (then *@last_id). */
+static int add_str_memo(struct store_window *w, const char *s, const char **last,
+			uint32_t *last_id, uint32_t *id)
+{
+	int err;
+
+	if (s && s == *last) {
+		*id = *last_id;
+		return 0;
+	}
+	err = add_str(w, s, id);
+	if (!err) {
+		*last = s;
+		*last_id = *id;
+	}
+	return err;
+}
+
+static int add_frame(struct store_window *w, const struct frame *f, struct str_memo *m,
+		     uint32_t *id)
 {
 	struct wframe k = { .line = f->line, .flags = f->flags };
 	int err;
@@ -119,11 +148,11 @@ static int add_frame(struct store_window *w, const struct frame *f, uint32_t *id
 		return -EINVAL;
 	err = add_str(w, f->name, &k.name);
 	if (!err)
-		err = add_str(w, f->module, &k.module);
+		err = add_str_memo(w, f->module, &m->module, &m->module_id, &k.module);
 	if (!err)
 		err = add_str(w, f->file, &k.file);
 	if (!err)
-		err = add_str(w, f->build_id, &k.build_id);
+		err = add_str_memo(w, f->build_id, &m->build_id, &m->build_id_id, &k.build_id);
 	if (!err)
 		err = store_itab__intern(&w->frames, &k, sizeof(k), id, NULL);
 	return err;
@@ -133,12 +162,13 @@ static int add_frame(struct store_window *w, const struct frame *f, uint32_t *id
 static int add_stack(struct store_window *w, const struct frame *head,
 		     const struct frame *frames, int n, uint32_t *id)
 {
+	struct str_memo m = { 0 };
 	int i, k = 0, err = 0;
 
 	if (head)
-		err = add_frame(w, head, &w->key[k++]);
+		err = add_frame(w, head, &m, &w->key[k++]);
 	for (i = 0; i < n && !err; i++)
-		err = add_frame(w, &frames[i], &w->key[k++]);
+		err = add_frame(w, &frames[i], &m, &w->key[k++]);
 	if (!err)
 		err = store_itab__intern(&w->stacks, w->key, k * sizeof(w->key[0]), id, NULL);
 	return err;

@@ -132,7 +132,10 @@ out:
  * events out of its context, and coming back online does not bring them
  * back.  A CPU-wide cpu-clock event counts every nanosecond of its CPU, so
  * one that counted less than half of the @elapsed_ns since the last check
- * was dead for part of it, even if the CPU is back by now.
+ * was dead for part of it, even if the CPU is back by now.  Its count is
+ * only read when BPF's per-CPU samples (@samples) did not move: after a
+ * run of looks vouched for by samples, its baseline is older, and a busy
+ * CPU that flapped is found one look later (three instead of two).
  */
 static bool cpu_counting(struct sampler *s, int cpu, uint64_t elapsed_ns, const uint64_t *samples)
 {

@@ -49,6 +49,7 @@ struct dwfl_file {
 	bool debug_mapped;	/* a separate debug file, mapped by libdwfl */
 	struct dwfl_inflate *inf;	/* its inflated copy (NULL: none wanted) */
 	struct hmap units;	/* CU named from -> struct unit_index (libdw holds its line table) */
+	size_t unit_ranges;	/* in every unit_index together */
 	/* only while dwfl_file__open() runs: what take_elf() hands libdwfl */
 	Elf *elf;
 	int fd;
@@ -480,8 +481,14 @@ static int frame_set(struct frame *f, struct strpool *pool, const char *name,
 
 /* Deepest nesting scopes_at() follows; deeper inlining is cut there. */
 #define SCOPES_MAX 64
-/* Most top-level ranges indexed in one unit; past it, the unit is walked. */
-#define UNIT_RANGES_MAX (1u << 16)
+/*
+ * Most top-level ranges indexed in one unit, and in one file's units
+ * together (56 bytes each, against a few of DWARF: a crafted file must
+ * not turn into an index many times its size); past either, units are
+ * walked as before.
+ */
+#define UNIT_RANGES_MAX (1u << 14)
+#define FILE_RANGES_MAX (1u << 18)
 
 /* One range of a unit's top-level DIE (a function, mostly). */
 struct unit_range {
@@ -519,8 +526,11 @@ static int range_cmp(const void *a, const void *b)
 	return x->lo < y->lo ? -1 : x->lo > y->lo;
 }
 
-/* Indexes @cudie's top-level DIEs by address (as dwarf_haspc() reads them). */
-static struct unit_index *unit_index_build(Dwarf_Die *cudie)
+/*
+ * Indexes @cudie's top-level DIEs by address (as dwarf_haspc() reads
+ * them), at most @room ranges.
+ */
+static struct unit_index *unit_index_build(Dwarf_Die *cudie, size_t room)
 {
 	struct unit_index *ui = calloc(1, sizeof(*ui));
 	Dwarf_Addr base, lo, hi;
@@ -536,7 +546,7 @@ static struct unit_index *unit_index_build(Dwarf_Die *cudie)
 		return ui;
 	do {
 		for (off = 0; (off = dwarf_ranges(&child, off, &base, &lo, &hi)) > 0;) {
-			if (ui->n == UNIT_RANGES_MAX) {
+			if (ui->n == UNIT_RANGES_MAX || ui->n == room) {
 				ui->walk = true;
 				return ui;
 			}
@@ -594,11 +604,18 @@ static struct unit_index *unit_index_get(struct dwfl_file *df, Dwarf_Die *cudie)
 
 	if (ui)
 		return ui;
-	ui = unit_index_build(cudie);
+	ui = unit_index_build(cudie, FILE_RANGES_MAX - df->unit_ranges);
 	if (ui && hmap__put(&df->units, key, ui)) {
 		unit_index_free(ui, NULL);
-		ui = NULL;
+		return NULL;
 	}
+	if (ui && ui->walk) {	/* its ranges go: the unit is walked */
+		free(ui->r);
+		ui->r = NULL;
+		ui->n = 0;
+	}
+	if (ui)
+		df->unit_ranges += ui->n;
 	return ui;
 }
 

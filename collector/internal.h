@@ -21,7 +21,7 @@ struct sampler {
 	struct bpf_link **links;
 	int *pefds;
 	uint64_t *cpu_clock;	/* each event's count at the last check */
-	uint64_t *cpu_samples;	/* samples BPF counted on each CPU then (NULL: unknown) */
+	uint64_t *cpu_samples;	/* samples BPF counted on each CPU then (UINT64_MAX: none yet) */
 	int ncpus;		/* possible CPUs */
 	unsigned int freq;
 	bool stopped;		/* sampler__stop(): no events reopened */

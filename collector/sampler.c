@@ -146,12 +146,13 @@ static bool cpu_counting(struct sampler *s, int cpu, uint64_t elapsed_ns, const 
 	 * event: no need to read its count, which interrupts the CPU (an
 	 * IPI, a VM exit under a hypervisor).  Idle or filtered, it is read.
 	 */
-	if (samples && s->cpu_samples[cpu] != UINT64_MAX && samples[cpu] != s->cpu_samples[cpu]) {
+	if (samples) {
+		bool moved = s->cpu_samples[cpu] != UINT64_MAX && samples[cpu] != s->cpu_samples[cpu];
+
 		s->cpu_samples[cpu] = samples[cpu];
-		return true;
+		if (moved)
+			return true;
 	}
-	if (samples)
-		s->cpu_samples[cpu] = samples[cpu];
 	if (read(s->pefds[cpu], &v, sizeof(v)) != sizeof(v))
 		return false;
 	s->cpu_clock[cpu] = v;
@@ -217,7 +218,8 @@ static int alloc_scratch(struct sampler *s)
 	s->vals = calloc(MAX_COUNTS, sizeof(*s->vals));
 	s->kips = calloc(MAX_STACK_DEPTH + 1, sizeof(*s->kips));
 	s->uips = calloc(MAX_STACK_DEPTH + 1, sizeof(*s->uips));
-	if (!s->links || !s->pefds || !s->cpu_clock || !s->cpu_samples || !s->keys || !s->vals || !s->kips || !s->uips)
+	if (!s->links || !s->pefds || !s->cpu_clock || !s->cpu_samples || !s->keys || !s->vals ||
+	    !s->kips || !s->uips)
 		return -ENOMEM;
 	return 0;
 }
@@ -399,6 +401,19 @@ static int u64_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Deletes each distinct key of @ids[0..@n) from @fd: 32-bit keys (stack ids) unless @wide. */
+static void delete_each(int fd, uint64_t *ids, __u32 n, bool wide)
+{
+	__u32 i, id;
+
+	qsort(ids, n, sizeof(*ids), u64_cmp);
+	for (i = 0; i < n; i++) {
+		id = ids[i];
+		if (!i || ids[i] != ids[i - 1])
+			bpf_map_delete_elem(fd, wide ? (void *)&ids[i] : (void *)&id);
+	}
+}
+
 /*
  * Deletes the stacks the drain's @n rows named from the three maps, each
  * once: a delete each, where clear_*() take a lookup of the next key and a
@@ -406,14 +421,11 @@ static int u64_cmp(const void *a, const void *b)
  */
 static void delete_named(int kfd, int ufd, int dfd, const struct sample_key *keys, __u32 n)
 {
-	uint64_t *ids = malloc(3 * (size_t)n * sizeof(*ids)), *k, *u, *d;
-	__u32 i, nk = 0, nu = 0, nd = 0, id;
+	uint64_t *k = malloc(3 * (size_t)n * sizeof(*k)), *u = k + n, *d = u + n;
+	__u32 i, nk = 0, nu = 0, nd = 0;
 
-	if (!ids)
+	if (!k)
 		return;
-	k = ids;
-	u = ids + n;
-	d = ids + 2 * (size_t)n;
 	for (i = 0; i < n; i++) {
 		if (keys[i].kstack_id >= 0)
 			k[nk++] = keys[i].kstack_id;
@@ -422,23 +434,10 @@ static void delete_named(int kfd, int ufd, int dfd, const struct sample_key *key
 		else if (keys[i].ustack_id >= 0)
 			u[nu++] = keys[i].ustack_id;
 	}
-	qsort(k, nk, sizeof(*k), u64_cmp);
-	qsort(u, nu, sizeof(*u), u64_cmp);
-	qsort(d, nd, sizeof(*d), u64_cmp);
-	for (i = 0; i < nk; i++) {
-		id = k[i];
-		if (!i || k[i] != k[i - 1])
-			bpf_map_delete_elem(kfd, &id);
-	}
-	for (i = 0; i < nu; i++) {
-		id = u[i];
-		if (!i || u[i] != u[i - 1])
-			bpf_map_delete_elem(ufd, &id);
-	}
-	for (i = 0; i < nd; i++)
-		if (!i || d[i] != d[i - 1])
-			bpf_map_delete_elem(dfd, &d[i]);
-	free(ids);
+	delete_each(kfd, k, nk, false);
+	delete_each(ufd, u, nu, false);
+	delete_each(dfd, d, nd, true);
+	free(k);
 }
 
 static const uint64_t *read_stack(int fd, __s32 id, uint64_t *ips)

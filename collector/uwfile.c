@@ -6,8 +6,8 @@
  * (through short-lived mmaps), and published by inode for BPF to seed new
  * processes' entries.  A file no process maps keeps its slot and rows
  * until they are needed (oldest first), so short-lived processes
- * re-running the same binaries cost nothing.  A failed build is retried with backoff, one refused
- * for room as soon as there may be some.
+ * re-running the same binaries cost nothing.  A failed build is retried
+ * with backoff, one refused for room as soon as there may be some.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -68,11 +68,20 @@ install_missing = missing=""; for p in $(1); do \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
+# The system user the agent's UI process becomes when the agent runs as
+# root, made as the package's postinst makes it; without it the UI keeps
+# uid 0 (without capabilities) and the agent warns.
+ember_user = getent passwd ember >/dev/null || { [ "$$(id -u)" -ne 0 ] || \
+		adduser --system --group --quiet --home /var/lib/ember --no-create-home \
+			--gecos "ember profiler" ember; }
+
 deps:
 	@$(call install_missing,$(BUILD_DEBS))
+	@$(ember_user)
 
 test-deps:
 	@$(call install_missing,$(BUILD_DEBS) $(TEST_DEBS) $(DEB_DEBS),npm)
+	@$(ember_user)
 
 $(OUTPUT) $(OUTPUT)/workloads:
 	$(Q)mkdir -p $@

@@ -136,11 +136,14 @@ agent_pid=
 bytes1=$(store_bytes "$OUT/agent.db")
 nwin=$(grep -c 'info: window:' "$OUT/agent.stderr" || true)
 lost=$(grep -o ' lost=[0-9]*' "$OUT/agent.stderr" | awk -F= '{ s += $2 } END { print s + 0 }')
+failures=$(grep -o ' bpf_failures=[0-9]*' "$OUT/agent.stderr" | awk -F= '{ s += $2 } END { print s + 0 }')
 
 echo "# agent --window 2 for ${CHURN_SECONDS}s (CHURN_SECONDS), ~${CHURN_RATE} processes/s (CHURN_RATE), $(nproc) CPUs"
 awk -v n="$spawned" -v a="$t0" -v b="$t1" 'BEGIN { printf "churn_rate %.1f procs/s\n", n / (b - a) }'
 echo "agent_windows $nwin windows"
 echo "agent_lost_samples $lost samples"
+echo "agent_bpf_failures $failures events"
+echo "# (lost: samples BPF could not count; failures: walks cut short, stacks or events not kept; by kind on /metrics)"
 awk -v c="$((cpu1 - cpu0))" -v hz="$(getconf CLK_TCK)" -v a="$t0" -v b="$t1" \
 	'BEGIN { printf "agent_cpu_percent_of_one_core %.2f percent\n", 100 * c / hz / (b - a) }'
 awk -v c="$((cpu1 - cpuw))" -v hz="$(getconf CLK_TCK)" -v a="$tw" -v b="$t1" \

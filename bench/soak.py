@@ -265,6 +265,8 @@ def main():
         print(f"soak_store_write_errors {m.get('store_write_errors_total', 0):.0f} errors")
         lost = sum(int(x) for x in re.findall(r" lost=(\d+)", log_text))
         print(f"soak_samples_lost {lost} samples")
+        failures = sum(int(x) for x in re.findall(r" bpf_failures=(\d+)", log_text))
+        print(f"soak_bpf_failures {failures} events")
         print(f"soak_tmpfs_used_mb {(df.used) / 1048576:.1f} MB")
         print(f"soak_log_errors {len(re.findall(r'(?m)^ember: error:', log_text))} lines")
         print(f"soak_workloads_skipped {len(SKIP)} workloads" + (f"  # {','.join(sorted(SKIP))}" if SKIP else ""))

@@ -333,20 +333,28 @@ static void publish(struct agent *a, const struct collector_stats *cs)
 static void log_window(struct agent *a, int64_t start, int64_t end, double write_s)
 {
 	struct collector_stats cs;
-	uint64_t lost = 0;
+	uint64_t lost = 0, failures = 0;
 	int i;
 
 	if (collector__stats(a->c, &cs))
 		return;
-	for (i = 0; i < CNT_MAX; i++)
-		if (sampler_counter_is_loss(i))
+	/*
+	 * lost: samples BPF could not count at all.  failures: the rest of
+	 * what BPF counts as failed (a walk cut short, a stack or an event
+	 * not kept): the sample itself is stored.  /metrics has each kind.
+	 */
+	for (i = 0; i < CNT_MAX; i++) {
+		if (i == CNT_COUNTS_FULL)
 			lost += cs.bpf[i] - a->prev[i];
-	log_info("window: start_ms=%lld dur_ms=%lld samples=%llu stacks=%llu lost=%llu unknown_frames=%llu "
-		 "symbolize_ms=%.1f write_ms=%.1f pending=%d dropped_windows=%llu procs=%llu elf_files=%llu "
-		 "dwarf_files=%llu unwind_tables=%llu rss_mb=%.1f",
+		else if (sampler_counter_is_loss(i))
+			failures += cs.bpf[i] - a->prev[i];
+	}
+	log_info("window: start_ms=%lld dur_ms=%lld samples=%llu stacks=%llu lost=%llu bpf_failures=%llu "
+		 "unknown_frames=%llu symbolize_ms=%.1f write_ms=%.1f pending=%d dropped_windows=%llu procs=%llu "
+		 "elf_files=%llu dwarf_files=%llu unwind_tables=%llu rss_mb=%.1f",
 		 (long long)start, (long long)(end - start),
 		 (unsigned long long)a->w_samples, (unsigned long long)a->w_rows,
-		 (unsigned long long)lost,
+		 (unsigned long long)lost, (unsigned long long)failures,
 		 (unsigned long long)(cs.unknown_frames - a->prev_unknown), a->w_drain_s * 1000,
 		 write_s * 1000,
 		 a->npending, (unsigned long long)a->n.dropped,

@@ -134,7 +134,7 @@ def t_agent_window_log():
     lines = res["agent"].window_lines()
     rows = windows(res["db"])
     assert len(lines) == len(rows), f"the agent logged {len(lines)} windows but the store holds {len(rows)}"
-    want = {"samples", "stacks", "lost", "unknown_frames", "symbolize_ms", "write_ms", "pending",
+    want = {"samples", "stacks", "lost", "bpf_failures", "unknown_frames", "symbolize_ms", "write_ms", "pending",
             "dropped_windows"}
     for i, l in enumerate(lines):
         missing = want - set(l)

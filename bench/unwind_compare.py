@@ -91,11 +91,17 @@ def perf_stacks(cmd, comm):
         if not lines or not lines[0].startswith(comm):
             continue
         user = []
-        for ln in lines[1:]:
-            m = re.match(r"\s*[0-9a-f]+ (.*) \((.*)\)$", ln)
-            if not m or "kernel" in m.group(2) or m.group(2) == "inlined":
+        frames = [re.match(r"\s*([0-9a-f]+) (.*) \((.*)\)$", ln) for ln in lines[1:]]
+        frames = [m for m in frames if m]
+        for i, m in enumerate(frames):
+            if "kernel" in m.group(3):
                 continue
-            name = re.sub(r"\+0x[0-9a-f]+$", "", m.group(1)).split("@")[0]
+            # perf shows no inlined frames, but it marks a libc memcpy/memmove leaf "inlined"
+            # though no line below shares its address: that one is the sample's real leaf
+            if m.group(3) == "inlined" and not (i == 0 and len(frames) > 1 and
+                                                frames[1].group(1) != m.group(1)):
+                continue
+            name = re.sub(r"\+0x[0-9a-f]+$", "", m.group(2)).split("@")[0]
             user.append("?" if name == "[unknown]" else name)
         stacks.append((tuple(reversed(user)), 1))
     return stacks
@@ -125,6 +131,8 @@ def normalize(chain):
     runs of unnamed frames collapse to one."""
     out = []
     for name in chain:
+        # glibc's memcpy variants are aliases of its memmove ones: one address, two names
+        name = name.replace("__memcpy_", "__memmove_")
         # ember shows the Python frames an eval loop ran in its place (left out above)
         if name in ("__libc_start_main", "_PyEval_EvalFrameDefault") or (out and out[-1] == name == "?"):
             continue

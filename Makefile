@@ -9,7 +9,7 @@ ARCH := x86
 # What building ember needs (`make run` installs only these on a host)...
 BUILD_DEBS := clang llvm libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev \
 	libsqlite3-dev libmicrohttpd-dev pkg-config make gcc binutils xxd \
-	libiberty-dev libdebuginfod-dev libcurl4-openssl-dev
+	libiberty-dev libdebuginfod-dev libcurl4-openssl-dev adduser
 # ...and what only the tests and benches need (perf for ground truth,
 # go tool pprof, Chromium, a debuginfod server, the kernel VMs, promtool).
 TEST_DEBS := python3 linux-perf procps util-linux golang-go chromium prometheus \
